@@ -1,0 +1,17 @@
+//! ghostwatch: finds "Ghost" kernel memory (pages no meminfo category and no process RSS shows,
+//! typically unread socket receive queues), names the sockets and processes behind it, and
+//! remediates before the OOM killer shoots an innocent process.
+//!
+//! See ARCHITECTURE.md for the code map and invariants.
+
+pub mod act;
+pub mod agent;
+pub mod audit;
+pub mod config;
+pub mod ghost;
+pub mod owners;
+pub mod policy;
+pub mod proc;
+pub mod report;
+pub mod sink;
+pub mod sys;

@@ -1,0 +1,192 @@
+//! The `ghostwatch` command line: report, run, check.
+
+use ghostwatch::{agent, config, proc::ProcRoot, report};
+use std::io::Write;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+ghostwatch — find and fix Ghost memory (kernel pages no process owns) before the OOM killer fires
+
+USAGE:
+    ghostwatch report [--proc-root DIR] [--json] [--top N]
+    ghostwatch run    [-c FILE] [--proc-root DIR] [--dry-run] [--once]
+    ghostwatch check  -c FILE
+    ghostwatch --help | --version
+
+COMMANDS:
+    report   One-shot diagnosis: the /proc/meminfo accounting equation term by term, Ghost
+             (MemTotal minus every category meminfo counts), total process RSS, Shmem, the
+             sockets with the largest receive queues and the processes that own them, and a
+             verdict. Run it as root to see every socket's owner.
+    run      The agent, in the foreground (let init supervise it). Polls /proc every
+             interval_ms, logs one logfmt line per decision to syslog and runs the configured
+             remediation. Without -c it reads /etc/ghostwatch.json if present, else an embedded
+             default that only observes and logs. SIGHUP reloads the config (a bad new config
+             is logged and the old one kept); SIGTERM/SIGINT exit 0.
+    check    Validate a config file. Errors print as FILE:LINE:COL: message, exit status 2.
+
+OPTIONS:
+    --proc-root DIR   Read DIR instead of /proc (fixture trees, chroots); sysctl writes go to
+                      DIR/sys/... too.
+    --json            report: print one JSON object instead of text.
+    --top N           report: how many sockets to list (default 10, at most 100).
+    -c, --config FILE run/check: the JSON config file.
+    --dry-run         run: decide and audit everything, touch nothing (result=dry-run).
+    --once            run: one evaluation, then exit.
+
+EXIT STATUS:
+    0 success; 1 runtime failure (e.g. /proc/meminfo unreadable); 2 usage or config error.
+
+EXAMPLES:
+    ghostwatch report                      # what is eating memory on this box?
+    ghostwatch report --json --top 5       # the same, for scripts
+    ghostwatch check -c /etc/ghostwatch.json
+    ghostwatch run --once --dry-run -c /etc/ghostwatch.json
+";
+
+fn usage_error(msg: &str) -> ExitCode {
+    let _ = writeln!(
+        std::io::stderr(),
+        "ghostwatch: {msg}\nTry 'ghostwatch --help'."
+    );
+    ExitCode::from(2)
+}
+
+/// Takes the value of option `name` from the argument list.
+fn value<'a>(
+    args: &mut impl Iterator<Item = &'a String>,
+    name: &str,
+) -> Result<&'a String, String> {
+    args.next().ok_or_else(|| format!("{name} needs a value"))
+}
+
+fn proc_root(dir: Option<&String>) -> Result<ProcRoot, String> {
+    match dir {
+        None => Ok(ProcRoot::live()),
+        Some(d) => {
+            let md = std::fs::metadata(d).map_err(|e| format!("--proc-root {d}: {e}"))?;
+            if !md.is_dir() {
+                return Err(format!("--proc-root {d}: not a directory"));
+            }
+            ProcRoot::new(d.as_bytes()).map_err(|_| format!("--proc-root {d}: path too long"))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = argv.first() else {
+        let _ = std::io::stderr().write_all(USAGE.as_bytes());
+        return ExitCode::from(2);
+    };
+    let mut rest = argv[1..].iter();
+    match cmd.as_str() {
+        "-h" | "--help" | "help" => {
+            let _ = std::io::stdout().write_all(USAGE.as_bytes());
+            ExitCode::SUCCESS
+        }
+        "-V" | "--version" => {
+            println!("ghostwatch {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        "report" => {
+            let (mut root, mut json, mut top) = (None, false, 10usize);
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "--proc-root" => match value(&mut rest, a) {
+                        Ok(v) => root = Some(v),
+                        Err(e) => return usage_error(&e),
+                    },
+                    "--json" => json = true,
+                    "--top" => match value(&mut rest, a).map(|v| v.parse::<usize>()) {
+                        Ok(Ok(n)) if (1..=report::MAX_TOP).contains(&n) => top = n,
+                        Ok(_) => {
+                            return usage_error(&format!(
+                                "--top takes a number from 1 to {}",
+                                report::MAX_TOP
+                            ));
+                        }
+                        Err(e) => return usage_error(&e),
+                    },
+                    "-h" | "--help" => {
+                        let _ = std::io::stdout().write_all(USAGE.as_bytes());
+                        return ExitCode::SUCCESS;
+                    }
+                    other => return usage_error(&format!("report: unknown option '{other}'")),
+                }
+            }
+            let root = match proc_root(root) {
+                Ok(r) => r,
+                Err(e) => return usage_error(&e),
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            match report::run(&root, report::Options { top, json }, &mut out) {
+                Ok(()) => {
+                    let _ = out.flush();
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    let _ = out.flush();
+                    let _ = writeln!(std::io::stderr(), "ghostwatch report: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        "check" => {
+            let mut file = None;
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "-c" | "--config" => match value(&mut rest, a) {
+                        Ok(v) => file = Some(v),
+                        Err(e) => return usage_error(&e),
+                    },
+                    other if file.is_none() && !other.starts_with('-') => file = Some(a),
+                    other => return usage_error(&format!("check: unknown option '{other}'")),
+                }
+            }
+            let Some(file) = file else {
+                return usage_error("check needs -c FILE");
+            };
+            match config::load(file) {
+                Ok(cfg) => {
+                    println!(
+                        "{file}: ok ({} rule{})",
+                        cfg.rules.len(),
+                        if cfg.rules.len() == 1 { "" } else { "s" }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        "run" => {
+            let mut opts = agent::Options::default();
+            let mut root = None;
+            while let Some(a) = rest.next() {
+                match a.as_str() {
+                    "-c" | "--config" => match value(&mut rest, a) {
+                        Ok(v) => opts.config_path = Some(v.clone()),
+                        Err(e) => return usage_error(&e),
+                    },
+                    "--proc-root" => match value(&mut rest, a) {
+                        Ok(v) => root = Some(v),
+                        Err(e) => return usage_error(&e),
+                    },
+                    "--dry-run" => opts.dry_run = true,
+                    "--once" => opts.once = true,
+                    other => return usage_error(&format!("run: unknown option '{other}'")),
+                }
+            }
+            opts.proc_root = match proc_root(root) {
+                Ok(r) => r,
+                Err(e) => return usage_error(&e),
+            };
+            ExitCode::from(agent::run(opts))
+        }
+        other => usage_error(&format!("unknown command '{other}'")),
+    }
+}

@@ -1,0 +1,423 @@
+//! Thin, allocation-free wrappers over the few syscalls the readers need.
+//!
+//! std's `read_dir` and `read_link` allocate per entry; the poll loop must not, so
+//! directories, links and files are reached through libc with paths built in a stack
+//! buffer (`CPath`). Every function returns `Err(errno)` on failure and never panics.
+
+use core::fmt;
+
+/// An errno value (always > 0).
+pub type Errno = i32;
+
+/// The calling thread's errno, or EIO if libc left it unset.
+pub fn errno() -> Errno {
+    let e = std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO);
+    if e == 0 { libc::EIO } else { e }
+}
+
+/// Human text for an errno, e.g. "No such file or directory" (no allocation).
+pub fn strerror(e: Errno) -> &'static str {
+    match e {
+        libc::ENOENT => "No such file or directory",
+        libc::EACCES => "Permission denied",
+        libc::EPERM => "Operation not permitted",
+        libc::ESRCH => "No such process",
+        libc::EINVAL => "Invalid argument",
+        libc::ENAMETOOLONG => "File name too long",
+        libc::ENOTDIR => "Not a directory",
+        libc::EISDIR => "Is a directory",
+        libc::EMFILE | libc::ENFILE => "Too many open files",
+        libc::ENOMEM => "Out of memory",
+        libc::EINTR => "Interrupted system call",
+        libc::EAGAIN => "Resource temporarily unavailable",
+        libc::ENOSYS => "Function not implemented",
+        libc::EBADF => "Bad file descriptor",
+        libc::ECONNREFUSED => "Connection refused",
+        libc::ETIMEDOUT => "Timed out",
+        libc::EIO => "Input/output error",
+        _ => "system error",
+    }
+}
+
+/// A NUL-terminated path assembled in a fixed stack buffer.
+///
+/// `push` fails (returns `Err(ENAMETOOLONG)`) instead of truncating, so a path that
+/// does not fit is never silently turned into a different path.
+#[derive(Clone)]
+pub struct CPath {
+    buf: [u8; CPath::CAP + 1],
+    len: usize,
+}
+
+impl CPath {
+    /// Longest path (bytes, without the NUL) a `CPath` holds.
+    pub const CAP: usize = 511;
+
+    pub const fn new() -> Self {
+        CPath {
+            buf: [0; CPath::CAP + 1],
+            len: 0,
+        }
+    }
+
+    /// A path holding `s` (an error if `s` is too long or contains NUL).
+    pub fn from_bytes(s: &[u8]) -> Result<Self, Errno> {
+        let mut p = CPath::new();
+        p.push(s)?;
+        Ok(p)
+    }
+
+    /// Appends raw bytes (no separator is added).
+    pub fn push(&mut self, s: &[u8]) -> Result<&mut Self, Errno> {
+        if s.contains(&0) {
+            return Err(libc::EINVAL);
+        }
+        if self.len + s.len() > CPath::CAP {
+            return Err(libc::ENAMETOOLONG);
+        }
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s);
+        self.len += s.len();
+        self.buf[self.len] = 0;
+        Ok(self)
+    }
+
+    /// Appends `/` then `s`.
+    pub fn join(&mut self, s: &[u8]) -> Result<&mut Self, Errno> {
+        self.push(b"/")?;
+        self.push(s)
+    }
+
+    /// Appends `/` then the decimal `n`.
+    pub fn join_u32(&mut self, n: u32) -> Result<&mut Self, Errno> {
+        let mut tmp = [0u8; 10];
+        let digits = fmt_u64(n as u64, &mut tmp);
+        self.push(b"/")?;
+        self.push(digits)
+    }
+
+    /// Cuts the path back to `len` bytes (as returned by `len()` earlier).
+    pub fn truncate(&mut self, len: usize) {
+        if len <= self.len {
+            self.len = len;
+            self.buf[len] = 0;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    pub fn as_ptr(&self) -> *const libc::c_char {
+        self.buf.as_ptr() as *const libc::c_char
+    }
+}
+
+impl Default for CPath {
+    fn default() -> Self {
+        CPath::new()
+    }
+}
+
+impl fmt::Display for CPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&Lossy(self.as_bytes()), f)
+    }
+}
+
+impl fmt::Debug for CPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CPath({self})")
+    }
+}
+
+/// Displays bytes as UTF-8, replacing invalid sequences with U+FFFD, without allocating.
+pub struct Lossy<'a>(pub &'a [u8]);
+
+impl fmt::Display for Lossy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{FFFD}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl core::ops::Deref for Lossy<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0
+    }
+}
+
+/// Writes `n` in decimal into `buf` and returns the digits.
+pub fn fmt_u64(mut n: u64, buf: &mut [u8]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// An owned file descriptor, closed on drop.
+#[derive(Debug)]
+pub struct Fd(libc::c_int);
+
+impl Fd {
+    /// Opens `path` read-only (O_CLOEXEC). Returns Err(errno).
+    pub fn open_ro(path: &CPath) -> Result<Fd, Errno> {
+        Self::open(path, libc::O_RDONLY)
+    }
+
+    /// Opens `path` with `flags` | O_CLOEXEC (mode 0644 if O_CREAT). Returns Err(errno).
+    pub fn open(path: &CPath, flags: libc::c_int) -> Result<Fd, Errno> {
+        loop {
+            // SAFETY: path is NUL-terminated by construction.
+            let fd = unsafe {
+                libc::open(
+                    path.as_ptr(),
+                    flags | libc::O_CLOEXEC,
+                    0o644 as libc::c_uint,
+                )
+            };
+            if fd >= 0 {
+                return Ok(Fd(fd));
+            }
+            let e = errno();
+            if e != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Wraps a raw descriptor this code now owns.
+    pub fn from_raw(fd: libc::c_int) -> Fd {
+        Fd(fd)
+    }
+
+    pub fn raw(&self) -> libc::c_int {
+        self.0
+    }
+
+    /// Reads up to `buf.len()` bytes; Ok(0) is end of file. Retries EINTR.
+    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        loop {
+            // SAFETY: buf is valid for buf.len() bytes.
+            let n = unsafe { libc::read(self.0, buf.as_mut_ptr().cast(), buf.len()) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = errno();
+            if e != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Reads until `buf` is full or end of file; returns the bytes read.
+    pub fn read_full(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        let mut n = 0;
+        while n < buf.len() {
+            let got = self.read(&mut buf[n..])?;
+            if got == 0 {
+                break;
+            }
+            n += got;
+        }
+        Ok(n)
+    }
+
+    /// Seeks back to offset 0 (for re-reading a kept-open /proc file).
+    pub fn rewind(&self) -> Result<(), Errno> {
+        // SAFETY: plain syscall on an owned fd.
+        if unsafe { libc::lseek(self.0, 0, libc::SEEK_SET) } < 0 {
+            Err(errno())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Writes all of `data`. Retries EINTR and short writes.
+    pub fn write_all(&self, mut data: &[u8]) -> Result<(), Errno> {
+        while !data.is_empty() {
+            // SAFETY: data is valid for data.len() bytes.
+            let n = unsafe { libc::write(self.0, data.as_ptr().cast(), data.len()) };
+            if n < 0 {
+                let e = errno();
+                if e == libc::EINTR {
+                    continue;
+                }
+                return Err(e);
+            }
+            if n == 0 {
+                return Err(libc::EIO);
+            }
+            data = &data[n as usize..];
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: we own the descriptor.
+        unsafe {
+            libc::close(self.0);
+        }
+    }
+}
+
+/// Reads the whole (small) file at `path` into `buf`; returns the bytes read.
+/// A file larger than `buf` is cut at `buf.len()` (callers size buffers for the file).
+pub fn read_file<'b>(path: &CPath, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
+    let fd = Fd::open_ro(path)?;
+    let n = fd.read_full(buf)?;
+    Ok(&buf[..n])
+}
+
+/// Reads the target of the symlink at `path` into `buf`. Err(ENAMETOOLONG) if it does not fit.
+pub fn readlink<'b>(path: &CPath, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
+    // SAFETY: path is NUL-terminated; buf valid for buf.len().
+    let n = unsafe { libc::readlink(path.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(errno());
+    }
+    let n = n as usize;
+    if n == buf.len() {
+        return Err(libc::ENAMETOOLONG);
+    }
+    Ok(&buf[..n])
+}
+
+/// An open directory stream (opendir/readdir), closed on drop.
+pub struct Dir(*mut libc::DIR);
+
+impl Dir {
+    pub fn open(path: &CPath) -> Result<Dir, Errno> {
+        // SAFETY: path is NUL-terminated.
+        let d = unsafe { libc::opendir(path.as_ptr()) };
+        if d.is_null() {
+            Err(errno())
+        } else {
+            Ok(Dir(d))
+        }
+    }
+
+    /// The next entry's name, skipping "." and "..". Ok(None) at the end.
+    pub fn next_name(&mut self) -> Result<Option<&[u8]>, Errno> {
+        loop {
+            // readdir only reports errors through errno; clear it first.
+            // SAFETY: errno location is thread-local; self.0 is a live DIR*.
+            unsafe { *libc::__errno_location() = 0 };
+            let ent = unsafe { libc::readdir(self.0) };
+            if ent.is_null() {
+                let e = unsafe { *libc::__errno_location() };
+                return if e == 0 { Ok(None) } else { Err(e) };
+            }
+            // SAFETY: d_name is NUL-terminated inside the dirent readdir returned.
+            let name = unsafe { core::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) }.to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            // Re-borrow with self's lifetime: the dirent lives until the next readdir.
+            return Ok(Some(unsafe {
+                core::slice::from_raw_parts(name.as_ptr(), name.len())
+            }));
+        }
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        // SAFETY: we own the DIR*.
+        unsafe {
+            libc::closedir(self.0);
+        }
+    }
+}
+
+/// Parses an all-digit byte string as u32 (None for anything else, including overflow).
+pub fn parse_u32(s: &[u8]) -> Option<u32> {
+    if s.is_empty() || s.len() > 10 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in s {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u64;
+    }
+    u32::try_from(v).ok()
+}
+
+/// Monotonic clock in milliseconds (CLOCK_MONOTONIC; never jumps with wall time).
+pub fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpath_builds_and_refuses_overflow() {
+        let mut p = CPath::from_bytes(b"/proc").unwrap();
+        p.join_u32(1234).unwrap().join(b"fd").unwrap();
+        assert_eq!(p.as_bytes(), b"/proc/1234/fd");
+        let n = p.len();
+        p.join(b"7").unwrap();
+        p.truncate(n);
+        assert_eq!(p.as_bytes(), b"/proc/1234/fd");
+        let long = [b'a'; 600];
+        assert_eq!(p.push(&long).err(), Some(libc::ENAMETOOLONG));
+        assert_eq!(CPath::from_bytes(b"a\0b").err(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn parse_u32_rejects_junk() {
+        assert_eq!(parse_u32(b"42"), Some(42));
+        assert_eq!(parse_u32(b""), None);
+        assert_eq!(parse_u32(b"4a"), None);
+        assert_eq!(parse_u32(b"99999999999"), None);
+        assert_eq!(parse_u32(b"4294967296"), None);
+    }
+
+    #[test]
+    fn reads_real_proc() {
+        let p = CPath::from_bytes(b"/proc/self/comm").unwrap();
+        let mut buf = [0u8; 64];
+        let got = read_file(&p, &mut buf).unwrap();
+        assert!(!got.is_empty());
+        let mut d = Dir::open(&CPath::from_bytes(b"/proc/self/fd").unwrap()).unwrap();
+        let mut n = 0;
+        while let Some(name) = d.next_name().unwrap() {
+            assert!(parse_u32(name).is_some());
+            n += 1;
+        }
+        assert!(n >= 3);
+    }
+}

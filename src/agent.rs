@@ -1,9 +1,29 @@
 //! `ghostwatch run`: the poll loop. Reads /proc, asks policy, runs actions, audits, writes
 //! the status and metrics files, sleeps on CLOCK_MONOTONIC. Signals: HUP reloads, TERM/INT exit 0.
 //!
-//! OWNER: lead.
+//! Invariant: a poll with no decision to carry out allocates nothing (tests/agent_noalloc.rs).
+//! Everything the loop needs — read buffers, the suspect list, the owner table, the status and
+//! metrics text — lives in `Agent`, built once before the loop.
 
-use crate::proc::ProcRoot;
+use crate::act::{self, Outcome, ResultKind, Target};
+use crate::audit::AuditLine;
+use crate::config::{self, ActionKind, Config, Trigger};
+use crate::ghost;
+use crate::owners::{self, Owners, WalkMode};
+use crate::policy::{self, Decision, Level, Policy, SkipReason, Snapshot, Suspect, SuspectOwner};
+use crate::proc::meminfo::{Field, MemInfo};
+use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource};
+use crate::proc::sockstat::SockStat;
+use crate::proc::vmallocinfo::VmallocSummary;
+use crate::proc::{ProcRoot, pid};
+use crate::sink::{self, Severity};
+use crate::status;
+use crate::sys::{self, Fd};
+use core::fmt::Write as _;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Where `run` looks for a config when no -c is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/ghostwatch.json";
 
 /// What the command line asked for.
 #[derive(Clone, Debug)]
@@ -16,17 +36,613 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            config_path: None,
-            proc_root: ProcRoot::live(),
-            dry_run: false,
-            once: false,
+        Options { config_path: None, proc_root: ProcRoot::live(), dry_run: false, once: false }
+    }
+}
+
+static TERM: AtomicBool = AtomicBool::new(false);
+static HUP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Only async-signal-safe work here: set a flag; the loop does the rest.
+    if sig == libc::SIGHUP {
+        HUP.store(true, Ordering::SeqCst);
+    } else {
+        TERM.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Installs HUP/TERM/INT handlers without SA_RESTART, so the interval sleep returns at once.
+fn install_signal_handlers() {
+    for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: a zeroed sigaction with a plain handler is valid; handler is async-signal-safe.
+        unsafe {
+            let mut sa: libc::sigaction = core::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            sa.sa_flags = 0;
+            libc::sigaction(sig, &sa, core::ptr::null_mut());
         }
+    }
+    // A vanished syslog over TCP must not kill us.
+    // SAFETY: ignoring SIGPIPE is always valid.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
+/// True once SIGTERM/SIGINT arrived.
+pub fn stopping() -> bool {
+    TERM.load(Ordering::SeqCst)
+}
+
+/// Which config the agent runs with, and where it came from (for reloads and the start line).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(String),
+    Embedded,
+}
+
+impl ConfigSource {
+    fn describe(&self) -> &str {
+        match self {
+            ConfigSource::File(p) => p,
+            ConfigSource::Embedded => "embedded-default",
+        }
+    }
+}
+
+/// Picks the config: -c FILE, else /etc/ghostwatch.json if it exists, else the embedded default.
+pub fn choose_config(path: Option<&str>) -> ConfigSource {
+    match path {
+        Some(p) => ConfigSource::File(p.to_string()),
+        None if std::path::Path::new(DEFAULT_CONFIG_PATH).exists() => ConfigSource::File(DEFAULT_CONFIG_PATH.to_string()),
+        None => ConfigSource::Embedded,
+    }
+}
+
+/// Loads `src`; the error text is `FILE:LINE:COL: message`.
+pub fn load_config(src: &ConfigSource) -> Result<Config, String> {
+    match src {
+        ConfigSource::File(p) => config::load(p).map_err(|e| e.to_string()),
+        ConfigSource::Embedded => Ok(Config::embedded_default()),
     }
 }
 
 /// Runs the agent; returns the process exit status (0 clean stop, 1 runtime failure, 2 bad config).
 pub fn run(opts: Options) -> u8 {
-    let _ = opts;
-    todo!()
+    let source = choose_config(opts.config_path.as_deref());
+    let mut cfg = match load_config(&source) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("ghostwatch: refusing to run with an invalid config (check it with 'ghostwatch check -c FILE')");
+            return 2;
+        }
+    };
+    if opts.dry_run {
+        cfg.dry_run = true;
+    }
+    if let Err(e) = sink::init(&cfg.syslog, &cfg.facility) {
+        eprintln!("ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back");
+    }
+    install_signal_handlers();
+    let mut agent = match Agent::new(cfg, opts.proc_root.clone()) {
+        Ok(a) => a,
+        Err(e) => {
+            let mut l = AuditLine::new("error");
+            l.kv("reason", e.as_bytes());
+            sink::emit(Severity::Err, l.as_str());
+            eprintln!("ghostwatch: {e}");
+            return 1;
+        }
+    };
+    agent.protect_self();
+    {
+        let mut l = AuditLine::new("start");
+        l.kv("version", env!("CARGO_PKG_VERSION").as_bytes())
+            .kv("config", source.describe().as_bytes())
+            .kvd("interval_ms", agent.cfg.interval_ms)
+            .kvd("rules", agent.cfg.rules.len())
+            .kvd("dry_run", agent.cfg.dry_run as u8)
+            .kv("proc_root", agent.root.dir().as_bytes());
+        agent.emit(Severity::Info, l);
+    }
+
+    let mut next = sys::monotonic_ms();
+    loop {
+        if HUP.swap(false, Ordering::SeqCst) {
+            agent.reload(&source, opts.dry_run);
+        }
+        let now = sys::monotonic_ms();
+        agent.poll(now);
+        if opts.once || stopping() {
+            break;
+        }
+        next += agent.cfg.interval_ms as u64;
+        let now = sys::monotonic_ms();
+        if next <= now {
+            // A slow cycle (a long action): start the next one from now, not in a burst.
+            next = now + agent.cfg.interval_ms as u64;
+        }
+        sleep_until_ms(next);
+        if stopping() {
+            break;
+        }
+    }
+    let mut l = AuditLine::new("stop");
+    l.kv("reason", if stopping() { b"signal".as_slice() } else { b"once".as_slice() }).kvd("cycles", agent.cycles);
+    agent.emit(Severity::Info, l);
+    0
+}
+
+/// Sleeps on CLOCK_MONOTONIC until `deadline_ms`; returns early when a signal arrives.
+fn sleep_until_ms(deadline_ms: u64) {
+    let ts = libc::timespec { tv_sec: (deadline_ms / 1000) as libc::time_t, tv_nsec: ((deadline_ms % 1000) * 1_000_000) as libc::c_long };
+    // SAFETY: valid timespec; EINTR (a signal) simply ends the sleep.
+    unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, core::ptr::null_mut()) };
+}
+
+/// The state of one trigger as the status file shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IncidentLevel {
+    #[default]
+    None,
+    Warn,
+    Act,
+}
+
+impl IncidentLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            IncidentLevel::None => "none",
+            IncidentLevel::Warn => "warn",
+            IncidentLevel::Act => "act",
+        }
+    }
+}
+
+/// Counters and last values the status and metrics files show.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub cycles: u64,
+    pub last_cycle_us: u64,
+    pub ghost_kb: i64,
+    pub mem_total_kb: u64,
+    pub available_kb: Option<u64>,
+    pub worst: Option<SocketEntry>,
+    pub sockets_seen: u64,
+    pub tables_read: u32,
+    pub actions_ok: u64,
+    pub actions_failed: u64,
+    pub actions_dry_run: u64,
+    pub actions_skipped: u64,
+    pub read_errors: u64,
+    pub incidents: [IncidentLevel; 3],
+    pub seq: u64,
+}
+
+fn trigger_index(t: Trigger) -> usize {
+    match t {
+        Trigger::Ghost => 0,
+        Trigger::Backlog => 1,
+        Trigger::Available => 2,
+    }
+}
+
+/// How often (in polls) the tcp/udp tables are read even when sockstat says their queues are
+/// small: a safety net for the sockstat prefilter.
+const FULL_SCAN_EVERY: u64 = 30;
+/// How often (in polls) /proc/vmallocinfo is re-read where meminfo's VmallocUsed is 0.
+const VMALLOCINFO_EVERY: u64 = 10;
+
+/// The agent: config, policy history and every buffer the loop uses.
+pub struct Agent {
+    pub cfg: Config,
+    pub root: ProcRoot,
+    policy: Policy,
+    meminfo_fd: Option<Fd>,
+    buf: [u8; 4096],
+    suspects: heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>,
+    owners: Owners,
+    owners_for: heapless::Vec<u64, { policy::MAX_SUSPECTS }>,
+    owners_at_cycle: u64,
+    decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
+    vmalloc_kb: Option<u64>,
+    page_kb: u64,
+    pub stats: Stats,
+    pub cycles: u64,
+}
+
+impl Agent {
+    /// Builds the agent; Err if the proc root has no readable meminfo (nothing to watch).
+    pub fn new(cfg: Config, root: ProcRoot) -> Result<Agent, String> {
+        let meminfo_fd = root.open(b"meminfo").map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
+        // SAFETY: sysconf is always safe to call.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        Ok(Agent {
+            cfg,
+            root,
+            policy: Policy::new(),
+            meminfo_fd: Some(meminfo_fd),
+            buf: [0; 4096],
+            suspects: heapless::Vec::new(),
+            owners: Owners::default(),
+            owners_for: heapless::Vec::new(),
+            owners_at_cycle: 0,
+            decisions: heapless::Vec::new(),
+            vmalloc_kb: None,
+            page_kb: if page > 0 { page as u64 / 1024 } else { 4 },
+            stats: Stats::default(),
+            cycles: 0,
+        })
+    }
+
+    /// oom_score_adj and mlockall, as configured; failures are logged, never fatal.
+    pub fn protect_self(&mut self) {
+        let mut w = heapless::String::<12>::new();
+        let _ = write!(w, "{}", self.cfg.oom_score_adj);
+        let res = sys::CPath::from_bytes(b"/proc/self/oom_score_adj")
+            .and_then(|p| Fd::open(&p, libc::O_WRONLY))
+            .and_then(|fd| fd.write_all(w.as_bytes()));
+        if let Err(e) = res {
+            let mut l = AuditLine::new("error");
+            l.kv("reason", b"cannot set oom_score_adj").kv("error", sys::strerror(e).as_bytes());
+            self.emit(Severity::Warning, l);
+        }
+        if self.cfg.mlock {
+            // SAFETY: plain syscall.
+            if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
+                let e = sys::errno();
+                let mut l = AuditLine::new("error");
+                l.kv("reason", b"mlockall failed").kv("error", sys::strerror(e).as_bytes());
+                self.emit(Severity::Warning, l);
+            }
+        }
+    }
+
+    /// Re-reads the config after SIGHUP; a bad one is logged and the old one stays.
+    pub fn reload(&mut self, source: &ConfigSource, force_dry_run: bool) {
+        match load_config(source) {
+            Ok(mut c) => {
+                if force_dry_run {
+                    c.dry_run = true;
+                }
+                self.policy.reconfigured(&c);
+                if c.syslog != self.cfg.syslog || c.facility != self.cfg.facility {
+                    if let Err(e) = sink::reconfigure(&c) {
+                        eprintln!("ghostwatch: syslog unavailable after reload ({e})");
+                    }
+                }
+                self.cfg = c;
+                let mut l = AuditLine::new("reload");
+                l.kv("config", source.describe().as_bytes()).kvd("rules", self.cfg.rules.len()).kv("result", b"ok");
+                self.emit(Severity::Notice, l);
+            }
+            Err(e) => {
+                let mut l = AuditLine::new("error");
+                l.kv("reason", b"config reload failed, keeping the running config").kv("error", e.as_bytes());
+                self.emit(Severity::Err, l);
+            }
+        }
+    }
+
+    /// Sends an audit line with the next sequence number.
+    fn emit(&mut self, sev: Severity, mut line: AuditLine) {
+        self.stats.seq += 1;
+        line.kvd("seq", self.stats.seq);
+        sink::emit(sev, line.as_str());
+    }
+
+    fn read_error(&mut self, what: &str, err: impl core::fmt::Display) {
+        self.stats.read_errors += 1;
+        // One line per distinct failure would be ideal; a failing /proc read is rare enough
+        // that one line per poll, rate-limited to the first 10 and then every 100th, is fine.
+        let n = self.stats.read_errors;
+        if n <= 10 || n % 100 == 0 {
+            let mut l = AuditLine::new("error");
+            let mut msg = heapless::String::<160>::new();
+            let _ = write!(msg, "{what}: {err}");
+            l.kv("reason", msg.as_bytes()).kvd("errors_total", n);
+            self.emit(Severity::Err, l);
+        }
+    }
+
+    /// Reads meminfo through the kept-open fd (reopened if it went bad).
+    fn read_meminfo(&mut self) -> Option<MemInfo> {
+        if self.meminfo_fd.is_none() {
+            self.meminfo_fd = self.root.open(b"meminfo").ok();
+        }
+        let fd = self.meminfo_fd.as_ref()?;
+        if let Err(e) = fd.rewind() {
+            self.meminfo_fd = None;
+            self.read_error("meminfo", sys::strerror(e));
+            return None;
+        }
+        match MemInfo::read(fd, &mut self.buf) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.meminfo_fd = None;
+                self.read_error("meminfo", e);
+                None
+            }
+        }
+    }
+
+    /// Vmalloc from /proc/vmallocinfo, only where meminfo's VmallocUsed is 0/absent (4.4-5.2),
+    /// refreshed every VMALLOCINFO_EVERY polls.
+    fn vmallocinfo_kb(&mut self, mi: &MemInfo) -> Option<u64> {
+        if mi.get(Field::VmallocUsed).unwrap_or(0) != 0 {
+            return None;
+        }
+        if self.vmalloc_kb.is_none() || self.cycles % VMALLOCINFO_EVERY == 0 {
+            self.vmalloc_kb = self
+                .root
+                .open(b"vmallocinfo")
+                .ok()
+                .and_then(|fd| VmallocSummary::read(fd, &mut self.buf).ok())
+                .map(|s| s.vmalloc_kb(self.page_kb * 1024));
+        }
+        self.vmalloc_kb
+    }
+
+    /// Reads the socket tables into `self.suspects` (top MAX_SUSPECTS by rx_queue).
+    ///
+    /// The tcp and udp tables cost milliseconds on hosts with large hash tables even when
+    /// empty, so they are read only when /proc/net/sockstat says their protocol holds enough
+    /// queued memory for one socket to reach the warn level, when Ghost or MemAvailable is in
+    /// trouble anyway, or every FULL_SCAN_EVERY polls. raw, netlink and packet (not covered by
+    /// sockstat's memory counters, and cheap) are always read.
+    fn read_sockets(&mut self, full: bool) {
+        self.suspects.clear();
+        let (mut read_tcp, mut read_udp) = (true, true);
+        if !full {
+            match self.root.open(b"net/sockstat").map_err(crate::proc::ProcError::Io).and_then(|fd| SockStat::read(fd, &mut self.buf)) {
+                Ok(ss) => {
+                    // Per-CPU memory reserves can lag the global counter; a quarter of the
+                    // warn level is a generous margin.
+                    let gate_pages = self.cfg.backlog_warn_bytes / 4 / (self.page_kb * 1024);
+                    read_tcp = ss.tcp_mem_pages.is_none_or(|p| p >= gate_pages);
+                    read_udp = ss.udp_mem_pages.is_none_or(|p| p >= gate_pages);
+                }
+                Err(_) => {}
+            }
+        }
+        let mut seen = 0u64;
+        let mut tables = 0u32;
+        let suspects = &mut self.suspects;
+        let mut src = ProcNet { root: &self.root, buf: &mut self.buf };
+        for proto in Proto::ALL {
+            let skip = match proto {
+                Proto::Tcp | Proto::Tcp6 => !read_tcp,
+                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6 => !read_udp,
+                _ => false,
+            };
+            if skip {
+                continue;
+            }
+            tables += 1;
+            let st = src.for_each(proto, &mut |s: &SocketEntry| {
+                seen += 1;
+                if s.rx_queue == 0 {
+                    return;
+                }
+                insert_suspect(suspects, s);
+            });
+            let _ = st;
+        }
+        self.stats.sockets_seen = seen;
+        self.stats.tables_read = tables;
+    }
+
+    /// Resolves owners (and their exe) of the current suspects, reusing the last walk while the
+    /// suspect set is unchanged (re-walked every FULL_SCAN_EVERY polls).
+    fn resolve_owners(&mut self) {
+        let mut inodes: heapless::Vec<u64, { policy::MAX_SUSPECTS }> = heapless::Vec::new();
+        for s in &self.suspects {
+            let _ = inodes.push(s.socket.inode);
+        }
+        if inodes != self.owners_for || self.cycles.saturating_sub(self.owners_at_cycle) >= FULL_SCAN_EVERY {
+            owners::find_owners(&self.root, &inodes, WalkMode::AllOwners, &mut self.owners);
+            self.owners_for = inodes;
+            self.owners_at_cycle = self.cycles;
+        }
+        for s in self.suspects.iter_mut() {
+            s.owners.clear();
+            for o in self.owners.of(s.socket.inode) {
+                let mut exe = heapless::String::<128>::new();
+                if let Ok(p) = pid::read_exe(&self.root, o.pid, &mut self.buf) {
+                    sys::push_lossy(&mut exe, p);
+                }
+                if s.owners.push(SuspectOwner { owner: *o, exe }).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// One poll: measure, decide, act, audit, write status. Allocates nothing unless a
+    /// decision is carried out.
+    pub fn poll(&mut self, now_ms: u64) {
+        let t0_us = monotonic_us();
+        self.cycles += 1;
+        self.stats.cycles = self.cycles;
+
+        let Some(mi) = self.read_meminfo() else {
+            status::write_all(self);
+            return;
+        };
+        let vm = self.vmallocinfo_kb(&mi);
+        let g = match ghost::compute(&mi, vm) {
+            Ok(g) => g,
+            Err(what) => {
+                self.read_error("meminfo", what);
+                return;
+            }
+        };
+        let available_kb = mi.get(Field::MemAvailable);
+        self.stats.ghost_kb = g.ghost_kb;
+        self.stats.mem_total_kb = g.mem_total_kb;
+        self.stats.available_kb = available_kb;
+
+        // Cheap screen first; a full table read once trouble shows or as a periodic safety net.
+        let trouble = self.policy.wants_owners(&self.cfg, g.ghost_kb, 0, available_kb);
+        let full = trouble || self.cycles % FULL_SCAN_EVERY == 1;
+        self.read_sockets(full);
+        let max_rx = self.suspects.first().map_or(0, |s| s.socket.rx_queue);
+        self.stats.worst = self.suspects.first().map(|s| s.socket);
+
+        if self.policy.wants_owners(&self.cfg, g.ghost_kb, max_rx, available_kb) {
+            self.resolve_owners();
+        }
+
+        let snap = Snapshot { now_ms, ghost_kb: g.ghost_kb, available_kb, suspects: core::mem::take(&mut self.suspects) };
+        let mut decisions = core::mem::take(&mut self.decisions);
+        self.policy.evaluate(&self.cfg, &snap, &mut decisions);
+        for d in decisions.iter() {
+            self.carry_out(d, &snap);
+            if stopping() {
+                break;
+            }
+        }
+        self.decisions = decisions;
+        self.suspects = snap.suspects;
+        self.stats.last_cycle_us = monotonic_us().saturating_sub(t0_us);
+        status::write_all(self);
+    }
+
+    /// Audits one decision and, for Act, runs the action.
+    fn carry_out(&mut self, d: &Decision, snap: &Snapshot) {
+        match *d {
+            Decision::Threshold { trigger, level, value } => {
+                self.stats.incidents[trigger_index(trigger)] = match level {
+                    Level::Warn => IncidentLevel::Warn,
+                    Level::Act => IncidentLevel::Act,
+                };
+                let mut l = AuditLine::new("threshold");
+                l.kv("trigger", trigger.name().as_bytes())
+                    .kv("level", match level {
+                        Level::Warn => b"warn".as_slice(),
+                        Level::Act => b"act".as_slice(),
+                    })
+                    .kvd("value", value);
+                measurement_pairs(&mut l, snap, trigger, snap.suspects.first().map(|_| 0), None);
+                self.emit(if level == Level::Act { Severity::Warning } else { Severity::Notice }, l);
+            }
+            Decision::Recovered { trigger, value, held_ms } => {
+                self.stats.incidents[trigger_index(trigger)] = IncidentLevel::None;
+                let mut l = AuditLine::new("recovered");
+                l.kv("trigger", trigger.name().as_bytes()).kvd("value", value).kvd("held_ms", held_ms);
+                measurement_pairs(&mut l, snap, trigger, None, None);
+                self.emit(Severity::Notice, l);
+            }
+            Decision::Skip { rule, trigger, reason } => {
+                self.stats.actions_skipped += 1;
+                let Some(r) = self.cfg.rules.get(rule) else { return };
+                let mut l = AuditLine::new("action");
+                l.kv("rule", r.name.as_bytes()).kv("action", r.action.name().as_bytes()).kv("trigger", trigger.name().as_bytes());
+                measurement_pairs(&mut l, snap, trigger, None, None);
+                l.kv("result", b"skipped").kv("reason", match reason {
+                    SkipReason::RateLimit => b"max_actions_per_hour reached".as_slice(),
+                    SkipReason::NoMatchingOwner => b"no suspect socket owned by a matching process".as_slice(),
+                });
+                self.emit(Severity::Warning, l);
+            }
+            Decision::Act { rule, trigger, suspect, owner, dry_run } => {
+                let Some(r) = self.cfg.rules.get(rule).cloned() else { return };
+                let target = suspect.and_then(|si| {
+                    let s = snap.suspects.get(si)?;
+                    let o = s.owners.get(owner?)?;
+                    Some(Target { pid: o.owner.pid, fd: o.owner.fd, inode: s.socket.inode, comm: o.owner.comm })
+                });
+                let outcome = if dry_run {
+                    Outcome { result: ResultKind::DryRun, reason: heapless::String::new(), detail: heapless::String::new(), duration_ms: 0 }
+                } else {
+                    self.execute(&r, target.as_ref(), snap, trigger)
+                };
+                match outcome.result {
+                    ResultKind::Ok => self.stats.actions_ok += 1,
+                    ResultKind::Failed => self.stats.actions_failed += 1,
+                    ResultKind::DryRun => self.stats.actions_dry_run += 1,
+                    ResultKind::Skipped => self.stats.actions_skipped += 1,
+                }
+                let mut l = AuditLine::new("action");
+                l.kv("rule", r.name.as_bytes()).kv("action", r.action.name().as_bytes()).kv("trigger", trigger.name().as_bytes());
+                measurement_pairs(&mut l, snap, trigger, suspect, owner);
+                l.kv("result", outcome.result.name().as_bytes());
+                if !outcome.reason.is_empty() {
+                    l.kv("reason", outcome.reason.as_bytes());
+                }
+                l.kvd("duration_ms", outcome.duration_ms);
+                if !outcome.detail.is_empty() {
+                    l.raw(outcome.detail.as_str());
+                }
+                let sev = if outcome.result == ResultKind::Failed { Severity::Err } else { Severity::Warning };
+                self.emit(sev, l);
+            }
+        }
+    }
+
+    /// Runs rule `r` for real.
+    fn execute(&mut self, r: &config::Rule, target: Option<&Target>, snap: &Snapshot, trigger: Trigger) -> Outcome {
+        let no_owner = "no owner process known for the suspect socket";
+        match r.action {
+            ActionKind::Log => Outcome { result: ResultKind::Ok, reason: heapless::String::new(), detail: heapless::String::new(), duration_ms: 0 },
+            ActionKind::Restart if target.is_none() => failed(no_owner),
+            ActionKind::Exec | ActionKind::Restart => act::exec(&r.argv, target, r.timeout_s as u64 * 1000, &stopping),
+            ActionKind::Sysctl => match (&r.sysctl, &r.value) {
+                (Some(k), Some(v)) => act::sysctl(&self.root, k, v),
+                _ => failed("sysctl rule without sysctl/value"),
+            },
+            ActionKind::Clamp => target.map_or_else(|| failed(no_owner), |t| act::clamp(t, r.rcvbuf.unwrap_or(262_144))),
+            ActionKind::Drain => target.map_or_else(|| failed(no_owner), |t| act::drain(t, self.cfg.drain_max_packets, 2000)),
+            ActionKind::Kill => target.map_or_else(|| failed(no_owner), |t| act::kill(t, r.signal)),
+            ActionKind::Reboot => {
+                let mut text = heapless::String::<256>::new();
+                let _ = write!(text, "ghostwatch rebooted the box: rule={} trigger={} ghost_kb={}", r.name, trigger.name(), snap.ghost_kb);
+                act::reboot(&self.cfg.breadcrumb_file, &text)
+            }
+        }
+    }
+}
+
+fn failed(reason: &str) -> Outcome {
+    let mut o = Outcome { result: ResultKind::Failed, reason: heapless::String::new(), detail: heapless::String::new(), duration_ms: 0 };
+    let _ = o.reason.push_str(reason);
+    o
+}
+
+/// The measurement pairs every audit line carries: the suspect socket (when there is one),
+/// its owner, ghost_kb and available_kb.
+fn measurement_pairs(l: &mut AuditLine, snap: &Snapshot, trigger: Trigger, suspect: Option<usize>, owner: Option<usize>) {
+    let s = suspect.and_then(|i| snap.suspects.get(i)).or(if trigger == Trigger::Backlog { snap.suspects.first() } else { None });
+    if let Some(s) = s {
+        l.kv("proto", s.socket.proto.name().as_bytes()).kvd("inode", s.socket.inode);
+        let o = owner.and_then(|i| s.owners.get(i)).or(s.owners.first());
+        if let Some(o) = o {
+            l.kvd("pid", o.owner.pid).kv("comm", o.owner.comm.as_bytes());
+        }
+        l.kvd("rx_queue", s.socket.rx_queue);
+    }
+    l.kvd("ghost_kb", snap.ghost_kb);
+    if let Some(a) = snap.available_kb {
+        l.kvd("available_kb", a);
+    }
+}
+
+/// Keeps `v` sorted by rx_queue descending, holding at most its capacity (no allocation).
+fn insert_suspect(v: &mut heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>, s: &SocketEntry) {
+    if v.is_full() && v.last().is_some_and(|l| l.socket.rx_queue >= s.rx_queue) {
+        return;
+    }
+    let pos = v.iter().position(|x| x.socket.rx_queue < s.rx_queue).unwrap_or(v.len());
+    if v.is_full() {
+        v.pop();
+    }
+    let _ = v.insert(pos, Suspect { socket: *s, owners: heapless::Vec::new() });
+}
+
+fn monotonic_us() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }

@@ -32,6 +32,13 @@ impl AuditLine {
         todo!()
     }
 
+    /// Appends already-formatted logfmt pairs (e.g. an Outcome's detail `old=1 new=2`),
+    /// preceded by one space.
+    pub fn raw(&mut self, pairs: &str) -> &mut Self {
+        let _ = pairs;
+        todo!()
+    }
+
     pub fn as_str(&self) -> &str {
         todo!()
     }

@@ -14,4 +14,5 @@ pub mod policy;
 pub mod proc;
 pub mod report;
 pub mod sink;
+pub mod status;
 pub mod sys;

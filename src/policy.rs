@@ -107,6 +107,12 @@ impl Policy {
         todo!()
     }
 
+    /// After a config reload: keeps incidents, drops per-rule state of rules that are gone/renamed.
+    pub fn reconfigured(&mut self, cfg: &Config) {
+        let _ = cfg;
+        todo!()
+    }
+
     /// Evaluates one snapshot; appends decisions to `out` (cleared first).
     pub fn evaluate(
         &mut self,

@@ -162,6 +162,20 @@ impl core::ops::Deref for Lossy<'_> {
     }
 }
 
+/// Appends `b` to `out` as lossy UTF-8 (invalid bytes as U+FFFD), stopping when full.
+pub fn push_lossy<const N: usize>(out: &mut heapless::String<N>, b: &[u8]) {
+    for chunk in b.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            if out.push(ch).is_err() {
+                return;
+            }
+        }
+        if !chunk.invalid().is_empty() && out.push('\u{FFFD}').is_err() {
+            return;
+        }
+    }
+}
+
 /// Writes `n` in decimal into `buf` and returns the digits.
 pub fn fmt_u64(mut n: u64, buf: &mut [u8]) -> &[u8] {
     let mut i = buf.len();

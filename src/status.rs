@@ -1,0 +1,175 @@
+//! The status file (JSON) and the metrics file (Prometheus text format, for node_exporter's
+//! textfile collector), rewritten after every poll.
+//!
+//! Both are formatted into fixed buffers and replaced atomically (write `PATH.tmp`, rename), so a
+//! reader never sees half a file and the poll loop never allocates. No fsync: these files live on
+//! tmpfs on a router, and flash must not be worn by a once-a-second write.
+
+use crate::agent::{Agent, Stats};
+use crate::sink;
+use crate::sys::{CPath, Fd};
+use core::fmt::{self, Write};
+
+/// Largest status or metrics text (bytes).
+pub const MAX_TEXT: usize = 4096;
+
+type Text = heapless::String<MAX_TEXT>;
+
+/// Writes whichever of the status and metrics files the config names. A failed write is
+/// dropped silently here (the next poll retries); the agent counts it via the return value.
+pub fn write_all(agent: &Agent) -> bool {
+    let mut ok = true;
+    let stats = &agent.stats;
+    if let Some(path) = &agent.cfg.status_file {
+        let mut t = Text::new();
+        if format_status(&mut t, stats, agent.cfg.dry_run, agent.cfg.interval_ms).is_ok() {
+            ok &= replace_file(path, t.as_bytes()).is_ok();
+        }
+    }
+    if let Some(path) = &agent.cfg.metrics_file {
+        let mut t = Text::new();
+        if format_metrics(&mut t, stats).is_ok() {
+            ok &= replace_file(path, t.as_bytes()).is_ok();
+        }
+    }
+    ok
+}
+
+/// Writes `data` to `path` atomically (PATH.tmp then rename). Returns Err(errno).
+pub fn replace_file(path: &str, data: &[u8]) -> Result<(), crate::sys::Errno> {
+    let dst = CPath::from_bytes(path.as_bytes())?;
+    let mut tmp = dst.clone();
+    tmp.push(b".tmp")?;
+    {
+        let fd = Fd::open(&tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
+        fd.write_all(data)?;
+    }
+    // SAFETY: both paths are NUL-terminated.
+    if unsafe { libc::rename(tmp.as_ptr(), dst.as_ptr()) } != 0 {
+        let e = crate::sys::errno();
+        // SAFETY: as above.
+        unsafe { libc::unlink(tmp.as_ptr()) };
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Writes `s` as a JSON string literal (quotes included), escaping control characters and
+/// replacing invalid UTF-8.
+pub fn json_str(w: &mut impl Write, s: &[u8]) -> fmt::Result {
+    w.write_char('"')?;
+    for chunk in s.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => w.write_str("\\\"")?,
+                '\\' => w.write_str("\\\\")?,
+                c if (c as u32) < 0x20 || c == '\u{7f}' => write!(w, "\\u{:04x}", c as u32)?,
+                c => w.write_char(c)?,
+            }
+        }
+        if !chunk.invalid().is_empty() {
+            w.write_str("\\ufffd")?;
+        }
+    }
+    w.write_char('"')
+}
+
+/// The status file: one JSON object describing the last poll.
+pub fn format_status(w: &mut impl Write, s: &Stats, dry_run: bool, interval_ms: u32) -> fmt::Result {
+    let sk = sink::stats();
+    write!(
+        w,
+        "{{\"version\":\"{}\",\"pid\":{},\"dry_run\":{},\"interval_ms\":{},\"cycles\":{},\"last_cycle_us\":{},\"seq\":{},",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        dry_run,
+        interval_ms,
+        s.cycles,
+        s.last_cycle_us,
+        s.seq
+    )?;
+    write!(w, "\"mem_total_kb\":{},\"ghost_kb\":{},\"available_kb\":", s.mem_total_kb, s.ghost_kb)?;
+    match s.available_kb {
+        Some(a) => write!(w, "{a}")?,
+        None => w.write_str("null")?,
+    }
+    write!(w, ",\"sockets_seen\":{},\"tables_read\":{},\"worst_socket\":", s.sockets_seen, s.tables_read)?;
+    match &s.worst {
+        Some(x) => {
+            write!(w, "{{\"proto\":\"{}\",\"local\":\"{}\",\"rx_queue\":{},\"inode\":{}}}", x.proto.name(), x.local, x.rx_queue, x.inode)?;
+        }
+        None => w.write_str("null")?,
+    }
+    write!(
+        w,
+        ",\"incidents\":{{\"ghost\":\"{}\",\"backlog\":\"{}\",\"available\":\"{}\"}}",
+        s.incidents[0].name(),
+        s.incidents[1].name(),
+        s.incidents[2].name()
+    )?;
+    write!(
+        w,
+        ",\"actions\":{{\"ok\":{},\"failed\":{},\"dry_run\":{},\"skipped\":{}}},\"read_errors\":{},",
+        s.actions_ok, s.actions_failed, s.actions_dry_run, s.actions_skipped, s.read_errors
+    )?;
+    write!(
+        w,
+        "\"syslog\":{{\"lines_sent\":{},\"lines_to_stderr\":{},\"reconnects\":{}}}}}\n",
+        sk.lines_sent, sk.lines_to_stderr, sk.reconnects
+    )
+}
+
+/// Prometheus text exposition format (version 0.0.4).
+pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
+    let sk = sink::stats();
+    let gauge = |w: &mut dyn Write, name: &str, help: &str, v: i64| -> fmt::Result {
+        write!(w, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n")
+    };
+    gauge(w, "ghostwatch_ghost_kb", "Memory (kB) in no /proc/meminfo category and no process.", s.ghost_kb)?;
+    gauge(w, "ghostwatch_mem_total_kb", "MemTotal (kB).", s.mem_total_kb as i64)?;
+    if let Some(a) = s.available_kb {
+        gauge(w, "ghostwatch_available_kb", "MemAvailable (kB).", a as i64)?;
+    }
+    gauge(w, "ghostwatch_worst_rx_queue_bytes", "Largest socket receive queue (bytes).", s.worst.map_or(0, |x| x.rx_queue as i64))?;
+    gauge(w, "ghostwatch_sockets_seen", "Sockets read in the last poll.", s.sockets_seen as i64)?;
+    gauge(w, "ghostwatch_last_cycle_seconds_x1e6", "Duration of the last poll (microseconds).", s.last_cycle_us as i64)?;
+    w.write_str("# HELP ghostwatch_incident Incident level per trigger (0 none, 1 warn, 2 act).\n# TYPE ghostwatch_incident gauge\n")?;
+    for (i, t) in ["ghost", "backlog", "available"].iter().enumerate() {
+        let lvl = s.incidents[i] as u8;
+        write!(w, "ghostwatch_incident{{trigger=\"{t}\"}} {lvl}\n")?;
+    }
+    w.write_str("# HELP ghostwatch_actions_total Actions by result.\n# TYPE ghostwatch_actions_total counter\n")?;
+    for (r, v) in [("ok", s.actions_ok), ("failed", s.actions_failed), ("dry-run", s.actions_dry_run), ("skipped", s.actions_skipped)] {
+        write!(w, "ghostwatch_actions_total{{result=\"{r}\"}} {v}\n")?;
+    }
+    write!(w, "# HELP ghostwatch_polls_total Polls since start.\n# TYPE ghostwatch_polls_total counter\nghostwatch_polls_total {}\n", s.cycles)?;
+    write!(w, "# HELP ghostwatch_read_errors_total Failed /proc reads.\n# TYPE ghostwatch_read_errors_total counter\nghostwatch_read_errors_total {}\n", s.read_errors)?;
+    write!(
+        w,
+        "# HELP ghostwatch_syslog_lines_to_stderr_total Audit lines that could not reach syslog and went to stderr.\n# TYPE ghostwatch_syslog_lines_to_stderr_total counter\nghostwatch_syslog_lines_to_stderr_total {}\n",
+        sk.lines_to_stderr
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_str_escapes_control_and_invalid() {
+        let mut s = heapless::String::<64>::new();
+        json_str(&mut s, b"a\"b\\c\n\x1b\xff").unwrap();
+        assert_eq!(s.as_str(), "\"a\\\"b\\\\c\\u000a\\u001b\\ufffd\"");
+    }
+
+    #[test]
+    fn replace_file_is_atomic_rename() {
+        let dir = std::env::temp_dir().join(format!("gw-status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("status.json");
+        replace_file(p.to_str().unwrap(), b"{}\n").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{}\n");
+        assert!(!dir.join("status.json.tmp").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -10,6 +10,13 @@
 //! below warn. Rules run only while their trigger is at act level; cooldown, escalation and the
 //! "skip reported once" flags are per incident and reset when it closes. The hourly action window
 //! is global and survives incidents (it exists to stop flapping from becoming a restart storm).
+//!
+//! Escalation: a rule with `escalate_after_s = E` waits E seconds from when the previous rung
+//! (the nearest earlier rule of the same trigger that has a target now) *first* acted in this
+//! incident, or from when the incident reached act level if there is no such rung. Counting from
+//! the rung's first action rather than its latest retry is deliberate: with a cooldown shorter
+//! than E, the lower rung's retries would otherwise postpone the next rung for ever (a reboot
+//! rule that never fires).
 
 use crate::config::{Config, Name, Rule, Trigger};
 use crate::owners::Owner;
@@ -859,7 +866,7 @@ mod tests {
         c.max_actions_per_hour = 3;
         let mut p = Policy::new();
         let skip_rl = skip(0, Trigger::Backlog, SkipReason::RateLimit);
-        let mut at = |p: &mut Policy, ms: u64| {
+        let at = |p: &mut Policy, ms: u64| {
             let mut s = snap(0, 0, &[zebra()]);
             s.now_ms = ms;
             eval(p, &c, &s)
@@ -1225,7 +1232,7 @@ mod tests {
         let c = with_rules(c, &[rule("note", Trigger::Available, ActionKind::Log)]);
         let a = Trigger::Available;
         let mut p = Policy::new();
-        let mut at = |p: &mut Policy, t: u64, avail: Option<u64>| {
+        let at = |p: &mut Policy, t: u64, avail: Option<u64>| {
             let mut s = snap(t, 0, &[]);
             s.available_kb = avail;
             eval(p, &c, &s)
@@ -1385,7 +1392,7 @@ mod tests {
         );
 
         // Shrinking drops index 1; growing back starts it fresh.
-        let c3 = with_rules(cfg(), &[a.clone()]);
+        let c3 = with_rules(cfg(), core::slice::from_ref(&a));
         p.reconfigured(&c3);
         assert_eq!(eval(&mut p, &c3, &snap(20, GHOST_ACT, &[])), vec![]);
         p.reconfigured(&c2);

@@ -524,6 +524,23 @@ impl fmt::Display for Bytes {
     }
 }
 
+/// `kb` as a share of `total`: "68%", or "0.7%" below 10% where whole percents would say 0.
+pub struct Pct(pub u64, pub u64);
+
+impl fmt::Display for Pct {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.1 == 0 {
+            return f.write_str("?");
+        }
+        let tenths = (self.0 as u128 * 1000 / self.1 as u128) as u64;
+        if tenths < 100 {
+            write!(f, "{}.{}", tenths / 10, tenths % 10)
+        } else {
+            write!(f, "{}", tenths / 10)
+        }
+    }
+}
+
 /// Process names for people: control characters as \xNN (and `\` as `\\`, so the escape is
 /// unambiguous), invalid UTF-8 as U+FFFD: a comm can never move the cursor or recolour the terminal.
 pub struct Printable<'a>(pub &'a [u8]);
@@ -592,13 +609,7 @@ impl fmt::Display for Verdict<'_> {
         let r = self.0;
         let total = r.mem_total_kb();
         let ghost = r.ghost.ghost_kb.max(0) as u64;
-        let pct = |kb: u64| {
-            if total == 0 {
-                0
-            } else {
-                (kb as u128 * 100 / total as u128) as u64
-            }
-        };
+        let pct = |kb: u64| Pct(kb, total);
         let avail = r.available_kb();
         match verdict_kind(r) {
             VerdictKind::GhostSocket | VerdictKind::SocketBacklog => {
@@ -1225,6 +1236,9 @@ mod tests {
         assert_eq!(Bytes(76_755_840).to_string(), "73.2 MiB");
         assert_eq!(Bytes(2304).to_string(), "2.2 kB");
         assert_eq!(Bytes(0).to_string(), "0 bytes");
+        assert_eq!(Pct(2_591_452, 3_788_284).to_string(), "68");
+        assert_eq!(Pct(187_640, 24_684_092).to_string(), "0.7");
+        assert_eq!(Pct(1, 0).to_string(), "?");
         assert_eq!(
             Printable(b"a\\b\x1b[0m\n\xff").to_string(),
             "a\\\\b\\x1b[0m\\x0a\u{fffd}"

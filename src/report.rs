@@ -241,6 +241,17 @@ impl Findings {
             .fold(0u64, |a, &b| a.saturating_add(b))
     }
 
+    /// How many of the eight inet tables (tcp..udplite6) could be opened and read.
+    pub fn inet_tables_read(&self) -> usize {
+        Proto::ALL
+            .iter()
+            .zip(self.tables.iter())
+            .filter(|(p, t)| {
+                p.is_inet() && !matches!(t.first_error, Some(ProcError::Io(_)) if t.sockets == 0)
+            })
+            .count()
+    }
+
     fn skip(&mut self, s: Skip) {
         // Capacity covers every kind of note; if it ever ran out, a lost note beats a panic.
         let _ = self.skipped.push(s);
@@ -656,10 +667,18 @@ impl fmt::Display for Verdict<'_> {
                 write!(
                     f,
                     "GHOST MEMORY: {} ({}% of RAM) is held by the kernel outside every meminfo \
-                     category, and no socket holds a large receive queue",
+                     category",
                     Kb(ghost),
                     pct(ghost)
                 )?;
+                if r.inet_tables_read() == 0 {
+                    // Without the tables we cannot rule sockets out: say so, not "no socket".
+                    return f.write_str(
+                        ", and no socket table under net/ could be read, so the sockets holding \
+                         it (the usual cause) cannot be named: see Skipped below.",
+                    );
+                }
+                f.write_str(", and no socket holds a large receive queue")?;
                 match r.top.first() {
                     Some(s) if s.rx_queue > 0 => write!(
                         f,
@@ -1118,6 +1137,7 @@ mod tests {
             mem.set(f, Some(v));
         }
         let ghost = ghost::compute(&mem, None).unwrap();
+        // Synthetic boxes read every table; tests that want otherwise overwrite `tables`.
         Findings {
             mem,
             ghost,
@@ -1195,6 +1215,16 @@ mod tests {
         let v = Verdict(&f).to_string();
         assert!(v.contains("no socket holds a large receive queue"), "{v}");
         assert!(v.contains("ethtool -S"), "{v}");
+        // With no table readable, "no socket" would be a guess: the verdict says so instead.
+        for t in f.tables.iter_mut() {
+            t.first_error = Some(ProcError::Io(libc::EACCES));
+        }
+        f.top.clear();
+        let v = Verdict(&f).to_string();
+        assert!(
+            v.contains("no socket table under net/ could be read"),
+            "{v}"
+        );
     }
 
     #[test]

@@ -1017,7 +1017,7 @@ impl Validator<'_> {
                 format_args!(
                     "\"signal\" in rules[{r}] must be between 1 and {}, got {}",
                     schema::MAX_SIGNAL,
-                    Shown(token)
+                    core::str::from_utf8(token).unwrap_or("?")
                 ),
             )),
         }
@@ -1036,5 +1036,258 @@ impl fmt::Display for Signals {
             f.write_str(n)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Config {
+        match parse(text.as_bytes()) {
+            Ok(c) => c,
+            Err(e) => panic!("{text}\n-> {e}"),
+        }
+    }
+
+    fn bad(text: &str) -> std::string::String {
+        match parse(text.as_bytes()) {
+            Ok(_) => panic!("accepted: {text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn embedded_default_parses_and_only_logs() {
+        let cfg = parse(EMBEDDED_DEFAULT_JSON.as_bytes()).unwrap();
+        assert_eq!(cfg, Config::embedded_default());
+        assert_eq!(cfg.rules.len(), 2);
+        assert!(cfg.rules.iter().all(|r| r.action == ActionKind::Log));
+        assert_eq!(cfg.rules[0].trigger, Trigger::Ghost);
+        assert_eq!(cfg.rules[1].trigger, Trigger::Backlog);
+        let mut no_rules = cfg.clone();
+        no_rules.rules.clear();
+        assert_eq!(no_rules, Config::default());
+    }
+
+    #[test]
+    fn empty_means_defaults() {
+        assert_eq!(ok(""), Config::default());
+        assert_eq!(ok("{}"), Config::default());
+        assert_eq!(ok("\u{feff}{}\n"), Config::default());
+        let d = Config::default();
+        assert_eq!(d.interval_ms, 1000);
+        assert_eq!(d.syslog, SyslogTarget::Unix(bounded("/dev/log")));
+        assert_eq!(d.facility, "daemon");
+        assert_eq!((d.ghost_warn_kb, d.ghost_act_kb), (65536, 131072));
+        assert_eq!(
+            (d.backlog_warn_bytes, d.backlog_act_bytes),
+            (4194304, 16777216)
+        );
+        assert_eq!((d.min_available_kb, d.available_warn_kb), (0, 0));
+        assert_eq!((d.cooldown_s, d.max_actions_per_hour), (60, 6));
+        assert_eq!((d.oom_score_adj, d.mlock), (-1000, true));
+        assert_eq!(d.breadcrumb_file, "/var/lib/ghostwatch/reboot-reason");
+        assert_eq!(d.drain_max_packets, 100000);
+    }
+
+    #[test]
+    fn null_means_default() {
+        assert_eq!(
+            ok(r#"{"interval_ms": null, "syslog": null, "rules": null}"#),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let cfg = ok(r#"{
+            "interval_ms": 250, "syslog": "udp:10.0.0.1:514", "facility": "local3",
+            "status_file": "/run/gw.status", "metrics_file": "/run/gw.prom", "dry_run": true,
+            "ghost_warn_kb": 1000, "ghost_act_kb": 2000, "ghost_growth": true,
+            "backlog_warn_bytes": 10, "backlog_act_bytes": 20, "min_available_kb": 300,
+            "available_warn_kb": 400, "cooldown_s": 5, "max_actions_per_hour": 0,
+            "oom_score_adj": 0, "mlock": false, "breadcrumb_file": "/data/why",
+            "drain_max_packets": 7,
+            "rules": [{"name": "r", "trigger": "available", "comm": "zebra",
+                       "exe": "/usr/sbin/zebra", "action": "exec", "argv": ["/bin/x", "{pid}"],
+                       "signal": "SIGKILL", "timeout_s": 9, "escalate_after_s": 12}]
+        }"#);
+        assert_eq!(cfg.interval_ms, 250);
+        assert_eq!(cfg.syslog, SyslogTarget::Udp(bounded("10.0.0.1:514")));
+        assert_eq!(cfg.facility, "local3");
+        assert_eq!(cfg.status_file.as_deref(), Some("/run/gw.status"));
+        assert_eq!(cfg.metrics_file.as_deref(), Some("/run/gw.prom"));
+        assert!(cfg.dry_run && cfg.ghost_growth && !cfg.mlock);
+        assert_eq!((cfg.ghost_warn_kb, cfg.ghost_act_kb), (1000, 2000));
+        assert_eq!((cfg.backlog_warn_bytes, cfg.backlog_act_bytes), (10, 20));
+        assert_eq!((cfg.min_available_kb, cfg.available_warn_kb), (300, 400));
+        assert_eq!((cfg.cooldown_s, cfg.max_actions_per_hour), (5, 0));
+        assert_eq!((cfg.oom_score_adj, cfg.drain_max_packets), (0, 7));
+        assert_eq!(cfg.breadcrumb_file, "/data/why");
+        let r = &cfg.rules[0];
+        assert_eq!(r.name, "r");
+        assert_eq!(r.trigger, Trigger::Available);
+        assert_eq!(r.comm.as_deref(), Some("zebra"));
+        assert_eq!(r.exe.as_deref(), Some("/usr/sbin/zebra"));
+        assert_eq!(r.action, ActionKind::Exec);
+        assert_eq!(r.argv.len(), 2);
+        assert_eq!(r.argv[1], "{pid}");
+        assert_eq!(r.signal, libc::SIGKILL);
+        assert_eq!((r.timeout_s, r.escalate_after_s), (9, Some(12)));
+        assert_eq!(
+            (r.sysctl.as_ref(), r.value.as_ref(), r.rcvbuf),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn rule_defaults_and_action_fields() {
+        let cfg = ok(r#"{"rules": [
+            {"trigger": "ghost", "action": "log"},
+            {"trigger": "backlog", "action": "clamp", "comm": "zebra", "rcvbuf": 65536},
+            {"trigger": "backlog", "action": "sysctl", "sysctl": "net.core.rmem_max", "value": "262144"},
+            {"trigger": "backlog", "action": "kill", "exe": "zebra", "signal": 9}
+        ]}"#);
+        let names: std::vec::Vec<&str> = cfg.rules.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["rule1", "rule2", "rule3", "rule4"]);
+        assert_eq!(cfg.rules[0].signal, libc::SIGTERM);
+        assert_eq!(cfg.rules[0].timeout_s, 30);
+        assert_eq!(cfg.rules[0].escalate_after_s, None);
+        assert_eq!(cfg.rules[1].rcvbuf, Some(65536));
+        assert_eq!(cfg.rules[2].sysctl.as_deref(), Some("net.core.rmem_max"));
+        assert_eq!(cfg.rules[2].value.as_deref(), Some("262144"));
+        assert_eq!(cfg.rules[3].signal, 9);
+    }
+
+    #[test]
+    fn escapes_are_unescaped() {
+        let cfg = ok(r#"{"status_file": "/run/g\u00e9\/s", "rules": [
+            {"trigger": "ghost", "action": "exec", "argv": ["/bin/echo", "a\tb\"c"], "signal": "\u0054ERM"}]}"#);
+        assert_eq!(cfg.status_file.as_deref(), Some("/run/gé/s"));
+        assert_eq!(cfg.rules[0].argv[1], "a\tb\"c");
+        assert_eq!(cfg.rules[0].signal, libc::SIGTERM);
+    }
+
+    #[test]
+    fn one_sided_thresholds_follow_each_other() {
+        let c = ok(r#"{"ghost_act_kb": 32768}"#);
+        assert_eq!((c.ghost_warn_kb, c.ghost_act_kb), (16384, 32768));
+        let c = ok(r#"{"ghost_warn_kb": 200000}"#);
+        assert_eq!((c.ghost_warn_kb, c.ghost_act_kb), (200000, 400000));
+        let c = ok(r#"{"ghost_warn_kb": 100}"#);
+        assert_eq!((c.ghost_warn_kb, c.ghost_act_kb), (100, 131072));
+        let c = ok(r#"{"backlog_act_bytes": 1}"#);
+        assert_eq!((c.backlog_warn_bytes, c.backlog_act_bytes), (1, 1));
+        let c = ok(r#"{"min_available_kb": 5000}"#);
+        assert_eq!(c.available_warn_kb, 10000);
+        assert_eq!(
+            bad(r#"{"ghost_warn_kb": 9, "ghost_act_kb": 8}"#),
+            r#"1:19: "ghost_warn_kb" (9) must not be above "ghost_act_kb" (8)"#
+        );
+        assert_eq!(
+            bad(r#"{"min_available_kb": 9, "available_warn_kb": 8}"#),
+            r#"1:46: "available_warn_kb" (8) must not be below "min_available_kb" (9)"#
+        );
+    }
+
+    #[test]
+    fn syslog_targets() {
+        let t = |s: &str| ok(&format!(r#"{{"syslog": "{s}"}}"#)).syslog;
+        assert_eq!(t("stderr"), SyslogTarget::Stderr);
+        assert_eq!(
+            t("unix:/var/run/log"),
+            SyslogTarget::Unix(bounded("/var/run/log"))
+        );
+        assert_eq!(
+            t("tcp:logs.example:6514"),
+            SyslogTarget::Tcp(bounded("logs.example:6514"))
+        );
+        assert_eq!(t("udp:[::1]:514"), SyslogTarget::Udp(bounded("[::1]:514")));
+        for (s, why) in [
+            ("udp:host:0", "port must be a number from 1 to 65535"),
+            ("udp:host:65536", "port must be a number from 1 to 65535"),
+            ("udp:host:", "port must be a number from 1 to 65535"),
+            ("udp:host", "needs HOST:PORT"),
+            ("tcp::514", "needs a host"),
+            ("udp:::1:514", "IPv6 hosts need brackets"),
+            ("unix:dev/log", "must be absolute"),
+            ("syslog", "must be \\\"unix:/PATH\\\""),
+            ("udp:a b:514", "not a host name"),
+        ] {
+            let e = bad(&format!(r#"{{"syslog": "{s}"}}"#));
+            assert!(e.starts_with("1:12: \"syslog\""), "{s}: {e}");
+            assert!(e.contains(why.replace("\\\"", "\"").as_str()), "{s}: {e}");
+        }
+    }
+
+    #[test]
+    fn signals() {
+        let sig = |s: &str| {
+            parse(format!(r#"{{"rules": [{{"trigger": "ghost", "action": "kill", "comm": "x", "signal": {s}}}]}}"#).as_bytes())
+                .map(|c| c.rules[0].signal)
+                .map_err(|e| e.msg.as_str().to_owned())
+        };
+        assert_eq!(sig("\"TERM\""), Ok(libc::SIGTERM));
+        assert_eq!(sig("\"SIGTERM\""), Ok(libc::SIGTERM));
+        assert_eq!(sig("\"sigkill\""), Ok(libc::SIGKILL));
+        assert_eq!(sig("\"HUP\""), Ok(libc::SIGHUP));
+        assert_eq!(sig("1"), Ok(1));
+        assert_eq!(sig("64"), Ok(64));
+        assert_eq!(
+            sig("65").unwrap_err(),
+            "\"signal\" in rules[0] must be between 1 and 64, got 65"
+        );
+        assert!(sig("0").is_err());
+        assert!(sig("-9").is_err());
+        assert!(sig("1.5").is_err());
+        assert!(sig("true").is_err());
+        assert!(
+            sig("\"TERMINATE\"")
+                .unwrap_err()
+                .starts_with("unknown signal \"TERMINATE\" in rules[0] (expected a number from 1 to 64 or one of: HUP, INT,")
+        );
+    }
+
+    #[test]
+    fn config_error_display_is_line_col_message() {
+        assert_eq!(
+            bad("{\n  \"x\": 1}"),
+            format!(
+                "2:3: unknown key \"x\" (expected one of: {})",
+                schema::TOP
+                    .iter()
+                    .map(|k| k.name)
+                    .collect::<std::vec::Vec<_>>()
+                    .join(", ")
+            )
+        );
+    }
+
+    #[test]
+    fn load_reports_os_errors_and_size_limit() {
+        let e = load("/nonexistent/ghostwatch.json").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/nonexistent/ghostwatch.json:0:0: cannot read the config: No such file or directory (errno 2)"
+        );
+        let dir = std::env::temp_dir().join(format!("gw-config-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big.json");
+        let mut text = std::string::String::from("{}");
+        text.push_str(&" ".repeat(MAX_FILE - 2));
+        std::fs::write(&big, &text).unwrap();
+        assert!(
+            load(big.to_str().unwrap()).is_ok(),
+            "exactly MAX_FILE is fine"
+        );
+        text.push(' ');
+        std::fs::write(&big, &text).unwrap();
+        let e = load(big.to_str().unwrap()).unwrap_err();
+        assert_eq!((e.err.line, e.err.col), (0, 0));
+        assert!(e.err.msg.contains("larger than 16384 bytes"), "{e}");
+        let e = load(dir.to_str().unwrap()).unwrap_err();
+        assert!(e.err.msg.contains("Is a directory"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,6 +7,10 @@
 //! rule > argv), so hostile input cannot exhaust the stack. Whatever it accepts, serde-json-core
 //! accepts too (it is stricter: control characters, surrogate escapes, escaped keys).
 
+// Errors carry their message inline (no heap, by design), so they are large; boxing them
+// would allocate, which this module must not do.
+#![allow(clippy::result_large_err)]
+
 use core::fmt::{self, Write};
 
 use super::schema::{self, KeySpec, Kind};

@@ -277,7 +277,36 @@ impl Config {
     /// Returns `EMBEDDED_DEFAULT_JSON` parsed (a test proves it parses; should it ever not,
     /// this falls back to `Config::default()`, which has no rules and acts on nothing).
     pub fn embedded_default() -> Config {
-        parse(EMBEDDED_DEFAULT_JSON.as_bytes()).unwrap_or_default()
+        let mut cfg = Config::default();
+        if parse_into(EMBEDDED_DEFAULT_JSON.as_bytes(), &mut cfg).is_err() {
+            cfg.reset();
+        }
+        cfg
+    }
+
+    /// Sets every field to its default in place. Field by field on purpose: assigning a
+    /// whole `Config::default()` would put a 26 KB temporary on the stack.
+    fn reset(&mut self) {
+        self.interval_ms = defaults::INTERVAL_MS;
+        self.syslog = SyslogTarget::Unix(bounded("/dev/log"));
+        self.facility = bounded(defaults::FACILITY);
+        self.status_file = None;
+        self.metrics_file = None;
+        self.dry_run = false;
+        self.ghost_warn_kb = defaults::GHOST_WARN_KB;
+        self.ghost_act_kb = defaults::GHOST_ACT_KB;
+        self.ghost_growth = false;
+        self.backlog_warn_bytes = defaults::BACKLOG_WARN_BYTES;
+        self.backlog_act_bytes = defaults::BACKLOG_ACT_BYTES;
+        self.min_available_kb = 0;
+        self.available_warn_kb = 0;
+        self.cooldown_s = defaults::COOLDOWN_S;
+        self.max_actions_per_hour = defaults::MAX_ACTIONS_PER_HOUR;
+        self.oom_score_adj = defaults::OOM_SCORE_ADJ;
+        self.mlock = true;
+        self.breadcrumb_file = bounded(defaults::BREADCRUMB_FILE);
+        self.drain_max_packets = defaults::DRAIN_MAX_PACKETS;
+        self.rules.clear();
     }
 }
 
@@ -285,27 +314,46 @@ impl Config {
 /// Returns the validated `Config`, or the first problem in the text with its 1-based
 /// LINE:COL and a message naming the key and what is allowed. Never allocates, never panics.
 pub fn parse(text: &[u8]) -> Result<Config, ConfigError> {
-    let lay = scan::scan(text)?;
+    let mut cfg = Config::default();
+    parse_into(text, &mut cfg)?;
+    Ok(cfg)
+}
+
+/// `parse`, filling `cfg` in place instead of returning a 26 KB value (keeps the stack of a
+/// reload small). On Err, `cfg` holds a mix of defaults and parsed values: don't use it
+/// (parse into a spare `Config` when the old one must survive a bad reload).
+pub fn parse_into(text: &[u8], cfg: &mut Config) -> Result<(), ConfigError> {
+    let mut lay = Layout::new();
+    scan::scan_into(text, &mut lay)?;
     let raw = if lay.empty {
         RawConfig::default()
     } else {
-        let body = text.get(lay.body..).unwrap_or(&[]);
-        // serde-json-core unescapes into this buffer; the scan proved every string fits.
-        let mut unescaped = [0u8; MAX_STR];
-        match serde_json_core::from_slice_escaped::<RawConfig>(body, &mut unescaped) {
-            Ok((raw, _)) => raw,
-            Err(e) => {
-                return Err(scan::error_at(
-                    text,
-                    lay.body,
-                    format_args!(
-                        "serde-json-core rejected a config the checker accepted ({e}); please report this"
-                    ),
-                ));
-            }
-        }
+        deserialize(text, lay.body, text.len())?
     };
-    Validator { text, lay: &lay }.config(&raw)
+    Validator { text, lay: &lay }.config(&raw, cfg)
+}
+
+/// Runs serde-json-core on `text[start..end]`, a span the scan already accepted.
+/// Fails only if serde-json-core refuses what the scanner accepted (a bug, reported as such).
+fn deserialize<'t, T: Deserialize<'t>>(
+    text: &'t [u8],
+    start: usize,
+    end: usize,
+) -> Result<T, ConfigError> {
+    let span = text.get(start..end).unwrap_or(&[]);
+    // serde-json-core unescapes into this buffer; the scan proved every string fits.
+    let mut unescaped = [0u8; MAX_STR];
+    serde_json_core::from_slice_escaped::<T>(span, &mut unescaped)
+        .map(|(v, _)| v)
+        .map_err(|e| {
+            scan::error_at(
+                text,
+                start,
+                format_args!(
+                    "serde-json-core rejected a config the checker accepted ({e}); please report this"
+                ),
+            )
+        })
 }
 
 /// Largest config file accepted (bytes).
@@ -334,6 +382,13 @@ impl core::fmt::Display for LoadError {
 /// MAX_FILE, is a LoadError at 0:0 naming the OS reason or the limit; an invalid one carries
 /// the position from `parse`. Never allocates.
 pub fn load(path: &str) -> Result<Config, LoadError> {
+    let mut cfg = Config::default();
+    load_into(path, &mut cfg)?;
+    Ok(cfg)
+}
+
+/// `load`, filling `cfg` in place (see `parse_into`; on Err `cfg` must not be used).
+pub fn load_into(path: &str, cfg: &mut Config) -> Result<(), LoadError> {
     let fail = |err: ConfigError| LoadError {
         path: bounded(path),
         err,
@@ -363,13 +418,16 @@ pub fn load(path: &str) -> Result<Config, LoadError> {
             "the config is larger than {MAX_FILE} bytes (MAX_FILE); remove unused rules"
         )));
     }
-    parse(buf.get(..n).unwrap_or(&[])).map_err(fail)
+    parse_into(buf.get(..n).unwrap_or(&[]), cfg).map_err(fail)
 }
 
 // ---- pass 2: what serde-json-core fills in ------------------------------------------------
 
 /// The top level as written. Every field is optional; numbers are i64 so that range errors
 /// are ours (with a position), not serde's. The scan guarantees every value fits.
+/// `rules` is absent on purpose: serde skips it, and each rule is deserialized on its own
+/// from the span the scan recorded, so one `RawRule` (1.6 KB), not sixteen, is on the stack
+/// at a time — serde moving a 26 KB array through its frames cost ~400 KB of stack.
 #[derive(Debug, Default, Deserialize)]
 struct RawConfig {
     interval_ms: Option<i64>,
@@ -391,7 +449,6 @@ struct RawConfig {
     mlock: Option<bool>,
     breadcrumb_file: Option<Str>,
     drain_max_packets: Option<i64>,
-    rules: Option<Vec<RawRule, MAX_RULES>>,
 }
 
 /// One rule as written. `signal` is absent on purpose: it may be a string or a number, and
@@ -494,8 +551,9 @@ impl Validator<'_> {
         }
     }
 
-    fn config(&self, raw: &RawConfig) -> Result<Config, ConfigError> {
-        let mut cfg = Config::default();
+    /// Fills `cfg` from the raw top level and each rule's span.
+    fn config(&self, raw: &RawConfig, cfg: &mut Config) -> Result<(), ConfigError> {
+        cfg.reset();
         let u32_of = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
         let u64_of = |v: i64| u64::try_from(v).unwrap_or(0);
 
@@ -577,9 +635,10 @@ impl Validator<'_> {
             defaults::DRAIN_MAX_PACKETS.into(),
         )?);
 
-        if let Some(rules) = &raw.rules {
-            for (r, rule) in rules.iter().enumerate() {
-                let rule = self.rule(r, rule, &cfg)?;
+        for (r, slots) in self.lay.rules.iter().enumerate().take(self.lay.n_rules) {
+            {
+                let raw: RawRule = deserialize(self.text, slots.start, slots.end)?;
+                let rule = self.rule(r, &raw, cfg)?;
                 if let Some(first) = cfg.rules.iter().position(|x| x.name == rule.name) {
                     let at = self
                         .lay
@@ -597,7 +656,7 @@ impl Validator<'_> {
                 let _ = cfg.rules.push(rule);
             }
         }
-        Ok(cfg)
+        Ok(())
     }
 
     /// A warn/act threshold pair. When only one is set, the other follows it (warn at most

@@ -37,6 +37,8 @@ pub const N_RULE: usize = schema::RULE.len();
 pub struct RuleSlots {
     /// The rule's opening brace.
     pub start: usize,
+    /// One past its closing brace.
+    pub end: usize,
     pub keys: [Option<Slot>; N_RULE],
     /// Each argv item's opening quote.
     pub argv: [usize; MAX_ARGV],
@@ -223,14 +225,27 @@ pub struct Scanner<'a> {
 
 /// Checks syntax and schema of a whole config text; returns where everything sits.
 /// Fails with the first problem in file order, positioned at the offending byte.
+#[cfg(test)]
 pub fn scan(text: &[u8]) -> Result<Layout, ConfigError> {
-    let mut lay = Layout {
-        empty: false,
-        body: 0,
-        top: [None; N_TOP],
-        rules: [RuleSlots::default(); MAX_RULES],
-        n_rules: 0,
-    };
+    let mut lay = Layout::new();
+    scan_into(text, &mut lay)?;
+    Ok(lay)
+}
+
+impl Layout {
+    pub fn new() -> Self {
+        Layout {
+            empty: false,
+            body: 0,
+            top: [None; N_TOP],
+            rules: [RuleSlots::default(); MAX_RULES],
+            n_rules: 0,
+        }
+    }
+}
+
+/// `scan` into a caller's (fresh) Layout: it is 9 KB, and returning it by value would copy it.
+pub fn scan_into(text: &[u8], lay: &mut Layout) -> Result<(), ConfigError> {
     let mut s = Scanner::new(text);
     if text.starts_with(BOM) {
         s.i = BOM.len();
@@ -240,9 +255,9 @@ pub fn scan(text: &[u8]) -> Result<Layout, ConfigError> {
     match s.peek() {
         None => {
             lay.empty = true;
-            return Ok(lay);
+            return Ok(());
         }
-        Some(b'{') => s.object(&mut lay, Place::Top)?,
+        Some(b'{') => s.object(lay, Place::Top)?,
         Some(_) => {
             let found = s.found();
             if found == Found::Nothing {
@@ -264,7 +279,7 @@ pub fn scan(text: &[u8]) -> Result<Layout, ConfigError> {
             format_args!("unexpected text after the end of the config object"),
         ));
     }
-    Ok(lay)
+    Ok(())
 }
 
 impl<'a> Scanner<'a> {
@@ -941,6 +956,9 @@ impl<'a> Scanner<'a> {
             }
             lay.n_rules += 1;
             self.object(lay, Place::Rule(n))?;
+            if let Some(rule) = lay.rules.get_mut(n) {
+                rule.end = self.i;
+            }
             self.skip_ws();
             comma = None;
             if self.peek() == Some(b',') {

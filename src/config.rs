@@ -1328,6 +1328,28 @@ mod tests {
     }
 
     #[test]
+    fn docs_list_every_key_with_its_range() {
+        let doc = include_str!("../docs/CONFIG.md");
+        for k in schema::TOP.iter().chain(schema::RULE) {
+            let head = format!("| `{}` |", k.name);
+            let row = doc.lines().find(|l| l.starts_with(&head));
+            let Some(row) = row else {
+                panic!("docs/CONFIG.md has no table row for `{}`", k.name)
+            };
+            if let schema::Kind::Int { min, max } = k.kind {
+                assert!(
+                    row.contains(&format!("{min} – {max}")),
+                    "docs/CONFIG.md row for `{}` lacks its range {min} – {max}",
+                    k.name
+                );
+            }
+        }
+        for w in schema::FACILITIES.iter().chain(schema::ACTIONS) {
+            assert!(doc.contains(w), "{w}");
+        }
+    }
+
+    #[test]
     fn load_reports_os_errors_and_size_limit() {
         let e = load("/nonexistent/ghostwatch.json").unwrap_err();
         assert_eq!(

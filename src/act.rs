@@ -300,56 +300,62 @@ fn trim_ws(b: &[u8]) -> &[u8] {
     b.trim_ascii()
 }
 
-/// A descriptor the kernel duplicated out of another process.
-struct StolenFd(Fd);
+/// Why `steal_fd` failed: the step and its errno (0 for checks that are not syscalls).
+#[derive(Clone, Copy, Debug)]
+struct StealError {
+    step: &'static str,
+    errno: Errno,
+}
 
-/// Why `steal_fd` failed, as an operator-facing reason.
-fn steal_reason(step: &'static str, e: Errno, t: &Target) -> Outcome {
-    match e {
-        // pidfd_open (5.3) predates pidfd_getfd (5.6): either way the fix is the same kernel.
-        libc::ENOSYS => Outcome::failed(format_args!("pidfd_getfd needs Linux >= 5.6")),
-        libc::EPERM => Outcome::failed(format_args!("needs CAP_SYS_PTRACE")),
-        libc::ESRCH => Outcome::failed(format_args!("process {} is gone", t.pid)),
-        libc::EBADF if step == "pidfd_getfd" => {
-            Outcome::failed(format_args!("fd {} is not open in process {}", t.fd, t.pid))
+impl StealError {
+    /// The operator-facing failed Outcome.
+    fn outcome(self, t: &Target) -> Outcome {
+        match (self.step, self.errno) {
+            ("pid", _) => Outcome::failed(format_args!("bad pid {}", t.pid)),
+            ("fd", _) => Outcome::failed(format_args!("bad fd {}", t.fd)),
+            ("inode", _) => Outcome::failed(format_args!("fd no longer that socket")),
+            // pidfd_open (5.3) predates pidfd_getfd (5.6): either way the fix is the same kernel.
+            (_, libc::ENOSYS) => Outcome::failed(format_args!("pidfd_getfd needs Linux >= 5.6")),
+            (_, libc::EPERM) => Outcome::failed(format_args!("needs CAP_SYS_PTRACE")),
+            (_, libc::ESRCH) => Outcome::failed(format_args!("process {} is gone", t.pid)),
+            ("pidfd_getfd", libc::EBADF) => {
+                Outcome::failed(format_args!("fd {} is not open in process {}", t.fd, t.pid))
+            }
+            (step, e) => Outcome::failed(format_args!("{step}: {}", strerror(e))),
         }
-        _ => Outcome::failed(format_args!("{step}: {}", strerror(e))),
     }
 }
 
 /// Duplicates fd `t.fd` of process `t.pid` into this process (pidfd_open + pidfd_getfd) and
-/// checks it is still the socket `t.inode`. Err is a ready failed Outcome.
-fn steal_fd(t: &Target) -> Result<StolenFd, Outcome> {
+/// checks it is still the socket `t.inode`. Both descriptors are closed on every path (Fd).
+fn steal_fd(t: &Target) -> Result<Fd, StealError> {
+    let fail = |step, errno| StealError { step, errno };
     let pid = libc::pid_t::try_from(t.pid)
         .ok()
         .filter(|&p| p > 0)
-        .ok_or_else(|| Outcome::failed(format_args!("bad pid {}", t.pid)))?;
-    let fd_no = libc::c_int::try_from(t.fd)
-        .map_err(|_| Outcome::failed(format_args!("bad fd {}", t.fd)))?;
+        .ok_or(fail("pid", 0))?;
+    let fd_no = libc::c_int::try_from(t.fd).map_err(|_| fail("fd", 0))?;
     // SAFETY: raw syscalls with integer arguments; results are checked.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if pidfd < 0 {
-        return Err(steal_reason("pidfd_open", sys::errno(), t));
+        return Err(fail("pidfd_open", sys::errno()));
     }
     let pidfd = Fd::from_raw(pidfd as libc::c_int);
     // SAFETY: as above.
     let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.raw(), fd_no, 0) };
     if dup < 0 {
-        return Err(steal_reason("pidfd_getfd", sys::errno(), t));
+        return Err(fail("pidfd_getfd", sys::errno()));
     }
     let dup = Fd::from_raw(dup as libc::c_int);
     // SAFETY: st is a valid out-pointer; fstat on an fd we own.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     if unsafe { libc::fstat(dup.raw(), &mut st) } != 0 {
-        return Err(Outcome::failed(format_args!(
-            "fstat: {}",
-            strerror(sys::errno())
-        )));
+        return Err(fail("fstat", sys::errno()));
     }
     if st.st_mode & libc::S_IFMT != libc::S_IFSOCK || st.st_ino != t.inode {
-        return Err(Outcome::failed(format_args!("fd no longer that socket")));
+        return Err(fail("inode", 0));
     }
-    Ok(StolenFd(dup))
+    Ok(dup)
 }
 
 /// getsockopt(level, opt) as an int.
@@ -379,8 +385,8 @@ fn sockopt_int(fd: &Fd, level: libc::c_int, opt: libc::c_int) -> Result<libc::c_
 pub fn clamp(target: &Target, rcvbuf: u32) -> Outcome {
     let start = monotonic_ms();
     let fd = match steal_fd(target) {
-        Ok(StolenFd(fd)) => fd,
-        Err(o) => return o.timed(start),
+        Ok(fd) => fd,
+        Err(e) => return e.outcome(target).timed(start),
     };
     let Ok(want) = libc::c_int::try_from(rcvbuf) else {
         return Outcome::failed(format_args!("rcvbuf {rcvbuf} too large")).timed(start);
@@ -428,8 +434,8 @@ pub fn clamp(target: &Target, rcvbuf: u32) -> Outcome {
 pub fn drain(target: &Target, max_packets: u32, max_ms: u64) -> Outcome {
     let start = monotonic_ms();
     let fd = match steal_fd(target) {
-        Ok(StolenFd(fd)) => fd,
-        Err(o) => return o.timed(start),
+        Ok(fd) => fd,
+        Err(e) => return e.outcome(target).timed(start),
     };
     match sockopt_int(&fd, libc::SOL_SOCKET, libc::SO_TYPE) {
         Ok(libc::SOCK_STREAM) => {
@@ -521,7 +527,7 @@ pub fn kill(target: &Target, signal: i32) -> Outcome {
         let mut buf = [0u8; 64];
         let live = ProcRoot::live()
             .pid_path(pid, b"comm")
-            .and_then(|path| sys::read_file(&path, &mut buf).map(|b| Comm::from_bytes(b)));
+            .and_then(|path| sys::read_file(&path, &mut buf).map(Comm::from_bytes));
         match live {
             Ok(c) if c.as_bytes() == target.comm.as_bytes() => {}
             Ok(_) | Err(_) => {

@@ -1,10 +1,14 @@
 //! Action executors: exec/restart, sysctl, clamp, drain, kill, reboot. Each returns an
 //! `Outcome` the agent audits. I/O lives here; deciding *whether* to act lives in policy.
 //!
-//! OWNER: actions.
+//! OWNER: actions. No executor panics or returns early without an `Outcome`: a failure is
+//! `result=failed` with a reason an operator can act on ("needs CAP_SYS_PTRACE").
 
+use crate::audit::{push_pair, push_pair_display};
 use crate::proc::ProcRoot;
 use crate::proc::pid::Comm;
+use crate::sys::{self, CPath, Errno, Fd, monotonic_ms, strerror};
+use core::fmt::{self, Write as _};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResultKind {
@@ -35,6 +39,52 @@ pub struct Outcome {
     pub duration_ms: u64,
 }
 
+impl Outcome {
+    /// An outcome with `result`, no reason, no detail, 0 ms.
+    pub fn new(result: ResultKind) -> Outcome {
+        Outcome {
+            result,
+            reason: heapless::String::new(),
+            detail: heapless::String::new(),
+            duration_ms: 0,
+        }
+    }
+
+    /// A failed outcome whose reason is `args`, cut (at a char boundary) if longer than 128 bytes.
+    pub fn failed(args: fmt::Arguments<'_>) -> Outcome {
+        let mut o = Outcome::new(ResultKind::Failed);
+        o.set_reason(args);
+        o
+    }
+
+    /// Replaces the reason with `args` (cut to fit, never an error).
+    pub fn set_reason(&mut self, args: fmt::Arguments<'_>) {
+        self.reason.clear();
+        let _ = Cut(&mut self.reason).write_fmt(args);
+    }
+
+    /// Sets `duration_ms` to the time since `start_ms` (a `sys::monotonic_ms()` value).
+    fn timed(mut self, start_ms: u64) -> Outcome {
+        self.duration_ms = monotonic_ms().saturating_sub(start_ms);
+        self
+    }
+}
+
+/// fmt::Write into a fixed string that keeps what fits and silently drops the rest: a reason
+/// cut short is better than no reason.
+struct Cut<'a, const N: usize>(&'a mut heapless::String<N>);
+
+impl<const N: usize> fmt::Write for Cut<'_, N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if self.0.push(c).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The process and socket an action aims at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -45,47 +95,596 @@ pub struct Target {
     pub comm: Comm,
 }
 
+/// The only environment a command gets: no inherited secrets, no LD_PRELOAD, a fixed PATH.
+pub const EXEC_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// How often `exec` polls the child and `stop()`.
+const EXEC_POLL_MS: u64 = 10;
+/// Grace between SIGTERM and SIGKILL of a command's process group.
+const EXEC_KILL_GRACE_MS: u64 = 1000;
+
 /// Runs `argv` directly (no shell) with an empty fixed environment (PATH only), substituting
 /// `{pid}`, `{comm}`, `{inode}` from `target`; kills its process group after `timeout_ms` or
 /// as soon as `stop()` says the agent is shutting down. Ok only on exit status 0.
+///
+/// Reasons: "exit status 3", "killed by signal 9", "timeout after 30000 ms", "stopped: agent
+/// shutting down", "exec failed: No such file or directory", "empty argv". Without a target the
+/// placeholders are left as written. The command's own process group is killed only on
+/// timeout/stop, so a service it (re)starts in the background survives a normal exit.
 pub fn exec(
     argv: &[crate::config::Str],
     target: Option<&Target>,
     timeout_ms: u64,
     stop: &dyn Fn() -> bool,
 ) -> Outcome {
-    let _ = (argv, target, timeout_ms, stop);
-    todo!()
+    use std::os::unix::ffi::OsStringExt;
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::process::{Command, Stdio};
+
+    let start = monotonic_ms();
+    let Some((prog, args)) = argv.split_first() else {
+        return Outcome::failed(format_args!("empty argv")).timed(start);
+    };
+    let arg = |s: &str| std::ffi::OsString::from_vec(substitute(s, target));
+    let mut cmd = Command::new(arg(prog));
+    cmd.args(args.iter().map(|a| arg(a)))
+        .env_clear()
+        .env("PATH", EXEC_PATH)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let e = e.raw_os_error().unwrap_or(libc::EIO);
+            return Outcome::failed(format_args!("exec failed: {}", strerror(e))).timed(start);
+        }
+    };
+    let pgid = child.id() as libc::pid_t;
+
+    let why = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let mut o = Outcome::new(ResultKind::Ok);
+                if let Some(code) = status.code() {
+                    if code != 0 {
+                        o = Outcome::failed(format_args!("exit status {code}"));
+                    }
+                } else if let Some(sig) = status.signal() {
+                    o = Outcome::failed(format_args!("killed by signal {sig}"));
+                }
+                return o.timed(start);
+            }
+            Ok(None) => {}
+            // ECHILD cannot happen for a child we own; treat any error as "cannot watch it".
+            Err(_) => break Stopped::WaitFailed,
+        }
+        let elapsed = monotonic_ms().saturating_sub(start);
+        if elapsed >= timeout_ms {
+            break Stopped::Timeout;
+        }
+        if stop() {
+            break Stopped::Shutdown;
+        }
+        sleep_ms(EXEC_POLL_MS.min(timeout_ms - elapsed));
+    };
+
+    kill_group(pgid, &mut child);
+    let o = match why {
+        Stopped::Timeout => Outcome::failed(format_args!("timeout after {timeout_ms} ms")),
+        Stopped::Shutdown => Outcome::failed(format_args!("stopped: agent shutting down")),
+        Stopped::WaitFailed => Outcome::failed(format_args!("could not wait for command; killed")),
+    };
+    o.timed(start)
+}
+
+enum Stopped {
+    Timeout,
+    Shutdown,
+    WaitFailed,
+}
+
+/// SIGTERM to the group, up to 1 s for it to go, then SIGKILL; the leader is always reaped.
+/// The group is signalled only while its leader is unreaped or other members live, so the
+/// PGID cannot have been reused by then.
+fn kill_group(pgid: libc::pid_t, child: &mut std::process::Child) {
+    // SAFETY: plain syscalls; pgid is our child's own group (process_group(0)).
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let deadline = monotonic_ms() + EXEC_KILL_GRACE_MS;
+    let mut reaped = false;
+    while monotonic_ms() < deadline {
+        if !reaped {
+            reaped = matches!(child.try_wait(), Ok(Some(_)) | Err(_));
+        }
+        // SAFETY: signal 0 only checks whether any member is left.
+        if reaped && unsafe { libc::kill(-pgid, 0) } != 0 {
+            return;
+        }
+        sleep_ms(EXEC_POLL_MS);
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    if !reaped {
+        let _ = child.wait();
+    }
+}
+
+/// `s` with `{pid}`, `{comm}`, `{inode}` replaced from `target` (unchanged without one).
+fn substitute(s: &str, target: Option<&Target>) -> Vec<u8> {
+    let Some(t) = target else {
+        return s.as_bytes().to_vec();
+    };
+    let mut out = Vec::with_capacity(s.len() + 16);
+    let mut rest = s;
+    while let Some(i) = rest.find('{') {
+        out.extend_from_slice(&rest.as_bytes()[..i]);
+        let tail = &rest[i..];
+        if let Some(r) = tail.strip_prefix("{pid}") {
+            out.extend_from_slice(t.pid.to_string().as_bytes());
+            rest = r;
+        } else if let Some(r) = tail.strip_prefix("{comm}") {
+            out.extend_from_slice(t.comm.as_bytes());
+            rest = r;
+        } else if let Some(r) = tail.strip_prefix("{inode}") {
+            out.extend_from_slice(t.inode.to_string().as_bytes());
+            rest = r;
+        } else {
+            out.push(b'{');
+            rest = &tail[1..];
+        }
+    }
+    out.extend_from_slice(rest.as_bytes());
+    out
+}
+
+fn sleep_ms(ms: u64) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
 }
 
 /// Writes `value` to ROOT/sys/<name with dots as slashes>; detail says `old=... new=...`.
+///
+/// `new` is what the file reads back after the write (the kernel may clamp). As in sysctl(8),
+/// a '/' in the name stands for a '.' in the path (VLAN interfaces: `net.ipv4.conf.eth0/100.rp_filter`).
+/// Fails (reason names the step and errno) on a name with empty or ".." parts, or if the
+/// file cannot be read or written.
 pub fn sysctl(root: &ProcRoot, name: &str, value: &str) -> Outcome {
-    let _ = (root, name, value);
-    todo!()
+    let start = monotonic_ms();
+    let path = match sysctl_path(root, name) {
+        Ok(p) => p,
+        Err(why) => return Outcome::failed(format_args!("{why}")).timed(start),
+    };
+    let mut old_buf = [0u8; 256];
+    let old = match sys::read_file(&path, &mut old_buf) {
+        Ok(b) => trim_ws(b),
+        Err(e) => {
+            return Outcome::failed(format_args!("read {path}: {}", strerror(e))).timed(start);
+        }
+    };
+    let written = Fd::open(&path, libc::O_WRONLY | libc::O_TRUNC)
+        .and_then(|fd| fd.write_all(value.as_bytes()));
+    if let Err(e) = written {
+        return Outcome::failed(format_args!("write {path}: {}", strerror(e))).timed(start);
+    }
+    let mut new_buf = [0u8; 256];
+    let new = match sys::read_file(&path, &mut new_buf) {
+        Ok(b) => trim_ws(b),
+        Err(e) => {
+            return Outcome::failed(format_args!("read back {path}: {}", strerror(e))).timed(start);
+        }
+    };
+    let mut o = Outcome::new(ResultKind::Ok);
+    push_pair(&mut o.detail, "old", old);
+    push_pair(&mut o.detail, "new", new);
+    o.timed(start)
+}
+
+/// ROOT/sys/a/b/c for "a.b.c" (a '/' in the name becomes '.').
+fn sysctl_path(root: &ProcRoot, name: &str) -> Result<CPath, &'static str> {
+    let mut p = root.path(b"sys").map_err(|_| "sysctl path too long")?;
+    for part in name.split('.') {
+        if part.is_empty() || part == ".." || part == "." || part.contains('\0') {
+            return Err("bad sysctl name (empty or '..' part)");
+        }
+        p.push(b"/").map_err(|_| "sysctl path too long")?;
+        for b in part.bytes() {
+            let b = if b == b'/' { b'.' } else { b };
+            p.push(&[b]).map_err(|_| "sysctl path too long")?;
+        }
+    }
+    Ok(p)
+}
+
+fn trim_ws(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+/// Why `steal_fd` failed: the step and its errno (0 for checks that are not syscalls).
+#[derive(Clone, Copy, Debug)]
+struct StealError {
+    step: &'static str,
+    errno: Errno,
+}
+
+impl StealError {
+    /// The operator-facing failed Outcome.
+    fn outcome(self, t: &Target) -> Outcome {
+        match (self.step, self.errno) {
+            ("pid", _) => Outcome::failed(format_args!("bad pid {}", t.pid)),
+            ("fd", _) => Outcome::failed(format_args!("bad fd {}", t.fd)),
+            ("inode", _) => Outcome::failed(format_args!("fd no longer that socket")),
+            // pidfd_open (5.3) predates pidfd_getfd (5.6): either way the fix is the same kernel.
+            (_, libc::ENOSYS) => Outcome::failed(format_args!("pidfd_getfd needs Linux >= 5.6")),
+            (_, libc::EPERM) => Outcome::failed(format_args!("needs CAP_SYS_PTRACE")),
+            (_, libc::ESRCH) => Outcome::failed(format_args!("process {} is gone", t.pid)),
+            ("pidfd_getfd", libc::EBADF) => {
+                Outcome::failed(format_args!("fd {} is not open in process {}", t.fd, t.pid))
+            }
+            (step, e) => Outcome::failed(format_args!("{step}: {}", strerror(e))),
+        }
+    }
+}
+
+/// Duplicates fd `t.fd` of process `t.pid` into this process (pidfd_open + pidfd_getfd) and
+/// checks it is still the socket `t.inode`. Both descriptors are closed on every path (Fd).
+fn steal_fd(t: &Target) -> Result<Fd, StealError> {
+    let fail = |step, errno| StealError { step, errno };
+    let pid = libc::pid_t::try_from(t.pid)
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or(fail("pid", 0))?;
+    let fd_no = libc::c_int::try_from(t.fd).map_err(|_| fail("fd", 0))?;
+    // SAFETY: raw syscalls with integer arguments; results are checked.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        return Err(fail("pidfd_open", sys::errno()));
+    }
+    let pidfd = Fd::from_raw(pidfd as libc::c_int);
+    // SAFETY: as above.
+    let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.raw(), fd_no, 0) };
+    if dup < 0 {
+        return Err(fail("pidfd_getfd", sys::errno()));
+    }
+    let dup = Fd::from_raw(dup as libc::c_int);
+    // SAFETY: st is a valid out-pointer; fstat on an fd we own.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    if unsafe { libc::fstat(dup.raw(), &mut st) } != 0 {
+        return Err(fail("fstat", sys::errno()));
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK || st.st_ino != t.inode {
+        return Err(fail("inode", 0));
+    }
+    Ok(dup)
+}
+
+/// getsockopt(level, opt) as an int.
+fn sockopt_int(fd: &Fd, level: libc::c_int, opt: libc::c_int) -> Result<libc::c_int, Errno> {
+    let mut v: libc::c_int = 0;
+    let mut len = core::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: v and len are valid out-pointers of the advertised size.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.raw(),
+            level,
+            opt,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if r == 0 { Ok(v) } else { Err(sys::errno()) }
 }
 
 /// Caps the target's live socket: pidfd_open + pidfd_getfd, then SO_RCVBUF = rcvbuf on the
 /// duplicate (Linux >= 5.6, CAP_SYS_PTRACE). Checks the duplicate is the expected inode.
+///
+/// The duplicate shares the owner's socket, so the cap applies to the owner; already queued
+/// data stays (see `drain`). Detail: `old_rcvbuf= new_rcvbuf=` as getsockopt reports them
+/// (the kernel doubles the requested value). Reasons: "pidfd_getfd needs Linux >= 5.6",
+/// "needs CAP_SYS_PTRACE", "fd no longer that socket", "process N is gone", errno text.
 pub fn clamp(target: &Target, rcvbuf: u32) -> Outcome {
-    let _ = (target, rcvbuf);
-    todo!()
+    let start = monotonic_ms();
+    let fd = match steal_fd(target) {
+        Ok(fd) => fd,
+        Err(e) => return e.outcome(target).timed(start),
+    };
+    let Ok(want) = libc::c_int::try_from(rcvbuf) else {
+        return Outcome::failed(format_args!("rcvbuf {rcvbuf} too large")).timed(start);
+    };
+    let old = match sockopt_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF) {
+        Ok(v) => v,
+        Err(e) => {
+            return Outcome::failed(format_args!("getsockopt SO_RCVBUF: {}", strerror(e)))
+                .timed(start);
+        }
+    };
+    // SAFETY: want is a c_int living across the call.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.raw(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&want as *const libc::c_int).cast(),
+            core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        let e = sys::errno();
+        return Outcome::failed(format_args!("setsockopt SO_RCVBUF: {}", strerror(e))).timed(start);
+    }
+    let new = match sockopt_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF) {
+        Ok(v) => v,
+        Err(e) => {
+            return Outcome::failed(format_args!("read back SO_RCVBUF: {}", strerror(e)))
+                .timed(start);
+        }
+    };
+    let mut o = Outcome::new(ResultKind::Ok);
+    push_pair_display(&mut o.detail, "old_rcvbuf", old);
+    push_pair_display(&mut o.detail, "new_rcvbuf", new);
+    o.timed(start)
 }
 
 /// Discards the target socket's queued data through a duplicate (recv MSG_DONTWAIT|MSG_TRUNC),
 /// bounded by `max_packets` and `max_ms`; detail says how many packets and bytes.
+///
+/// `bytes` sums the datagram lengths MSG_TRUNC reports (payload, not kernel truesize). Stream
+/// sockets are refused: discarding part of a TCP stream would corrupt the owner's protocol.
+/// Ok when the queue was emptied (EAGAIN) or a bound was hit; failed on any other recv error.
 pub fn drain(target: &Target, max_packets: u32, max_ms: u64) -> Outcome {
-    let _ = (target, max_packets, max_ms);
-    todo!()
+    let start = monotonic_ms();
+    let fd = match steal_fd(target) {
+        Ok(fd) => fd,
+        Err(e) => return e.outcome(target).timed(start),
+    };
+    match sockopt_int(&fd, libc::SOL_SOCKET, libc::SO_TYPE) {
+        Ok(libc::SOCK_STREAM) => {
+            return Outcome::failed(format_args!("refusing to drain a stream socket")).timed(start);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            return Outcome::failed(format_args!("getsockopt SO_TYPE: {}", strerror(e)))
+                .timed(start);
+        }
+    }
+    let mut buf = [0u8; 64];
+    let (mut packets, mut bytes) = (0u32, 0u64);
+    let mut o = Outcome::new(ResultKind::Ok);
+    while packets < max_packets {
+        // The clock is cheap (vDSO) but not free: look every 64 packets.
+        if packets % 64 == 0 && monotonic_ms().saturating_sub(start) >= max_ms {
+            o.set_reason(format_args!("stopped after {max_ms} ms"));
+            break;
+        }
+        // SAFETY: buf is valid for buf.len() bytes; MSG_TRUNC only changes the return value.
+        let n = unsafe {
+            libc::recv(
+                fd.raw(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            let e = sys::errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            if e != libc::EAGAIN && e != libc::EWOULDBLOCK {
+                o = Outcome::failed(format_args!("recv: {}", strerror(e)));
+            }
+            break;
+        }
+        packets += 1;
+        bytes += n as u64;
+    }
+    if packets >= max_packets {
+        o.set_reason(format_args!("stopped after {max_packets} packets"));
+    }
+    push_pair_display(&mut o.detail, "packets", packets);
+    push_pair_display(&mut o.detail, "bytes", bytes);
+    o.timed(start)
 }
 
 /// Signals the target. Refuses PID 1 and the agent itself.
+///
+/// Also refuses PID 0 and PIDs above i32::MAX (kill(2) would signal a whole process group).
+/// The signal goes through a pidfd when the kernel has one (Linux >= 5.3), after checking the
+/// live /proc/PID/comm still equals `target.comm` (when given), so a PID reused since the
+/// decision is not hit. Reasons: "refusing to signal PID 1", "refusing to signal ghostwatch
+/// itself", "pid N is no longer COMM", errno text ("No such process").
 pub fn kill(target: &Target, signal: i32) -> Outcome {
-    let _ = (target, signal);
-    todo!()
+    let start = monotonic_ms();
+    let pid = target.pid;
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() } as u32;
+    if pid == 1 {
+        return Outcome::failed(format_args!("refusing to signal PID 1")).timed(start);
+    }
+    if pid == me {
+        return Outcome::failed(format_args!("refusing to signal ghostwatch itself")).timed(start);
+    }
+    let Some(p) = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0) else {
+        return Outcome::failed(format_args!("bad pid {pid}")).timed(start);
+    };
+    // SAFETY: integer syscall; result checked.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, p, 0) };
+    if pidfd < 0 {
+        let e = sys::errno();
+        if e != libc::ENOSYS {
+            return Outcome::failed(format_args!("{}", strerror(e))).timed(start);
+        }
+        // Old kernel: plain kill(2), with the (small) PID-reuse race it always had.
+        // SAFETY: p > 0, so this signals exactly one process.
+        if unsafe { libc::kill(p, signal) } != 0 {
+            return Outcome::failed(format_args!("{}", strerror(sys::errno()))).timed(start);
+        }
+        return Outcome::new(ResultKind::Ok).timed(start);
+    }
+    let pidfd = Fd::from_raw(pidfd as libc::c_int);
+    // The pidfd pins the process: if /proc/PID/comm matches now, the signal hits that process.
+    if !target.comm.as_bytes().is_empty() {
+        let mut buf = [0u8; 64];
+        let live = ProcRoot::live()
+            .pid_path(pid, b"comm")
+            .and_then(|path| sys::read_file(&path, &mut buf).map(Comm::from_bytes));
+        match live {
+            Ok(c) if c.as_bytes() == target.comm.as_bytes() => {}
+            Ok(_) | Err(_) => {
+                return Outcome::failed(format_args!(
+                    "pid {pid} is no longer {}",
+                    sys::Lossy(target.comm.as_bytes())
+                ))
+                .timed(start);
+            }
+        }
+    }
+    // SAFETY: integer syscall on our pidfd; null siginfo means "as kill(2)".
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.raw(),
+            signal,
+            core::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r != 0 {
+        return Outcome::failed(format_args!("{}", strerror(sys::errno()))).timed(start);
+    }
+    Outcome::new(ResultKind::Ok).timed(start)
+}
+
+/// The final reboot(2) call; returns 0 or -1 with errno (never returns on success).
+pub type RebootFn = fn() -> libc::c_int;
+
+/// reboot(RB_AUTOBOOT): the real thing.
+pub fn reboot_syscall() -> libc::c_int {
+    // SAFETY: no memory arguments; needs CAP_SYS_BOOT.
+    unsafe { libc::reboot(libc::RB_AUTOBOOT) }
 }
 
 /// sync, write `breadcrumb_text` to `breadcrumb_file` (fsync), then reboot(2).
+///
+/// Returns only if reboot(2) failed (e.g. "reboot: Operation not permitted"). A breadcrumb that
+/// cannot be written does not stop the reboot: this is the last resort before the OOM killer.
 pub fn reboot(breadcrumb_file: &str, breadcrumb_text: &str) -> Outcome {
-    let _ = (breadcrumb_file, breadcrumb_text);
-    todo!()
+    reboot_with(breadcrumb_file, breadcrumb_text, reboot_syscall)
+}
+
+/// `reboot` with the final syscall replaced by `do_reboot` (tests pass a fake: nothing here
+/// may ever reboot a developer's machine). Ok if `do_reboot` returns 0.
+pub fn reboot_with(breadcrumb_file: &str, breadcrumb_text: &str, do_reboot: RebootFn) -> Outcome {
+    let start = monotonic_ms();
+    let crumb = write_breadcrumb(breadcrumb_file, breadcrumb_text);
+    // SAFETY: sync has no preconditions. The breadcrumb is already fsynced; this flushes
+    // everyone else's dirty data before the box goes down.
+    unsafe { libc::sync() };
+    let r = do_reboot();
+    let mut o = if r == 0 {
+        Outcome::new(ResultKind::Ok)
+    } else {
+        Outcome::failed(format_args!("reboot: {}", strerror(sys::errno())))
+    };
+    if let Err(e) = crumb {
+        let mut why: heapless::String<128> = heapless::String::new();
+        let _ = write!(
+            Cut(&mut why),
+            "{}; breadcrumb {breadcrumb_file}: {}",
+            o.reason,
+            strerror(e)
+        );
+        o.reason = why;
+    }
+    o.timed(start)
+}
+
+/// Writes (replacing) the breadcrumb file and fsyncs it and its directory, creating the
+/// parent directory if missing. Returns Err(errno).
+fn write_breadcrumb(file: &str, text: &str) -> Result<(), Errno> {
+    let path = std::path::Path::new(file);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    }
+    let cpath = CPath::from_bytes(file.as_bytes())?;
+    let fd = Fd::open(&cpath, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
+    fd.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        fd.write_all(b"\n")?;
+    }
+    // SAFETY: fsync on an fd we own.
+    if unsafe { libc::fsync(fd.raw()) } != 0 {
+        return Err(sys::errno());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(pid: u32, comm: &[u8]) -> Target {
+        Target {
+            pid,
+            fd: 3,
+            inode: 77,
+            comm: Comm::from_bytes(comm),
+        }
+    }
+
+    #[test]
+    fn substitutes_placeholders() {
+        let t = target(42, b"zeb ra");
+        assert_eq!(
+            substitute("--pid={pid} {comm}/{inode} {x} {", Some(&t)),
+            b"--pid=42 zeb ra/77 {x} {".to_vec()
+        );
+        assert_eq!(substitute("{pid}", None), b"{pid}".to_vec());
+    }
+
+    #[test]
+    fn sysctl_names_map_to_paths() {
+        let root = ProcRoot::new(b"/r").unwrap();
+        let p = sysctl_path(&root, "net.core.rmem_max").unwrap();
+        assert_eq!(p.as_bytes(), b"/r/sys/net/core/rmem_max");
+        let p = sysctl_path(&root, "net.ipv4.conf.eth0/100.rp_filter").unwrap();
+        assert_eq!(p.as_bytes(), b"/r/sys/net/ipv4/conf/eth0.100/rp_filter");
+        assert!(sysctl_path(&root, "net..x").is_err());
+        assert!(sysctl_path(&root, "").is_err());
+        assert!(sysctl_path(&root, "...").is_err());
+    }
+
+    #[test]
+    fn reasons_are_cut_not_lost() {
+        let long = "x".repeat(300);
+        let o = Outcome::failed(format_args!("write {long}"));
+        assert_eq!(o.reason.len(), 128);
+        assert!(o.reason.starts_with("write xx"));
+    }
+
+    #[test]
+    fn kill_refuses_init_self_and_groups() {
+        let me = std::process::id();
+        assert_eq!(
+            kill(&target(1, b""), 0).reason.as_str(),
+            "refusing to signal PID 1"
+        );
+        assert_eq!(
+            kill(&target(me, b""), 0).reason.as_str(),
+            "refusing to signal ghostwatch itself"
+        );
+        assert_eq!(kill(&target(0, b""), 0).reason.as_str(), "bad pid 0");
+        assert_eq!(
+            kill(&target(u32::MAX, b""), 0).reason.as_str(),
+            "bad pid 4294967295"
+        );
+    }
+
+    #[test]
+    fn steal_fd_reports_missing_process() {
+        // PID numbers above pid_max are never in use.
+        let o = clamp(&target(i32::MAX as u32, b""), 4096);
+        assert_eq!(o.result, ResultKind::Failed);
+        assert!(!o.reason.is_empty());
+    }
 }

@@ -3,43 +3,415 @@
 //! OWNER: actions. Built in a fixed buffer; values with spaces are double-quoted, control
 //! characters escaped (never passed through). A line that would overflow is cut at a key boundary
 //! and ends with `truncated=1`.
+//!
+//! Process names and sysctl values come from other (possibly hostile) processes, so a value is
+//! never copied raw: a crafted comm like "x\nevent=recovered" must not forge a second line or
+//! a second key in the operator's syslog.
 
-use core::fmt;
+use crate::act::Outcome;
+use core::fmt::{self, Write as _};
 
 pub const MAX_LINE: usize = 1024;
+
+/// What a cut line ends with; room for it is always kept free.
+const TRUNCATED: &str = " truncated=1";
 
 /// One audit line under construction.
 pub struct AuditLine {
     buf: heapless::Vec<u8, MAX_LINE>,
+    truncated: bool,
+}
+
+/// Appends `s` to a fixed buffer, failing (without writing) when it does not fit; the
+/// fmt::Write face lets `write_value` serve both `AuditLine` and `Outcome::detail`.
+struct VecWriter<'a, const N: usize>(&'a mut heapless::Vec<u8, N>);
+
+impl<const N: usize> fmt::Write for VecWriter<'_, N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0
+            .extend_from_slice(s.as_bytes())
+            .map_err(|_| fmt::Error)
+    }
+}
+
+/// True if `value` cannot be written bare: empty, or holds a byte that would end or confuse
+/// the pair (space, '=', '"', '\\'), or one that gets escaped (control, DEL, invalid UTF-8,
+/// C1 controls).
+fn needs_quotes(value: &[u8]) -> bool {
+    if value.is_empty() {
+        return true;
+    }
+    for chunk in value.utf8_chunks() {
+        if !chunk.invalid().is_empty() {
+            return true;
+        }
+        for c in chunk.valid().chars() {
+            if c == ' ' || c == '=' || c == '"' || c == '\\' || c.is_control() {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Writes `value` as a logfmt value: bare when safe, else double-quoted with `\"` and `\\`
+/// escaped and control characters (C0, DEL, C1) and invalid UTF-8 bytes as `\xNN`.
+/// Returns Err only if `w` runs out of room.
+pub fn write_value(w: &mut impl fmt::Write, value: &[u8]) -> fmt::Result {
+    if !needs_quotes(value) {
+        // Checked above: valid UTF-8 with nothing to escape.
+        return w.write_str(core::str::from_utf8(value).map_err(|_| fmt::Error)?);
+    }
+    w.write_char('"')?;
+    for chunk in value.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => w.write_str("\\\"")?,
+                '\\' => w.write_str("\\\\")?,
+                c if c.is_control() => {
+                    let mut utf8 = [0u8; 4];
+                    for b in c.encode_utf8(&mut utf8).bytes() {
+                        write!(w, "\\x{b:02x}")?;
+                    }
+                }
+                c => w.write_char(c)?,
+            }
+        }
+        for b in chunk.invalid() {
+            write!(w, "\\x{b:02x}")?;
+        }
+    }
+    w.write_char('"')
+}
+
+/// Writes `key` keeping only [A-Za-z0-9_.-] (anything else becomes '_'), so even a
+/// computed key cannot break the line's syntax.
+fn write_key(w: &mut impl fmt::Write, key: &str) -> fmt::Result {
+    if key.is_empty() {
+        return w.write_char('_');
+    }
+    for c in key.chars() {
+        let ok = c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-';
+        w.write_char(if ok { c } else { '_' })?;
+    }
+    Ok(())
+}
+
+/// Appends `key=value` (preceded by a space unless `buf` is empty) to a fixed string, e.g. an
+/// `Outcome::detail`. Returns false, leaving `buf` unchanged, if the pair does not fit.
+pub fn push_pair<const N: usize>(buf: &mut heapless::String<N>, key: &str, value: &[u8]) -> bool {
+    let before = buf.len();
+    let r = (|| {
+        if !buf.is_empty() {
+            buf.write_char(' ')?;
+        }
+        write_key(buf, key)?;
+        buf.write_char('=')?;
+        write_value(buf, value)
+    })();
+    if r.is_err() {
+        buf.truncate(before);
+        return false;
+    }
+    true
+}
+
+/// Like `push_pair` for a `Display` value (numbers, enums).
+pub fn push_pair_display<const N: usize>(
+    buf: &mut heapless::String<N>,
+    key: &str,
+    v: impl fmt::Display,
+) -> bool {
+    let mut tmp = DisplayBuf::new();
+    if write!(tmp, "{v}").is_err() {
+        return false;
+    }
+    push_pair(buf, key, tmp.as_bytes())
+}
+
+/// A small stack buffer for rendering a `Display` value before escaping it.
+struct DisplayBuf {
+    buf: heapless::Vec<u8, 256>,
+}
+
+impl DisplayBuf {
+    fn new() -> Self {
+        DisplayBuf {
+            buf: heapless::Vec::new(),
+        }
+    }
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl fmt::Write for DisplayBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.buf
+            .extend_from_slice(s.as_bytes())
+            .map_err(|_| fmt::Error)
+    }
 }
 
 impl AuditLine {
     /// Starts a line with `event=<event>` ("threshold", "action", "recovered", "error").
     pub fn new(event: &str) -> AuditLine {
-        let _ = event;
-        todo!()
+        let mut line = AuditLine {
+            buf: heapless::Vec::new(),
+            truncated: false,
+        };
+        line.pair(|w| {
+            w.write_str("event=")?;
+            write_value(w, event.as_bytes())
+        });
+        line
     }
 
-    /// Appends ` key=value`, quoting/escaping `value` as needed.
+    /// Appends ` key=value`, quoting/escaping `value` as needed. If the pair does not fit, the
+    /// line ends with ` truncated=1` and every later pair is dropped.
     pub fn kv(&mut self, key: &str, value: &[u8]) -> &mut Self {
-        let _ = (key, value);
-        todo!()
+        self.pair(|w| {
+            w.write_char(' ')?;
+            write_key(w, key)?;
+            w.write_char('=')?;
+            write_value(w, value)
+        });
+        self
     }
 
-    /// Appends ` key=<Display of v>` (numbers, enums).
+    /// Appends ` key=<Display of v>` (numbers, enums). A value longer than 256 bytes
+    /// rendered is treated as not fitting (the line is marked truncated).
     pub fn kvd(&mut self, key: &str, v: impl fmt::Display) -> &mut Self {
-        let _ = (key, v);
-        todo!()
+        let mut tmp = DisplayBuf::new();
+        if write!(tmp, "{v}").is_err() {
+            self.mark_truncated();
+            return self;
+        }
+        self.kv(key, tmp.as_bytes())
     }
 
-    /// Appends already-formatted logfmt pairs (e.g. an Outcome's detail `old=1 new=2`),
-    /// preceded by one space.
-    pub fn raw(&mut self, pairs: &str) -> &mut Self {
-        let _ = pairs;
-        todo!()
+    /// Appends pairs that are already logfmt (e.g. `Outcome::detail`, built with `push_pair`),
+    /// one pair at a time so a cut still falls on a pair boundary.
+    pub fn raw_pairs(&mut self, pairs: &str) -> &mut Self {
+        for pair in split_pairs(pairs) {
+            self.pair(|w| {
+                w.write_char(' ')?;
+                w.write_str(pair)
+            });
+        }
+        self
     }
 
+    /// Appends `result=`, `reason=` (when not empty), the outcome's detail pairs and
+    /// `duration_ms=`.
+    pub fn outcome(&mut self, o: &Outcome) -> &mut Self {
+        self.kv("result", o.result.name().as_bytes());
+        if !o.reason.is_empty() {
+            self.kv("reason", o.reason.as_bytes());
+        }
+        self.raw_pairs(&o.detail);
+        self.kvd("duration_ms", o.duration_ms)
+    }
+
+    /// The line so far (always valid UTF-8: values are escaped while written).
     pub fn as_str(&self) -> &str {
-        todo!()
+        core::str::from_utf8(&self.buf).unwrap_or("event=error reason=\"audit line not utf-8\"")
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// True if a pair was dropped for lack of room.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// Writes one pair with `f`; keeps it only if it fits while leaving room for the
+    /// truncation marker, else rolls it back and marks the line truncated.
+    fn pair(&mut self, f: impl FnOnce(&mut VecWriter<'_, MAX_LINE>) -> fmt::Result) {
+        if self.truncated {
+            return;
+        }
+        let before = self.buf.len();
+        let ok = f(&mut VecWriter(&mut self.buf)).is_ok()
+            && self.buf.len() + TRUNCATED.len() <= MAX_LINE;
+        if !ok {
+            self.buf.truncate(before);
+            self.mark_truncated();
+        }
+    }
+
+    fn mark_truncated(&mut self) {
+        if !self.truncated {
+            self.truncated = true;
+            // Room for the marker is reserved by `pair`, so this cannot fail.
+            let _ = self.buf.extend_from_slice(TRUNCATED.as_bytes());
+        }
+    }
+}
+
+impl fmt::Display for AuditLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for AuditLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AuditLine({:?})", self.as_str())
+    }
+}
+
+/// Splits `a=1 b="x y" c=\"` into pairs at spaces outside double quotes.
+fn split_pairs(s: &str) -> impl Iterator<Item = &str> {
+    let mut rest = s.trim_start_matches(' ');
+    core::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let bytes = rest.as_bytes();
+        let (mut in_quotes, mut escaped) = (false, false);
+        let mut end = bytes.len();
+        for (i, &b) in bytes.iter().enumerate() {
+            if escaped {
+                escaped = false;
+            } else if in_quotes && b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_quotes = !in_quotes;
+            } else if b == b' ' && !in_quotes {
+                end = i;
+                break;
+            }
+        }
+        let (pair, tail) = rest.split_at(end);
+        rest = tail.trim_start_matches(' ');
+        Some(pair)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::act::ResultKind;
+
+    fn value(v: &[u8]) -> String {
+        let mut s = String::new();
+        write_value(&mut s, v).unwrap();
+        s
+    }
+
+    #[test]
+    fn bare_values_stay_bare() {
+        let mut l = AuditLine::new("action");
+        l.kv("rule", b"zebra-clamp")
+            .kv("comm", b"zebra")
+            .kvd("pid", 1234)
+            .kvd("rx_queue", 76755840u64);
+        assert_eq!(
+            l.as_str(),
+            "event=action rule=zebra-clamp comm=zebra pid=1234 rx_queue=76755840"
+        );
+        assert!(!l.is_truncated());
+    }
+
+    #[test]
+    fn hostile_comm_is_quoted_and_escaped() {
+        assert_eq!(value(b"a\nb"), r#""a\x0ab""#);
+        assert_eq!(value(b"\x1b[31mred"), r#""\x1b[31mred""#);
+        assert_eq!(value(b"two words"), r#""two words""#);
+        assert_eq!(value(b"say \"hi\""), r#""say \"hi\"""#);
+        assert_eq!(value(b"a=b"), r#""a=b""#);
+        assert_eq!(value(br"c:\dir"), r#""c:\\dir""#);
+        assert_eq!(value(b"bad\xff\xfeutf8"), r#""bad\xff\xfeutf8""#);
+        assert_eq!(value(b"del\x7f"), r#""del\x7f""#);
+        // C1 control U+0085 (NEL) is escaped as its UTF-8 bytes.
+        assert_eq!(value("x\u{85}".as_bytes()), r#""x\xc2\x85""#);
+        assert_eq!(value(b""), r#""""#);
+        // Valid non-ASCII text passes through.
+        assert_eq!(value("路由器".as_bytes()), "路由器");
+    }
+
+    #[test]
+    fn forged_pairs_cannot_escape_their_value() {
+        let mut l = AuditLine::new("action");
+        l.kv("comm", b"x\nevent=recovered result=ok");
+        assert_eq!(
+            l.as_str(),
+            r#"event=action comm="x\x0aevent=recovered result=ok""#
+        );
+        assert!(!l.as_str().contains('\n'));
+        // Keys are sanitized too.
+        let mut l = AuditLine::new("error");
+        l.kv("bad key=", b"1");
+        assert_eq!(l.as_str(), "event=error bad_key_=1");
+    }
+
+    #[test]
+    fn overflow_cuts_at_pair_boundary() {
+        let mut l = AuditLine::new("threshold");
+        let big = [b'a'; 300];
+        for _ in 0..5 {
+            l.kv("k", &big);
+        }
+        l.kvd("seq", 7);
+        let s = l.as_str();
+        assert!(l.is_truncated());
+        assert!(s.len() <= MAX_LINE);
+        assert!(s.ends_with(" truncated=1"), "{s}");
+        // Three 302-byte pairs fit after "event=threshold"; the fourth does not.
+        assert_eq!(s.matches(" k=").count(), 3);
+        assert!(!s.contains("seq="));
+        assert_eq!(s.matches("truncated=1").count(), 1);
+        // A value that can never fit also cuts cleanly.
+        let mut l = AuditLine::new("error");
+        l.kv("reason", &[b' '; 2000]);
+        assert_eq!(l.as_str(), "event=error truncated=1");
+    }
+
+    #[test]
+    fn escaping_that_overflows_is_rolled_back() {
+        // 1000 control bytes expand to 4000: must not leave half a quoted value.
+        let mut l = AuditLine::new("error");
+        l.kvd("seq", 1).kv("comm", &[0x01; 1000]);
+        assert_eq!(l.as_str(), "event=error seq=1 truncated=1");
+    }
+
+    #[test]
+    fn outcome_and_detail_pairs() {
+        let mut o = Outcome::new(ResultKind::Ok);
+        assert!(push_pair_display(&mut o.detail, "old", 212992));
+        assert!(push_pair(&mut o.detail, "new", b"4096\t8192"));
+        o.duration_ms = 3;
+        let mut l = AuditLine::new("action");
+        l.kv("action", b"sysctl").outcome(&o).kvd("seq", 9);
+        assert_eq!(
+            l.as_str(),
+            r#"event=action action=sysctl result=ok old=212992 new="4096\x098192" duration_ms=3 seq=9"#
+        );
+        o.result = ResultKind::Failed;
+        o.reason.push_str("exit status 3").unwrap();
+        o.detail.clear();
+        let mut l = AuditLine::new("action");
+        l.outcome(&o);
+        assert_eq!(
+            l.as_str(),
+            r#"event=action result=failed reason="exit status 3" duration_ms=3"#
+        );
+    }
+
+    #[test]
+    fn split_pairs_respects_quotes() {
+        let v: Vec<&str> = split_pairs(r#"a=1 b="x y" c="q\" z" d="#).collect();
+        assert_eq!(v, vec!["a=1", r#"b="x y""#, r#"c="q\" z""#, "d="]);
+    }
+
+    #[test]
+    fn push_pair_refuses_what_does_not_fit() {
+        let mut s: heapless::String<8> = heapless::String::new();
+        assert!(push_pair(&mut s, "a", b"1"));
+        assert!(!push_pair(&mut s, "bb", b"12345"));
+        assert_eq!(s.as_str(), "a=1");
     }
 }

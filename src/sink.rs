@@ -1,9 +1,18 @@
 //! Where audit and error lines go: syslog (unix socket, UDP, TCP) through the `log` and `syslog`
 //! crates, with reconnect, and stderr as the fallback with a count of lines that went there.
 //!
-//! OWNER: actions.
+//! OWNER: actions. One global sink (the `log` crate allows one logger per process): its state
+//! lives in a static Mutex and is swapped on reconfigure. Nothing is dropped silently: a line
+//! syslog refuses is resent once over a fresh connection, then written to stderr and counted.
+//! Reconnects are tried at most once a second, so a dead syslogd costs one failed send per line.
 
-use crate::config::{Config, SyslogTarget};
+use crate::config::{Config, Str, SyslogTarget};
+use core::fmt::{self, Write as _};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use syslog::{Facility, LogFormat, Logger, LoggerBackend};
 
 /// Severity of a line (maps to syslog priority).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +21,17 @@ pub enum Severity {
     Warning,
     Notice,
     Info,
+}
+
+impl Severity {
+    fn to_syslog(self) -> syslog::Severity {
+        match self {
+            Severity::Err => syslog::Severity::LOG_ERR,
+            Severity::Warning => syslog::Severity::LOG_WARNING,
+            Severity::Notice => syslog::Severity::LOG_NOTICE,
+            Severity::Info => syslog::Severity::LOG_INFO,
+        }
+    }
 }
 
 /// Counters the status file and metrics show.
@@ -23,23 +43,461 @@ pub struct SinkStats {
     pub reconnects: u64,
 }
 
+/// Longest message (after the syslog header) sent; longer lines are cut at a char boundary.
+pub const MAX_MESSAGE: usize = crate::audit::MAX_LINE;
+/// Least time between two connection attempts.
+pub const RECONNECT_INTERVAL_MS: u64 = 1000;
+/// A stuck syslogd (full queue, stalled collector) may delay a line by at most this per try.
+const SEND_TIMEOUT: Duration = Duration::from_millis(250);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// What every stderr line starts with, so it is greppable next to other daemons' output.
+const STDERR_PREFIX: &str = "ghostwatch: ";
+
+/// Where lines go, resolved once at init (no DNS per line).
+#[derive(Clone, Debug)]
+enum Dest {
+    Stderr,
+    Unix(Str),
+    Udp(SocketAddr),
+    Tcp(SocketAddr),
+}
+
+struct State {
+    dest: Dest,
+    facility: Facility,
+    logger: Option<Logger<LoggerBackend, Rfc3164>>,
+    /// When a connection was last tried (monotonic ms), for the once-a-second limit.
+    last_connect_ms: Option<u64>,
+}
+
+static STATE: Mutex<State> = Mutex::new(State {
+    dest: Dest::Stderr,
+    facility: Facility::LOG_DAEMON,
+    logger: None,
+    last_connect_ms: None,
+});
+static LINES_SENT: AtomicU64 = AtomicU64::new(0);
+static LINES_TO_STDERR: AtomicU64 = AtomicU64::new(0);
+static RECONNECTS: AtomicU64 = AtomicU64::new(0);
+static LOG_ONCE: std::sync::Once = std::sync::Once::new();
+static LOGGER: SinkLogger = SinkLogger;
+
 /// Installs the global logger for `target` (replacing any earlier target on reload).
+///
+/// Also routes `log::error!`/`warn!`/`info!` through `emit`. Fails only on a bad facility name
+/// or a UDP/TCP address that does not resolve; a syslogd that is not up yet is not an error
+/// (a note goes to stderr, lines go to stderr until a reconnect succeeds).
 pub fn init(target: &SyslogTarget, facility: &str) -> Result<(), &'static str> {
-    let _ = (target, facility);
-    todo!()
+    let facility: Facility = facility
+        .parse()
+        .map_err(|_| "unknown syslog facility (expected e.g. daemon, user, local0..local7)")?;
+    let dest = match target {
+        SyslogTarget::Stderr => Dest::Stderr,
+        SyslogTarget::Unix(path) => Dest::Unix(path.clone()),
+        SyslogTarget::Udp(addr) => Dest::Udp(resolve(addr)?),
+        SyslogTarget::Tcp(addr) => Dest::Tcp(resolve(addr)?),
+    };
+    LOG_ONCE.call_once(|| {
+        if log::set_logger(&LOGGER).is_ok() {
+            log::set_max_level(log::LevelFilter::Info);
+        }
+    });
+    let mut st = lock();
+    st.dest = dest;
+    st.facility = facility;
+    st.logger = None;
+    st.last_connect_ms = Some(crate::sys::monotonic_ms());
+    if matches!(st.dest, Dest::Stderr) {
+        return Ok(());
+    }
+    match connect(&st.dest, facility) {
+        Ok(l) => st.logger = Some(l),
+        Err(e) => {
+            let mut note = Buf::<256>::new();
+            let _ = write!(
+                note,
+                "syslog {} not reachable yet ({e}); lines go to stderr until it is",
+                DestText(&st.dest)
+            );
+            write_stderr(note.as_str());
+        }
+    }
+    Ok(())
 }
 
 /// Sends one line at `sev`. Never fails: falls back to stderr and counts it.
 pub fn emit(sev: Severity, line: &str) {
-    let _ = (sev, line);
-    todo!()
+    let line = cut(line, MAX_MESSAGE);
+    let mut st = lock();
+    if matches!(st.dest, Dest::Stderr) {
+        write_stderr(line);
+        LINES_SENT.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if let Some(logger) = st.logger.as_mut() {
+        if !peer_closed(&logger.backend) && send(logger, sev, line) {
+            LINES_SENT.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        st.logger = None;
+    }
+    // Broken or never connected: one fresh connection, at most once a second.
+    let now = crate::sys::monotonic_ms();
+    let may_try = st
+        .last_connect_ms
+        .is_none_or(|t| now.saturating_sub(t) >= RECONNECT_INTERVAL_MS);
+    if may_try {
+        st.last_connect_ms = Some(now);
+        if let Ok(mut logger) = connect(&st.dest, st.facility) {
+            RECONNECTS.fetch_add(1, Ordering::Relaxed);
+            let ok = send(&mut logger, sev, line);
+            st.logger = Some(logger);
+            if ok {
+                LINES_SENT.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+    write_stderr(line);
+    LINES_TO_STDERR.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The counters since the process started (they survive reconfigure).
 pub fn stats() -> SinkStats {
-    todo!()
+    SinkStats {
+        lines_sent: LINES_SENT.load(Ordering::Relaxed),
+        lines_to_stderr: LINES_TO_STDERR.load(Ordering::Relaxed),
+        reconnects: RECONNECTS.load(Ordering::Relaxed),
+    }
 }
 
 /// Re-applies the target and facility from a (reloaded) config.
 pub fn reconfigure(cfg: &Config) -> Result<(), &'static str> {
     init(&cfg.syslog, &cfg.facility)
+}
+
+/// The sink state; a panic elsewhere while it was held must not silence logging.
+fn lock() -> std::sync::MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, &'static str> {
+    addr.to_socket_addrs()
+        .map_err(|_| "syslog address does not resolve (expected HOST:PORT)")?
+        .next()
+        .ok_or("syslog address does not resolve (expected HOST:PORT)")
+}
+
+/// Opens a connection to `dest` with send timeouts set (a stuck syslogd must not stall the
+/// agent). TCP is connected here, with a timeout, because `syslog::tcp` would block for
+/// minutes on an unreachable collector.
+fn connect(dest: &Dest, facility: Facility) -> Result<Logger<LoggerBackend, Rfc3164>, String> {
+    let fmt = |octet_counting, hostname| Rfc3164 {
+        facility,
+        pid: std::process::id(),
+        hostname,
+        octet_counting,
+    };
+    let logger = match dest {
+        Dest::Stderr => return Err("stderr is not a syslog".into()),
+        Dest::Unix(path) => {
+            syslog::unix_custom(fmt(false, None), path.as_str()).map_err(|e| error_text(&e))?
+        }
+        Dest::Udp(server) => {
+            let local = if server.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
+            syslog::udp(fmt(false, hostname()), local, server).map_err(|e| error_text(&e))?
+        }
+        Dest::Tcp(server) => {
+            let s =
+                TcpStream::connect_timeout(server, CONNECT_TIMEOUT).map_err(|e| e.to_string())?;
+            Logger::new(
+                LoggerBackend::Tcp(std::io::BufWriter::new(s)),
+                fmt(true, hostname()),
+            )
+        }
+    };
+    let r = match &logger.backend {
+        LoggerBackend::Unix(s) => s.set_write_timeout(Some(SEND_TIMEOUT)),
+        LoggerBackend::UnixStream(s) => s.get_ref().set_write_timeout(Some(SEND_TIMEOUT)),
+        LoggerBackend::Udp(s, _) => s.set_write_timeout(Some(SEND_TIMEOUT)),
+        LoggerBackend::Tcp(s) => s.get_ref().set_write_timeout(Some(SEND_TIMEOUT)),
+    };
+    r.map_err(|e| e.to_string())?;
+    Ok(logger)
+}
+
+/// The innermost io::Error text (syslog wraps it in "Initialization error: ...").
+fn error_text(e: &syslog::Error) -> String {
+    match e {
+        syslog::Error::Initialization(inner) => inner.to_string(),
+        syslog::Error::Write(io) | syslog::Error::Io(io) => io.to_string(),
+    }
+}
+
+/// Sends one formatted line; false on any error (the caller reconnects or falls back).
+fn send(logger: &mut Logger<LoggerBackend, Rfc3164>, sev: Severity, line: &str) -> bool {
+    logger
+        .formatter
+        .format(&mut logger.backend, sev.to_syslog(), line)
+        .is_ok()
+}
+
+/// True if a stream connection's peer has hung up. A write to a dead TCP peer usually
+/// "succeeds" into the kernel buffer and only the *next* one fails, which would lose a line;
+/// asking first makes the reconnect happen before the line is sent.
+fn peer_closed(backend: &LoggerBackend) -> bool {
+    use std::os::fd::AsRawFd;
+    let fd = match backend {
+        LoggerBackend::Tcp(s) => s.get_ref().as_raw_fd(),
+        LoggerBackend::UnixStream(s) => s.get_ref().as_raw_fd(),
+        _ => return false,
+    };
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+}
+
+/// The hostname for remote syslog (local sockets get it from syslogd), cut to 64 bytes.
+fn hostname() -> Option<heapless::String<64>> {
+    let mut buf = [0u8; 65];
+    // SAFETY: buf is valid for its length; gethostname NUL-terminates when it fits.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) } != 0 {
+        return None;
+    }
+    let n = buf.iter().position(|&b| b == 0).unwrap_or(64);
+    let name = core::str::from_utf8(buf.get(..n)?).ok()?;
+    if name.is_empty() || name.contains(' ') {
+        return None;
+    }
+    heapless::String::try_from(name).ok()
+}
+
+/// RFC 3164 (BSD syslog) lines: `<PRI>Mmm dd hh:mm:ss [host ]ghostwatch[PID]: message`.
+///
+/// Ours rather than syslog's Formatter3164: that one stamps UTC, builds a String per line,
+/// and sends TCP lines without framing (rsyslog would glue them together). This one formats
+/// into a stack buffer, writes each line with one write (one datagram), never panics, and
+/// frames TCP with RFC 6587 octet counting (`LEN SP MSG`), which rsyslog's imtcp accepts.
+#[derive(Clone, Debug)]
+pub struct Rfc3164 {
+    pub facility: Facility,
+    pub pid: u32,
+    pub hostname: Option<heapless::String<64>>,
+    pub octet_counting: bool,
+}
+
+/// Longest frame: header (PRI, timestamp, 64-byte hostname, tag, PID) plus the message.
+const FRAME_MAX: usize = 160 + MAX_MESSAGE;
+
+impl LogFormat<&str> for Rfc3164 {
+    fn format<W: std::io::Write>(
+        &self,
+        w: &mut W,
+        severity: syslog::Severity,
+        message: &str,
+    ) -> syslog::Result<()> {
+        let mut msg = Buf::<FRAME_MAX>::new();
+        let pri = self.facility as u8 | severity as u8;
+        let _ = write!(msg, "<{pri}>");
+        write_timestamp(&mut msg);
+        if let Some(h) = &self.hostname {
+            let _ = write!(msg, "{h} ");
+        }
+        let _ = write!(msg, "ghostwatch[{}]: {message}", self.pid);
+        let sent = if self.octet_counting {
+            let mut framed = Buf::<{ FRAME_MAX + 8 }>::new();
+            let _ = write!(framed, "{} {}", msg.as_bytes().len(), msg.as_str());
+            w.write_all(framed.as_bytes())
+        } else {
+            w.write_all(msg.as_bytes())
+        };
+        sent.and_then(|_| w.flush()).map_err(syslog::Error::Write)
+    }
+}
+
+/// `Mmm dd hh:mm:ss ` in local time (RFC 3164); falls back to UTC if the zone is unknown.
+fn write_timestamp(w: &mut impl fmt::Write) {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // SAFETY: time(NULL) and localtime_r with valid pointers; tm is plain data.
+    let mut tm: libc::tm = unsafe { core::mem::zeroed() };
+    unsafe {
+        let t = libc::time(core::ptr::null_mut());
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            libc::gmtime_r(&t, &mut tm);
+        }
+    }
+    let mon = MONTHS.get(tm.tm_mon as usize).copied().unwrap_or("Jan");
+    let _ = write!(
+        w,
+        "{mon} {:2} {:02}:{:02}:{:02} ",
+        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec
+    );
+}
+
+/// Writes `ghostwatch: line\n` to stderr in one write(2) when it fits, so lines from
+/// different threads do not interleave. Errors are ignored: there is nowhere left to report.
+fn write_stderr(line: &str) {
+    let mut b = Buf::<{ MAX_MESSAGE + 16 }>::new();
+    let _ = b.write_str(STDERR_PREFIX);
+    let _ = b.write_str(line);
+    let _ = b.write_str("\n");
+    let mut data = b.as_bytes();
+    while !data.is_empty() {
+        // SAFETY: data is valid for data.len() bytes.
+        let n = unsafe { libc::write(2, data.as_ptr().cast(), data.len()) };
+        if n <= 0 {
+            if n < 0 && crate::sys::errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        data = data.get(n as usize..).unwrap_or_default();
+    }
+}
+
+/// `s` cut to at most `max` bytes at a char boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A fixed byte buffer that keeps what fits (cut at a char boundary) and drops the rest.
+struct Buf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Buf<N> {
+    fn new() -> Self {
+        Buf {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+    fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+}
+
+impl<const N: usize> fmt::Write for Buf<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let s = cut(s, N - self.len);
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + s.len()) {
+            dst.copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        }
+        Ok(())
+    }
+}
+
+struct DestText<'a>(&'a Dest);
+
+impl fmt::Display for DestText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Dest::Stderr => f.write_str("stderr"),
+            Dest::Unix(p) => write!(f, "unix:{p}"),
+            Dest::Udp(a) => write!(f, "udp:{a}"),
+            Dest::Tcp(a) => write!(f, "tcp:{a}"),
+        }
+    }
+}
+
+/// Routes `log::error!` and friends through `emit`, so library and agent messages share the
+/// one path (and its fallback and counters).
+struct SinkLogger;
+
+impl log::Log for SinkLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let sev = match record.level() {
+            log::Level::Error => Severity::Err,
+            log::Level::Warn => Severity::Warning,
+            _ => Severity::Info,
+        };
+        let mut b = Buf::<MAX_MESSAGE>::new();
+        let _ = write!(b, "{}", record.args());
+        emit(sev, b.as_str());
+    }
+
+    fn flush(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(f: &Rfc3164, msg: &str) -> String {
+        let mut out = Vec::new();
+        f.format(&mut out, syslog::Severity::LOG_NOTICE, msg)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn rfc3164_header_and_octet_counting() {
+        let mut f = Rfc3164 {
+            facility: Facility::LOG_DAEMON,
+            pid: 42,
+            hostname: None,
+            octet_counting: false,
+        };
+        let s = render(&f, "event=action result=ok");
+        // daemon(3)*8 + notice(5) = 29
+        assert!(s.starts_with("<29>"), "{s}");
+        assert!(
+            s.ends_with(" ghostwatch[42]: event=action result=ok"),
+            "{s}"
+        );
+        // "<29>" + "Mmm dd hh:mm:ss " = 4 + 16
+        assert_eq!(s.find("ghostwatch"), Some(20), "{s}");
+
+        f.octet_counting = true;
+        f.hostname = heapless::String::try_from("router").ok();
+        let s = render(&f, "x");
+        let (len, rest) = s.split_once(' ').unwrap();
+        assert_eq!(len.parse::<usize>().unwrap(), rest.len());
+        assert!(rest.ends_with(" router ghostwatch[42]: x"), "{s}");
+    }
+
+    #[test]
+    fn long_messages_are_cut_not_split() {
+        let f = Rfc3164 {
+            facility: Facility::LOG_USER,
+            pid: 1,
+            hostname: None,
+            octet_counting: true,
+        };
+        let msg = "é".repeat(MAX_MESSAGE);
+        let s = render(&f, cut(&msg, MAX_MESSAGE));
+        let (len, rest) = s.split_once(' ').unwrap();
+        assert_eq!(len.parse::<usize>().unwrap(), rest.len());
+        assert!(cut("aé", 2) == "a");
+    }
 }

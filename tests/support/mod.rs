@@ -1,0 +1,323 @@
+//! Helpers shared by the live tests: root check, temp dirs, /proc/net lookups, child guards,
+//! and a private rsyslogd.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// True if the test may go on. Not root: prints SKIPPED and returns false, unless CI=true,
+/// where a skip would hide a regression, so it fails the test instead.
+pub fn require_root(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{what} needs root, and CI=true forbids skipping");
+    }
+    println!("SKIPPED (needs root): {what}");
+    false
+}
+
+/// True if `prog` is on PATH; under CI=true a missing tool fails the test.
+pub fn require_tool(prog: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+        .unwrap_or(false);
+    if found {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{prog} not installed, and CI=true forbids skipping");
+    }
+    println!("SKIPPED (needs {prog})");
+    false
+}
+
+/// A directory under the system temp dir, removed (with everything in it) on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "gw-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process killed (SIGKILL) and reaped on drop, so a failing assert leaves nothing.
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One row of /proc/net/udp: queue sizes and inode for the socket bound to 127.0.0.1:`port`.
+#[derive(Debug, Clone, Copy)]
+pub struct UdpRow {
+    pub rx_queue: u64,
+    pub tx_queue: u64,
+    pub inode: u64,
+}
+
+/// Finds the 127.0.0.1:`port` row in /proc/net/udp (test-only parse; the product's parser
+/// lives in proc::net).
+pub fn udp_row(port: u16) -> Option<UdpRow> {
+    let text = std::fs::read_to_string("/proc/net/udp").ok()?;
+    let want = format!("0100007F:{port:04X}");
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.get(1) != Some(&want.as_str()) {
+            continue;
+        }
+        let (tx, rx) = f.get(4)?.split_once(':')?;
+        return Some(UdpRow {
+            tx_queue: u64::from_str_radix(tx, 16).ok()?,
+            rx_queue: u64::from_str_radix(rx, 16).ok()?,
+            inode: f.get(9)?.parse().ok()?,
+        });
+    }
+    None
+}
+
+/// The fd number under /proc/`pid`/fd whose link reads `socket:[inode]`.
+pub fn find_socket_fd(pid: u32, inode: u64) -> Option<u32> {
+    let want = format!("socket:[{inode}]");
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()? {
+        let e = e.ok()?;
+        if std::fs::read_link(e.path()).ok()?.to_str() == Some(want.as_str()) {
+            return e.file_name().to_str()?.parse().ok();
+        }
+    }
+    None
+}
+
+/// PIDs whose /proc/PID/cmdline contains `needle` (to prove no leftover process).
+pub fn pids_with_cmdline(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            if c.contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// Polls `f` every 20 ms until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A free loopback port for `kind` (picked by the kernel, then released for the daemon).
+pub fn free_port_udp() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free udp port")
+}
+
+pub fn free_port_tcp() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free tcp port")
+}
+
+/// Starts this test binary again with `GW_HELPER=mode`, running only `test_name`, and waits
+/// for the line starting with `ready_prefix` on its stdout. Returns the guard and that line.
+/// The helper exits when its stdin closes, so it cannot outlive the test by much.
+pub fn spawn_self_helper(test_name: &str, mode: &str, ready_prefix: &str) -> (ChildGuard, String) {
+    let exe = std::env::current_exe().expect("current_exe");
+    let child = Command::new(exe)
+        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env("GW_HELPER", mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn helper");
+    let mut guard = ChildGuard(child);
+    let out = guard.0.stdout.take().expect("helper stdout");
+    // Read on a thread so a helper that never gets ready fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let prefix = ready_prefix.to_string();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(out);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                // libtest prints "test NAME ... " on the same line first.
+                Ok(_) => {
+                    if let Some(i) = line.find(&prefix) {
+                        let _ = tx.send(line[i..].trim().to_string());
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(ready) => (guard, ready),
+        Err(_) => panic!("helper {mode} did not get ready"),
+    }
+}
+
+/// Parses `key=value` out of a space-separated line.
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// A private rsyslogd: its own config, socket, ports, pid file and output file in a temp dir.
+/// It never reads /etc/rsyslog.conf or touches /dev/log. Killed and reaped on drop.
+pub struct Rsyslogd {
+    pub dir: TempDir,
+    pub sock: PathBuf,
+    pub out: PathBuf,
+    pub udp_port: u16,
+    pub tcp_port: u16,
+    child: Option<Child>,
+}
+
+impl Rsyslogd {
+    /// Writes the config and starts the daemon; waits until all three inputs listen.
+    pub fn start() -> Rsyslogd {
+        let dir = TempDir::new("rsyslog");
+        let sock = dir.path().join("log.sock");
+        let out = dir.path().join("out.log");
+        let mut r = Rsyslogd {
+            sock,
+            out,
+            udp_port: free_port_udp(),
+            tcp_port: free_port_tcp(),
+            dir,
+            child: None,
+        };
+        let conf = format!(
+            r#"global(workDirectory="{dir}")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="{sock}" RateLimit.Interval="0")
+module(load="imudp")
+input(type="imudp" address="127.0.0.1" port="{udp}")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="{tcp}")
+template(name="gwfmt" type="string" string="%programname%[%procid%] %syslogseverity-text% %msg%\n")
+*.* action(type="omfile" file="{out}" template="gwfmt")
+"#,
+            dir = r.dir.path().display(),
+            sock = r.sock.display(),
+            out = r.out.display(),
+            udp = r.udp_port,
+            tcp = r.tcp_port,
+        );
+        std::fs::write(r.dir.path().join("rsyslog.conf"), conf).expect("write rsyslog.conf");
+        r.restart();
+        r
+    }
+
+    /// (Re)starts the daemon with the same config, socket and ports.
+    pub fn restart(&mut self) {
+        self.stop();
+        let conf = self.dir.path().join("rsyslog.conf");
+        let pidfile = self.dir.path().join("rsyslogd.pid");
+        let child = Command::new("rsyslogd")
+            .arg("-n")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-i")
+            .arg(&pidfile)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn rsyslogd");
+        self.child = Some(child);
+        let tcp = self.tcp_port;
+        let up = wait_for(Duration::from_secs(10), || {
+            let sock_ok = self.sock.exists();
+            let tcp_ok = std::net::TcpStream::connect(("127.0.0.1", tcp)).is_ok();
+            let udp_ok = udp_listening(self.udp_port);
+            (sock_ok && tcp_ok && udp_ok).then_some(())
+        });
+        assert!(up.is_some(), "rsyslogd did not come up");
+    }
+
+    /// Kills the daemon (SIGKILL, as a crash would) and reaps it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits up to 5 s for `needle` to show up in the output file; returns the matching line.
+    pub fn wait_line(&self, needle: &str) -> Option<String> {
+        wait_for(Duration::from_secs(5), || {
+            let text = std::fs::read_to_string(&self.out).ok()?;
+            text.lines()
+                .find(|l| l.contains(needle))
+                .map(str::to_string)
+        })
+    }
+}
+
+impl Drop for Rsyslogd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// True if something is bound to 127.0.0.1:`port` in /proc/net/udp.
+fn udp_listening(port: u16) -> bool {
+    udp_row(port).is_some()
+}

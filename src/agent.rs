@@ -573,7 +573,7 @@ impl Agent {
                 }
                 l.kvd("duration_ms", outcome.duration_ms);
                 if !outcome.detail.is_empty() {
-                    l.raw(outcome.detail.as_str());
+                    l.raw_pairs(outcome.detail.as_str());
                 }
                 let sev = if outcome.result == ResultKind::Failed { Severity::Err } else { Severity::Warning };
                 self.emit(sev, l);

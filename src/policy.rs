@@ -2,8 +2,23 @@
 //!
 //! OWNER: policy. Pure: no file I/O, no sleeping, no logging, no clock reads — time comes
 //! in as `Snapshot::now_ms` (CLOCK_MONOTONIC in the agent, a fake clock in tests).
+//! `evaluate` never allocates (fixed arrays and heapless only) and costs
+//! O(rules * suspects * owners), so the poll loop can call it on a box that is out of memory.
+//!
+//! Each trigger (ghost, backlog, available) is an *incident* with hysteresis: it opens when its
+//! value reaches the warn level, may rise to act level, and closes only when the value falls back
+//! below warn. Rules run only while their trigger is at act level; cooldown, escalation and the
+//! "skip reported once" flags are per incident and reset when it closes. The hourly action window
+//! is global and survives incidents (it exists to stop flapping from becoming a restart storm).
+//!
+//! Escalation: a rule with `escalate_after_s = E` waits E seconds from when the previous rung
+//! (the nearest earlier rule of the same trigger that has a target now) *first* acted in this
+//! incident, or from when the incident reached act level if there is no such rung. Counting from
+//! the rung's first action rather than its latest retry is deliberate: with a cooldown shorter
+//! than E, the lower rung's retries would otherwise postpone the next rung for ever (a reboot
+//! rule that never fires).
 
-use crate::config::{Config, Trigger};
+use crate::config::{Config, Name, Rule, Trigger};
 use crate::owners::Owner;
 use crate::proc::net::SocketEntry;
 
@@ -13,6 +28,16 @@ pub const MAX_SUSPECTS: usize = 8;
 pub const MAX_SUSPECT_OWNERS: usize = 8;
 /// Most decisions one evaluation returns.
 pub const MAX_DECISIONS: usize = 32;
+/// Largest `max_actions_per_hour` honoured (the size of the action-time ring); larger values
+/// are treated as this.
+pub const MAX_ACTIONS_PER_HOUR: usize = 64;
+
+/// One evaluation emits at most one Threshold or Recovered per trigger plus one decision per
+/// rule, so `out` can never overflow.
+const _: () = assert!(TRIGGERS.len() + crate::config::MAX_RULES <= MAX_DECISIONS);
+
+const HOUR_MS: u64 = 3_600_000;
+const TRIGGERS: [Trigger; 3] = [Trigger::Ghost, Trigger::Backlog, Trigger::Available];
 
 /// A process holding a suspect socket, with what rules match on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +65,28 @@ pub struct Snapshot {
     pub suspects: heapless::Vec<Suspect, MAX_SUSPECTS>,
 }
 
+impl Snapshot {
+    /// Index of the suspect with the largest rx_queue (the first of equals), None without
+    /// suspects. Does not rely on `suspects` being sorted.
+    pub fn worst_suspect(&self) -> Option<usize> {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, s) in self.suspects.iter().enumerate() {
+            if best.is_none_or(|(_, rx)| s.socket.rx_queue > rx) {
+                best = Some((i, s.socket.rx_queue));
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+
+    /// The largest rx_queue among the suspects in bytes (0 without suspects): the backlog
+    /// trigger's value.
+    pub fn worst_rx_queue(&self) -> u64 {
+        self.worst_suspect()
+            .and_then(|i| self.suspects.get(i))
+            .map_or(0, |s| s.socket.rx_queue)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
     Warn,
@@ -50,7 +97,8 @@ pub enum Level {
 pub enum SkipReason {
     /// `max_actions_per_hour` reached.
     RateLimit,
-    /// The rule needs an owner matching comm/exe and none of the suspects has one.
+    /// The rule needs an owner matching comm/exe and none of the suspects has one (also: an
+    /// owner-targeting rule without comm/exe, which policy refuses to aim at a random process).
     NoMatchingOwner,
 }
 
@@ -85,17 +133,240 @@ pub enum Decision {
     },
 }
 
+/// One trigger's incident. `started_ms == None`: no incident open.
+#[derive(Clone, Copy, Debug, Default)]
+struct Incident {
+    started_ms: Option<u64>,
+    level: Option<Level>,
+    /// When this incident first reached act level: escalation's zero point. Dips to warn do
+    /// not move it (the incident is one event; noise around the act line must not postpone
+    /// the ladder).
+    act_since_ms: Option<u64>,
+    /// Last value seen while the trigger was on, for Recovered when it is switched off.
+    last_value: i64,
+}
+
+/// What one incident step reports.
+enum Step {
+    Quiet,
+    Entered(Level),
+    Recovered { held_ms: u64 },
+}
+
+impl Incident {
+    /// Moves the incident to `level` (None: below warn, or trigger off) at `now_ms`.
+    fn step(&mut self, level: Option<Level>, value: i64, now_ms: u64) -> Step {
+        self.last_value = value;
+        let Some(started) = self.started_ms else {
+            let Some(l) = level else {
+                return Step::Quiet;
+            };
+            // A jump straight to act is one crossing and one audit line (level=act), not two.
+            self.started_ms = Some(now_ms);
+            self.level = level;
+            if l == Level::Act {
+                self.act_since_ms = Some(now_ms);
+            }
+            return Step::Entered(l);
+        };
+        match level {
+            None => {
+                *self = Incident::default();
+                Step::Recovered {
+                    held_ms: now_ms.saturating_sub(started),
+                }
+            }
+            Some(l) => {
+                self.level = level;
+                // act -> warn -> act within one incident is not a new crossing.
+                if l == Level::Act && self.act_since_ms.is_none() {
+                    self.act_since_ms = Some(now_ms);
+                    Step::Entered(Level::Act)
+                } else {
+                    Step::Quiet
+                }
+            }
+        }
+    }
+}
+
+/// Per-rule history within the current incident of the rule's trigger.
+#[derive(Clone, Copy, Debug, Default)]
+struct RuleState {
+    /// When the rule first acted in this incident: the zero point of the next rung's
+    /// escalation timer.
+    first_acted_ms: Option<u64>,
+    /// When the rule last acted: its cooldown runs from here.
+    last_acted_ms: Option<u64>,
+    skipped_no_match: bool,
+    skipped_rate_limit: bool,
+}
+
+/// Whom a rule would hit in this snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// comm/exe matched this owner of this suspect.
+    Owner { suspect: usize, owner: usize },
+    /// A rule without comm/exe whose action does not aim at an owner (log, exec, sysctl,
+    /// reboot): it gets the worst suspect and its first owner for context, when there are any.
+    Context {
+        suspect: Option<usize>,
+        owner: Option<usize>,
+    },
+    /// No owner matches, or the rule would aim at an owner without saying which.
+    Refused,
+}
+
 /// History between evaluations: incidents, per-rule last action, the hourly action window.
 #[derive(Clone, Debug, Default)]
-pub struct Policy {}
+pub struct Policy {
+    incidents: [Incident; 3],
+    rules: [RuleState; crate::config::MAX_RULES],
+    /// The (name, trigger) each rule state belongs to: a reload that changes either drops it.
+    rule_keys: [Option<(Name, Trigger)>; crate::config::MAX_RULES],
+    /// Lowest ghost_kb seen since start (the `ghost_growth` baseline); None before the first
+    /// evaluation.
+    ghost_floor_kb: Option<i64>,
+    /// When the disruptive actions of the last hour were decided, oldest first.
+    disruptive_ms: heapless::Deque<u64, MAX_ACTIONS_PER_HOUR>,
+}
+
+fn slot(t: Trigger) -> usize {
+    match t {
+        Trigger::Ghost => 0,
+        Trigger::Backlog => 1,
+        Trigger::Available => 2,
+    }
+}
+
+fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The level of `value` against `warn`/`act` for a trigger that fires upwards; `warn` above
+/// `act` is treated as `act` so hysteresis still has a floor.
+fn level_up(value: i64, warn: u64, act: u64) -> Option<Level> {
+    let act = saturating_i64(act);
+    let warn = saturating_i64(warn).min(act);
+    if value >= act {
+        Some(Level::Act)
+    } else if value >= warn {
+        Some(Level::Warn)
+    } else {
+        None
+    }
+}
+
+/// A trigger's value and level, or None when the trigger is off: an act threshold of 0 for
+/// ghost/backlog (0 is the config's "off" convention, as for `min_available_kb`), or no
+/// MemAvailable on this kernel.
+fn reading(
+    cfg: &Config,
+    trigger: Trigger,
+    ghost_value_kb: i64,
+    worst_rx_queue: u64,
+    available_kb: Option<u64>,
+) -> Option<(i64, Option<Level>)> {
+    match trigger {
+        Trigger::Ghost => (cfg.ghost_act_kb != 0).then(|| {
+            let level = level_up(ghost_value_kb, cfg.ghost_warn_kb, cfg.ghost_act_kb);
+            (ghost_value_kb, level)
+        }),
+        Trigger::Backlog => (cfg.backlog_act_bytes != 0).then(|| {
+            let value = saturating_i64(worst_rx_queue);
+            let level = level_up(value, cfg.backlog_warn_bytes, cfg.backlog_act_bytes);
+            (value, level)
+        }),
+        Trigger::Available => {
+            let avail = available_kb.filter(|_| cfg.min_available_kb != 0)?;
+            // Inverted: less is worse. A warn level below the act level means "no warn stage".
+            let warn = cfg.available_warn_kb.max(cfg.min_available_kb);
+            let level = if avail < cfg.min_available_kb {
+                Some(Level::Act)
+            } else if avail < warn {
+                Some(Level::Warn)
+            } else {
+                None
+            };
+            Some((saturating_i64(avail), level))
+        }
+    }
+}
+
+/// True when `exe` (a /proc/PID/exe target) is the program `want` names: the exact path, or
+/// the basename when `want` has no '/'. A replaced binary (" (deleted)", typical right after a
+/// firmware upgrade) still matches; an unreadable exe ("") never does.
+fn exe_matches(want: &str, exe: &str) -> bool {
+    let exe = exe.strip_suffix(" (deleted)").unwrap_or(exe);
+    if want.is_empty() || exe.is_empty() {
+        return false;
+    }
+    if want.contains('/') {
+        exe == want
+    } else {
+        exe.rsplit('/').next() == Some(want)
+    }
+}
+
+/// True when `o` passes every selector the rule sets (comm exactly, exe as in `exe_matches`).
+fn owner_matches(rule: &Rule, o: &SuspectOwner) -> bool {
+    let comm_ok = rule
+        .comm
+        .as_ref()
+        .is_none_or(|c| !c.is_empty() && c.as_bytes() == o.owner.comm.as_bytes());
+    let exe_ok = rule.exe.as_ref().is_none_or(|e| exe_matches(e, &o.exe));
+    comm_ok && exe_ok
+}
+
+/// Whom `rule` would hit in `snap`: for comm/exe rules the matching owner of the suspect with
+/// the largest rx_queue (first owner of the first such suspect on ties).
+fn select_target(rule: &Rule, snap: &Snapshot) -> Target {
+    if rule.comm.is_none() && rule.exe.is_none() {
+        if rule.action.targets_owner() {
+            // Config forbids this; never aim a restart/kill at whoever happens to be worst.
+            return Target::Refused;
+        }
+        let suspect = snap.worst_suspect();
+        let owner = suspect
+            .and_then(|i| snap.suspects.get(i))
+            .and_then(|s| (!s.owners.is_empty()).then_some(0));
+        return Target::Context { suspect, owner };
+    }
+    let mut best: Option<(u64, usize, usize)> = None;
+    for (si, s) in snap.suspects.iter().enumerate() {
+        if best.is_some_and(|(rx, _, _)| s.socket.rx_queue <= rx) {
+            continue;
+        }
+        if let Some(oi) = s.owners.iter().position(|o| owner_matches(rule, o)) {
+            best = Some((s.socket.rx_queue, si, oi));
+        }
+    }
+    match best {
+        Some((_, suspect, owner)) => Target::Owner { suspect, owner },
+        None => Target::Refused,
+    }
+}
 
 impl Policy {
+    /// A policy with no history: no incidents, no actions, no ghost baseline yet.
     pub fn new() -> Policy {
-        todo!()
+        Policy::default()
+    }
+
+    /// The ghost trigger's value for `ghost_kb` given a baseline floor (absolute, or growth
+    /// over the lowest value seen when `cfg.ghost_growth`).
+    fn ghost_value(cfg: &Config, floor_kb: Option<i64>, ghost_kb: i64) -> i64 {
+        if cfg.ghost_growth {
+            let floor = floor_kb.map_or(ghost_kb, |f| f.min(ghost_kb));
+            ghost_kb.saturating_sub(floor)
+        } else {
+            ghost_kb
+        }
     }
 
     /// True when any trigger is at or above its warn level: the agent then resolves
-    /// suspect owners before calling `evaluate` (cheap polls otherwise).
+    /// suspect owners before calling `evaluate` (cheap polls otherwise). Reads only; the
+    /// ghost baseline is learned by `evaluate`. Never fails.
     pub fn wants_owners(
         &self,
         cfg: &Config,
@@ -103,24 +374,1057 @@ impl Policy {
         max_rx_queue: u64,
         available_kb: Option<u64>,
     ) -> bool {
-        let _ = (cfg, ghost_kb, max_rx_queue, available_kb);
-        todo!()
+        let ghost_value = Policy::ghost_value(cfg, self.ghost_floor_kb, ghost_kb);
+        TRIGGERS.iter().any(|&t| {
+            reading(cfg, t, ghost_value, max_rx_queue, available_kb)
+                .is_some_and(|(_, level)| level.is_some())
+        })
     }
 
-    /// After a config reload: keeps incidents, drops per-rule state of rules that are gone/renamed.
+    /// The level of `trigger`'s open incident (None: no incident), for status output.
+    pub fn level(&self, trigger: Trigger) -> Option<Level> {
+        self.incidents
+            .get(slot(trigger))
+            .and_then(|i| i.started_ms.and(i.level))
+    }
+
+    /// When `trigger`'s open incident started (snapshot clock, ms), None without one.
+    pub fn incident_started_ms(&self, trigger: Trigger) -> Option<u64> {
+        self.incidents.get(slot(trigger)).and_then(|i| i.started_ms)
+    }
+
+    /// The lowest ghost_kb seen since start (the `ghost_growth` baseline), None before the
+    /// first evaluation.
+    pub fn ghost_floor_kb(&self) -> Option<i64> {
+        self.ghost_floor_kb
+    }
+
+    /// How many disruptive actions were decided in the hour before `now_ms` (dry-run ones
+    /// included), for status and metrics.
+    pub fn actions_in_last_hour(&self, now_ms: u64) -> usize {
+        self.disruptive_ms
+            .iter()
+            .filter(|&&t| now_ms.saturating_sub(t) < HOUR_MS)
+            .count()
+    }
+
+    /// Adopts a reloaded config: incidents, the ghost baseline and the hourly window are kept;
+    /// the history of a rule is dropped when its index no longer exists or its name or trigger
+    /// changed (it is a different rule now). Never fails. `evaluate` does the same check on
+    /// every call, so forgetting this call cannot attribute history to the wrong rule.
     pub fn reconfigured(&mut self, cfg: &Config) {
-        let _ = cfg;
-        todo!()
+        for (i, (state, key)) in self.rules.iter_mut().zip(&mut self.rule_keys).enumerate() {
+            let rule = cfg.rules.get(i);
+            let same = match (key.as_ref(), rule) {
+                (None, None) => true,
+                (Some((name, trigger)), Some(r)) => *name == r.name && *trigger == r.trigger,
+                _ => false,
+            };
+            if !same {
+                *state = RuleState::default();
+                *key = rule.map(|r| (r.name.clone(), r.trigger));
+            }
+        }
     }
 
-    /// Evaluates one snapshot; appends decisions to `out` (cleared first).
+    /// Evaluates one snapshot; appends decisions to `out` (cleared first): Threshold and
+    /// Recovered first (trigger order ghost, backlog, available), then one Act or Skip per rule
+    /// that is due, in file order. An action is recorded as taken when it is decided (dry run
+    /// or not; the agent reports nothing back). Never fails and never allocates.
     pub fn evaluate(
         &mut self,
         cfg: &Config,
         snap: &Snapshot,
         out: &mut heapless::Vec<Decision, MAX_DECISIONS>,
     ) {
-        let _ = (cfg, snap, out);
-        todo!()
+        out.clear();
+        let now = snap.now_ms;
+        self.reconfigured(cfg);
+
+        let floor = self
+            .ghost_floor_kb
+            .map_or(snap.ghost_kb, |f| f.min(snap.ghost_kb));
+        self.ghost_floor_kb = Some(floor);
+        let ghost_value = Policy::ghost_value(cfg, Some(floor), snap.ghost_kb);
+        let worst_rx = snap.worst_rx_queue();
+
+        let mut at_act = [false; TRIGGERS.len()];
+        for t in TRIGGERS {
+            let (value, level) = match reading(cfg, t, ghost_value, worst_rx, snap.available_kb) {
+                Some(r) => r,
+                // Off (e.g. thresholds zeroed by a reload): an open incident ends.
+                None => (self.incidents[slot(t)].last_value, None),
+            };
+            match self.incidents[slot(t)].step(level, value, now) {
+                Step::Quiet => {}
+                Step::Entered(level) => push(
+                    out,
+                    Decision::Threshold {
+                        trigger: t,
+                        level,
+                        value,
+                    },
+                ),
+                Step::Recovered { held_ms } => {
+                    push(
+                        out,
+                        Decision::Recovered {
+                            trigger: t,
+                            value,
+                            held_ms,
+                        },
+                    );
+                    self.forget_incident(t);
+                }
+            }
+            at_act[slot(t)] = level == Some(Level::Act);
+        }
+
+        while self
+            .disruptive_ms
+            .front()
+            .is_some_and(|&t| now.saturating_sub(t) >= HOUR_MS)
+        {
+            self.disruptive_ms.pop_front();
+        }
+        let max_per_hour = (cfg.max_actions_per_hour as usize).min(MAX_ACTIONS_PER_HOUR);
+        let cooldown_ms = u64::from(cfg.cooldown_s) * 1000;
+
+        // Per trigger, the escalation zero point set by the nearest earlier rule that could hit
+        // something: None = no such rule yet (zero point: incident reached act),
+        // Some(None) = there is one and it has not acted yet (later rungs wait for it).
+        let mut rung: [Option<Option<u64>>; TRIGGERS.len()] = [None; TRIGGERS.len()];
+        for ((i, rule), state) in cfg.rules.iter().enumerate().zip(self.rules.iter_mut()) {
+            let ts = slot(rule.trigger);
+            if !at_act[ts] {
+                continue;
+            }
+            let target = select_target(rule, snap);
+            let zero_ms = match rung[ts] {
+                None => self.incidents[ts].act_since_ms,
+                Some(first_acted) => first_acted,
+            };
+            let escalated = match rule.escalate_after_s {
+                None => true,
+                Some(s) => zero_ms.is_some_and(|z| now.saturating_sub(z) >= u64::from(s) * 1000),
+            };
+            let cooled = state
+                .last_acted_ms
+                .is_none_or(|t| now.saturating_sub(t) >= cooldown_ms);
+            if escalated && cooled {
+                let disruptive = rule.action.is_disruptive();
+                match target {
+                    Target::Refused => {
+                        if !state.skipped_no_match {
+                            state.skipped_no_match = true;
+                            push(out, skip(i, rule.trigger, SkipReason::NoMatchingOwner));
+                        }
+                    }
+                    _ if disruptive && self.disruptive_ms.len() >= max_per_hour => {
+                        if !state.skipped_rate_limit {
+                            state.skipped_rate_limit = true;
+                            push(out, skip(i, rule.trigger, SkipReason::RateLimit));
+                        }
+                    }
+                    Target::Owner { suspect, owner } => {
+                        act(state, &mut self.disruptive_ms, disruptive, now);
+                        push(out, decide(cfg, i, rule, Some(suspect), Some(owner)));
+                    }
+                    Target::Context { suspect, owner } => {
+                        act(state, &mut self.disruptive_ms, disruptive, now);
+                        push(out, decide(cfg, i, rule, suspect, owner));
+                    }
+                }
+            }
+            if target != Target::Refused {
+                rung[ts] = Some(state.first_acted_ms);
+            }
+        }
+    }
+
+    /// Ends `trigger`'s incident for its rules: cooldown, escalation and skip flags start over.
+    fn forget_incident(&mut self, trigger: Trigger) {
+        for (state, key) in self.rules.iter_mut().zip(&self.rule_keys) {
+            if key.as_ref().is_some_and(|(_, t)| *t == trigger) {
+                *state = RuleState::default();
+            }
+        }
+    }
+}
+
+/// Records that a rule acted at `now_ms` (and in the hourly window when `disruptive`). The
+/// caller checked the limit, which is at most the window's size, so the window is never full
+/// here; dropping the oldest entry is only a guard.
+fn act(
+    state: &mut RuleState,
+    window: &mut heapless::Deque<u64, MAX_ACTIONS_PER_HOUR>,
+    disruptive: bool,
+    now_ms: u64,
+) {
+    state.first_acted_ms.get_or_insert(now_ms);
+    state.last_acted_ms = Some(now_ms);
+    if disruptive {
+        if window.is_full() {
+            window.pop_front();
+        }
+        let _ = window.push_back(now_ms);
+    }
+}
+
+fn decide(
+    cfg: &Config,
+    rule_index: usize,
+    rule: &Rule,
+    suspect: Option<usize>,
+    owner: Option<usize>,
+) -> Decision {
+    Decision::Act {
+        rule: rule_index,
+        trigger: rule.trigger,
+        suspect,
+        owner,
+        dry_run: cfg.dry_run,
+    }
+}
+
+fn skip(rule: usize, trigger: Trigger, reason: SkipReason) -> Decision {
+    Decision::Skip {
+        rule,
+        trigger,
+        reason,
+    }
+}
+
+/// Appends `d`; `out` is sized (see the const assert above) so this cannot drop anything.
+fn push(out: &mut heapless::Vec<Decision, MAX_DECISIONS>, d: Decision) {
+    let _ = out.push(d);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ActionKind, Str, SyslogTarget};
+    use crate::proc::net::{Endpoint, Proto};
+    use crate::proc::pid::Comm;
+
+    const MB: u64 = 1_000_000;
+
+    /// Thresholds: ghost warn 100 MB / act 200 MB, backlog warn 1 MB / act 8 MB, available off.
+    fn cfg() -> Config {
+        Config {
+            interval_ms: 1000,
+            syslog: SyslogTarget::Stderr,
+            facility: Name::try_from("daemon").unwrap(),
+            status_file: None,
+            metrics_file: None,
+            dry_run: false,
+            ghost_warn_kb: 100_000,
+            ghost_act_kb: 200_000,
+            ghost_growth: false,
+            backlog_warn_bytes: MB,
+            backlog_act_bytes: 8 * MB,
+            min_available_kb: 0,
+            available_warn_kb: 0,
+            cooldown_s: 60,
+            max_actions_per_hour: 10,
+            oom_score_adj: -1000,
+            mlock: false,
+            breadcrumb_file: Str::try_from("/var/lib/ghostwatch.reboot").unwrap(),
+            drain_max_packets: 1000,
+            rules: heapless::Vec::new(),
+        }
+    }
+
+    fn rule(name: &str, trigger: Trigger, action: ActionKind) -> Rule {
+        Rule {
+            name: Name::try_from(name).unwrap(),
+            trigger,
+            comm: None,
+            exe: None,
+            action,
+            argv: heapless::Vec::new(),
+            sysctl: None,
+            value: None,
+            rcvbuf: None,
+            signal: 15,
+            timeout_s: 10,
+            escalate_after_s: None,
+        }
+    }
+
+    fn comm(mut r: Rule, c: &str) -> Rule {
+        r.comm = Some(c.try_into().unwrap());
+        r
+    }
+
+    fn exe(mut r: Rule, e: &str) -> Rule {
+        r.exe = Some(e.try_into().unwrap());
+        r
+    }
+
+    fn after(mut r: Rule, s: u32) -> Rule {
+        r.escalate_after_s = Some(s);
+        r
+    }
+
+    fn with_rules(mut c: Config, rules: &[Rule]) -> Config {
+        c.rules = heapless::Vec::from_slice(rules).unwrap();
+        c
+    }
+
+    fn suspect(rx_queue: u64, inode: u64, owners: &[(u32, &str, &str)]) -> Suspect {
+        let mut s = Suspect {
+            socket: SocketEntry {
+                proto: Proto::Raw6,
+                local: Endpoint::None,
+                remote: Endpoint::None,
+                state: 7,
+                tx_queue: 0,
+                rx_queue,
+                drops: 0,
+                uid: 0,
+                inode,
+            },
+            owners: heapless::Vec::new(),
+        };
+        for &(pid, c, e) in owners {
+            let o = SuspectOwner {
+                owner: Owner {
+                    inode,
+                    pid,
+                    fd: 3,
+                    comm: Comm::from_bytes(c.as_bytes()),
+                },
+                exe: e.try_into().unwrap(),
+            };
+            s.owners.push(o).unwrap();
+        }
+        s
+    }
+
+    fn zebra() -> Suspect {
+        suspect(76_755_840, 4242, &[(1234, "zebra", "/usr/sbin/zebra")])
+    }
+
+    fn snap(now_s: u64, ghost_kb: i64, suspects: &[Suspect]) -> Snapshot {
+        Snapshot {
+            now_ms: now_s * 1000,
+            ghost_kb,
+            available_kb: None,
+            suspects: heapless::Vec::from_slice(suspects).unwrap(),
+        }
+    }
+
+    fn eval(p: &mut Policy, c: &Config, s: &Snapshot) -> Vec<Decision> {
+        let mut out = heapless::Vec::new();
+        p.evaluate(c, s, &mut out);
+        out.to_vec()
+    }
+
+    /// Rule indices that acted.
+    fn acted(d: &[Decision]) -> Vec<usize> {
+        d.iter()
+            .filter_map(|d| match d {
+                Decision::Act { rule, .. } => Some(*rule),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn threshold(trigger: Trigger, level: Level, value: i64) -> Decision {
+        Decision::Threshold {
+            trigger,
+            level,
+            value,
+        }
+    }
+
+    const GHOST_OK: i64 = 50_000;
+    const GHOST_WARN: i64 = 150_000;
+    const GHOST_ACT: i64 = 250_000;
+
+    #[test]
+    fn threshold_events_once_per_crossing() {
+        let c = cfg();
+        let mut p = Policy::new();
+        let g = Trigger::Ghost;
+        assert_eq!(eval(&mut p, &c, &snap(0, GHOST_OK, &[])), vec![]);
+        assert_eq!(
+            eval(&mut p, &c, &snap(1, 100_000, &[])),
+            vec![threshold(g, Level::Warn, 100_000)],
+            "warn is inclusive"
+        );
+        assert_eq!(eval(&mut p, &c, &snap(2, GHOST_WARN, &[])), vec![]);
+        assert_eq!(
+            eval(&mut p, &c, &snap(3, 200_000, &[])),
+            vec![threshold(g, Level::Act, 200_000)],
+            "act is inclusive"
+        );
+        assert_eq!(eval(&mut p, &c, &snap(4, GHOST_ACT, &[])), vec![]);
+        assert_eq!(p.level(g), Some(Level::Act));
+        assert_eq!(p.incident_started_ms(g), Some(1000));
+    }
+
+    #[test]
+    fn straight_to_act_is_one_threshold() {
+        let c = cfg();
+        let mut p = Policy::new();
+        let d = eval(&mut p, &c, &snap(0, GHOST_ACT, &[]));
+        assert_eq!(d, vec![threshold(Trigger::Ghost, Level::Act, GHOST_ACT)]);
+        assert_eq!(eval(&mut p, &c, &snap(1, GHOST_WARN, &[])), vec![]);
+    }
+
+    #[test]
+    fn hysteresis_keeps_incident_until_below_warn() {
+        let c = with_rules(cfg(), &[rule("note", Trigger::Ghost, ActionKind::Log)]);
+        let mut p = Policy::new();
+        assert_eq!(eval(&mut p, &c, &snap(0, GHOST_ACT, &[])).len(), 2);
+        // act -> warn -> act: the same incident, no new threshold, cooldown still running.
+        assert_eq!(eval(&mut p, &c, &snap(10, GHOST_WARN, &[])), vec![]);
+        assert_eq!(p.level(Trigger::Ghost), Some(Level::Warn));
+        assert_eq!(eval(&mut p, &c, &snap(20, GHOST_ACT, &[])), vec![]);
+        // Rules run only at act level: at warn the due rule waits.
+        assert_eq!(eval(&mut p, &c, &snap(60, GHOST_WARN, &[])), vec![]);
+        assert_eq!(acted(&eval(&mut p, &c, &snap(70, GHOST_ACT, &[]))), vec![0]);
+        // Below warn: recovered, held since the incident started.
+        assert_eq!(
+            eval(&mut p, &c, &snap(100, GHOST_OK, &[])),
+            vec![Decision::Recovered {
+                trigger: Trigger::Ghost,
+                value: GHOST_OK,
+                held_ms: 100_000,
+            }]
+        );
+        assert_eq!(p.level(Trigger::Ghost), None);
+        // A new incident: thresholds again, and the rule's cooldown was reset.
+        let d = eval(&mut p, &c, &snap(110, GHOST_ACT, &[]));
+        assert_eq!(d[0], threshold(Trigger::Ghost, Level::Act, GHOST_ACT));
+        assert_eq!(acted(&d), vec![0]);
+    }
+
+    #[test]
+    fn cooldown_per_rule_while_condition_holds() {
+        let mut c = with_rules(
+            cfg(),
+            &[
+                comm(rule("clamp", Trigger::Backlog, ActionKind::Clamp), "zebra"),
+                rule("note", Trigger::Backlog, ActionKind::Log),
+            ],
+        );
+        c.cooldown_s = 60;
+        let mut p = Policy::new();
+        let mut times = vec![];
+        for t in (0..=180).step_by(10) {
+            let d = eval(&mut p, &c, &snap(t, 0, &[zebra()]));
+            if t == 0 {
+                assert_eq!(
+                    d,
+                    vec![
+                        threshold(Trigger::Backlog, Level::Act, 76_755_840),
+                        Decision::Act {
+                            rule: 0,
+                            trigger: Trigger::Backlog,
+                            suspect: Some(0),
+                            owner: Some(0),
+                            dry_run: false,
+                        },
+                        Decision::Act {
+                            rule: 1,
+                            trigger: Trigger::Backlog,
+                            suspect: Some(0),
+                            owner: Some(0),
+                            dry_run: false,
+                        },
+                    ]
+                );
+            }
+            if !acted(&d).is_empty() {
+                times.push((t, acted(&d)));
+            }
+        }
+        assert_eq!(
+            times,
+            vec![
+                (0, vec![0, 1]),
+                (60, vec![0, 1]),
+                (120, vec![0, 1]),
+                (180, vec![0, 1])
+            ]
+        );
+    }
+
+    #[test]
+    fn rate_limit_sliding_hour() {
+        let mut c = with_rules(
+            cfg(),
+            &[
+                comm(rule("drain", Trigger::Backlog, ActionKind::Drain), "zebra"),
+                rule("note", Trigger::Backlog, ActionKind::Log),
+            ],
+        );
+        c.cooldown_s = 600;
+        c.max_actions_per_hour = 3;
+        let mut p = Policy::new();
+        let skip_rl = skip(0, Trigger::Backlog, SkipReason::RateLimit);
+        let at = |p: &mut Policy, ms: u64| {
+            let mut s = snap(0, 0, &[zebra()]);
+            s.now_ms = ms;
+            eval(p, &c, &s)
+        };
+        for t in [0, 600, 1200] {
+            assert_eq!(acted(&at(&mut p, t * 1000)), vec![0, 1], "t={t}");
+        }
+        assert_eq!(p.actions_in_last_hour(1_200_000), 3, "log is not counted");
+        // The 4th disruptive action in the hour is blocked, reported once; log still runs.
+        let d = at(&mut p, 1_800_000);
+        assert_eq!(acted(&d), vec![1]);
+        assert!(d.contains(&skip_rl));
+        for t in [2400, 3000, 3599] {
+            let d = at(&mut p, t * 1000);
+            assert!(!d.contains(&skip_rl), "skip reported once, t={t}");
+            assert!(!acted(&d).contains(&0), "t={t}");
+        }
+        assert!(
+            !acted(&at(&mut p, 3_599_999)).contains(&0),
+            "window is 3600 s"
+        );
+        // The action at t=0 leaves the window at exactly t=3600.
+        assert_eq!(acted(&at(&mut p, 3_600_000)), vec![0, 1]);
+        assert!(at(&mut p, 3_700_000).is_empty(), "window full again");
+        assert_eq!(acted(&at(&mut p, 4_200_000)), vec![0, 1]);
+        // The window outlives incidents: recovery does not reset it.
+        let mut calm = snap(0, 0, &[]);
+        calm.now_ms = 4_300_000;
+        assert!(matches!(
+            eval(&mut p, &c, &calm)[..],
+            [Decision::Recovered { .. }]
+        ));
+        let d = at(&mut p, 4_310_000);
+        assert_eq!(acted(&d), vec![1]);
+        assert!(
+            d.contains(&skip_rl),
+            "a new incident reports the block again"
+        );
+    }
+
+    #[test]
+    fn rate_limit_counts_actions_of_one_evaluation() {
+        let mut c = with_rules(
+            cfg(),
+            &[
+                rule("rmem", Trigger::Ghost, ActionKind::Sysctl),
+                comm(rule("clamp", Trigger::Ghost, ActionKind::Clamp), "zebra"),
+            ],
+        );
+        c.max_actions_per_hour = 1;
+        let mut p = Policy::new();
+        let d = eval(&mut p, &c, &snap(0, GHOST_ACT, &[zebra()]));
+        assert_eq!(acted(&d), vec![0]);
+        assert!(d.contains(&skip(1, Trigger::Ghost, SkipReason::RateLimit)));
+        c.max_actions_per_hour = 0;
+        let mut p = Policy::new();
+        let d = eval(&mut p, &c, &snap(0, GHOST_ACT, &[zebra()]));
+        assert_eq!(
+            acted(&d),
+            Vec::<usize>::new(),
+            "0 allows no disruptive action"
+        );
+    }
+
+    fn ladder_cfg() -> Config {
+        let mut c = with_rules(
+            cfg(),
+            &[
+                comm(rule("clamp", Trigger::Ghost, ActionKind::Clamp), "zebra"),
+                after(
+                    comm(
+                        rule("restart", Trigger::Ghost, ActionKind::Restart),
+                        "zebra",
+                    ),
+                    30,
+                ),
+                after(rule("reboot", Trigger::Ghost, ActionKind::Reboot), 120),
+            ],
+        );
+        c.cooldown_s = 600;
+        c
+    }
+
+    /// Runs the ladder scenario; returns (second, rule) for every action and all decisions.
+    fn run_ladder(c: &Config) -> (Vec<(u64, usize)>, Vec<Decision>) {
+        let mut p = Policy::new();
+        let mut acts = vec![];
+        let mut all = vec![];
+        // Persistent condition for 700 s, a recovery, then a new incident.
+        for t in (0..=1000).step_by(10) {
+            let ghost = if (700..710).contains(&t) {
+                GHOST_OK
+            } else {
+                GHOST_ACT
+            };
+            let d = eval(&mut p, c, &snap(t, ghost, &[zebra()]));
+            acts.extend(acted(&d).into_iter().map(|r| (t, r)));
+            all.extend(d);
+        }
+        (acts, all)
+    }
+
+    #[test]
+    fn escalation_ladder_then_reset_after_recovery() {
+        let (acts, all) = run_ladder(&ladder_cfg());
+        assert_eq!(
+            acts,
+            vec![
+                (0, 0),   // clamp at once
+                (30, 1),  // restart 30 s after clamp acted
+                (150, 2), // reboot 120 s after restart acted
+                (600, 0), // clamp again after its cooldown
+                (630, 1),
+                (710, 0), // new incident: the ladder starts over
+                (740, 1),
+                (860, 2),
+            ]
+        );
+        let recovered: Vec<_> = all
+            .iter()
+            .filter(|d| matches!(d, Decision::Recovered { .. }))
+            .collect();
+        assert_eq!(
+            recovered,
+            vec![&Decision::Recovered {
+                trigger: Trigger::Ghost,
+                value: GHOST_OK,
+                held_ms: 700_000,
+            }]
+        );
+    }
+
+    #[test]
+    fn escalation_outlives_short_cooldowns() {
+        // A lower rung retrying every 10 s must not keep postponing the next rung.
+        let mut c = ladder_cfg();
+        c.cooldown_s = 10;
+        c.max_actions_per_hour = 64;
+        let mut p = Policy::new();
+        let mut first = [None; 3];
+        for t in (0..=200).step_by(10) {
+            for r in acted(&eval(&mut p, &c, &snap(t, GHOST_ACT, &[zebra()]))) {
+                first[r].get_or_insert(t);
+            }
+        }
+        assert_eq!(first, [Some(0), Some(30), Some(150)]);
+    }
+
+    #[test]
+    fn escalation_skips_rules_that_match_nothing() {
+        let c = with_rules(
+            cfg(),
+            &[
+                comm(
+                    rule("restart-bgpd", Trigger::Ghost, ActionKind::Restart),
+                    "bgpd",
+                ),
+                after(rule("page", Trigger::Ghost, ActionKind::Exec), 20),
+                // A different trigger's rung does not gate this one.
+                rule("other", Trigger::Backlog, ActionKind::Log),
+                after(
+                    comm(rule("kill", Trigger::Ghost, ActionKind::Kill), "zebra"),
+                    0,
+                ),
+            ],
+        );
+        let mut p = Policy::new();
+        let mut acts = vec![];
+        for t in (0..=40).step_by(10) {
+            let d = eval(&mut p, &c, &snap(t, GHOST_ACT, &[zebra()]));
+            if t == 0 {
+                assert!(d.contains(&skip(0, Trigger::Ghost, SkipReason::NoMatchingOwner)));
+            }
+            acts.extend(acted(&d).into_iter().map(|r| (t, r)));
+        }
+        // bgpd matches nothing, so "page" escalates from the incident's start; "kill" (0 s)
+        // follows "page" in the same evaluation.
+        assert_eq!(acts, vec![(0, 2), (20, 1), (20, 3)]);
+    }
+
+    #[test]
+    fn comm_and_exe_matching() {
+        let suspects = [
+            suspect(9 * MB, 1, &[(10, "sshd", "/usr/sbin/sshd")]),
+            suspect(
+                7 * MB,
+                2,
+                &[
+                    (20, "zebra", "/usr/sbin/zebra (deleted)"),
+                    (21, "zebra", "/opt/quagga/zebra"),
+                ],
+            ),
+        ];
+        let cases: &[(Rule, Option<(usize, usize)>)] = &[
+            (
+                comm(rule("r", Trigger::Backlog, ActionKind::Restart), "zebra"),
+                Some((1, 0)),
+            ),
+            (
+                exe(rule("r", Trigger::Backlog, ActionKind::Restart), "zebra"),
+                Some((1, 0)),
+            ),
+            (
+                exe(
+                    rule("r", Trigger::Backlog, ActionKind::Restart),
+                    "/opt/quagga/zebra",
+                ),
+                Some((1, 1)),
+            ),
+            (
+                exe(
+                    rule("r", Trigger::Backlog, ActionKind::Restart),
+                    "/usr/sbin/zebra",
+                ),
+                Some((1, 0)),
+            ),
+            (
+                exe(
+                    rule("r", Trigger::Backlog, ActionKind::Restart),
+                    "sbin/zebra",
+                ),
+                None,
+            ),
+            (
+                exe(rule("r", Trigger::Backlog, ActionKind::Restart), "zeb"),
+                None,
+            ),
+            (
+                comm(rule("r", Trigger::Backlog, ActionKind::Restart), "zebr"),
+                None,
+            ),
+            (
+                exe(
+                    comm(rule("r", Trigger::Backlog, ActionKind::Kill), "zebra"),
+                    "/opt/quagga/zebra",
+                ),
+                Some((1, 1)),
+            ),
+            (
+                exe(
+                    comm(rule("r", Trigger::Backlog, ActionKind::Kill), "sshd"),
+                    "zebra",
+                ),
+                None,
+            ),
+            (
+                comm(rule("r", Trigger::Backlog, ActionKind::Log), "sshd"),
+                Some((0, 0)),
+            ),
+            (
+                comm(rule("r", Trigger::Backlog, ActionKind::Log), "ntpd"),
+                None,
+            ),
+        ];
+        for (r, want) in cases {
+            let c = with_rules(cfg(), core::slice::from_ref(r));
+            let mut p = Policy::new();
+            let d = eval(&mut p, &c, &snap(0, 0, &suspects));
+            let got = d.iter().find_map(|d| match *d {
+                Decision::Act { suspect, owner, .. } => Some((suspect.unwrap(), owner.unwrap())),
+                _ => None,
+            });
+            assert_eq!(got, *want, "{r:?}");
+            let skip_nm = skip(0, Trigger::Backlog, SkipReason::NoMatchingOwner);
+            assert_eq!(d.contains(&skip_nm), want.is_none(), "{r:?}");
+            // At most one NoMatchingOwner per rule per incident.
+            let d = eval(&mut p, &c, &snap(3600, 0, &suspects));
+            assert!(!d.contains(&skip_nm), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn target_is_the_worst_matching_suspect_even_unsorted() {
+        let suspects = [
+            suspect(9 * MB, 1, &[(20, "zebra", "")]),
+            suspect(20 * MB, 2, &[(30, "ospfd", ""), (31, "zebra", "")]),
+            suspect(12 * MB, 3, &[(40, "zebra", "")]),
+        ];
+        let c = with_rules(
+            cfg(),
+            &[comm(rule("r", Trigger::Ghost, ActionKind::Drain), "zebra")],
+        );
+        let d = eval(&mut Policy::new(), &c, &snap(0, GHOST_ACT, &suspects));
+        assert!(d.contains(&Decision::Act {
+            rule: 0,
+            trigger: Trigger::Ghost,
+            suspect: Some(1),
+            owner: Some(1),
+            dry_run: false,
+        }));
+        assert_eq!(snap(0, 0, &suspects).worst_suspect(), Some(1));
+    }
+
+    #[test]
+    fn rules_without_selector() {
+        let mut c = with_rules(
+            cfg(),
+            &[
+                rule("restart-any", Trigger::Ghost, ActionKind::Restart),
+                rule("note", Trigger::Ghost, ActionKind::Log),
+                rule("rmem", Trigger::Ghost, ActionKind::Sysctl),
+            ],
+        );
+        c.backlog_act_bytes = 0; // off: only the ghost incident speaks
+        let act = |rule, suspect, owner| Decision::Act {
+            rule,
+            trigger: Trigger::Ghost,
+            suspect,
+            owner,
+            dry_run: false,
+        };
+        let refused = skip(0, Trigger::Ghost, SkipReason::NoMatchingOwner);
+        let mut p = Policy::new();
+        let d = eval(&mut p, &c, &snap(0, GHOST_ACT, &[zebra()]));
+        assert_eq!(
+            d[1..],
+            [refused, act(1, Some(0), Some(0)), act(2, Some(0), Some(0))]
+        );
+        let d = eval(&mut p, &c, &snap(60, GHOST_ACT, &[suspect(5, 9, &[])]));
+        assert_eq!(d, [act(1, Some(0), None), act(2, Some(0), None)]);
+        let d = eval(&mut p, &c, &snap(120, GHOST_ACT, &[]));
+        assert_eq!(d, [act(1, None, None), act(2, None, None)]);
+    }
+
+    #[test]
+    fn ghost_growth_baseline_moves_down_only() {
+        let mut c = cfg();
+        c.ghost_growth = true;
+        let c = with_rules(c, &[rule("note", Trigger::Ghost, ActionKind::Log)]);
+        let mut p = Policy::new();
+        assert!(
+            !p.wants_owners(&c, 900_000, 0, None),
+            "no baseline yet: growth 0"
+        );
+        assert_eq!(eval(&mut p, &c, &snap(0, 500_000, &[])), vec![]);
+        assert_eq!(p.ghost_floor_kb(), Some(500_000));
+        assert!(p.wants_owners(&c, 650_000, 0, None));
+        assert_eq!(
+            eval(&mut p, &c, &snap(1, 650_000, &[])),
+            vec![threshold(Trigger::Ghost, Level::Warn, 150_000)]
+        );
+        // A lower reading becomes the new baseline at once.
+        let d = eval(&mut p, &c, &snap(2, 400_000, &[]));
+        assert!(matches!(d[..], [Decision::Recovered { value: 0, .. }]));
+        assert_eq!(p.ghost_floor_kb(), Some(400_000));
+        // Rising again does not move the baseline up.
+        let d = eval(&mut p, &c, &snap(3, 700_000, &[]));
+        assert_eq!(d[0], threshold(Trigger::Ghost, Level::Act, 300_000));
+        assert_eq!(p.ghost_floor_kb(), Some(400_000));
+        // Absolute mode reads the same numbers as they are.
+        let mut abs = Policy::new();
+        assert_eq!(
+            eval(&mut abs, &cfg(), &snap(0, 500_000, &[]))[0],
+            threshold(Trigger::Ghost, Level::Act, 500_000)
+        );
+    }
+
+    #[test]
+    fn available_is_inverted_and_off_without_data() {
+        let mut c = cfg();
+        c.min_available_kb = 50_000;
+        c.available_warn_kb = 100_000;
+        let c = with_rules(c, &[rule("note", Trigger::Available, ActionKind::Log)]);
+        let a = Trigger::Available;
+        let mut p = Policy::new();
+        let at = |p: &mut Policy, t: u64, avail: Option<u64>| {
+            let mut s = snap(t, 0, &[]);
+            s.available_kb = avail;
+            eval(p, &c, &s)
+        };
+        assert_eq!(at(&mut p, 0, Some(200_000)), vec![]);
+        assert_eq!(
+            at(&mut p, 0, Some(100_000)),
+            vec![],
+            "warn is strictly below"
+        );
+        assert_eq!(
+            at(&mut p, 1, Some(90_000)),
+            vec![threshold(a, Level::Warn, 90_000)]
+        );
+        let d = at(&mut p, 2, Some(40_000));
+        assert_eq!(d[0], threshold(a, Level::Act, 40_000));
+        assert_eq!(acted(&d), vec![0]);
+        assert_eq!(at(&mut p, 3, Some(60_000)), vec![], "still in the incident");
+        assert_eq!(
+            at(&mut p, 4, Some(150_000)),
+            vec![Decision::Recovered {
+                trigger: a,
+                value: 150_000,
+                held_ms: 3000,
+            }]
+        );
+        // No MemAvailable: the trigger is off; an open incident closes.
+        assert_eq!(at(&mut p, 5, None), vec![]);
+        at(&mut p, 6, Some(40_000));
+        let d = at(&mut p, 7, None);
+        assert!(matches!(
+            d[..],
+            [Decision::Recovered {
+                trigger: Trigger::Available,
+                ..
+            }]
+        ));
+        assert!(!p.wants_owners(&c, 0, 0, None));
+        // min_available_kb 0: off whatever the reading.
+        let mut off = cfg();
+        off.available_warn_kb = 100_000;
+        let mut s = snap(0, 0, &[]);
+        s.available_kb = Some(1);
+        assert_eq!(eval(&mut Policy::new(), &off, &s), vec![]);
+    }
+
+    #[test]
+    fn wants_owners_from_warn_level() {
+        let mut c = cfg();
+        c.min_available_kb = 50_000;
+        c.available_warn_kb = 100_000;
+        let p = Policy::new();
+        assert!(!p.wants_owners(&c, GHOST_OK, MB - 1, Some(100_000)));
+        assert!(p.wants_owners(&c, 100_000, 0, None));
+        assert!(p.wants_owners(&c, 0, MB, None));
+        assert!(p.wants_owners(&c, 0, 0, Some(99_999)));
+    }
+
+    #[test]
+    fn backlog_value_is_the_worst_suspect() {
+        let c = cfg();
+        let mut p = Policy::new();
+        let s = [suspect(2 * MB, 1, &[]), suspect(9 * MB, 2, &[])];
+        assert_eq!(
+            eval(&mut p, &c, &snap(0, 0, &s)),
+            vec![threshold(Trigger::Backlog, Level::Act, 9_000_000)]
+        );
+        assert!(matches!(
+            eval(&mut p, &c, &snap(1, 0, &[]))[..],
+            [Decision::Recovered { value: 0, .. }]
+        ));
+    }
+
+    #[test]
+    fn warn_above_act_still_has_hysteresis() {
+        let mut c = cfg();
+        c.ghost_warn_kb = 300_000;
+        let mut p = Policy::new();
+        assert_eq!(eval(&mut p, &c, &snap(0, GHOST_ACT, &[])).len(), 1);
+        assert_eq!(
+            eval(&mut p, &c, &snap(1, 199_999, &[])).len(),
+            1,
+            "recovered"
+        );
+    }
+
+    #[test]
+    fn dry_run_shows_the_same_ladder() {
+        let real = ladder_cfg();
+        let mut dry = ladder_cfg();
+        dry.dry_run = true;
+        let (real_acts, real_all) = run_ladder(&real);
+        let (dry_acts, dry_all) = run_ladder(&dry);
+        assert_eq!(real_acts, dry_acts);
+        let undry = |d: &Decision| match *d {
+            Decision::Act {
+                rule,
+                trigger,
+                suspect,
+                owner,
+                dry_run,
+            } => {
+                assert!(dry_run);
+                Decision::Act {
+                    rule,
+                    trigger,
+                    suspect,
+                    owner,
+                    dry_run: false,
+                }
+            }
+            other => other,
+        };
+        assert_eq!(real_all, dry_all.iter().map(undry).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn dry_run_counts_for_rate_limit() {
+        let mut c = with_rules(cfg(), &[rule("rmem", Trigger::Ghost, ActionKind::Sysctl)]);
+        c.dry_run = true;
+        c.cooldown_s = 0;
+        c.max_actions_per_hour = 2;
+        let mut p = Policy::new();
+        let n: usize = (0..5)
+            .map(|t| acted(&eval(&mut p, &c, &snap(t, GHOST_ACT, &[]))).len())
+            .sum();
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn reload_keeps_incidents_and_drops_changed_rules() {
+        let a = rule("a", Trigger::Ghost, ActionKind::Log);
+        let b = rule("b", Trigger::Ghost, ActionKind::Log);
+        let c1 = with_rules(cfg(), &[a.clone(), b.clone()]);
+        let mut p = Policy::new();
+        assert_eq!(
+            acted(&eval(&mut p, &c1, &snap(0, GHOST_ACT, &[]))),
+            vec![0, 1]
+        );
+
+        // Index 1 renamed: its history goes, "a" keeps its cooldown, the incident stays open.
+        let c2 = with_rules(
+            cfg(),
+            &[a.clone(), rule("c", Trigger::Ghost, ActionKind::Log)],
+        );
+        p.reconfigured(&c2);
+        assert_eq!(p.incident_started_ms(Trigger::Ghost), Some(0));
+        assert_eq!(
+            eval(&mut p, &c2, &snap(10, GHOST_ACT, &[])),
+            vec![Decision::Act {
+                rule: 1,
+                trigger: Trigger::Ghost,
+                suspect: None,
+                owner: None,
+                dry_run: false,
+            }]
+        );
+
+        // Shrinking drops index 1; growing back starts it fresh.
+        let c3 = with_rules(cfg(), core::slice::from_ref(&a));
+        p.reconfigured(&c3);
+        assert_eq!(eval(&mut p, &c3, &snap(20, GHOST_ACT, &[])), vec![]);
+        p.reconfigured(&c2);
+        assert_eq!(
+            acted(&eval(&mut p, &c2, &snap(30, GHOST_ACT, &[]))),
+            vec![1]
+        );
+
+        // Same name, other trigger: a different rule now.
+        let mut a_backlog = a.clone();
+        a_backlog.trigger = Trigger::Backlog;
+        let c4 = with_rules(cfg(), &[a_backlog, b]);
+        p.reconfigured(&c4);
+        // Without the call, evaluate notices the change itself.
+        let c5 = with_rules(cfg(), &[a, rule("d", Trigger::Ghost, ActionKind::Log)]);
+        assert_eq!(
+            acted(&eval(&mut p, &c5, &snap(40, GHOST_ACT, &[]))),
+            vec![0, 1]
+        );
+    }
+
+    #[test]
+    fn reload_with_new_thresholds_recovers_open_incidents() {
+        let mut p = Policy::new();
+        eval(&mut p, &cfg(), &snap(0, GHOST_ACT, &[]));
+        let mut higher = cfg();
+        higher.ghost_warn_kb = 1_000_000;
+        higher.ghost_act_kb = 2_000_000;
+        p.reconfigured(&higher);
+        assert!(matches!(
+            eval(&mut p, &higher, &snap(5, GHOST_ACT, &[]))[..],
+            [Decision::Recovered { held_ms: 5000, .. }]
+        ));
     }
 }

@@ -1,8 +1,11 @@
 //! /proc/net/sockstat: socket counts and the memory (pages) TCP/UDP queues use.
 //!
-//! OWNER: parsers.
+//! Format (net/ipv4/proc.c `sockstat_seq_show`, unchanged since 2.6):
+//! `sockets: used N`, `TCP: inuse N orphan N tw N alloc N mem N`, `UDP: inuse N mem N`,
+//! `UDPLITE: inuse N`, `RAW: inuse N`, `FRAG: inuse N memory N`. Parsed as "SECTION: key value
+//! key value ..." so unknown sections and keys (future kernels) are ignored.
 
-use super::{ProcError, Source};
+use super::{LineReader, ProcError, Source, fields, parse_dec};
 
 /// Parsed /proc/net/sockstat; `None` where the kernel printed no such value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,8 +25,81 @@ pub struct SockStat {
 }
 
 impl SockStat {
+    /// The slot for `key` in `section` (e.g. "TCP:", "mem"), `None` for pairs we do not keep.
+    fn slot(&mut self, section: &[u8], key: &[u8]) -> Option<&mut Option<u64>> {
+        Some(match (section, key) {
+            (b"sockets:", b"used") => &mut self.sockets_used,
+            (b"TCP:", b"inuse") => &mut self.tcp_inuse,
+            (b"TCP:", b"orphan") => &mut self.tcp_orphan,
+            (b"TCP:", b"tw") => &mut self.tcp_tw,
+            (b"TCP:", b"alloc") => &mut self.tcp_alloc,
+            (b"TCP:", b"mem") => &mut self.tcp_mem_pages,
+            (b"UDP:", b"inuse") => &mut self.udp_inuse,
+            (b"UDP:", b"mem") => &mut self.udp_mem_pages,
+            (b"UDPLITE:", b"inuse") => &mut self.udplite_inuse,
+            (b"RAW:", b"inuse") => &mut self.raw_inuse,
+            (b"FRAG:", b"inuse") => &mut self.frag_inuse,
+            (b"FRAG:", b"memory") => &mut self.frag_memory,
+            _ => return None,
+        })
+    }
+
+    /// Parses one line into `self`. Err for a known key whose value is not a decimal number
+    /// or is missing; unknown sections and keys are Ok and ignored.
+    pub fn parse_line(&mut self, line: &[u8]) -> Result<(), &'static str> {
+        let mut it = fields(line);
+        let Some(section) = it.next() else {
+            return Ok(());
+        };
+        while let Some(key) = it.next() {
+            let value = it.next();
+            if let Some(slot) = self.slot(section, key) {
+                *slot = Some(value.and_then(parse_dec).ok_or("value")?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a whole sockstat through `buf`; bad lines are skipped. Err(Io) if the source
+    /// cannot be read, Err(Missing("sockstat values")) if no known value was found at all.
     pub fn read<S: Source>(src: S, buf: &mut [u8]) -> Result<SockStat, ProcError> {
-        let _ = (src, buf);
-        todo!()
+        let mut s = SockStat::default();
+        let mut r = LineReader::new(src, buf);
+        while let Some(line) = r.next_line() {
+            match line {
+                // A bad value only loses that line's remaining pairs.
+                Ok(l) => {
+                    let _ = s.parse_line(l.text);
+                }
+                Err(ProcError::Io(e)) => return Err(ProcError::Io(e)),
+                Err(_) => {}
+            }
+        }
+        if s == SockStat::default() {
+            return Err(ProcError::Missing("sockstat values"));
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proc::SliceSource;
+
+    #[test]
+    fn parses_kernel_text_and_tolerates_junk() {
+        let text = b"sockets: used 14\nTCP: inuse 1 orphan 0 tw 0 alloc 1 mem 179\nUDP: inuse 0 mem 0\nUDPLITE: inuse 0\nRAW: inuse 0\nFRAG: inuse 0 memory 0\n";
+        let mut buf = [0u8; 64];
+        let s = SockStat::read(SliceSource::chunked(text, 5), &mut buf[..]).unwrap();
+        assert_eq!(s.sockets_used, Some(14));
+        assert_eq!(s.tcp_mem_pages, Some(179));
+        assert_eq!(s.frag_memory, Some(0));
+        let mut s = SockStat::default();
+        assert_eq!(s.parse_line(b"TCP: inuse x"), Err("value"));
+        assert_eq!(s.parse_line(b"TCP: inuse"), Err("value"));
+        assert_eq!(s.parse_line(b"NEW: thing 3 other"), Ok(()));
+        let got = SockStat::read(SliceSource::new(b"\x00\xff\n"), &mut buf[..]);
+        assert_eq!(got, Err(ProcError::Missing("sockstat values")));
     }
 }

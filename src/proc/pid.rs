@@ -2,8 +2,8 @@
 //!
 //! OWNER: processes. A PID that vanishes mid-read is Err(Io(ENOENT|ESRCH)), never a panic.
 
-use super::{ProcError, ProcRoot};
-use crate::sys::Errno;
+use super::{LineReader, ProcError, ProcRoot, fields, parse_dec};
+use crate::sys::{self, Dir, Errno, Fd};
 use core::fmt;
 
 /// A task's comm (at most 15 bytes, kernel TASK_COMM_LEN - 1). Raw bytes: may hold
@@ -65,53 +65,288 @@ pub struct Stat {
     pub starttime: u64,
 }
 
+/// /proc/PID/comm (the kernel's task name, at most 15 bytes plus a newline).
+/// Returns Err(errno): ENOENT/ESRCH if the PID is gone, EACCES if not permitted.
 pub fn read_comm(root: &ProcRoot, pid: u32) -> Result<Comm, Errno> {
-    let _ = (root, pid);
-    todo!()
+    let mut buf = [0u8; 32];
+    let got = sys::read_file(&root.pid_path(pid, b"comm")?, &mut buf)?;
+    Ok(Comm::from_bytes(got))
+}
+
+/// The value after "Key:" in a status line, trimmed of the tab/spaces the kernel pads with.
+fn status_value<'l>(line: &'l [u8], key: &[u8]) -> Option<&'l [u8]> {
+    let rest = line.strip_prefix(key)?.strip_prefix(b":")?;
+    let start = rest.iter().position(|&c| c != b' ' && c != b'\t')?;
+    Some(&rest[start..])
 }
 
 /// /proc/PID/status, read through `buf` (1 KiB is plenty per line).
+/// Returns Err(Io(errno)) if the file cannot be read (ENOENT/ESRCH: PID gone; EACCES: denied),
+/// Err(Missing(..)) if Name, Tgid, PPid or Uid is absent, Err(Malformed) for an unparsable value.
+/// Over-long lines (e.g. Cpus_allowed on huge machines) are skipped: none of them is needed.
 pub fn read_status(root: &ProcRoot, pid: u32, buf: &mut [u8]) -> Result<Status, ProcError> {
-    let _ = (root, pid, buf);
-    todo!()
+    let fd = Fd::open_ro(&root.pid_path(pid, b"status").map_err(ProcError::Io)?)
+        .map_err(ProcError::Io)?;
+    let mut r = LineReader::new(fd, buf);
+    let mut st = Status::default();
+    let (mut name, mut tgid, mut ppid, mut uid) = (false, false, false, false);
+    while let Some(line) = r.next_line() {
+        let line = match line {
+            Ok(l) => l,
+            Err(ProcError::LineTooLong { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let bad = |what| ProcError::Malformed {
+            line: line.no,
+            what,
+        };
+        let t = line.text;
+        if let Some(v) = t.strip_prefix(b"Name:") {
+            // The name may legitimately start with spaces; only the kernel's tab is padding.
+            st.name = Comm::from_bytes(v.strip_prefix(b"\t").unwrap_or(v));
+            name = true;
+        } else if let Some(v) = status_value(t, b"Tgid") {
+            st.tgid = sys::parse_u32(v).ok_or(bad("Tgid"))?;
+            tgid = true;
+        } else if let Some(v) = status_value(t, b"PPid") {
+            st.ppid = sys::parse_u32(v).ok_or(bad("PPid"))?;
+            ppid = true;
+        } else if let Some(v) = status_value(t, b"Uid") {
+            st.uid = fields(v)
+                .next()
+                .and_then(sys::parse_u32)
+                .ok_or(bad("Uid"))?;
+            uid = true;
+        } else if let Some(v) = status_value(t, b"VmRSS") {
+            let mut f = fields(v);
+            let kb = f.next().and_then(parse_dec).ok_or(bad("VmRSS"))?;
+            if f.next() != Some(b"kB".as_slice()) {
+                return Err(bad("VmRSS unit"));
+            }
+            st.vm_rss_kb = Some(kb);
+        }
+    }
+    for (seen, what) in [(name, "Name"), (tgid, "Tgid"), (ppid, "PPid"), (uid, "Uid")] {
+        if !seen {
+            return Err(ProcError::Missing(what));
+        }
+    }
+    Ok(st)
 }
 
+/// /proc/PID/stat through `buf` (512 bytes hold the first 22 fields of any kernel's line).
+/// The comm field may hold spaces and ')', so fields are counted after the LAST ')'.
+/// Returns Err(Io(errno)) if unreadable, Err(Malformed) if state, ppid or starttime is missing.
 pub fn read_stat(root: &ProcRoot, pid: u32, buf: &mut [u8]) -> Result<Stat, ProcError> {
-    let _ = (root, pid, buf);
-    todo!()
+    let path = root.pid_path(pid, b"stat").map_err(ProcError::Io)?;
+    let text = sys::read_file(&path, buf).map_err(ProcError::Io)?;
+    parse_stat(text)
+}
+
+/// Parses the text of a stat file (see `read_stat`).
+pub fn parse_stat(text: &[u8]) -> Result<Stat, ProcError> {
+    let bad = |what| ProcError::Malformed { line: 1, what };
+    let close = text.iter().rposition(|&c| c == b')').ok_or(bad("comm"))?;
+    // Field 3 (state) is the first after the comm; starttime is field 22.
+    let mut f = fields(&text[close + 1..]);
+    let state = match f.next() {
+        Some([s]) => *s,
+        _ => return Err(bad("state")),
+    };
+    let ppid = f.next().and_then(sys::parse_u32).ok_or(bad("ppid"))?;
+    let starttime = f.nth(17).and_then(parse_dec).ok_or(bad("starttime"))?;
+    Ok(Stat {
+        state,
+        ppid,
+        starttime,
+    })
 }
 
 /// /proc/PID/cmdline with NULs turned into spaces (trailing one dropped); cut to `buf`.
+/// Empty for kernel threads and zombies. Err(errno) if unreadable (ENOENT/ESRCH: PID gone).
 pub fn read_cmdline<'b>(root: &ProcRoot, pid: u32, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
-    let _ = (root, pid, buf);
-    todo!()
+    let path = root.pid_path(pid, b"cmdline")?;
+    let n = sys::read_file(&path, buf)?.len();
+    let mut s = &mut buf[..n];
+    while let [rest @ .., 0] = s {
+        s = rest;
+    }
+    for c in s.iter_mut() {
+        if *c == 0 {
+            *c = b' ';
+        }
+    }
+    Ok(s)
 }
 
 /// Target of /proc/PID/exe (" (deleted)" suffix kept as the kernel shows it).
+/// Err(ENOENT) for kernel threads and gone PIDs, Err(EACCES) for other users' processes.
 pub fn read_exe<'b>(root: &ProcRoot, pid: u32, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
-    let _ = (root, pid, buf);
-    todo!()
+    sys::readlink(&root.pid_path(pid, b"exe")?, buf)
 }
 
 /// Calls `f(pid)` for every numeric entry of the proc root. Err only if the root is unreadable.
 pub fn for_each_pid(root: &ProcRoot, f: &mut dyn FnMut(u32)) -> Result<(), Errno> {
-    let _ = (root, f);
-    todo!()
+    for_each_pid_until(root, &mut |pid| {
+        f(pid);
+        true
+    })
+}
+
+/// Like `for_each_pid`, but stops as soon as `f` returns false (e.g. every owner found).
+/// Err(errno) if the root cannot be opened or listed.
+pub fn for_each_pid_until(root: &ProcRoot, f: &mut dyn FnMut(u32) -> bool) -> Result<(), Errno> {
+    let mut dir = Dir::open(root.dir())?;
+    while let Some(name) = dir.next_name()? {
+        // Non-numeric entries are files like meminfo, and "self"/"thread-self" links.
+        if let Some(pid) = sys::parse_u32(name) {
+            if pid != 0 && !f(pid) {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Calls `f(fd, inode)` for every fd of PID whose link reads `socket:[INODE]`.
 /// Err(EACCES) if the fd directory may not be read, Err(ENOENT) if the PID is gone.
+/// Fds closed during the walk are skipped; links that are not sockets are ignored.
 pub fn for_each_socket_fd(
     root: &ProcRoot,
     pid: u32,
     f: &mut dyn FnMut(u32, u64),
 ) -> Result<(), Errno> {
-    let _ = (root, pid, f);
-    todo!()
+    let mut path = root.pid_path(pid, b"fd")?;
+    let mut dir = Dir::open(&path)?;
+    let base = path.len();
+    let mut link = [0u8; 64];
+    while let Some(name) = dir.next_name()? {
+        let Some(fd) = sys::parse_u32(name) else {
+            continue;
+        };
+        path.truncate(base);
+        path.join_u32(fd)?;
+        match sys::readlink(&path, &mut link) {
+            Ok(target) => {
+                if let Some(inode) = parse_socket_link(target) {
+                    f(fd, inode);
+                }
+            }
+            // Closed since the listing, or a path too long to be a socket link.
+            Err(libc::ENOENT) | Err(libc::ENAMETOOLONG) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
-/// Parses `socket:[12345]` into 12345.
+/// Parses `socket:[12345]` into 12345 (None for any other link text).
 pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
-    let _ = link;
-    todo!()
+    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    parse_dec(digits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::io::AsRawFd;
+
+    fn me() -> u32 {
+        std::process::id()
+    }
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(parse_socket_link(b"socket:[27123]"), Some(27123));
+        assert_eq!(parse_socket_link(b"socket:[]"), None);
+        assert_eq!(parse_socket_link(b"socket:[12"), None);
+        assert_eq!(parse_socket_link(b"pipe:[12]"), None);
+        assert_eq!(parse_socket_link(b"/dev/null"), None);
+        assert_eq!(parse_socket_link(b"socket:[1a]"), None);
+    }
+
+    #[test]
+    fn stat_comm_with_parens_and_spaces() {
+        let line = b"3218 (a) b) (c) S 1 3218 3218 0 -1 4202816 1 0 0 0 0 0 0 0 20 0 1 0 2931 \
+                     115920896 573 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 17 2 0 0 0 0 0\n";
+        let st = parse_stat(line).unwrap();
+        assert_eq!(
+            st,
+            Stat {
+                state: b'S',
+                ppid: 1,
+                starttime: 2931
+            }
+        );
+        assert!(parse_stat(b"1 (x) S 0 1 1").is_err());
+        assert!(parse_stat(b"1 (x S 0").is_err());
+        assert!(parse_stat(b"").is_err());
+    }
+
+    #[test]
+    fn reads_self_from_live_proc() {
+        let root = ProcRoot::live();
+        let comm = read_comm(&root, me()).unwrap();
+        assert!(!comm.as_bytes().is_empty() && comm.as_bytes().len() <= 15);
+        let mut buf = [0u8; 1024];
+        let st = read_status(&root, me(), &mut buf).unwrap();
+        assert_eq!(st.tgid, me());
+        assert_eq!(st.name, comm);
+        assert_eq!(st.uid, unsafe { libc::getuid() });
+        assert!(st.vm_rss_kb.unwrap_or(0) > 0);
+        let stat = read_stat(&root, me(), &mut buf).unwrap();
+        assert_eq!(stat.ppid, st.ppid);
+        assert!(stat.starttime > 0);
+        let cmd = read_cmdline(&root, me(), &mut buf).unwrap();
+        assert!(!cmd.is_empty() && !cmd.contains(&0));
+        let mut exe = [0u8; 512];
+        assert!(read_exe(&root, me(), &mut exe).unwrap().starts_with(b"/"));
+        let mut found = false;
+        for_each_pid(&root, &mut |p| found |= p == me()).unwrap();
+        assert!(found);
+    }
+
+    #[test]
+    fn kernel_thread_has_no_rss() {
+        // PID 2 is kthreadd on every Linux since 2.6; skip quietly inside odd PID namespaces.
+        let root = ProcRoot::live();
+        let mut buf = [0u8; 1024];
+        if let Ok(st) = read_status(&root, 2, &mut buf) {
+            if st.name.as_bytes() == b"kthreadd" {
+                assert_eq!(st.vm_rss_kb, None);
+            }
+        }
+    }
+
+    #[test]
+    fn finds_own_socket_fd() {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut sb: libc::stat = unsafe { core::mem::zeroed() };
+        assert_eq!(unsafe { libc::fstat(sock.as_raw_fd(), &mut sb) }, 0);
+        let mut hits = Vec::new();
+        for_each_socket_fd(&ProcRoot::live(), me(), &mut |fd, ino| {
+            if ino == sb.st_ino {
+                hits.push(fd)
+            }
+        })
+        .unwrap();
+        assert_eq!(hits, vec![sock.as_raw_fd() as u32]);
+    }
+
+    #[test]
+    fn missing_pid_is_enoent() {
+        let root = ProcRoot::live();
+        // PIDs never exceed 2^22 (PID_MAX_LIMIT).
+        let gone = 4_194_304 + 17;
+        assert_eq!(read_comm(&root, gone), Err(libc::ENOENT));
+        let mut buf = [0u8; 256];
+        assert_eq!(
+            read_status(&root, gone, &mut buf),
+            Err(ProcError::Io(libc::ENOENT))
+        );
+        assert_eq!(
+            for_each_socket_fd(&root, gone, &mut |_, _| {}),
+            Err(libc::ENOENT)
+        );
+    }
 }

@@ -1,0 +1,241 @@
+//! A tiny streaming JSON writer for the report: no allocation, commas and nesting tracked in
+//! a fixed stack, every string escaped (process names can hold any byte).
+//!
+//! It writes exactly what it is told; the caller keeps keys unique. Nesting deeper than
+//! `MAX_DEPTH` is a programming error reported as an io::Error, not a panic.
+
+use std::io::{self, Write};
+
+/// Deepest object/array nesting the writer tracks.
+pub const MAX_DEPTH: usize = 16;
+
+pub struct JsonWriter<'w> {
+    out: &'w mut dyn Write,
+    /// One entry per open container: true once it holds a value (so the next needs a comma).
+    has_item: heapless::Vec<bool, MAX_DEPTH>,
+    /// A key was just written: the next value follows it without a comma.
+    after_key: bool,
+}
+
+impl<'w> JsonWriter<'w> {
+    pub fn new(out: &'w mut dyn Write) -> Self {
+        JsonWriter {
+            out,
+            has_item: heapless::Vec::new(),
+            after_key: false,
+        }
+    }
+
+    /// Writes the separator a new value needs in the current container.
+    fn sep(&mut self) -> io::Result<()> {
+        if self.after_key {
+            self.after_key = false;
+            return Ok(());
+        }
+        if let Some(last) = self.has_item.last_mut() {
+            if *last {
+                self.out.write_all(b",")?;
+            }
+            *last = true;
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, c: &[u8]) -> io::Result<()> {
+        self.sep()?;
+        self.has_item
+            .push(false)
+            .map_err(|_| io::Error::other("JSON nested too deep"))?;
+        self.out.write_all(c)
+    }
+
+    fn close(&mut self, c: &[u8]) -> io::Result<()> {
+        self.has_item.pop();
+        self.out.write_all(c)
+    }
+
+    pub fn begin_object(&mut self) -> io::Result<()> {
+        self.open(b"{")
+    }
+    pub fn end_object(&mut self) -> io::Result<()> {
+        self.close(b"}")
+    }
+    pub fn begin_array(&mut self) -> io::Result<()> {
+        self.open(b"[")
+    }
+    pub fn end_array(&mut self) -> io::Result<()> {
+        self.close(b"]")
+    }
+
+    /// Writes `"key":`; the next call writes its value.
+    pub fn key(&mut self, k: &str) -> io::Result<()> {
+        self.sep()?;
+        write_escaped(self.out, k.as_bytes())?;
+        self.out.write_all(b":")?;
+        self.after_key = true;
+        Ok(())
+    }
+
+    /// A string value from raw bytes (escaped; invalid UTF-8 becomes U+FFFD).
+    pub fn str(&mut self, s: &[u8]) -> io::Result<()> {
+        self.sep()?;
+        write_escaped(self.out, s)
+    }
+
+    /// A string value from anything Display-able (escaped), without allocating.
+    pub fn display(&mut self, v: &dyn core::fmt::Display) -> io::Result<()> {
+        self.sep()?;
+        self.out.write_all(b"\"")?;
+        let mut esc = Escaper {
+            out: &mut *self.out,
+            err: None,
+        };
+        if core::fmt::write(&mut esc, format_args!("{v}")).is_err() {
+            return Err(esc.err.unwrap_or_else(|| io::Error::other("format error")));
+        }
+        self.out.write_all(b"\"")
+    }
+
+    pub fn u64(&mut self, v: u64) -> io::Result<()> {
+        self.sep()?;
+        write!(self.out, "{v}")
+    }
+
+    pub fn i64(&mut self, v: i64) -> io::Result<()> {
+        self.sep()?;
+        write!(self.out, "{v}")
+    }
+
+    pub fn bool(&mut self, v: bool) -> io::Result<()> {
+        self.sep()?;
+        self.out.write_all(if v { b"true" } else { b"false" })
+    }
+
+    pub fn null(&mut self) -> io::Result<()> {
+        self.sep()?;
+        self.out.write_all(b"null")
+    }
+
+    /// A fixed-point number with one decimal from tenths (e.g. 684 -> 68.4): exact, no floats.
+    pub fn tenths(&mut self, tenths: i64) -> io::Result<()> {
+        self.sep()?;
+        let sign = if tenths < 0 { "-" } else { "" };
+        let a = tenths.unsigned_abs();
+        write!(self.out, "{sign}{}.{}", a / 10, a % 10)
+    }
+
+    /// `"key": <u64>` in one call.
+    pub fn field_u64(&mut self, k: &str, v: u64) -> io::Result<()> {
+        self.key(k)?;
+        self.u64(v)
+    }
+
+    /// `"key": "<escaped bytes>"` in one call.
+    pub fn field_str(&mut self, k: &str, v: &[u8]) -> io::Result<()> {
+        self.key(k)?;
+        self.str(v)
+    }
+}
+
+/// Routes `fmt::Write` text through the escaper (for Display values such as addresses).
+struct Escaper<'a> {
+    out: &'a mut dyn Write,
+    err: Option<io::Error>,
+}
+
+impl core::fmt::Write for Escaper<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        escape_valid(self.out, s).map_err(|e| {
+            self.err = Some(e);
+            core::fmt::Error
+        })
+    }
+}
+
+/// Writes `s` as a quoted JSON string: `"` and `\` escaped, control characters (and DEL) as
+/// \u00XX, invalid UTF-8 replaced by \ufffd. Output is pure ASCII-safe JSON.
+pub fn write_escaped(out: &mut dyn Write, s: &[u8]) -> io::Result<()> {
+    out.write_all(b"\"")?;
+    for chunk in s.utf8_chunks() {
+        escape_valid(out, chunk.valid())?;
+        if !chunk.invalid().is_empty() {
+            out.write_all(b"\\ufffd")?;
+        }
+    }
+    out.write_all(b"\"")
+}
+
+fn escape_valid(out: &mut dyn Write, s: &str) -> io::Result<()> {
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\t' => b"\\t",
+            b'\r' => b"\\r",
+            0..=0x1f | 0x7f => b"",
+            _ => continue,
+        };
+        out.write_all(&b[start..i])?;
+        if esc.is_empty() {
+            write!(out, "\\u{:04x}", c)?;
+        } else {
+            out.write_all(esc)?;
+        }
+        start = i + 1;
+    }
+    out.write_all(&b[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn esc(s: &[u8]) -> String {
+        let mut v = Vec::new();
+        write_escaped(&mut v, s).unwrap();
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn escapes_everything_a_comm_can_hold() {
+        assert_eq!(esc(b"zebra"), "\"zebra\"");
+        assert_eq!(esc(b"a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(esc(b"x\ny\tz\x01\x1b\x7f"), "\"x\\ny\\tz\\u0001\\u001b\\u007f\"");
+        assert_eq!(esc(b"\xff\xfeok"), "\"\\ufffdok\"");
+        assert_eq!(esc("pré".as_bytes()), "\"pré\"");
+        assert_eq!(esc(b""), "\"\"");
+    }
+
+    #[test]
+    fn nests_with_commas() {
+        let mut v = Vec::new();
+        let mut w = JsonWriter::new(&mut v);
+        w.begin_object().unwrap();
+        w.field_u64("a", 1).unwrap();
+        w.key("b").unwrap();
+        w.begin_array().unwrap();
+        for i in 0..3 {
+            w.begin_object().unwrap();
+            w.field_u64("i", i).unwrap();
+            w.key("t").unwrap();
+            w.tenths(-5).unwrap();
+            w.end_object().unwrap();
+        }
+        w.end_array().unwrap();
+        w.key("c").unwrap();
+        w.display(&format_args!("x{}\u{1}", 2)).unwrap();
+        w.key("e").unwrap();
+        w.begin_array().unwrap();
+        w.end_array().unwrap();
+        w.key("n").unwrap();
+        w.null().unwrap();
+        w.end_object().unwrap();
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            r#"{"a":1,"b":[{"i":0,"t":-0.5},{"i":1,"t":-0.5},{"i":2,"t":-0.5}],"c":"x2\u0001","e":[],"n":null}"#
+        );
+    }
+}

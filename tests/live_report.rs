@@ -65,7 +65,10 @@ mod helper {
         unsafe {
             libc::close(REPORT_FD);
             let mut st = 0;
-            while pid > 0 && libc::waitpid(pid, &mut st, 0) < 0 && *libc::__errno_location() == libc::EINTR {}
+            while pid > 0
+                && libc::waitpid(pid, &mut st, 0) < 0
+                && *libc::__errno_location() == libc::EINTR
+            {}
         }
         std::process::exit(0);
     }
@@ -152,7 +155,12 @@ mod helper {
     /// An rtnetlink socket subscribed to link events with a link dump request in flight: the
     /// kernel queues the first dump chunk at send time, and nobody ever reads it.
     fn netlink_with_pending_dump() -> libc::c_int {
-        let fd = sock(libc::AF_NETLINK, libc::SOCK_RAW, libc::NETLINK_ROUTE, "netlink");
+        let fd = sock(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW,
+            libc::NETLINK_ROUTE,
+            "netlink",
+        );
         // SAFETY: sockaddr_nl is plain data; the request is a fixed 32-byte buffer.
         unsafe {
             let mut a: libc::sockaddr_nl = core::mem::zeroed();
@@ -511,7 +519,10 @@ fn owners(sock: &Value) -> Vec<(u32, String)> {
         .map(|o| {
             (
                 o.get("pid").and_then(Value::as_u64).expect("owner pid") as u32,
-                o.get("comm").and_then(Value::as_str).expect("owner comm").to_string(),
+                o.get("comm")
+                    .and_then(Value::as_str)
+                    .expect("owner comm")
+                    .to_string(),
             )
         })
         .collect()
@@ -574,11 +585,18 @@ fn report_names_every_backlogged_socket_and_its_owner() {
     for kind in ["udp", "udp6", "raw6", "tcp", "netlink"] {
         let held = h.socket(kind);
         let s = report_socket(&rep, held.inode);
-        assert_eq!(s.get("proto").and_then(Value::as_str), Some(kind), "{held:?}");
+        assert_eq!(
+            s.get("proto").and_then(Value::as_str),
+            Some(kind),
+            "{held:?}"
+        );
         let rx = s.get("rx_queue").and_then(Value::as_u64).expect("rx_queue");
         assert!(rx > 0, "{kind} inode {} has rx_queue 0", held.inode);
         if kind == "tcp" {
-            assert_eq!(rx, TCP_UNREAD as u64, "tcp rx_queue is the unread byte count");
+            assert_eq!(
+                rx, TCP_UNREAD as u64,
+                "tcp rx_queue is the unread byte count"
+            );
         }
         let o = owners(s);
         assert!(
@@ -702,7 +720,10 @@ fn ghost_rises_by_the_bytes_an_unread_udp_queue_pins() {
         "Ghost rose {rise} bytes for {queued} queued bytes (want >= 70%)"
     );
     // The biggest queue on the box is ours, owned by the holder.
-    let top = &rep.get("sockets").and_then(Value::as_array).expect(".sockets")[0];
+    let top = &rep
+        .get("sockets")
+        .and_then(Value::as_array)
+        .expect(".sockets")[0];
     assert_eq!(top.get("inode").and_then(Value::as_u64), Some(u.inode));
     assert!(owners(top).contains(&(h.pid, HOLDER_COMM.to_string())));
 
@@ -712,7 +733,10 @@ fn ghost_rises_by_the_bytes_an_unread_udp_queue_pins() {
     while proc_udp_rx_queue(u.inode).is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(proc_udp_rx_queue(u.inode).is_none(), "socket outlived its owner");
+    assert!(
+        proc_udp_rx_queue(u.inode).is_none(),
+        "socket outlived its owner"
+    );
     let freed = ghost_kb(&report_json(5));
     println!("ghost after kill {freed} kB");
     assert!(

@@ -10,7 +10,9 @@ use ghostwatch::proc::{ProcError, ProcRoot, SliceSource};
 use std::path::{Path, PathBuf};
 
 fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kernel").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/kernel")
+        .join(rel)
 }
 
 fn meminfo(version: &str) -> MemInfo {
@@ -162,7 +164,10 @@ fn net_6_18_live_tables() {
 
     let (nl, _) = table("6.18-live", Proto::Netlink);
     assert_eq!(nl.len(), 10);
-    assert!(nl.iter().all(|e| matches!(e.local, Endpoint::Netlink { .. })));
+    assert!(
+        nl.iter()
+            .all(|e| matches!(e.local, Endpoint::Netlink { .. }))
+    );
 }
 
 #[test]
@@ -193,7 +198,10 @@ fn sockstat_and_vmallocinfo_6_18() {
         .filter(|l| l.split(|&c| c == b' ').any(|w| w == b"vmalloc"))
         .map(|l| {
             let s = std::str::from_utf8(l).unwrap();
-            let p = s.split_whitespace().find(|w| w.starts_with("pages=")).unwrap();
+            let p = s
+                .split_whitespace()
+                .find(|w| w.starts_with("pages="))
+                .unwrap();
             p[6..].parse::<u64>().unwrap()
         })
         .sum();

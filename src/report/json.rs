@@ -203,7 +203,10 @@ mod tests {
     fn escapes_everything_a_comm_can_hold() {
         assert_eq!(esc(b"zebra"), "\"zebra\"");
         assert_eq!(esc(b"a\"b\\c"), "\"a\\\"b\\\\c\"");
-        assert_eq!(esc(b"x\ny\tz\x01\x1b\x7f"), "\"x\\ny\\tz\\u0001\\u001b\\u007f\"");
+        assert_eq!(
+            esc(b"x\ny\tz\x01\x1b\x7f"),
+            "\"x\\ny\\tz\\u0001\\u001b\\u007f\""
+        );
         assert_eq!(esc(b"\xff\xfeok"), "\"\\ufffdok\"");
         assert_eq!(esc("pré".as_bytes()), "\"pré\"");
         assert_eq!(esc(b""), "\"\"");

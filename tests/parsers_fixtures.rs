@@ -208,3 +208,44 @@ fn sockstat_and_vmallocinfo_6_18() {
     assert!(want > 0);
     assert_eq!(v.vmalloc_pages, want);
 }
+
+#[test]
+fn debian_6_1_booted_under_qemu() {
+    let mi = meminfo("6.1-qemu");
+    assert_eq!(mi.get(Field::Balloon), None); // newer than 6.1
+    assert_eq!(mi.get(Field::SecPageTables), Some(0));
+    let g = ghost::compute(&mi, None).unwrap();
+    assert_eq!(
+        (g.mem_total_kb, g.accounted_kb, g.ghost_kb),
+        (210752, 207856, 2896)
+    );
+
+    for p in Proto::ALL {
+        let (_, st) = table("6.1-qemu", p);
+        assert_eq!((st.malformed, st.first_error), (0, None), "{}", p.name());
+    }
+    let (tcp6, _) = table("6.1-qemu", Proto::Tcp6);
+    assert_eq!(tcp6[0].local.to_string(), "::ffff:127.0.0.1:8080");
+    assert_eq!(tcp6[0].remote.to_string(), "::ffff:127.0.0.1:49300");
+    let (tcp, _) = table("6.1-qemu", Proto::Tcp);
+    assert_eq!(tcp[0].local.to_string(), "127.0.0.1:49300");
+    let (raw6, _) = table("6.1-qemu", Proto::Raw6);
+    assert_eq!(
+        (raw6[0].local.to_string(), raw6[0].inode),
+        (":::58".into(), 9927)
+    );
+    // Early in boot %pK prints "(____ptrval____)": the sk column must not be required to be hex.
+    let (nl, _) = table("6.1-qemu", Proto::Netlink);
+    assert_eq!(nl.len(), 8);
+    let (pk, _) = table("6.1-qemu", Proto::Packet);
+    assert_eq!(pk[0].local.to_string(), "packet:0800:1");
+
+    let text = std::fs::read(data("6.1-qemu/vmallocinfo")).unwrap();
+    let mut buf = [0u8; 4096];
+    let v = VmallocSummary::read(SliceSource::new(&text), &mut buf).unwrap();
+    assert_eq!(v.malformed, 0);
+    assert!(v.vmalloc_areas > 0);
+    let text = std::fs::read(data("6.1-qemu/net/sockstat")).unwrap();
+    let s = SockStat::read(SliceSource::new(&text), &mut buf).unwrap();
+    assert!(s.sockets_used.is_some() && s.tcp_inuse.is_some());
+}

@@ -737,8 +737,18 @@ fn ghost_rises_by_the_bytes_an_unread_udp_queue_pins() {
         proc_udp_rx_queue(u.inode).is_none(),
         "socket outlived its owner"
     );
-    let freed = ghost_kb(&report_json(5));
-    println!("ghost after kill {freed} kB");
+    // UDP sockets are freed after an RCU grace period (SOCK_RCU_FREE): the queue's pages come
+    // back a little after the socket leaves the table.
+    let mut freed = ghost_kb(&report_json(5));
+    let t0 = Instant::now();
+    while (after - freed) * 1024 < rise / 2 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        freed = ghost_kb(&report_json(5));
+    }
+    println!(
+        "ghost after kill {freed} kB ({} ms after the socket left the table)",
+        t0.elapsed().as_millis()
+    );
     assert!(
         (after - freed) * 1024 >= rise / 2,
         "Ghost did not fall back after the kill: {after} -> {freed} kB"

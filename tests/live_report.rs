@@ -479,31 +479,26 @@ fn report_json(top: usize) -> Value {
 }
 
 fn ghost_kb(report: &Value) -> i64 {
-    report
-        .path("ghost.ghost_kb")
-        .and_then(Value::as_i64)
-        .expect(".ghost.ghost_kb")
+    report.at("ghost.ghost_kb").i64()
+}
+
+/// A socket field as u64 (inodes and queues are never negative).
+fn num(sock: &Value, key: &str) -> u64 {
+    sock.at(key).i64() as u64
 }
 
 /// The report's entry for `inode`, with a readable failure listing what it did show.
 fn report_socket(report: &Value, inode: u64) -> &Value {
-    let socks = report
-        .get("sockets")
-        .and_then(Value::as_array)
-        .expect(".sockets");
+    let socks = report.at("sockets").arr();
     socks
         .iter()
-        .find(|s| s.get("inode").and_then(Value::as_u64) == Some(inode))
+        .find(|s| num(s, "inode") == inode)
         .unwrap_or_else(|| {
             let shown: Vec<String> = socks
                 .iter()
                 .map(|s| {
-                    format!(
-                        "{}:{}:{}",
-                        s.get("proto").and_then(Value::as_str).unwrap_or("?"),
-                        s.get("inode").and_then(Value::as_u64).unwrap_or(0),
-                        s.get("rx_queue").and_then(Value::as_u64).unwrap_or(0)
-                    )
+                    let proto = s.at("proto").str();
+                    format!("{proto}:{}:{}", num(s, "inode"), num(s, "rx_queue"))
                 })
                 .collect();
             panic!("inode {inode} not in the report's sockets: {shown:?}")
@@ -512,19 +507,10 @@ fn report_socket(report: &Value, inode: u64) -> &Value {
 
 /// (pid, comm) of every owner the report lists for a socket.
 fn owners(sock: &Value) -> Vec<(u32, String)> {
-    sock.get("owners")
-        .and_then(Value::as_array)
-        .expect("owners")
+    sock.at("owners")
+        .arr()
         .iter()
-        .map(|o| {
-            (
-                o.get("pid").and_then(Value::as_u64).expect("owner pid") as u32,
-                o.get("comm")
-                    .and_then(Value::as_str)
-                    .expect("owner comm")
-                    .to_string(),
-            )
-        })
+        .map(|o| (o.at("pid").i64() as u32, o.at("comm").str().to_string()))
         .collect()
 }
 
@@ -585,12 +571,8 @@ fn report_names_every_backlogged_socket_and_its_owner() {
     for kind in ["udp", "udp6", "raw6", "tcp", "netlink"] {
         let held = h.socket(kind);
         let s = report_socket(&rep, held.inode);
-        assert_eq!(
-            s.get("proto").and_then(Value::as_str),
-            Some(kind),
-            "{held:?}"
-        );
-        let rx = s.get("rx_queue").and_then(Value::as_u64).expect("rx_queue");
+        assert_eq!(s.at("proto").str(), kind, "{held:?}");
+        let rx = num(s, "rx_queue");
         assert!(rx > 0, "{kind} inode {} has rx_queue 0", held.inode);
         if kind == "tcp" {
             assert_eq!(
@@ -608,7 +590,7 @@ fn report_names_every_backlogged_socket_and_its_owner() {
     }
     // The seed's culprit line: raw6 on protocol 58.
     let raw = report_socket(&rep, h.socket("raw6").inode);
-    let local = raw.get("local").and_then(Value::as_str).unwrap_or("");
+    let local = raw.at("local").str();
     assert!(local.ends_with(":58"), "raw6 local {local:?}");
 }
 
@@ -720,11 +702,8 @@ fn ghost_rises_by_the_bytes_an_unread_udp_queue_pins() {
         "Ghost rose {rise} bytes for {queued} queued bytes (want >= 70%)"
     );
     // The biggest queue on the box is ours, owned by the holder.
-    let top = &rep
-        .get("sockets")
-        .and_then(Value::as_array)
-        .expect(".sockets")[0];
-    assert_eq!(top.get("inode").and_then(Value::as_u64), Some(u.inode));
+    let top = rep.at("sockets.0");
+    assert_eq!(num(top, "inode"), u.inode);
     assert!(owners(top).contains(&(h.pid, HOLDER_COMM.to_string())));
 
     // Killing the owner frees the queue: the socket leaves the table and Ghost falls back.
@@ -789,7 +768,7 @@ fn unprivileged_report_exits_zero_and_says_what_it_skipped() {
         );
         if json_flag {
             let v = json::parse(&stdout).expect("report --json as nobody is JSON");
-            assert!(v.path("ghost.ghost_kb").and_then(Value::as_i64).is_some());
+            assert!(v.at("ghost").has("ghost_kb"));
         }
     }
 }

@@ -207,7 +207,7 @@ mod tests {
             esc(b"x\ny\tz\x01\x1b\x7f"),
             "\"x\\ny\\tz\\u0001\\u001b\\u007f\""
         );
-        assert_eq!(esc(b"\xff\xfeok"), "\"\\ufffdok\"");
+        assert_eq!(esc(b"\xff\xfeok"), "\"\\ufffd\\ufffdok\"");
         assert_eq!(esc("pré".as_bytes()), "\"pré\"");
         assert_eq!(esc(b""), "\"\"");
     }

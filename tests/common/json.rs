@@ -1,91 +1,85 @@
-//! A minimal JSON value parser for integration tests: enough to read `ghostwatch report --json`
-//! without adding serde_json as a dev-dependency (the project adds no dependencies).
-//!
-//! Numbers keep their source text so 64-bit inodes and negative Ghost values stay exact.
-//! Malformed input is an Err with the byte offset, never a panic.
+//! A minimal JSON value parser for tests (no serde_json dev-dependency is available).
+//! Strict enough to reject what the report must never print: trailing commas, raw control
+//! characters in strings, unknown escapes, trailing garbage.
 
 #![allow(dead_code)]
-
-use std::fmt;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Null,
     Bool(bool),
-    /// The number exactly as written (e.g. "-12", "3.5e2").
+    /// The number's text, as printed (so integers are compared exactly).
     Num(String),
     Str(String),
     Arr(Vec<Value>),
-    /// Keys in document order (duplicates kept; `get` returns the first).
     Obj(Vec<(String, Value)>),
 }
 
-#[derive(Debug, PartialEq)]
-pub struct Error {
-    pub offset: usize,
-    pub what: &'static str,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JSON error at byte {}: {}", self.offset, self.what)
-    }
-}
-
 impl Value {
-    /// Member `key` of an object; None for a missing key or a non-object.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    /// Follows a dotted path; numeric parts index arrays: "sockets.0.owners.1.pid".
+    pub fn at(&self, path: &str) -> &Value {
+        let mut v = self;
+        for part in path.split('.').filter(|p| !p.is_empty()) {
+            v = match v {
+                Value::Obj(kv) => kv
+                    .iter()
+                    .find(|(k, _)| k == part)
+                    .map(|(_, v)| v)
+                    .unwrap_or_else(|| panic!("no key {part:?} in path {path:?}")),
+                Value::Arr(a) => {
+                    let i: usize = part.parse().unwrap_or_else(|_| panic!("bad index {part}"));
+                    a.get(i)
+                        .unwrap_or_else(|| panic!("index {i} out of range in {path:?}"))
+                }
+                other => panic!("cannot descend into {other:?} at {part:?} of {path:?}"),
+            };
+        }
+        v
+    }
+    pub fn has(&self, key: &str) -> bool {
+        matches!(self, Value::Obj(kv) if kv.iter().any(|(k, _)| k == key))
+    }
+    pub fn i64(&self) -> i64 {
         match self {
-            Value::Obj(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
+            Value::Num(n) => n.parse().unwrap_or_else(|_| panic!("not an integer: {n}")),
+            other => panic!("not a number: {other:?}"),
         }
     }
-
-    /// Follows a dotted path of object keys, e.g. "ghost.ghost_kb".
-    pub fn path(&self, dotted: &str) -> Option<&Value> {
-        dotted.split('.').try_fold(self, |v, k| v.get(k))
-    }
-
-    pub fn as_i64(&self) -> Option<i64> {
+    pub fn f64(&self) -> f64 {
         match self {
-            Value::Num(s) => s.parse().ok(),
-            _ => None,
+            Value::Num(n) => n.parse().unwrap(),
+            other => panic!("not a number: {other:?}"),
         }
     }
-
-    pub fn as_u64(&self) -> Option<u64> {
+    pub fn str(&self) -> &str {
         match self {
-            Value::Num(s) => s.parse().ok(),
-            _ => None,
+            Value::Str(s) => s,
+            other => panic!("not a string: {other:?}"),
         }
     }
-
-    pub fn as_str(&self) -> Option<&str> {
+    pub fn arr(&self) -> &[Value] {
         match self {
-            Value::Str(s) => Some(s),
-            _ => None,
+            Value::Arr(a) => a,
+            other => panic!("not an array: {other:?}"),
         }
     }
-
-    pub fn as_array(&self) -> Option<&[Value]> {
+    pub fn obj(&self) -> &[(String, Value)] {
         match self {
-            Value::Arr(a) => Some(a),
-            _ => None,
+            Value::Obj(o) => o,
+            other => panic!("not an object: {other:?}"),
         }
     }
 }
 
-/// Parses one JSON document (surrounding whitespace allowed, nothing after it).
-pub fn parse(text: &str) -> Result<Value, Error> {
+pub fn parse(text: &str) -> Result<Value, String> {
     let mut p = Parser {
         b: text.as_bytes(),
         i: 0,
-        depth: 0,
     };
     let v = p.value()?;
     p.ws();
     if p.i != p.b.len() {
-        return Err(p.err("trailing characters after the document"));
+        return Err(format!("trailing data at byte {}", p.i));
     }
     Ok(v)
 }
@@ -93,249 +87,181 @@ pub fn parse(text: &str) -> Result<Value, Error> {
 struct Parser<'a> {
     b: &'a [u8],
     i: usize,
-    depth: u32,
 }
 
 impl Parser<'_> {
-    fn err(&self, what: &'static str) -> Error {
-        Error {
-            offset: self.i,
-            what,
-        }
-    }
-
     fn ws(&mut self) {
-        while let Some(c) = self.b.get(self.i) {
-            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
-                break;
-            }
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
             self.i += 1;
         }
     }
-
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
+    fn err<T>(&self, what: &str) -> Result<T, String> {
+        Err(format!("{what} at byte {}", self.i))
     }
-
-    fn lit(&mut self, word: &[u8], v: Value) -> Result<Value, Error> {
-        if self.b.get(self.i..self.i + word.len()) == Some(word) {
-            self.i += word.len();
-            Ok(v)
+    fn eat(&mut self, lit: &str) -> Result<(), String> {
+        if self.b[self.i..].starts_with(lit.as_bytes()) {
+            self.i += lit.len();
+            Ok(())
         } else {
-            Err(self.err("unknown literal"))
+            self.err(&format!("expected {lit}"))
         }
     }
-
-    fn value(&mut self) -> Result<Value, Error> {
+    fn value(&mut self) -> Result<Value, String> {
         self.ws();
-        match self.peek() {
-            None => Err(self.err("unexpected end")),
-            Some(b'n') => self.lit(b"null", Value::Null),
-            Some(b't') => self.lit(b"true", Value::Bool(true)),
-            Some(b'f') => self.lit(b"false", Value::Bool(false)),
+        match self.b.get(self.i) {
+            None => self.err("unexpected end"),
+            Some(b'n') => self.eat("null").map(|_| Value::Null),
+            Some(b't') => self.eat("true").map(|_| Value::Bool(true)),
+            Some(b'f') => self.eat("false").map(|_| Value::Bool(false)),
             Some(b'"') => self.string().map(Value::Str),
-            Some(b'[') => self.nested(|p| p.array()),
-            Some(b'{') => self.nested(|p| p.object()),
-            Some(c) if c == b'-' || c.is_ascii_digit() => self.number(),
-            Some(_) => Err(self.err("unexpected character")),
-        }
-    }
-
-    fn nested(&mut self, f: fn(&mut Self) -> Result<Value, Error>) -> Result<Value, Error> {
-        // Bounded recursion: hostile input must not overflow the test's stack.
-        if self.depth >= 128 {
-            return Err(self.err("nesting too deep"));
-        }
-        self.depth += 1;
-        let v = f(self);
-        self.depth -= 1;
-        v
-    }
-
-    fn array(&mut self) -> Result<Value, Error> {
-        self.i += 1; // '['
-        let mut out = Vec::new();
-        self.ws();
-        if self.peek() == Some(b']') {
-            self.i += 1;
-            return Ok(Value::Arr(out));
-        }
-        loop {
-            out.push(self.value()?);
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b']') => {
-                    self.i += 1;
-                    return Ok(Value::Arr(out));
-                }
-                _ => return Err(self.err("expected ',' or ']'")),
-            }
-        }
-    }
-
-    fn object(&mut self) -> Result<Value, Error> {
-        self.i += 1; // '{'
-        let mut out = Vec::new();
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(Value::Obj(out));
-        }
-        loop {
-            self.ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.err("expected a key string"));
-            }
-            let k = self.string()?;
-            self.ws();
-            if self.peek() != Some(b':') {
-                return Err(self.err("expected ':'"));
-            }
-            self.i += 1;
-            let v = self.value()?;
-            out.push((k, v));
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(Value::Obj(out));
-                }
-                _ => return Err(self.err("expected ',' or '}'")),
-            }
-        }
-    }
-
-    fn number(&mut self) -> Result<Value, Error> {
-        let start = self.i;
-        if self.peek() == Some(b'-') {
-            self.i += 1;
-        }
-        let digits = |p: &mut Self| {
-            let s = p.i;
-            while p.peek().is_some_and(|c| c.is_ascii_digit()) {
-                p.i += 1;
-            }
-            p.i > s
-        };
-        if !digits(self) {
-            return Err(self.err("expected digits"));
-        }
-        if self.peek() == Some(b'.') {
-            self.i += 1;
-            if !digits(self) {
-                return Err(self.err("expected fraction digits"));
-            }
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.i += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
+            Some(b'[') => {
                 self.i += 1;
+                let mut a = Vec::new();
+                self.ws();
+                if self.b.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Value::Arr(a));
+                }
+                loop {
+                    a.push(self.value()?);
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Value::Arr(a));
+                        }
+                        _ => return self.err("expected , or ]"),
+                    }
+                }
             }
-            if !digits(self) {
-                return Err(self.err("expected exponent digits"));
+            Some(b'{') => {
+                self.i += 1;
+                let mut o = Vec::new();
+                self.ws();
+                if self.b.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Value::Obj(o));
+                }
+                loop {
+                    self.ws();
+                    if self.b.get(self.i) != Some(&b'"') {
+                        return self.err("expected key");
+                    }
+                    let k = self.string()?;
+                    if o.iter().any(|(x, _)| *x == k) {
+                        return self.err(&format!("duplicate key {k:?}"));
+                    }
+                    self.ws();
+                    self.eat(":")?;
+                    let v = self.value()?;
+                    o.push((k, v));
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Value::Obj(o));
+                        }
+                        _ => return self.err("expected , or }"),
+                    }
+                }
             }
+            Some(c) if *c == b'-' || c.is_ascii_digit() => {
+                let s = self.i;
+                self.i += 1;
+                while self.i < self.b.len()
+                    && matches!(
+                        self.b[self.i],
+                        b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-'
+                    )
+                {
+                    self.i += 1;
+                }
+                let t = std::str::from_utf8(&self.b[s..self.i]).unwrap().to_string();
+                if t.parse::<f64>().is_err() {
+                    return self.err("bad number");
+                }
+                Ok(Value::Num(t))
+            }
+            Some(_) => self.err("unexpected character"),
         }
-        // The slice is ASCII by construction.
-        let s = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| self.err("number"))?;
-        Ok(Value::Num(s.to_string()))
     }
-
-    fn hex4(&mut self) -> Result<u32, Error> {
-        let h = self
-            .b
-            .get(self.i..self.i + 4)
-            .ok_or_else(|| self.err("short \\u escape"))?;
-        let s = std::str::from_utf8(h).map_err(|_| self.err("bad \\u escape"))?;
-        let v = u32::from_str_radix(s, 16).map_err(|_| self.err("bad \\u escape"))?;
+    fn hex4(&mut self) -> Result<u32, String> {
+        let h = self.b.get(self.i..self.i + 4).ok_or("short \\u")?;
+        let v = u32::from_str_radix(std::str::from_utf8(h).map_err(|e| e.to_string())?, 16)
+            .map_err(|e| e.to_string())?;
         self.i += 4;
         Ok(v)
     }
-
-    fn string(&mut self) -> Result<String, Error> {
+    fn string(&mut self) -> Result<String, String> {
         self.i += 1; // opening quote
-        let mut out: Vec<u8> = Vec::new();
+        let mut out = String::new();
         loop {
-            let c = self.peek().ok_or_else(|| self.err("unterminated string"))?;
+            let Some(&c) = self.b.get(self.i) else {
+                return self.err("unterminated string");
+            };
             self.i += 1;
             match c {
-                b'"' => break,
+                b'"' => return Ok(out),
                 b'\\' => {
-                    let e = self.peek().ok_or_else(|| self.err("unterminated escape"))?;
-                    self.i += 1;
-                    let ch = match e {
-                        b'"' => '"',
-                        b'\\' => '\\',
-                        b'/' => '/',
-                        b'b' => '\u{8}',
-                        b'f' => '\u{c}',
-                        b'n' => '\n',
-                        b'r' => '\r',
-                        b't' => '\t',
-                        b'u' => {
-                            let hi = self.hex4()?;
-                            let cp = if (0xD800..0xDC00).contains(&hi)
-                                && self.b.get(self.i..self.i + 2) == Some(b"\\u")
-                            {
-                                self.i += 2;
-                                let lo = self.hex4()?;
-                                if !(0xDC00..0xE000).contains(&lo) {
-                                    return Err(self.err("bad surrogate pair"));
-                                }
-                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
-                            } else {
-                                hi
-                            };
-                            char::from_u32(cp).unwrap_or('\u{FFFD}')
-                        }
-                        _ => return Err(self.err("unknown escape")),
+                    let Some(&e) = self.b.get(self.i) else {
+                        return self.err("unterminated escape");
                     };
-                    let mut tmp = [0u8; 4];
-                    out.extend_from_slice(ch.encode_utf8(&mut tmp).as_bytes());
+                    self.i += 1;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let mut cp = self.hex4()?;
+                            if (0xD800..0xDC00).contains(&cp) {
+                                self.eat("\\u")?;
+                                let lo = self.hex4()?;
+                                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                            }
+                            out.push(char::from_u32(cp).ok_or("bad code point")?);
+                        }
+                        _ => return self.err("unknown escape"),
+                    }
                 }
-                c if c < 0x20 => return Err(self.err("control character in string")),
-                c => out.push(c),
+                0..=0x1f => return self.err("raw control character in string"),
+                _ => {
+                    // Copy one whole UTF-8 sequence.
+                    let s = self.i - 1;
+                    let len = match c {
+                        0xF0.. => 4,
+                        0xE0.. => 3,
+                        0xC0.. => 2,
+                        _ => 1,
+                    };
+                    let chunk = self.b.get(s..s + len).ok_or("short UTF-8")?;
+                    out.push_str(std::str::from_utf8(chunk).map_err(|e| e.to_string())?);
+                    self.i = s + len;
+                }
             }
         }
-        String::from_utf8(out).map_err(|_| self.err("invalid UTF-8 in string"))
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_report_shape() {
-        let v = parse(
-            r#" {"ghost":{"ghost_kb":-12,"terms":{"MemFree":5}},
-                "sockets":[{"proto":"raw6","local":":::58","inode":18446744073709551615,
-                "owners":[{"pid":7,"comm":"a\"b\u00e9\ud83d\ude00"}]}], "x":[1.5e3,true,null]} "#,
-        )
-        .unwrap();
-        assert_eq!(v.path("ghost.ghost_kb").unwrap().as_i64(), Some(-12));
-        let s = &v.get("sockets").unwrap().as_array().unwrap()[0];
-        assert_eq!(s.get("inode").unwrap().as_u64(), Some(u64::MAX));
-        let o = &s.get("owners").unwrap().as_array().unwrap()[0];
-        assert_eq!(o.get("comm").unwrap().as_str(), Some("a\"bé😀"));
-    }
-
-    #[test]
-    fn rejects_garbage_without_panicking() {
-        for bad in [
-            "",
-            "{",
-            "[1,]",
-            "{\"a\" 1}",
-            "\"\\x\"",
-            "01x",
-            "[1] 2",
-            "\"\\ud800\\u0041\"",
-        ] {
-            assert!(parse(bad).is_err(), "{bad:?}");
-        }
-        let deep = "[".repeat(1000);
-        assert!(parse(&deep).is_err());
+#[test]
+fn parser_accepts_and_rejects() {
+    let v = parse(r#"{"a":[1,-2.5,{"b":"x\u001by\"\ud83d\ude00"}],"c":null,"d":true}"#).unwrap();
+    assert_eq!(v.at("a.0").i64(), 1);
+    assert_eq!(v.at("a.1").f64(), -2.5);
+    assert_eq!(v.at("a.2.b").str(), "x\u{1b}y\"😀");
+    for bad in [
+        r#"{"a":1,}"#,
+        r#"[1 2]"#,
+        "\"a\u{1}\"",
+        r#"{"a":1}x"#,
+        r#"{"a":1,"a":2}"#,
+    ] {
+        assert!(parse(bad).is_err(), "{bad}");
     }
 }

@@ -26,7 +26,9 @@ fn set_rcvbuf(fd: i32, bytes: i32) {
     // SO_RCVBUFFORCE (root) beats rmem_max; fall back to SO_RCVBUF otherwise.
     for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
         // SAFETY: valid fd and option value pointer.
-        let r = unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, opt, (&bytes as *const i32).cast(), 4) };
+        let r = unsafe {
+            libc::setsockopt(fd, libc::SOL_SOCKET, opt, (&bytes as *const i32).cast(), 4)
+        };
         if r == 0 {
             return;
         }
@@ -47,16 +49,27 @@ fn udp(port: u16, v6: bool, rcvbuf: i32) -> i32 {
             a.sin6_family = libc::AF_INET6 as u16;
             a.sin6_port = port.to_be();
             a.sin6_addr.s6_addr[15] = 1;
-            libc::bind(fd, (&a as *const libc::sockaddr_in6).cast(), std::mem::size_of_val(&a) as u32)
+            libc::bind(
+                fd,
+                (&a as *const libc::sockaddr_in6).cast(),
+                std::mem::size_of_val(&a) as u32,
+            )
         } else {
             let mut a: libc::sockaddr_in = std::mem::zeroed();
             a.sin_family = libc::AF_INET as u16;
             a.sin_port = port.to_be();
             a.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-            libc::bind(fd, (&a as *const libc::sockaddr_in).cast(), std::mem::size_of_val(&a) as u32)
+            libc::bind(
+                fd,
+                (&a as *const libc::sockaddr_in).cast(),
+                std::mem::size_of_val(&a) as u32,
+            )
         };
         if r != 0 {
-            fail(&format!("bind port {port}: {}", std::io::Error::last_os_error()));
+            fail(&format!(
+                "bind port {port}: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         fd
     }
@@ -65,9 +78,14 @@ fn udp(port: u16, v6: bool, rcvbuf: i32) -> i32 {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
-    let (mut udp4, mut udp6, mut raw6, mut rcvbuf, mut pidfile, mut fork) = (None, None, false, 64 << 20, None, false);
+    let (mut udp4, mut udp6, mut raw6, mut rcvbuf, mut pidfile, mut fork) =
+        (None, None, false, 64 << 20, None, false);
     while let Some(a) = it.next() {
-        let mut val = || it.next().cloned().unwrap_or_else(|| fail(&format!("{a} needs a value")));
+        let mut val = || {
+            it.next()
+                .cloned()
+                .unwrap_or_else(|| fail(&format!("{a} needs a value")))
+        };
         match a.as_str() {
             "--udp" => udp4 = Some(val().parse::<u16>().unwrap_or_else(|_| fail("bad port"))),
             "--udp6" => udp6 = Some(val().parse::<u16>().unwrap_or_else(|_| fail("bad port"))),
@@ -79,7 +97,15 @@ fn main() {
         }
     }
     // SAFETY: prctl with a NUL-terminated name.
-    unsafe { libc::prctl(libc::PR_SET_NAME, c"gw-testd".as_ptr() as libc::c_ulong, 0, 0, 0) };
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_NAME,
+            c"gw-testd".as_ptr() as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    };
     let mut socks = String::new();
     if let Some(p) = udp4 {
         socks += &format!("udp {}\n", inode(udp(p, false, rcvbuf)));
@@ -109,7 +135,8 @@ fn main() {
     }
     if let Some(p) = pidfile {
         let tmp = format!("{p}.tmp");
-        std::fs::write(format!("{p}.socks"), &socks).unwrap_or_else(|e| fail(&format!("{p}.socks: {e}")));
+        std::fs::write(format!("{p}.socks"), &socks)
+            .unwrap_or_else(|e| fail(&format!("{p}.socks: {e}")));
         let mut f = std::fs::File::create(&tmp).unwrap_or_else(|e| fail(&format!("{tmp}: {e}")));
         let _ = writeln!(f, "{}", std::process::id());
         drop(f);

@@ -36,7 +36,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { config_path: None, proc_root: ProcRoot::live(), dry_run: false, once: false }
+        Options {
+            config_path: None,
+            proc_root: ProcRoot::live(),
+            dry_run: false,
+            once: false,
+        }
     }
 }
 
@@ -94,7 +99,9 @@ impl ConfigSource {
 pub fn choose_config(path: Option<&str>) -> ConfigSource {
     match path {
         Some(p) => ConfigSource::File(p.to_string()),
-        None if std::path::Path::new(DEFAULT_CONFIG_PATH).exists() => ConfigSource::File(DEFAULT_CONFIG_PATH.to_string()),
+        None if std::path::Path::new(DEFAULT_CONFIG_PATH).exists() => {
+            ConfigSource::File(DEFAULT_CONFIG_PATH.to_string())
+        }
         None => ConfigSource::Embedded,
     }
 }
@@ -114,7 +121,9 @@ pub fn run(opts: Options) -> u8 {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
-            eprintln!("ghostwatch: refusing to run with an invalid config (check it with 'ghostwatch check -c FILE')");
+            eprintln!(
+                "ghostwatch: refusing to run with an invalid config (check it with 'ghostwatch check -c FILE')"
+            );
             return 2;
         }
     };
@@ -122,7 +131,9 @@ pub fn run(opts: Options) -> u8 {
         cfg.dry_run = true;
     }
     if let Err(e) = sink::init(&cfg.syslog, &cfg.facility) {
-        eprintln!("ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back");
+        eprintln!(
+            "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back"
+        );
     }
     install_signal_handlers();
     let mut agent = match Agent::new(cfg, opts.proc_root.clone()) {
@@ -169,16 +180,34 @@ pub fn run(opts: Options) -> u8 {
         }
     }
     let mut l = AuditLine::new("stop");
-    l.kv("reason", if stopping() { b"signal".as_slice() } else { b"once".as_slice() }).kvd("cycles", agent.cycles);
+    l.kv(
+        "reason",
+        if stopping() {
+            b"signal".as_slice()
+        } else {
+            b"once".as_slice()
+        },
+    )
+    .kvd("cycles", agent.cycles);
     agent.emit(Severity::Info, l);
     0
 }
 
 /// Sleeps on CLOCK_MONOTONIC until `deadline_ms`; returns early when a signal arrives.
 fn sleep_until_ms(deadline_ms: u64) {
-    let ts = libc::timespec { tv_sec: (deadline_ms / 1000) as libc::time_t, tv_nsec: ((deadline_ms % 1000) * 1_000_000) as libc::c_long };
+    let ts = libc::timespec {
+        tv_sec: (deadline_ms / 1000) as libc::time_t,
+        tv_nsec: ((deadline_ms % 1000) * 1_000_000) as libc::c_long,
+    };
     // SAFETY: valid timespec; EINTR (a signal) simply ends the sleep.
-    unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, core::ptr::null_mut()) };
+    unsafe {
+        libc::clock_nanosleep(
+            libc::CLOCK_MONOTONIC,
+            libc::TIMER_ABSTIME,
+            &ts,
+            core::ptr::null_mut(),
+        )
+    };
 }
 
 /// The state of one trigger as the status file shows it.
@@ -255,7 +284,9 @@ pub struct Agent {
 impl Agent {
     /// Builds the agent; Err if the proc root has no readable meminfo (nothing to watch).
     pub fn new(cfg: Config, root: ProcRoot) -> Result<Agent, String> {
-        let meminfo_fd = root.open(b"meminfo").map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
+        let meminfo_fd = root
+            .open(b"meminfo")
+            .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
         // SAFETY: sysconf is always safe to call.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         Ok(Agent {
@@ -285,7 +316,8 @@ impl Agent {
             .and_then(|fd| fd.write_all(w.as_bytes()));
         if let Err(e) = res {
             let mut l = AuditLine::new("error");
-            l.kv("reason", b"cannot set oom_score_adj").kv("error", sys::strerror(e).as_bytes());
+            l.kv("reason", b"cannot set oom_score_adj")
+                .kv("error", sys::strerror(e).as_bytes());
             self.emit(Severity::Warning, l);
         }
         if self.cfg.mlock {
@@ -293,7 +325,8 @@ impl Agent {
             if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
                 let e = sys::errno();
                 let mut l = AuditLine::new("error");
-                l.kv("reason", b"mlockall failed").kv("error", sys::strerror(e).as_bytes());
+                l.kv("reason", b"mlockall failed")
+                    .kv("error", sys::strerror(e).as_bytes());
                 self.emit(Severity::Warning, l);
             }
         }
@@ -314,12 +347,18 @@ impl Agent {
                 }
                 self.cfg = c;
                 let mut l = AuditLine::new("reload");
-                l.kv("config", source.describe().as_bytes()).kvd("rules", self.cfg.rules.len()).kv("result", b"ok");
+                l.kv("config", source.describe().as_bytes())
+                    .kvd("rules", self.cfg.rules.len())
+                    .kv("result", b"ok");
                 self.emit(Severity::Notice, l);
             }
             Err(e) => {
                 let mut l = AuditLine::new("error");
-                l.kv("reason", b"config reload failed, keeping the running config").kv("error", e.as_bytes());
+                l.kv(
+                    "reason",
+                    b"config reload failed, keeping the running config",
+                )
+                .kv("error", e.as_bytes());
                 self.emit(Severity::Err, l);
             }
         }
@@ -395,7 +434,12 @@ impl Agent {
         self.suspects.clear();
         let (mut read_tcp, mut read_udp) = (true, true);
         if !full {
-            match self.root.open(b"net/sockstat").map_err(crate::proc::ProcError::Io).and_then(|fd| SockStat::read(fd, &mut self.buf)) {
+            match self
+                .root
+                .open(b"net/sockstat")
+                .map_err(crate::proc::ProcError::Io)
+                .and_then(|fd| SockStat::read(fd, &mut self.buf))
+            {
                 Ok(ss) => {
                     // Per-CPU memory reserves can lag the global counter; a quarter of the
                     // warn level is a generous margin.
@@ -409,7 +453,10 @@ impl Agent {
         let mut seen = 0u64;
         let mut tables = 0u32;
         let suspects = &mut self.suspects;
-        let mut src = ProcNet { root: &self.root, buf: &mut self.buf };
+        let mut src = ProcNet {
+            root: &self.root,
+            buf: &mut self.buf,
+        };
         for proto in Proto::ALL {
             let skip = match proto {
                 Proto::Tcp | Proto::Tcp6 => !read_tcp,
@@ -440,7 +487,9 @@ impl Agent {
         for s in &self.suspects {
             let _ = inodes.push(s.socket.inode);
         }
-        if inodes != self.owners_for || self.cycles.saturating_sub(self.owners_at_cycle) >= FULL_SCAN_EVERY {
+        if inodes != self.owners_for
+            || self.cycles.saturating_sub(self.owners_at_cycle) >= FULL_SCAN_EVERY
+        {
             owners::find_owners(&self.root, &inodes, WalkMode::AllOwners, &mut self.owners);
             self.owners_for = inodes;
             self.owners_at_cycle = self.cycles;
@@ -484,17 +533,27 @@ impl Agent {
         self.stats.available_kb = available_kb;
 
         // Cheap screen first; a full table read once trouble shows or as a periodic safety net.
-        let trouble = self.policy.wants_owners(&self.cfg, g.ghost_kb, 0, available_kb);
+        let trouble = self
+            .policy
+            .wants_owners(&self.cfg, g.ghost_kb, 0, available_kb);
         let full = trouble || self.cycles % FULL_SCAN_EVERY == 1;
         self.read_sockets(full);
         let max_rx = self.suspects.first().map_or(0, |s| s.socket.rx_queue);
         self.stats.worst = self.suspects.first().map(|s| s.socket);
 
-        if self.policy.wants_owners(&self.cfg, g.ghost_kb, max_rx, available_kb) {
+        if self
+            .policy
+            .wants_owners(&self.cfg, g.ghost_kb, max_rx, available_kb)
+        {
             self.resolve_owners();
         }
 
-        let snap = Snapshot { now_ms, ghost_kb: g.ghost_kb, available_kb, suspects: core::mem::take(&mut self.suspects) };
+        let snap = Snapshot {
+            now_ms,
+            ghost_kb: g.ghost_kb,
+            available_kb,
+            suspects: core::mem::take(&mut self.suspects),
+        };
         let mut decisions = core::mem::take(&mut self.decisions);
         self.policy.evaluate(&self.cfg, &snap, &mut decisions);
         for d in decisions.iter() {
@@ -512,49 +571,106 @@ impl Agent {
     /// Audits one decision and, for Act, runs the action.
     fn carry_out(&mut self, d: &Decision, snap: &Snapshot) {
         match *d {
-            Decision::Threshold { trigger, level, value } => {
+            Decision::Threshold {
+                trigger,
+                level,
+                value,
+            } => {
                 self.stats.incidents[trigger_index(trigger)] = match level {
                     Level::Warn => IncidentLevel::Warn,
                     Level::Act => IncidentLevel::Act,
                 };
                 let mut l = AuditLine::new("threshold");
                 l.kv("trigger", trigger.name().as_bytes())
-                    .kv("level", match level {
-                        Level::Warn => b"warn".as_slice(),
-                        Level::Act => b"act".as_slice(),
-                    })
+                    .kv(
+                        "level",
+                        match level {
+                            Level::Warn => b"warn".as_slice(),
+                            Level::Act => b"act".as_slice(),
+                        },
+                    )
                     .kvd("value", value);
-                measurement_pairs(&mut l, snap, trigger, snap.suspects.first().map(|_| 0), None);
-                self.emit(if level == Level::Act { Severity::Warning } else { Severity::Notice }, l);
+                measurement_pairs(
+                    &mut l,
+                    snap,
+                    trigger,
+                    snap.suspects.first().map(|_| 0),
+                    None,
+                );
+                self.emit(
+                    if level == Level::Act {
+                        Severity::Warning
+                    } else {
+                        Severity::Notice
+                    },
+                    l,
+                );
             }
-            Decision::Recovered { trigger, value, held_ms } => {
+            Decision::Recovered {
+                trigger,
+                value,
+                held_ms,
+            } => {
                 self.stats.incidents[trigger_index(trigger)] = IncidentLevel::None;
                 let mut l = AuditLine::new("recovered");
-                l.kv("trigger", trigger.name().as_bytes()).kvd("value", value).kvd("held_ms", held_ms);
+                l.kv("trigger", trigger.name().as_bytes())
+                    .kvd("value", value)
+                    .kvd("held_ms", held_ms);
                 measurement_pairs(&mut l, snap, trigger, None, None);
                 self.emit(Severity::Notice, l);
             }
-            Decision::Skip { rule, trigger, reason } => {
+            Decision::Skip {
+                rule,
+                trigger,
+                reason,
+            } => {
                 self.stats.actions_skipped += 1;
-                let Some(r) = self.cfg.rules.get(rule) else { return };
+                let Some(r) = self.cfg.rules.get(rule) else {
+                    return;
+                };
                 let mut l = AuditLine::new("action");
-                l.kv("rule", r.name.as_bytes()).kv("action", r.action.name().as_bytes()).kv("trigger", trigger.name().as_bytes());
+                l.kv("rule", r.name.as_bytes())
+                    .kv("action", r.action.name().as_bytes())
+                    .kv("trigger", trigger.name().as_bytes());
                 measurement_pairs(&mut l, snap, trigger, None, None);
-                l.kv("result", b"skipped").kv("reason", match reason {
-                    SkipReason::RateLimit => b"max_actions_per_hour reached".as_slice(),
-                    SkipReason::NoMatchingOwner => b"no suspect socket owned by a matching process".as_slice(),
-                });
+                l.kv("result", b"skipped").kv(
+                    "reason",
+                    match reason {
+                        SkipReason::RateLimit => b"max_actions_per_hour reached".as_slice(),
+                        SkipReason::NoMatchingOwner => {
+                            b"no suspect socket owned by a matching process".as_slice()
+                        }
+                    },
+                );
                 self.emit(Severity::Warning, l);
             }
-            Decision::Act { rule, trigger, suspect, owner, dry_run } => {
-                let Some(r) = self.cfg.rules.get(rule).cloned() else { return };
+            Decision::Act {
+                rule,
+                trigger,
+                suspect,
+                owner,
+                dry_run,
+            } => {
+                let Some(r) = self.cfg.rules.get(rule).cloned() else {
+                    return;
+                };
                 let target = suspect.and_then(|si| {
                     let s = snap.suspects.get(si)?;
                     let o = s.owners.get(owner?)?;
-                    Some(Target { pid: o.owner.pid, fd: o.owner.fd, inode: s.socket.inode, comm: o.owner.comm })
+                    Some(Target {
+                        pid: o.owner.pid,
+                        fd: o.owner.fd,
+                        inode: s.socket.inode,
+                        comm: o.owner.comm,
+                    })
                 });
                 let outcome = if dry_run {
-                    Outcome { result: ResultKind::DryRun, reason: heapless::String::new(), detail: heapless::String::new(), duration_ms: 0 }
+                    Outcome {
+                        result: ResultKind::DryRun,
+                        reason: heapless::String::new(),
+                        detail: heapless::String::new(),
+                        duration_ms: 0,
+                    }
                 } else {
                     self.execute(&r, target.as_ref(), snap, trigger)
                 };
@@ -565,7 +681,9 @@ impl Agent {
                     ResultKind::Skipped => self.stats.actions_skipped += 1,
                 }
                 let mut l = AuditLine::new("action");
-                l.kv("rule", r.name.as_bytes()).kv("action", r.action.name().as_bytes()).kv("trigger", trigger.name().as_bytes());
+                l.kv("rule", r.name.as_bytes())
+                    .kv("action", r.action.name().as_bytes())
+                    .kv("trigger", trigger.name().as_bytes());
                 measurement_pairs(&mut l, snap, trigger, suspect, owner);
                 l.kv("result", outcome.result.name().as_bytes());
                 if !outcome.reason.is_empty() {
@@ -575,29 +693,58 @@ impl Agent {
                 if !outcome.detail.is_empty() {
                     l.raw_pairs(outcome.detail.as_str());
                 }
-                let sev = if outcome.result == ResultKind::Failed { Severity::Err } else { Severity::Warning };
+                let sev = if outcome.result == ResultKind::Failed {
+                    Severity::Err
+                } else {
+                    Severity::Warning
+                };
                 self.emit(sev, l);
             }
         }
     }
 
     /// Runs rule `r` for real.
-    fn execute(&mut self, r: &config::Rule, target: Option<&Target>, snap: &Snapshot, trigger: Trigger) -> Outcome {
+    fn execute(
+        &mut self,
+        r: &config::Rule,
+        target: Option<&Target>,
+        snap: &Snapshot,
+        trigger: Trigger,
+    ) -> Outcome {
         let no_owner = "no owner process known for the suspect socket";
         match r.action {
-            ActionKind::Log => Outcome { result: ResultKind::Ok, reason: heapless::String::new(), detail: heapless::String::new(), duration_ms: 0 },
+            ActionKind::Log => Outcome {
+                result: ResultKind::Ok,
+                reason: heapless::String::new(),
+                detail: heapless::String::new(),
+                duration_ms: 0,
+            },
             ActionKind::Restart if target.is_none() => failed(no_owner),
-            ActionKind::Exec | ActionKind::Restart => act::exec(&r.argv, target, r.timeout_s as u64 * 1000, &stopping),
+            ActionKind::Exec | ActionKind::Restart => {
+                act::exec(&r.argv, target, r.timeout_s as u64 * 1000, &stopping)
+            }
             ActionKind::Sysctl => match (&r.sysctl, &r.value) {
                 (Some(k), Some(v)) => act::sysctl(&self.root, k, v),
                 _ => failed("sysctl rule without sysctl/value"),
             },
-            ActionKind::Clamp => target.map_or_else(|| failed(no_owner), |t| act::clamp(t, r.rcvbuf.unwrap_or(262_144))),
-            ActionKind::Drain => target.map_or_else(|| failed(no_owner), |t| act::drain(t, self.cfg.drain_max_packets, 2000)),
+            ActionKind::Clamp => target.map_or_else(
+                || failed(no_owner),
+                |t| act::clamp(t, r.rcvbuf.unwrap_or(262_144)),
+            ),
+            ActionKind::Drain => target.map_or_else(
+                || failed(no_owner),
+                |t| act::drain(t, self.cfg.drain_max_packets, 2000),
+            ),
             ActionKind::Kill => target.map_or_else(|| failed(no_owner), |t| act::kill(t, r.signal)),
             ActionKind::Reboot => {
                 let mut text = heapless::String::<256>::new();
-                let _ = write!(text, "ghostwatch rebooted the box: rule={} trigger={} ghost_kb={}", r.name, trigger.name(), snap.ghost_kb);
+                let _ = write!(
+                    text,
+                    "ghostwatch rebooted the box: rule={} trigger={} ghost_kb={}",
+                    r.name,
+                    trigger.name(),
+                    snap.ghost_kb
+                );
                 act::reboot(&self.cfg.breadcrumb_file, &text)
             }
         }
@@ -605,20 +752,39 @@ impl Agent {
 }
 
 fn failed(reason: &str) -> Outcome {
-    let mut o = Outcome { result: ResultKind::Failed, reason: heapless::String::new(), detail: heapless::String::new(), duration_ms: 0 };
+    let mut o = Outcome {
+        result: ResultKind::Failed,
+        reason: heapless::String::new(),
+        detail: heapless::String::new(),
+        duration_ms: 0,
+    };
     let _ = o.reason.push_str(reason);
     o
 }
 
 /// The measurement pairs every audit line carries: the suspect socket (when there is one),
 /// its owner, ghost_kb and available_kb.
-fn measurement_pairs(l: &mut AuditLine, snap: &Snapshot, trigger: Trigger, suspect: Option<usize>, owner: Option<usize>) {
-    let s = suspect.and_then(|i| snap.suspects.get(i)).or(if trigger == Trigger::Backlog { snap.suspects.first() } else { None });
+fn measurement_pairs(
+    l: &mut AuditLine,
+    snap: &Snapshot,
+    trigger: Trigger,
+    suspect: Option<usize>,
+    owner: Option<usize>,
+) {
+    let s = suspect
+        .and_then(|i| snap.suspects.get(i))
+        .or(if trigger == Trigger::Backlog {
+            snap.suspects.first()
+        } else {
+            None
+        });
     if let Some(s) = s {
-        l.kv("proto", s.socket.proto.name().as_bytes()).kvd("inode", s.socket.inode);
+        l.kv("proto", s.socket.proto.name().as_bytes())
+            .kvd("inode", s.socket.inode);
         let o = owner.and_then(|i| s.owners.get(i)).or(s.owners.first());
         if let Some(o) = o {
-            l.kvd("pid", o.owner.pid).kv("comm", o.owner.comm.as_bytes());
+            l.kvd("pid", o.owner.pid)
+                .kv("comm", o.owner.comm.as_bytes());
         }
         l.kvd("rx_queue", s.socket.rx_queue);
     }
@@ -633,15 +799,27 @@ fn insert_suspect(v: &mut heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>, s: &
     if v.is_full() && v.last().is_some_and(|l| l.socket.rx_queue >= s.rx_queue) {
         return;
     }
-    let pos = v.iter().position(|x| x.socket.rx_queue < s.rx_queue).unwrap_or(v.len());
+    let pos = v
+        .iter()
+        .position(|x| x.socket.rx_queue < s.rx_queue)
+        .unwrap_or(v.len());
     if v.is_full() {
         v.pop();
     }
-    let _ = v.insert(pos, Suspect { socket: *s, owners: heapless::Vec::new() });
+    let _ = v.insert(
+        pos,
+        Suspect {
+            socket: *s,
+            owners: heapless::Vec::new(),
+        },
+    );
 }
 
 fn monotonic_us() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000

@@ -75,7 +75,12 @@ pub fn json_str(w: &mut impl Write, s: &[u8]) -> fmt::Result {
 }
 
 /// The status file: one JSON object describing the last poll.
-pub fn format_status(w: &mut impl Write, s: &Stats, dry_run: bool, interval_ms: u32) -> fmt::Result {
+pub fn format_status(
+    w: &mut impl Write,
+    s: &Stats,
+    dry_run: bool,
+    interval_ms: u32,
+) -> fmt::Result {
     let sk = sink::stats();
     write!(
         w,
@@ -88,15 +93,30 @@ pub fn format_status(w: &mut impl Write, s: &Stats, dry_run: bool, interval_ms: 
         s.last_cycle_us,
         s.seq
     )?;
-    write!(w, "\"mem_total_kb\":{},\"ghost_kb\":{},\"available_kb\":", s.mem_total_kb, s.ghost_kb)?;
+    write!(
+        w,
+        "\"mem_total_kb\":{},\"ghost_kb\":{},\"available_kb\":",
+        s.mem_total_kb, s.ghost_kb
+    )?;
     match s.available_kb {
         Some(a) => write!(w, "{a}")?,
         None => w.write_str("null")?,
     }
-    write!(w, ",\"sockets_seen\":{},\"tables_read\":{},\"worst_socket\":", s.sockets_seen, s.tables_read)?;
+    write!(
+        w,
+        ",\"sockets_seen\":{},\"tables_read\":{},\"worst_socket\":",
+        s.sockets_seen, s.tables_read
+    )?;
     match &s.worst {
         Some(x) => {
-            write!(w, "{{\"proto\":\"{}\",\"local\":\"{}\",\"rx_queue\":{},\"inode\":{}}}", x.proto.name(), x.local, x.rx_queue, x.inode)?;
+            write!(
+                w,
+                "{{\"proto\":\"{}\",\"local\":\"{}\",\"rx_queue\":{},\"inode\":{}}}",
+                x.proto.name(),
+                x.local,
+                x.rx_queue,
+                x.inode
+            )?;
         }
         None => w.write_str("null")?,
     }
@@ -125,25 +145,63 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
     let gauge = |w: &mut dyn Write, name: &str, help: &str, v: i64| -> fmt::Result {
         write!(w, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n")
     };
-    gauge(w, "ghostwatch_ghost_kb", "Memory (kB) in no /proc/meminfo category and no process.", s.ghost_kb)?;
-    gauge(w, "ghostwatch_mem_total_kb", "MemTotal (kB).", s.mem_total_kb as i64)?;
+    gauge(
+        w,
+        "ghostwatch_ghost_kb",
+        "Memory (kB) in no /proc/meminfo category and no process.",
+        s.ghost_kb,
+    )?;
+    gauge(
+        w,
+        "ghostwatch_mem_total_kb",
+        "MemTotal (kB).",
+        s.mem_total_kb as i64,
+    )?;
     if let Some(a) = s.available_kb {
         gauge(w, "ghostwatch_available_kb", "MemAvailable (kB).", a as i64)?;
     }
-    gauge(w, "ghostwatch_worst_rx_queue_bytes", "Largest socket receive queue (bytes).", s.worst.map_or(0, |x| x.rx_queue as i64))?;
-    gauge(w, "ghostwatch_sockets_seen", "Sockets read in the last poll.", s.sockets_seen as i64)?;
-    gauge(w, "ghostwatch_last_cycle_seconds_x1e6", "Duration of the last poll (microseconds).", s.last_cycle_us as i64)?;
+    gauge(
+        w,
+        "ghostwatch_worst_rx_queue_bytes",
+        "Largest socket receive queue (bytes).",
+        s.worst.map_or(0, |x| x.rx_queue as i64),
+    )?;
+    gauge(
+        w,
+        "ghostwatch_sockets_seen",
+        "Sockets read in the last poll.",
+        s.sockets_seen as i64,
+    )?;
+    gauge(
+        w,
+        "ghostwatch_last_cycle_seconds_x1e6",
+        "Duration of the last poll (microseconds).",
+        s.last_cycle_us as i64,
+    )?;
     w.write_str("# HELP ghostwatch_incident Incident level per trigger (0 none, 1 warn, 2 act).\n# TYPE ghostwatch_incident gauge\n")?;
     for (i, t) in ["ghost", "backlog", "available"].iter().enumerate() {
         let lvl = s.incidents[i] as u8;
         write!(w, "ghostwatch_incident{{trigger=\"{t}\"}} {lvl}\n")?;
     }
     w.write_str("# HELP ghostwatch_actions_total Actions by result.\n# TYPE ghostwatch_actions_total counter\n")?;
-    for (r, v) in [("ok", s.actions_ok), ("failed", s.actions_failed), ("dry-run", s.actions_dry_run), ("skipped", s.actions_skipped)] {
+    for (r, v) in [
+        ("ok", s.actions_ok),
+        ("failed", s.actions_failed),
+        ("dry-run", s.actions_dry_run),
+        ("skipped", s.actions_skipped),
+    ] {
         write!(w, "ghostwatch_actions_total{{result=\"{r}\"}} {v}\n")?;
     }
-    write!(w, "# HELP ghostwatch_polls_total Polls since start.\n# TYPE ghostwatch_polls_total counter\nghostwatch_polls_total {}\n", s.cycles)?;
-    write!(w, "# HELP ghostwatch_read_errors_total Failed /proc reads.\n# TYPE ghostwatch_read_errors_total counter\nghostwatch_read_errors_total {}\n", s.read_errors)?;
+    write!(
+        w,
+        "# HELP ghostwatch_polls_total Polls since start.\n# TYPE ghostwatch_polls_total counter\nghostwatch_polls_total {}\n",
+        s.cycles
+    )?;
+    write!(
+        w,
+        "# HELP ghostwatch_read_errors_total Failed /proc reads.\n# TYPE ghostwatch_read_errors_total counter\nghostwatch_read_errors_total {}\n",
+        s.read_errors
+    )?;
     write!(
         w,
         "# HELP ghostwatch_syslog_lines_to_stderr_total Audit lines that could not reach syslog and went to stderr.\n# TYPE ghostwatch_syslog_lines_to_stderr_total counter\nghostwatch_syslog_lines_to_stderr_total {}\n",

@@ -49,8 +49,10 @@ fn quiet_config(dir: &std::path::Path) -> Config {
     let mut cfg = Config::embedded_default();
     cfg.syslog = SyslogTarget::Stderr;
     cfg.mlock = false;
-    cfg.status_file = Some(heapless::String::try_from(dir.join("status.json").to_str().unwrap()).unwrap());
-    cfg.metrics_file = Some(heapless::String::try_from(dir.join("metrics.prom").to_str().unwrap()).unwrap());
+    cfg.status_file =
+        Some(heapless::String::try_from(dir.join("status.json").to_str().unwrap()).unwrap());
+    cfg.metrics_file =
+        Some(heapless::String::try_from(dir.join("metrics.prom").to_str().unwrap()).unwrap());
     cfg
 }
 
@@ -76,13 +78,22 @@ fn poll_loop_does_not_allocate() {
     // 2. The seed box: Ghost 2.5 GB and zebra's 76 MB backlog keep an incident open. After the
     // first polls have audited the threshold crossings and the log rules (cooldown 60 s),
     // further polls within the cooldown decide nothing new and must not allocate.
-    let root = ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed").as_bytes()).unwrap();
+    let root =
+        ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed").as_bytes())
+            .unwrap();
     let mut agent = Agent::new(quiet_config(&dir), root).unwrap();
     agent.poll(1_000);
     agent.poll(2_000);
     let n = count_allocs(&mut agent, 3_000, 30);
-    assert_eq!(n, 0, "{n} allocations in 30 polls during a standing incident");
-    assert!(agent.stats.ghost_kb == 2_591_452, "seed Ghost: {}", agent.stats.ghost_kb);
+    assert_eq!(
+        n, 0,
+        "{n} allocations in 30 polls during a standing incident"
+    );
+    assert!(
+        agent.stats.ghost_kb == 2_591_452,
+        "seed Ghost: {}",
+        agent.stats.ghost_kb
+    );
     assert_eq!(agent.stats.worst.map(|w| w.rx_queue), Some(76_755_840));
 
     std::fs::remove_dir_all(&dir).unwrap();

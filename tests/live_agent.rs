@@ -8,7 +8,19 @@ mod support;
 
 use e2e::*;
 use std::time::Duration;
-use support::rsyslog::Rsyslogd;
+use support::Rsyslogd;
+
+fn unix_target(r: &Rsyslogd) -> String {
+    format!("unix:{}", r.sock.display())
+}
+
+fn udp_target(r: &Rsyslogd) -> String {
+    format!("udp:127.0.0.1:{}", r.udp_port)
+}
+
+fn log_lines(r: &Rsyslogd) -> Vec<String> {
+    std::fs::read_to_string(&r.out).unwrap_or_default().lines().map(str::to_string).collect()
+}
 
 const MIB: u64 = 1 << 20;
 
@@ -31,7 +43,7 @@ fn json_argv(v: &[String]) -> String {
 
 /// The audit lines (the message part) the syslog daemon received that contain every needle.
 fn find_line(log: &Rsyslogd, needles: &[&str], ms: u64) -> Option<String> {
-    wait_for(ms, || log.lines().into_iter().find(|l| needles.iter().all(|n| l.contains(n))))
+    wait_for(ms, || log_lines(log).into_iter().find(|l| needles.iter().all(|n| l.contains(n))))
 }
 
 fn kv<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -44,7 +56,7 @@ fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
         return;
     }
     let dir = TempDir::new("restart");
-    let log = Rsyslogd::start(&dir.0);
+    let log = Rsyslogd::start();
     let port = free_udp_port();
     let d = Daemon::start(&dir.0, &["--udp", &port.to_string()]);
     let pid0 = d.pid().expect("daemon pid");
@@ -53,7 +65,7 @@ fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
         "[{{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"gw-testd\", \"action\": \"restart\", \"argv\": {}, \"timeout_s\": 20 }}]",
         json_argv(&d.init_argv("restart"))
     );
-    let cfg = write_config(&dir, "restart.json", &log.unix_target(), "", &rules);
+    let cfg = write_config(&dir, "restart.json", &unix_target(&log), "", &rules);
 
     flood(port, 300, 60_000);
     let queued = udp_rx_queue(port).unwrap();
@@ -61,7 +73,7 @@ fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
 
     let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
     let line = find_line(&log, &["event=action", "rule=restart-testd", "result="], 15_000)
-        .unwrap_or_else(|| panic!("no action line; syslog has: {:?}\nagent stderr: {}", log.lines(), agent.stderr()));
+        .unwrap_or_else(|| panic!("no action line; syslog has: {:?}\nagent stderr: {}", log_lines(&log), agent.stderr()));
     assert_eq!(kv(&line, "result"), Some("ok"), "{line}");
     assert_eq!(kv(&line, "action"), Some("restart"), "{line}");
     assert_eq!(kv(&line, "trigger"), Some("backlog"), "{line}");
@@ -85,7 +97,7 @@ fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
         return;
     }
     let dir = TempDir::new("clamp");
-    let log = Rsyslogd::start(&dir.0);
+    let log = Rsyslogd::start();
     let port = free_udp_port();
     let d = Daemon::start(&dir.0, &["--udp", &port.to_string()]);
     let pid0 = d.pid().unwrap();
@@ -93,13 +105,13 @@ fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
     { "name": "clamp-testd", "trigger": "backlog", "comm": "gw-testd", "action": "clamp", "rcvbuf": 65536 },
     { "name": "drain-testd", "trigger": "backlog", "comm": "gw-testd", "action": "drain" }
   ]"#;
-    let cfg = write_config(&dir, "clamp.json", &log.unix_target(), "", rules);
+    let cfg = write_config(&dir, "clamp.json", &unix_target(&log), "", rules);
     flood(port, 300, 60_000);
     assert!(udp_rx_queue(port).unwrap() > 4 * MIB);
 
     let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
     let clamp = find_line(&log, &["event=action", "rule=clamp-testd"], 15_000)
-        .unwrap_or_else(|| panic!("no clamp line; syslog: {:?}\nstderr: {}", log.lines(), agent.stderr()));
+        .unwrap_or_else(|| panic!("no clamp line; syslog: {:?}\nstderr: {}", log_lines(&log), agent.stderr()));
     assert_eq!(kv(&clamp, "result"), Some("ok"), "{clamp}");
     let drain = find_line(&log, &["event=action", "rule=drain-testd"], 5_000).expect("drain line");
     assert_eq!(kv(&drain, "result"), Some("ok"), "{drain}");
@@ -124,7 +136,7 @@ fn dry_run_audits_and_touches_nothing() {
         return;
     }
     let dir = TempDir::new("dry");
-    let log = Rsyslogd::start(&dir.0);
+    let log = Rsyslogd::start();
     let port = free_udp_port();
     let d = Daemon::start(&dir.0, &["--udp", &port.to_string()]);
     let pid0 = d.pid().unwrap();
@@ -132,7 +144,7 @@ fn dry_run_audits_and_touches_nothing() {
         "[{{ \"name\": \"clamp-testd\", \"trigger\": \"backlog\", \"comm\": \"gw-testd\", \"action\": \"clamp\", \"rcvbuf\": 65536 }},\n    {{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"gw-testd\", \"action\": \"restart\", \"argv\": {} }}]",
         json_argv(&d.init_argv("restart"))
     );
-    let cfg = write_config(&dir, "dry.json", &log.unix_target(), "  \"dry_run\": true,\n", &rules);
+    let cfg = write_config(&dir, "dry.json", &unix_target(&log), "  \"dry_run\": true,\n", &rules);
     flood(port, 300, 60_000);
     let before = udp_rx_queue(port).unwrap();
 
@@ -154,20 +166,20 @@ fn audit_over_udp_to_a_loopback_collector() {
         return;
     }
     let dir = TempDir::new("udp");
-    let log = Rsyslogd::start(&dir.0);
+    let log = Rsyslogd::start();
     // ghost_warn_kb 1: any box has more Ghost than that, so one poll yields a threshold line.
     let cfg = dir.path("udp.json");
     std::fs::write(
         &cfg,
         format!(
             "{{\"syslog\": \"{}\", \"ghost_warn_kb\": 1, \"ghost_act_kb\": 2, \"mlock\": false, \"oom_score_adj\": 0, \"rules\": [{{\"name\": \"note\", \"trigger\": \"ghost\", \"action\": \"log\"}}]}}",
-            log.udp_target()
+            udp_target(&log)
         ),
     )
     .unwrap();
     let out = std::process::Command::new(ghostwatch_bin()).args(["run", "--once", "-c", cfg.to_str().unwrap()]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let l = find_line(&log, &["event=action", "rule=note", "result=ok"], 5_000).unwrap_or_else(|| panic!("{:?}", log.lines()));
+    let l = find_line(&log, &["event=action", "rule=note", "result=ok"], 5_000).unwrap_or_else(|| panic!("{:?}", log_lines(&log)));
     assert!(kv(&l, "ghost_kb").is_some(), "{l}");
     find_line(&log, &["event=threshold", "trigger=ghost"], 1_000).expect("threshold line");
 }
@@ -178,13 +190,13 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
         return;
     }
     let dir = TempDir::new("hup");
-    let log = Rsyslogd::start(&dir.0);
+    let log = Rsyslogd::start();
     let status = dir.path("status.json");
     let extra = format!("  \"status_file\": \"{}\",\n  \"interval_ms\": 2000,\n", status.display());
     // interval_ms appears twice if written through write_config; build this one by hand.
     let text = format!(
         "{{\"syslog\": \"{}\", \"interval_ms\": 2000, \"mlock\": false, \"oom_score_adj\": 0, \"status_file\": \"{}\"}}",
-        log.unix_target(),
+        unix_target(&log),
         status.display()
     );
     let _ = extra;
@@ -196,7 +208,7 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
     std::fs::write(&cfg, "{\"interval_ms\": \"fast\"}").unwrap();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
-    let e = find_line(&log, &["event=error", "reload"], 5_000).unwrap_or_else(|| panic!("{:?}", log.lines()));
+    let e = find_line(&log, &["event=error", "reload"], 5_000).unwrap_or_else(|| panic!("{:?}", log_lines(&log)));
     assert!(e.contains("hup.json:1:"), "error names FILE:LINE:COL: {e}");
     assert!(alive(agent.pid()), "agent died on a bad reload");
 

@@ -28,7 +28,7 @@ const MIB: u64 = 1 << 20;
 fn write_config(dir: &TempDir, name: &str, syslog: &str, extra: &str, rules: &str) -> String {
     let p = dir.path(name);
     let text = format!(
-        "{{\n  \"interval_ms\": 200,\n  \"syslog\": \"{syslog}\",\n  \"backlog_warn_bytes\": {},\n  \"backlog_act_bytes\": {},\n  \"ghost_warn_kb\": 1073741824,\n  \"ghost_act_kb\": 2147483648,\n  \"cooldown_s\": 30,\n  \"mlock\": false,\n  \"oom_score_adj\": 0,\n{extra}  \"rules\": {rules}\n}}\n",
+        "{{\n  \"interval_ms\": 200,\n  \"syslog\": \"{syslog}\",\n  \"backlog_warn_bytes\": {},\n  \"backlog_act_bytes\": {},\n  \"ghost_warn_kb\": 536870912,\n  \"ghost_act_kb\": 1073741824,\n  \"cooldown_s\": 30,\n  \"mlock\": false,\n  \"oom_score_adj\": 0,\n{extra}  \"rules\": {rules}\n}}\n",
         MIB,
         4 * MIB
     );

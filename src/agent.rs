@@ -434,20 +434,17 @@ impl Agent {
         self.suspects.clear();
         let (mut read_tcp, mut read_udp) = (true, true);
         if !full {
-            match self
+            if let Ok(ss) = self
                 .root
                 .open(b"net/sockstat")
                 .map_err(crate::proc::ProcError::Io)
                 .and_then(|fd| SockStat::read(fd, &mut self.buf))
             {
-                Ok(ss) => {
-                    // Per-CPU memory reserves can lag the global counter; a quarter of the
-                    // warn level is a generous margin.
-                    let gate_pages = self.cfg.backlog_warn_bytes / 4 / (self.page_kb * 1024);
-                    read_tcp = ss.tcp_mem_pages.is_none_or(|p| p >= gate_pages);
-                    read_udp = ss.udp_mem_pages.is_none_or(|p| p >= gate_pages);
-                }
-                Err(_) => {}
+                // Per-CPU memory reserves can lag the global counter; a quarter of the
+                // warn level is a generous margin.
+                let gate_pages = self.cfg.backlog_warn_bytes / 4 / (self.page_kb * 1024);
+                read_tcp = ss.tcp_mem_pages.is_none_or(|p| p >= gate_pages);
+                read_udp = ss.udp_mem_pages.is_none_or(|p| p >= gate_pages);
             }
         }
         let mut seen = 0u64;

@@ -132,9 +132,9 @@ pub fn format_status(
         ",\"actions\":{{\"ok\":{},\"failed\":{},\"dry_run\":{},\"skipped\":{}}},\"read_errors\":{},",
         s.actions_ok, s.actions_failed, s.actions_dry_run, s.actions_skipped, s.read_errors
     )?;
-    write!(
+    writeln!(
         w,
-        "\"syslog\":{{\"lines_sent\":{},\"lines_to_stderr\":{},\"reconnects\":{}}}}}\n",
+        "\"syslog\":{{\"lines_sent\":{},\"lines_to_stderr\":{},\"reconnects\":{}}}}}",
         sk.lines_sent, sk.lines_to_stderr, sk.reconnects
     )
 }
@@ -181,7 +181,7 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
     w.write_str("# HELP ghostwatch_incident Incident level per trigger (0 none, 1 warn, 2 act).\n# TYPE ghostwatch_incident gauge\n")?;
     for (i, t) in ["ghost", "backlog", "available"].iter().enumerate() {
         let lvl = s.incidents[i] as u8;
-        write!(w, "ghostwatch_incident{{trigger=\"{t}\"}} {lvl}\n")?;
+        writeln!(w, "ghostwatch_incident{{trigger=\"{t}\"}} {lvl}")?;
     }
     w.write_str("# HELP ghostwatch_actions_total Actions by result.\n# TYPE ghostwatch_actions_total counter\n")?;
     for (r, v) in [
@@ -190,7 +190,7 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         ("dry-run", s.actions_dry_run),
         ("skipped", s.actions_skipped),
     ] {
-        write!(w, "ghostwatch_actions_total{{result=\"{r}\"}} {v}\n")?;
+        writeln!(w, "ghostwatch_actions_total{{result=\"{r}\"}} {v}")?;
     }
     write!(
         w,

@@ -19,7 +19,11 @@ fn udp_target(r: &Rsyslogd) -> String {
 }
 
 fn log_lines(r: &Rsyslogd) -> Vec<String> {
-    std::fs::read_to_string(&r.out).unwrap_or_default().lines().map(str::to_string).collect()
+    std::fs::read_to_string(&r.out)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 const MIB: u64 = 1 << 20;
@@ -43,11 +47,16 @@ fn json_argv(v: &[String]) -> String {
 
 /// The audit lines (the message part) the syslog daemon received that contain every needle.
 fn find_line(log: &Rsyslogd, needles: &[&str], ms: u64) -> Option<String> {
-    wait_for(ms, || log_lines(log).into_iter().find(|l| needles.iter().all(|n| l.contains(n))))
+    wait_for(ms, || {
+        log_lines(log)
+            .into_iter()
+            .find(|l| needles.iter().all(|n| l.contains(n)))
+    })
 }
 
 fn kv<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace().find_map(|f| f.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
 #[test]
@@ -72,23 +81,51 @@ fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
     assert!(queued > 4 * MIB, "flood queued only {queued} bytes");
 
     let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
-    let line = find_line(&log, &["event=action", "rule=restart-testd", "result="], 15_000)
-        .unwrap_or_else(|| panic!("no action line; syslog has: {:?}\nagent stderr: {}", log_lines(&log), agent.stderr()));
+    let line = find_line(
+        &log,
+        &["event=action", "rule=restart-testd", "result="],
+        15_000,
+    )
+    .unwrap_or_else(|| {
+        panic!(
+            "no action line; syslog has: {:?}\nagent stderr: {}",
+            log_lines(&log),
+            agent.stderr()
+        )
+    });
     assert_eq!(kv(&line, "result"), Some("ok"), "{line}");
     assert_eq!(kv(&line, "action"), Some("restart"), "{line}");
     assert_eq!(kv(&line, "trigger"), Some("backlog"), "{line}");
     assert_eq!(kv(&line, "proto"), Some("udp"), "{line}");
-    assert_eq!(kv(&line, "inode"), Some(inode0.to_string().as_str()), "{line}");
+    assert_eq!(
+        kv(&line, "inode"),
+        Some(inode0.to_string().as_str()),
+        "{line}"
+    );
     assert_eq!(kv(&line, "pid"), Some(pid0.to_string().as_str()), "{line}");
     assert_eq!(kv(&line, "comm"), Some("gw-testd"), "{line}");
-    assert!(kv(&line, "duration_ms").is_some() && kv(&line, "seq").is_some(), "{line}");
+    assert!(
+        kv(&line, "duration_ms").is_some() && kv(&line, "seq").is_some(),
+        "{line}"
+    );
 
-    let pid1 = d.wait_new_pid(pid0, 5_000).expect("daemon came back with a new PID");
+    let pid1 = d
+        .wait_new_pid(pid0, 5_000)
+        .expect("daemon came back with a new PID");
     assert_ne!(pid1, pid0);
     assert!(!alive(pid0), "old daemon still running");
-    assert_eq!(udp_rx_queue(port), Some(0), "backlog not gone after restart");
+    assert_eq!(
+        udp_rx_queue(port),
+        Some(0),
+        "backlog not gone after restart"
+    );
     find_line(&log, &["event=recovered", "trigger=backlog"], 5_000).expect("recovered line");
-    assert_eq!(agent.stop(2_000), Some(0), "agent did not exit 0 on SIGTERM: {}", agent.stderr());
+    assert_eq!(
+        agent.stop(2_000),
+        Some(0),
+        "agent did not exit 0 on SIGTERM: {}",
+        agent.stderr()
+    );
 }
 
 #[test]
@@ -110,14 +147,24 @@ fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
     assert!(udp_rx_queue(port).unwrap() > 4 * MIB);
 
     let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
-    let clamp = find_line(&log, &["event=action", "rule=clamp-testd"], 15_000)
-        .unwrap_or_else(|| panic!("no clamp line; syslog: {:?}\nstderr: {}", log_lines(&log), agent.stderr()));
+    let clamp =
+        find_line(&log, &["event=action", "rule=clamp-testd"], 15_000).unwrap_or_else(|| {
+            panic!(
+                "no clamp line; syslog: {:?}\nstderr: {}",
+                log_lines(&log),
+                agent.stderr()
+            )
+        });
     assert_eq!(kv(&clamp, "result"), Some("ok"), "{clamp}");
     let drain = find_line(&log, &["event=action", "rule=drain-testd"], 5_000).expect("drain line");
     assert_eq!(kv(&drain, "result"), Some("ok"), "{drain}");
     find_line(&log, &["event=recovered", "trigger=backlog"], 5_000).expect("recovered line");
 
-    assert_eq!(d.pid(), Some(pid0), "clamp/drain must not restart the daemon");
+    assert_eq!(
+        d.pid(),
+        Some(pid0),
+        "clamp/drain must not restart the daemon"
+    );
     assert!(alive(pid0));
     let after = udp_rx_queue(port).unwrap();
     assert!(after < MIB, "backlog still {after} bytes after drain");
@@ -127,7 +174,10 @@ fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
     // doubles SO_RCVBUF for bookkeeping and admits one datagram past the limit).
     flood(port, 300, 60_000);
     let refill = udp_rx_queue(port).unwrap();
-    assert!(refill <= 2 * 65_536 + 70_000 * 2, "clamped socket queued {refill} bytes");
+    assert!(
+        refill <= 2 * 65_536 + 70_000 * 2,
+        "clamped socket queued {refill} bytes"
+    );
 }
 
 #[test]
@@ -144,7 +194,13 @@ fn dry_run_audits_and_touches_nothing() {
         "[{{ \"name\": \"clamp-testd\", \"trigger\": \"backlog\", \"comm\": \"gw-testd\", \"action\": \"clamp\", \"rcvbuf\": 65536 }},\n    {{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"gw-testd\", \"action\": \"restart\", \"argv\": {} }}]",
         json_argv(&d.init_argv("restart"))
     );
-    let cfg = write_config(&dir, "dry.json", &unix_target(&log), "  \"dry_run\": true,\n", &rules);
+    let cfg = write_config(
+        &dir,
+        "dry.json",
+        &unix_target(&log),
+        "  \"dry_run\": true,\n",
+        &rules,
+    );
     flood(port, 300, 60_000);
     let before = udp_rx_queue(port).unwrap();
 
@@ -157,7 +213,10 @@ fn dry_run_audits_and_touches_nothing() {
     assert_eq!(agent.stop(2_000), Some(0));
     assert_eq!(d.pid(), Some(pid0));
     assert!(alive(pid0));
-    assert!(udp_rx_queue(port).unwrap() >= before, "dry run changed the queue");
+    assert!(
+        udp_rx_queue(port).unwrap() >= before,
+        "dry run changed the queue"
+    );
 }
 
 #[test]
@@ -177,9 +236,17 @@ fn audit_over_udp_to_a_loopback_collector() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(ghostwatch_bin()).args(["run", "--once", "-c", cfg.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let l = find_line(&log, &["event=action", "rule=note", "result=ok"], 5_000).unwrap_or_else(|| panic!("{:?}", log_lines(&log)));
+    let out = std::process::Command::new(ghostwatch_bin())
+        .args(["run", "--once", "-c", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let l = find_line(&log, &["event=action", "rule=note", "result=ok"], 5_000)
+        .unwrap_or_else(|| panic!("{:?}", log_lines(&log)));
     assert!(kv(&l, "ghost_kb").is_some(), "{l}");
     find_line(&log, &["event=threshold", "trigger=ghost"], 1_000).expect("threshold line");
 }
@@ -192,7 +259,10 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
     let dir = TempDir::new("hup");
     let log = Rsyslogd::start();
     let status = dir.path("status.json");
-    let extra = format!("  \"status_file\": \"{}\",\n  \"interval_ms\": 2000,\n", status.display());
+    let extra = format!(
+        "  \"status_file\": \"{}\",\n  \"interval_ms\": 2000,\n",
+        status.display()
+    );
     // interval_ms appears twice if written through write_config; build this one by hand.
     let text = format!(
         "{{\"syslog\": \"{}\", \"interval_ms\": 2000, \"mlock\": false, \"oom_score_adj\": 0, \"status_file\": \"{}\"}}",
@@ -203,12 +273,18 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
     let cfg = dir.path("hup.json");
     std::fs::write(&cfg, &text).unwrap();
     let mut agent = AgentProc::start(&["-c", cfg.to_str().unwrap()], &dir.0);
-    wait_for(5_000, || std::fs::read_to_string(&status).ok().filter(|s| s.contains("\"cycles\":"))).expect("status file written");
+    wait_for(5_000, || {
+        std::fs::read_to_string(&status)
+            .ok()
+            .filter(|s| s.contains("\"cycles\":"))
+    })
+    .expect("status file written");
 
     std::fs::write(&cfg, "{\"interval_ms\": \"fast\"}").unwrap();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
-    let e = find_line(&log, &["event=error", "reload"], 5_000).unwrap_or_else(|| panic!("{:?}", log_lines(&log)));
+    let e = find_line(&log, &["event=error", "reload"], 5_000)
+        .unwrap_or_else(|| panic!("{:?}", log_lines(&log)));
     assert!(e.contains("hup.json:1:"), "error names FILE:LINE:COL: {e}");
     assert!(alive(agent.pid()), "agent died on a bad reload");
 
@@ -219,7 +295,11 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
     // SIGTERM ends the 2 s sleep at once: exit 0 well within one interval.
     let t = std::time::Instant::now();
     assert_eq!(agent.stop(2_000), Some(0));
-    assert!(t.elapsed() < Duration::from_millis(1_000), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1_000),
+        "took {:?}",
+        t.elapsed()
+    );
     let st = std::fs::read_to_string(&status).unwrap();
     assert!(st.starts_with('{') && st.trim_end().ends_with('}'), "{st}");
 }
@@ -229,8 +309,14 @@ fn run_refuses_a_bad_config_with_its_position() {
     let dir = TempDir::new("bad");
     let cfg = dir.path("bad.json");
     std::fs::write(&cfg, "{\n  \"interval_ms\": 1000,\n  \"trigerr\": 1\n}\n").unwrap();
-    let out = std::process::Command::new(ghostwatch_bin()).args(["run", "--once", "-c", cfg.to_str().unwrap()]).output().unwrap();
+    let out = std::process::Command::new(ghostwatch_bin())
+        .args(["run", "--once", "-c", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with(&format!("{}:3:3: ", cfg.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("{}:3:3: ", cfg.display())),
+        "{err}"
+    );
 }

@@ -52,9 +52,16 @@ pub fn ghostwatch_bin() -> PathBuf {
 /// target/<profile>/examples/gw-testd (cargo test builds examples).
 pub fn testd_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let p = profile_dir.join("examples").join("gw-testd");
-    assert!(p.exists(), "{} missing: run the tests with `cargo test` (it builds examples)", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: run the tests with `cargo test` (it builds examples)",
+        p.display()
+    );
     p
 }
 
@@ -64,7 +71,11 @@ pub fn init_script() -> PathBuf {
 
 /// A free UDP port on 127.0.0.1 (bound then released).
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// gw-testd started through its init script; stopped (and every PID it had killed) on drop.
@@ -75,21 +86,40 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(dir: &Path, args: &[&str]) -> Daemon {
-        let d = Daemon { dir: dir.to_path_buf(), args: args.iter().map(|s| s.to_string()).collect() };
-        let st = Command::new("/bin/sh").args(d.init_argv("start")).status().expect("run init script");
-        assert!(st.success(), "gw-testd start failed: {}", std::fs::read_to_string(dir.join("gw-testd.err")).unwrap_or_default());
+        let d = Daemon {
+            dir: dir.to_path_buf(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        let st = Command::new("/bin/sh")
+            .args(d.init_argv("start"))
+            .status()
+            .expect("run init script");
+        assert!(
+            st.success(),
+            "gw-testd start failed: {}",
+            std::fs::read_to_string(dir.join("gw-testd.err")).unwrap_or_default()
+        );
         d
     }
 
     /// The argv that runs the init script with `cmd` (what a restart rule puts in its config).
     pub fn init_argv(&self, cmd: &str) -> Vec<String> {
-        let mut v = vec![init_script().display().to_string(), cmd.to_string(), testd_bin().display().to_string(), self.dir.display().to_string()];
+        let mut v = vec![
+            init_script().display().to_string(),
+            cmd.to_string(),
+            testd_bin().display().to_string(),
+            self.dir.display().to_string(),
+        ];
         v.extend(self.args.iter().cloned());
         v
     }
 
     pub fn pid(&self) -> Option<u32> {
-        std::fs::read_to_string(self.dir.join("gw-testd.pid")).ok()?.trim().parse().ok()
+        std::fs::read_to_string(self.dir.join("gw-testd.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Waits up to `ms` for the pidfile to name a PID other than `old`.
@@ -111,20 +141,26 @@ impl Daemon {
         let s = std::fs::read_to_string(self.dir.join("gw-testd.pid.socks")).ok()?;
         s.lines().find_map(|l| {
             let mut f = l.split_whitespace();
-            (f.next()? == proto).then(|| f.next()?.parse().ok()).flatten()
+            (f.next()? == proto)
+                .then(|| f.next()?.parse().ok())
+                .flatten()
         })
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = Command::new("/bin/sh").args(self.init_argv("stop")).status();
+        let _ = Command::new("/bin/sh")
+            .args(self.init_argv("stop"))
+            .status();
     }
 }
 
 pub fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z ")).unwrap_or(false)
+        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false)
 }
 
 /// Sends `count` datagrams of `size` bytes to 127.0.0.1:`port`; returns how many were sent.
@@ -167,8 +203,18 @@ impl AgentProc {
     pub fn start(args: &[&str], dir: &Path) -> AgentProc {
         let stderr_path = dir.join("agent.stderr");
         let err = std::fs::File::create(&stderr_path).unwrap();
-        let child = Command::new(ghostwatch_bin()).arg("run").args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err).spawn().expect("spawn ghostwatch run");
-        AgentProc { child: Some(child), stderr_path }
+        let child = Command::new(ghostwatch_bin())
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("spawn ghostwatch run");
+        AgentProc {
+            child: Some(child),
+            stderr_path,
+        }
     }
 
     pub fn pid(&self) -> u32 {

@@ -62,6 +62,8 @@ cat >"$TMP/cfg.json" <<EOF
 {
   "interval_ms": $INTERVAL_MS,
   "syslog": "stderr",
+  "ghost_warn_kb": 1048576,
+  "ghost_act_kb": 2097152,
   "backlog_warn_bytes": 524288,
   "backlog_act_bytes": 1048576,
   "cooldown_s": 60,

@@ -8,19 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// True if the test may run. Not root: prints SKIPPED and returns false — unless CI=true,
-/// where a skip is a failure.
-pub fn need_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{test}: needs root, and CI=true forbids skipping");
-    }
-    eprintln!("SKIPPED (needs root): {test}");
-    false
-}
+/// The one root/CI skip policy of the live tests (tests/support).
+pub use super::support::require_root as need_root;
 
 /// A temp directory removed on drop.
 pub struct TempDir(pub PathBuf);

@@ -2,51 +2,15 @@
 //! of memory. A counting global allocator checks that over a few hundred evaluations that walk
 //! every path (thresholds, actions, skips, escalation, recovery, reload).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use ghostwatch::config::{ActionKind, Config, Name, Rule, Str, SyslogTarget, Trigger};
 use ghostwatch::owners::Owner;
 use ghostwatch::policy::{Decision, MAX_DECISIONS, Policy, Snapshot, Suspect, SuspectOwner};
 use ghostwatch::proc::net::{Endpoint, Proto, SocketEntry};
 use ghostwatch::proc::pid::Comm;
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    // Only this test thread's allocations count (the harness may allocate on others).
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn note() {
-    if COUNTING.with(|c| c.get()) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::count;
 
 fn rule(name: &str, trigger: Trigger, action: ActionKind, comm: Option<&str>) -> Rule {
     Rule {
@@ -162,33 +126,32 @@ fn evaluate_never_allocates() {
     let mut out: heapless::Vec<Decision, MAX_DECISIONS> = heapless::Vec::new();
     let mut seen = [0usize; 4];
 
-    COUNTING.with(|c| c.set(true));
-    for i in 0..600u64 {
-        // 10 s polls; a condition that holds, dips, recovers and returns.
-        snap.now_ms = i * 10_000;
-        let phase = i % 100;
-        snap.ghost_kb = if phase < 60 { 900_000 } else { 150_000 };
-        snap.available_kb = Some(if phase < 40 { 30_000 } else { 400_000 });
-        snap.suspects[0].socket.rx_queue = if phase < 70 { 76_755_840 } else { 0 };
-        let c = if i % 200 < 100 { &cfg } else { &reloaded };
-        if i == 300 {
-            policy.reconfigured(c);
+    let ((), allocations) = count(|| {
+        for i in 0..600u64 {
+            // 10 s polls; a condition that holds, dips, recovers and returns.
+            snap.now_ms = i * 10_000;
+            let phase = i % 100;
+            snap.ghost_kb = if phase < 60 { 900_000 } else { 150_000 };
+            snap.available_kb = Some(if phase < 40 { 30_000 } else { 400_000 });
+            snap.suspects[0].socket.rx_queue = if phase < 70 { 76_755_840 } else { 0 };
+            let c = if i % 200 < 100 { &cfg } else { &reloaded };
+            if i == 300 {
+                policy.reconfigured(c);
+            }
+            let _ = policy.wants_owners(c, snap.ghost_kb, 76_755_840, snap.available_kb);
+            policy.evaluate(c, &snap, &mut out);
+            for d in &out {
+                let k = match d {
+                    Decision::Threshold { .. } => 0,
+                    Decision::Recovered { .. } => 1,
+                    Decision::Act { .. } => 2,
+                    Decision::Skip { .. } => 3,
+                };
+                seen[k] += 1;
+            }
         }
-        let _ = policy.wants_owners(c, snap.ghost_kb, 76_755_840, snap.available_kb);
-        policy.evaluate(c, &snap, &mut out);
-        for d in &out {
-            let k = match d {
-                Decision::Threshold { .. } => 0,
-                Decision::Recovered { .. } => 1,
-                Decision::Act { .. } => 2,
-                Decision::Skip { .. } => 3,
-            };
-            seen[k] += 1;
-        }
-    }
-    COUNTING.with(|c| c.set(false));
+    });
 
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
     println!("600 evaluations: {allocations} allocations; decisions by kind {seen:?}");
     assert_eq!(allocations, 0);
     assert!(seen.iter().all(|&n| n > 0), "every path ran: {seen:?}");

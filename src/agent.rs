@@ -449,6 +449,7 @@ impl Agent {
         }
         let mut seen = 0u64;
         let mut tables = 0u32;
+        let mut bad = None;
         let suspects = &mut self.suspects;
         let mut src = ProcNet {
             root: &self.root,
@@ -471,10 +472,21 @@ impl Agent {
                 }
                 insert_suspect(suspects, s);
             });
-            let _ = st;
+            // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
+            // or unreadable one is logged (read_error rate-limits) and the poll goes on.
+            match st.first_error {
+                None | Some(crate::proc::ProcError::Io(libc::ENOENT)) => {}
+                Some(e) if bad.is_none() => bad = Some((proto, e)),
+                Some(_) => {}
+            }
         }
         self.stats.sockets_seen = seen;
         self.stats.tables_read = tables;
+        if let Some((proto, e)) = bad {
+            let mut what = heapless::String::<16>::new();
+            sys::push_lossy(&mut what, proto.file());
+            self.read_error(&what, e);
+        }
     }
 
     /// Resolves owners (and their exe) of the current suspects, reusing the last walk while the
@@ -508,7 +520,7 @@ impl Agent {
     /// One poll: measure, decide, act, audit, write status. Allocates nothing unless a
     /// decision is carried out.
     pub fn poll(&mut self, now_ms: u64) {
-        let t0_us = monotonic_us();
+        let t0_us = sys::monotonic_us();
         self.cycles += 1;
         self.stats.cycles = self.cycles;
 
@@ -553,6 +565,14 @@ impl Agent {
         };
         let mut decisions = core::mem::take(&mut self.decisions);
         self.policy.evaluate(&self.cfg, &snap, &mut decisions);
+        // The status file shows the policy's own incident state: one source of truth.
+        for t in [Trigger::Ghost, Trigger::Backlog, Trigger::Available] {
+            self.stats.incidents[trigger_index(t)] = match self.policy.level(t) {
+                None => IncidentLevel::None,
+                Some(Level::Warn) => IncidentLevel::Warn,
+                Some(Level::Act) => IncidentLevel::Act,
+            };
+        }
         for d in decisions.iter() {
             self.carry_out(d, &snap);
             if stopping() {
@@ -561,7 +581,7 @@ impl Agent {
         }
         self.decisions = decisions;
         self.suspects = snap.suspects;
-        self.stats.last_cycle_us = monotonic_us().saturating_sub(t0_us);
+        self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
         status::write_all(self);
     }
 
@@ -573,10 +593,6 @@ impl Agent {
                 level,
                 value,
             } => {
-                self.stats.incidents[trigger_index(trigger)] = match level {
-                    Level::Warn => IncidentLevel::Warn,
-                    Level::Act => IncidentLevel::Act,
-                };
                 let mut l = AuditLine::new("threshold");
                 l.kv("trigger", trigger.name().as_bytes())
                     .kv(
@@ -608,7 +624,6 @@ impl Agent {
                 value,
                 held_ms,
             } => {
-                self.stats.incidents[trigger_index(trigger)] = IncidentLevel::None;
                 let mut l = AuditLine::new("recovered");
                 l.kv("trigger", trigger.name().as_bytes())
                     .kvd("value", value)
@@ -810,14 +825,4 @@ fn insert_suspect(v: &mut heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>, s: &
             owners: heapless::Vec::new(),
         },
     );
-}
-
-fn monotonic_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }

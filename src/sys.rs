@@ -382,15 +382,20 @@ pub fn parse_u32(s: &[u8]) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
-/// Monotonic clock in milliseconds (CLOCK_MONOTONIC; never jumps with wall time).
-pub fn monotonic_ms() -> u64 {
+/// Monotonic clock in microseconds (CLOCK_MONOTONIC; never jumps with wall time).
+pub fn monotonic_us() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+}
+
+/// Monotonic clock in milliseconds.
+pub fn monotonic_ms() -> u64 {
+    monotonic_us() / 1000
 }
 
 #[cfg(test)]

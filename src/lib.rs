@@ -7,12 +7,14 @@
 pub mod act;
 pub mod agent;
 pub mod audit;
+pub mod children;
 pub mod config;
 pub mod ghost;
 pub mod owners;
 pub mod policy;
 pub mod proc;
 pub mod report;
+pub mod schedule;
 pub mod sink;
 pub mod status;
 pub mod sys;

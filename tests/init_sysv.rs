@@ -37,10 +37,7 @@ impl Box_ {
         let applets = dir.path().join("bin");
         std::fs::create_dir(&applets).unwrap();
         if let Shell::Busybox = shell {
-            let list = Command::new("busybox").arg("--list").output().unwrap();
-            for name in String::from_utf8_lossy(&list.stdout).lines() {
-                std::os::unix::fs::symlink("/bin/busybox", applets.join(name)).unwrap();
-            }
+            support::busybox_applets(&applets);
         }
         let config = dir.path().join("ghostwatch.json");
         let b = Box_ {
@@ -67,7 +64,7 @@ impl Box_ {
     fn run(&self, arg: &str) -> Output {
         let mut c = match self.shell {
             Shell::Busybox => {
-                let mut c = Command::new("/bin/busybox");
+                let mut c = Command::new(self.applets.join("busybox"));
                 c.arg("sh").env_clear().env("PATH", &self.applets);
                 c
             }

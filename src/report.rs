@@ -71,8 +71,6 @@ pub enum Skip {
     },
     /// PIDs that exited (or lacked fd/) during the owner walk.
     FdVanished(u32),
-    /// More owners than `owners::MAX_OWNERS`: the list is cut.
-    OwnersTruncated,
     /// status files: denied / gone / unparsable.
     StatusDenied(u32),
     StatusVanished(u32),
@@ -131,11 +129,6 @@ impl fmt::Display for Skip {
                 "fd of {n} process{} gone during the walk (exited, or no fd directory)",
                 s(n)
             ),
-            Skip::OwnersTruncated => write!(
-                f,
-                "owners: more than {} found, list cut",
-                owners::MAX_OWNERS
-            ),
             Skip::StatusDenied(n) => write!(
                 f,
                 "status of {n} process{} not readable — their RSS is not counted",
@@ -188,7 +181,7 @@ pub struct Findings {
     pub rx_queued: [u64; 10],
     /// The largest receive queues, largest first.
     pub top: heapless::Vec<SocketEntry, MAX_TOP>,
-    pub owners: Owners,
+    pub owners: Owners<MAX_TOP>,
     pub procs: ProcSummary,
     pub skipped: heapless::Vec<Skip, MAX_SKIPS>,
 }
@@ -425,7 +418,6 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
                 },
             ),
             (o.pids_vanished > 0, Skip::FdVanished(o.pids_vanished)),
-            (o.truncated, Skip::OwnersTruncated),
             (procs.denied > 0, Skip::StatusDenied(procs.denied)),
             (procs.vanished > 0, Skip::StatusVanished(procs.vanished)),
             (procs.malformed > 0, Skip::StatusMalformed(procs.malformed)),
@@ -589,12 +581,13 @@ impl fmt::Display for OwnerList<'_> {
                 f.write_str("no process (nothing holds an fd to it)")
             };
         };
-        let n = self.0.owners.of(self.1).count();
+        let listed = self.0.owners.of(self.1).count();
+        let n = listed + self.0.owners.more(self.1) as usize;
         let same = self.0.owners.of(self.1).all(|o| o.comm == first.comm);
         write!(f, "{}", Printable(first.comm.as_bytes()))?;
         if n == 1 {
             write!(f, " (pid {})", first.pid)
-        } else if same && n <= 4 {
+        } else if same && n <= 4 && n == listed {
             write!(f, " (pids {}", first.pid)?;
             for o in it {
                 write!(f, ", {}", o.pid)?;
@@ -934,7 +927,6 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
         let mut n = 0;
         for o in r.owners.of(s.inode) {
             if n == 4 {
-                write!(out, " +{} more", r.owners.of(s.inode).count() - 4)?;
                 break;
             }
             if n > 0 {
@@ -943,7 +935,10 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
             write!(out, "{}/{}", o.pid, Printable(o.comm.as_bytes()))?;
             n += 1;
         }
-        if n == 0 {
+        let more = r.owners.of(s.inode).count() - n + r.owners.more(s.inode) as usize;
+        if more > 0 {
+            write!(out, " +{more} more")?;
+        } else if n == 0 {
             out.write_all(if r.owners.pids_denied > 0 { b"?" } else { b"-" })?;
         }
         writeln!(out)?;
@@ -1019,6 +1014,7 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
             w.end_object()?;
         }
         w.end_array()?;
+        w.field_u64("owners_more", r.owners.more(s.inode) as u64)?;
         w.end_object()?;
     }
     w.end_array()?;
@@ -1160,7 +1156,7 @@ mod tests {
             fd: 3,
             comm: Comm::from_bytes(comm),
         };
-        f.owners.owners.push(o).unwrap();
+        assert!(f.owners.add(o));
     }
 
     #[test]

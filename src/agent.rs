@@ -232,7 +232,7 @@ pub struct Agent {
     meminfo_fd: Option<Fd>,
     buf: [u8; 4096],
     suspects: heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>,
-    owners: Owners,
+    owners: Owners<{ policy::MAX_SUSPECTS }>,
     owners_for: heapless::Vec<u64, { policy::MAX_SUSPECTS }>,
     owners_at_cycle: u64,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,

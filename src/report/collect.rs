@@ -40,8 +40,6 @@ pub enum Skip {
     },
     /// PIDs that exited (or lacked fd/) during the owner walk.
     FdVanished(u32),
-    /// More owners than `owners::MAX_OWNERS`: the list is cut.
-    OwnersTruncated,
     /// status files: denied / gone / unparsable.
     StatusDenied(u32),
     StatusVanished(u32),
@@ -100,11 +98,6 @@ impl fmt::Display for Skip {
                 "fd of {n} process{} gone during the walk (exited, or no fd directory)",
                 s(n)
             ),
-            Skip::OwnersTruncated => write!(
-                f,
-                "owners: more than {} found, list cut",
-                owners::MAX_OWNERS
-            ),
             Skip::StatusDenied(n) => write!(
                 f,
                 "status of {n} process{} not readable — their RSS is not counted",
@@ -157,7 +150,7 @@ pub struct Findings {
     pub rx_queued: [u64; 10],
     /// The largest receive queues, largest first.
     pub top: heapless::Vec<SocketEntry, MAX_TOP>,
-    pub owners: Owners,
+    pub owners: Owners<MAX_TOP>,
     pub procs: ProcSummary,
     pub skipped: heapless::Vec<Skip, MAX_SKIPS>,
 }
@@ -394,7 +387,6 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
                 },
             ),
             (o.pids_vanished > 0, Skip::FdVanished(o.pids_vanished)),
-            (o.truncated, Skip::OwnersTruncated),
             (procs.denied > 0, Skip::StatusDenied(procs.denied)),
             (procs.vanished > 0, Skip::StatusVanished(procs.vanished)),
             (procs.malformed > 0, Skip::StatusMalformed(procs.malformed)),

@@ -254,6 +254,7 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
             w.end_object()?;
         }
         w.end_array()?;
+        w.field_u64("owners_more", r.owners.more(s.inode) as u64)?;
         w.end_object()?;
     }
     w.end_array()?;

@@ -124,7 +124,7 @@ mod tests {
             fd: 3,
             comm: Comm::from_bytes(comm),
         };
-        f.owners.owners.push(o).unwrap();
+        assert!(f.owners.add(o));
     }
 
     #[test]

@@ -251,7 +251,6 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
         let mut n = 0;
         for o in r.owners.of(s.inode) {
             if n == 4 {
-                write!(out, " +{} more", r.owners.of(s.inode).count() - 4)?;
                 break;
             }
             if n > 0 {
@@ -260,7 +259,10 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
             write!(out, "{}/{}", o.pid, Printable(o.comm.as_bytes()))?;
             n += 1;
         }
-        if n == 0 {
+        let more = r.owners.of(s.inode).count() - n + r.owners.more(s.inode) as usize;
+        if more > 0 {
+            write!(out, " +{more} more")?;
+        } else if n == 0 {
             out.write_all(if r.owners.pids_denied > 0 { b"?" } else { b"-" })?;
         }
         writeln!(out)?;

@@ -91,12 +91,13 @@ impl fmt::Display for OwnerList<'_> {
                 f.write_str("no process (nothing holds an fd to it)")
             };
         };
-        let n = self.0.owners.of(self.1).count();
+        let listed = self.0.owners.of(self.1).count();
+        let n = listed + self.0.owners.more(self.1) as usize;
         let same = self.0.owners.of(self.1).all(|o| o.comm == first.comm);
         write!(f, "{}", Printable(first.comm.as_bytes()))?;
         if n == 1 {
             write!(f, " (pid {})", first.pid)
-        } else if same && n <= 4 {
+        } else if same && n <= 4 && n == listed {
             write!(f, " (pids {}", first.pid)?;
             for o in it {
                 write!(f, ", {}", o.pid)?;

@@ -12,7 +12,7 @@ use crate::ghost;
 use crate::owners::{self, Owners, WalkMode};
 use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
 use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource};
+use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, insert_top};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
 use crate::proc::{ProcRoot, pid};
@@ -423,7 +423,16 @@ impl Agent {
                 if s.rx_queue == 0 {
                     return;
                 }
-                insert_suspect(suspects, s);
+                insert_top(
+                    suspects,
+                    policy::MAX_SUSPECTS,
+                    s.rx_queue,
+                    |x: &Suspect| x.socket.rx_queue,
+                    || Suspect {
+                        socket: *s,
+                        owners: heapless::Vec::new(),
+                    },
+                );
             });
             // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
             // or unreadable one is logged (read_error rate-limits) and the poll goes on.
@@ -711,25 +720,4 @@ fn measurement_pairs(
     if let Some(a) = snap.available_kb {
         l.kvd("available_kb", a);
     }
-}
-
-/// Keeps `v` sorted by rx_queue descending, holding at most its capacity (no allocation).
-fn insert_suspect(v: &mut heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>, s: &SocketEntry) {
-    if v.is_full() && v.last().is_some_and(|l| l.socket.rx_queue >= s.rx_queue) {
-        return;
-    }
-    let pos = v
-        .iter()
-        .position(|x| x.socket.rx_queue < s.rx_queue)
-        .unwrap_or(v.len());
-    if v.is_full() {
-        v.pop();
-    }
-    let _ = v.insert(
-        pos,
-        Suspect {
-            socket: *s,
-            owners: heapless::Vec::new(),
-        },
-    );
 }

@@ -158,6 +158,33 @@ pub struct SocketEntry {
     pub inode: u64,
 }
 
+/// Keeps `top` sorted by `key` descending and at most `n` long (and within its capacity): the
+/// candidate whose key is `cand` is built with `make` and inserted only if it ranks among the
+/// first `n`. Equal keys keep arrival order, so the result does not depend on how the tables
+/// are walked. The one top-N list: the agent's suspects and the report's top sockets.
+pub fn insert_top<T, K: Ord, const N: usize>(
+    top: &mut heapless::Vec<T, N>,
+    n: usize,
+    cand: K,
+    key: impl Fn(&T) -> K,
+    make: impl FnOnce() -> T,
+) {
+    let n = n.min(N);
+    if n == 0 {
+        return;
+    }
+    if top.len() >= n {
+        match top.last() {
+            Some(last) if cand > key(last) => {
+                top.truncate(n - 1);
+            }
+            _ => return,
+        }
+    }
+    let pos = top.partition_point(|s| key(s) >= cand);
+    let _ = top.insert(pos, make());
+}
+
 /// What one table read saw.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TableStats {
@@ -443,6 +470,25 @@ mod tests {
 
     fn text(e: &Endpoint) -> String {
         e.to_string()
+    }
+
+    #[test]
+    fn insert_top_keeps_the_largest_in_arrival_order() {
+        let mut top: heapless::Vec<(u64, char), 4> = heapless::Vec::new();
+        for (k, c) in [
+            (5, 'a'),
+            (9, 'b'),
+            (5, 'c'),
+            (1, 'd'),
+            (7, 'e'),
+            (5, 'f'),
+            (9, 'g'),
+        ] {
+            insert_top(&mut top, 3, k, |x: &(u64, char)| x.0, || (k, c));
+        }
+        assert_eq!(top.as_slice(), &[(9, 'b'), (9, 'g'), (7, 'e')]);
+        insert_top(&mut top, 0, 99, |x: &(u64, char)| x.0, || (99, 'z'));
+        assert_eq!(top.len(), 3);
     }
 
     #[test]

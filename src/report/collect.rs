@@ -6,7 +6,7 @@ use super::{MAX_SKIPS, MAX_TOP};
 use crate::ghost::{self, Ghost};
 use crate::owners::{self, Owners, WalkMode};
 use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats};
+use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats, insert_top};
 use crate::proc::pid::{self, Comm};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
@@ -221,24 +221,14 @@ impl Findings {
 }
 
 /// Inserts `e` into `top` (sorted by rx_queue then drops, descending) if it ranks among the
-/// first `n`. Equal keys keep arrival order, so the result does not depend on the sort algorithm.
+/// first `n` (see `proc::net::insert_top`).
 pub(super) fn offer(top: &mut heapless::Vec<SocketEntry, MAX_TOP>, n: usize, e: &SocketEntry) {
-    let n = n.min(MAX_TOP);
     // Idle sockets without an inode (TIME_WAIT, closing) have no owner and nothing queued.
-    if n == 0 || (e.inode == 0 && e.rx_queue == 0) {
+    if e.inode == 0 && e.rx_queue == 0 {
         return;
     }
     let key = |s: &SocketEntry| (s.rx_queue, s.drops);
-    if top.len() >= n {
-        match top.last() {
-            Some(last) if key(e) > key(last) => {
-                top.pop();
-            }
-            _ => return,
-        }
-    }
-    let pos = top.partition_point(|s| key(s) >= key(e));
-    let _ = top.insert(pos, *e);
+    insert_top(top, n, key(e), key, || *e);
 }
 
 fn page_size() -> u64 {

@@ -229,7 +229,7 @@ pub struct Agent {
     owners_at_cycle: u64,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
     vmalloc_kb: Option<u64>,
-    page_kb: u64,
+    page_size: u64,
     pub stats: Stats,
     pub cycles: u64,
 }
@@ -240,8 +240,6 @@ impl Agent {
         let meminfo_fd = root
             .open(b"meminfo")
             .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
-        // SAFETY: sysconf is always safe to call.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         Ok(Agent {
             cfg,
             root,
@@ -254,7 +252,7 @@ impl Agent {
             owners_at_cycle: 0,
             decisions: heapless::Vec::new(),
             vmalloc_kb: None,
-            page_kb: if page > 0 { page as u64 / 1024 } else { 4 },
+            page_size: sys::page_size(),
             stats: Stats::default(),
             cycles: 0,
         })
@@ -371,7 +369,7 @@ impl Agent {
                 .open(b"vmallocinfo")
                 .ok()
                 .and_then(|fd| VmallocSummary::read(fd, &mut self.buf).ok())
-                .map(|s| s.vmalloc_kb(self.page_kb * 1024));
+                .map(|s| s.vmalloc_kb(self.page_size));
         }
         self.vmalloc_kb
     }
@@ -395,7 +393,7 @@ impl Agent {
             {
                 // Per-CPU memory reserves can lag the global counter; a quarter of the
                 // warn level is a generous margin.
-                let gate_pages = self.cfg.backlog_warn_bytes / 4 / (self.page_kb * 1024);
+                let gate_pages = self.cfg.backlog_warn_bytes / 4 / (self.page_size);
                 read_tcp = ss.tcp_mem_pages.is_none_or(|p| p >= gate_pages);
                 read_udp = ss.udp_mem_pages.is_none_or(|p| p >= gate_pages);
             }

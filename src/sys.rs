@@ -162,6 +162,14 @@ impl core::ops::Deref for Lossy<'_> {
     }
 }
 
+/// The kernel's page size in bytes (sysconf), 4096 if it cannot be read. Page counts in
+/// /proc (sockstat's `mem`, vmallocinfo's `pages=`) are converted with this.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as u64 } else { 4096 }
+}
+
 /// `fmt::Write` into a fixed string that keeps what fits (whole characters) and drops the rest,
 /// so formatting never fails: a message cut short beats no message. The one bounded writer
 /// (config errors, action reasons, syslog frames); where a value must fit whole or not at all

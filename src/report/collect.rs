@@ -231,12 +231,6 @@ pub(super) fn offer(top: &mut heapless::Vec<SocketEntry, MAX_TOP>, n: usize, e: 
     insert_top(top, n, key(e), key, || *e);
 }
 
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 { n as u64 } else { 4096 }
-}
-
 /// Reads everything from `root`. Only meminfo is required: Err (naming the file) if it cannot
 /// be read or has no MemTotal; every other gap becomes a `Skip` note.
 pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
@@ -254,7 +248,7 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
             e => format!("{mem_path}: {e}"),
         })?;
 
-    let page_size = page_size();
+    let page_size = sys::page_size();
     let vmalloc = root
         .open(b"vmallocinfo")
         .map_err(ProcError::Io)

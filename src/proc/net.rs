@@ -14,7 +14,7 @@
 //!   (Dump is a pointer on 3.10, an int later; ten columns either way).
 //! - packet (`packet_seq_show`): `sk RefCnt Type Proto Iface R Rmem User Inode`.
 
-use super::{LineReader, ProcError, ProcRoot, Source, fields, parse_dec, parse_hex};
+use super::{ProcError, ProcRoot, Source, fields, parse_dec, parse_hex, read_lines};
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
@@ -384,47 +384,22 @@ pub fn read_table<S: Source>(
     f: &mut dyn FnMut(&SocketEntry),
 ) -> Result<TableStats, ProcError> {
     let mut stats = TableStats::default();
-    let mut r = LineReader::new(src, buf);
-    let note = |stats: &mut TableStats, e: ProcError| {
-        stats.malformed = stats.malformed.saturating_add(1);
-        if stats.first_error.is_none() {
-            stats.first_error = Some(e);
+    let read = read_lines(src, buf, &mut |line| {
+        if line.iter().all(|c| c.is_ascii_whitespace()) || is_header(proto, line) {
+            return Ok(());
         }
-    };
-    while let Some(line) = r.next_line() {
-        let line = match line {
-            Ok(l) => l,
-            Err(ProcError::Io(e)) => {
-                if stats.sockets == 0 && stats.malformed == 0 && r.line_no() == 0 {
-                    return Err(ProcError::Io(e));
-                }
-                if stats.first_error.is_none() {
-                    stats.first_error = Some(ProcError::Io(e));
-                }
-                break;
-            }
-            Err(e) => {
-                note(&mut stats, e);
-                continue;
-            }
-        };
-        if line.text.iter().all(|c| c.is_ascii_whitespace()) || is_header(proto, line.text) {
-            continue;
-        }
-        match parse_line(proto, line.text) {
-            Ok(entry) => {
-                stats.sockets = stats.sockets.saturating_add(1);
-                f(&entry);
-            }
-            Err(what) => note(
-                &mut stats,
-                ProcError::Malformed {
-                    line: line.no,
-                    what,
-                },
-            ),
+        let entry = parse_line(proto, line)?;
+        stats.sockets = stats.sockets.saturating_add(1);
+        f(&entry);
+        Ok(())
+    });
+    if let Some((e, 0)) = read.io_error {
+        if stats.sockets == 0 && read.malformed == 0 {
+            return Err(ProcError::Io(e));
         }
     }
+    stats.malformed = read.malformed;
+    stats.first_error = read.first_error();
     Ok(stats)
 }
 

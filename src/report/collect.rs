@@ -28,6 +28,8 @@ pub enum Skip {
     /// Lines of meminfo that did not parse.
     MeminfoMalformed(u32),
     Sockstat(ProcError),
+    /// Lines of sockstat that did not parse.
+    SockstatMalformed(u32),
     /// A socket table could not be opened or read to the end.
     Table(Proto, ProcError),
     /// A socket table had `count` lines that did not parse; `first` is the first of them.
@@ -72,6 +74,9 @@ impl fmt::Display for Skip {
             }
             Skip::MeminfoMalformed(n) => write!(f, "meminfo: {n} malformed line(s) ignored"),
             Skip::Sockstat(e) => write!(f, "net/sockstat: {e}"),
+            Skip::SockstatMalformed(n) => {
+                write!(f, "net/sockstat: {n} malformed line(s) ignored")
+            }
             Skip::Table(p, ProcError::Io(libc::ENOENT)) => write!(
                 f,
                 "net/{}: not present (protocol not built into this kernel?)",
@@ -285,7 +290,12 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
         .map_err(ProcError::Io)
         .and_then(|fd| SockStat::read(fd, &mut buf))
     {
-        Ok(s) => f.sockstat = Some(s),
+        Ok(s) => {
+            if s.malformed > 0 {
+                f.skip(Skip::SockstatMalformed(s.malformed));
+            }
+            f.sockstat = Some(s);
+        }
         Err(e) => f.skip(Skip::Sockstat(e)),
     }
 

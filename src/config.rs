@@ -60,12 +60,26 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub fn name(self) -> &'static str {
+    /// Every trigger, in the order of per-trigger arrays (`index`), config messages and output.
+    pub const ALL: [Trigger; 3] = [Trigger::Ghost, Trigger::Backlog, Trigger::Available];
+
+    /// Contract name: "ghost", "backlog", "available".
+    pub const fn name(self) -> &'static str {
         match self {
             Trigger::Ghost => "ghost",
             Trigger::Backlog => "backlog",
             Trigger::Available => "available",
         }
+    }
+
+    /// The trigger for a contract name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<Trigger> {
+        Trigger::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Position in `ALL`: the slot of this trigger in per-trigger arrays.
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -82,7 +96,20 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub fn name(self) -> &'static str {
+    /// Every action, in the order config messages and docs list them.
+    pub const ALL: [ActionKind; 8] = [
+        ActionKind::Log,
+        ActionKind::Exec,
+        ActionKind::Restart,
+        ActionKind::Sysctl,
+        ActionKind::Clamp,
+        ActionKind::Drain,
+        ActionKind::Kill,
+        ActionKind::Reboot,
+    ];
+
+    /// Contract name: "log", "exec", "restart", ...
+    pub const fn name(self) -> &'static str {
         match self {
             ActionKind::Log => "log",
             ActionKind::Exec => "exec",
@@ -93,6 +120,11 @@ impl ActionKind {
             ActionKind::Kill => "kill",
             ActionKind::Reboot => "reboot",
         }
+    }
+
+    /// The action for a contract name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<ActionKind> {
+        ActionKind::ALL.into_iter().find(|a| a.name() == name)
     }
 
     /// Actions that touch the box (everything but `log`): these count against
@@ -429,6 +461,19 @@ mod tests {
     }
 
     #[test]
+    fn enum_tables_round_trip() {
+        for (i, t) in Trigger::ALL.into_iter().enumerate() {
+            assert_eq!(t.index(), i);
+            assert_eq!(Trigger::from_name(t.name()), Some(t));
+        }
+        for a in ActionKind::ALL {
+            assert_eq!(ActionKind::from_name(a.name()), Some(a));
+        }
+        assert_eq!(Trigger::from_name("Ghost"), None);
+        assert_eq!(ActionKind::from_name(""), None);
+    }
+
+    #[test]
     fn embedded_default_parses_and_only_logs() {
         let cfg = parse(EMBEDDED_DEFAULT_JSON.as_bytes()).unwrap();
         assert_eq!(cfg, Config::embedded_default());
@@ -652,7 +697,10 @@ mod tests {
                 );
             }
         }
-        for w in schema::FACILITIES.iter().chain(schema::ACTIONS) {
+        for w in schema::FACILITIES
+            .iter()
+            .chain(&ActionKind::ALL.map(ActionKind::name))
+        {
             assert!(doc.contains(w), "{w}");
         }
     }

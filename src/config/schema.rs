@@ -168,10 +168,6 @@ pub fn spec(table: &[KeySpec], name: &str) -> KeySpec {
     }
 }
 
-pub const TRIGGERS: &[&str] = &["ghost", "backlog", "available"];
-pub const ACTIONS: &[&str] = &[
-    "log", "exec", "restart", "sysctl", "clamp", "drain", "kill", "reboot",
-];
 /// The facility names the `syslog` crate understands (without its "log_" aliases).
 pub const FACILITIES: &[&str] = &[
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",

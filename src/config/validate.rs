@@ -534,24 +534,19 @@ impl Validator<'_> {
                 start,
                 format_args!(
                     "rules[{r}] needs \"trigger\" (one of: {})",
-                    OneOf(schema::TRIGGERS)
+                    OneOf(&Trigger::ALL.map(Trigger::name))
                 ),
             ));
         };
-        let trigger = match trigger_text.as_str() {
-            "ghost" => Trigger::Ghost,
-            "backlog" => Trigger::Backlog,
-            "available" => Trigger::Available,
-            other => {
-                return Err(self.err(
-                    at("trigger"),
-                    format_args!(
-                        "unknown trigger {} in rules[{r}] (expected one of: {})",
-                        Shown(other.as_bytes()),
-                        OneOf(schema::TRIGGERS)
-                    ),
-                ));
-            }
+        let Some(trigger) = Trigger::from_name(trigger_text) else {
+            return Err(self.err(
+                at("trigger"),
+                format_args!(
+                    "unknown trigger {} in rules[{r}] (expected one of: {})",
+                    Shown(trigger_text.as_bytes()),
+                    OneOf(&Trigger::ALL.map(Trigger::name))
+                ),
+            ));
         };
         if trigger == Trigger::Available && cfg.min_available_kb == 0 {
             return Err(self.err(
@@ -567,29 +562,19 @@ impl Validator<'_> {
                 start,
                 format_args!(
                     "rules[{r}] needs \"action\" (one of: {})",
-                    OneOf(schema::ACTIONS)
+                    OneOf(&ActionKind::ALL.map(ActionKind::name))
                 ),
             ));
         };
-        let action = match action_text.as_str() {
-            "log" => ActionKind::Log,
-            "exec" => ActionKind::Exec,
-            "restart" => ActionKind::Restart,
-            "sysctl" => ActionKind::Sysctl,
-            "clamp" => ActionKind::Clamp,
-            "drain" => ActionKind::Drain,
-            "kill" => ActionKind::Kill,
-            "reboot" => ActionKind::Reboot,
-            other => {
-                return Err(self.err(
-                    at("action"),
-                    format_args!(
-                        "unknown action {} in rules[{r}] (expected one of: {})",
-                        Shown(other.as_bytes()),
-                        OneOf(schema::ACTIONS)
-                    ),
-                ));
-            }
+        let Some(action) = ActionKind::from_name(action_text) else {
+            return Err(self.err(
+                at("action"),
+                format_args!(
+                    "unknown action {} in rules[{r}] (expected one of: {})",
+                    Shown(action_text.as_bytes()),
+                    OneOf(&ActionKind::ALL.map(ActionKind::name))
+                ),
+            ));
         };
         let action_at = at("action");
         let act = action.name();

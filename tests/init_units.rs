@@ -348,7 +348,11 @@ fn example_configs_pass_check() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    for want in ["ghostwatch.json", "ghostwatch.zebra-box.json", "ghostwatch.openwrt.json"] {
+    for want in [
+        "ghostwatch.json",
+        "ghostwatch.zebra-box.json",
+        "ghostwatch.openwrt.json",
+    ] {
         assert!(repo("init").join(want).exists(), "init/{want} missing");
     }
     assert!(n >= 3);

@@ -32,6 +32,8 @@ use scan::Layout;
 
 pub const MAX_RULES: usize = 16;
 pub const MAX_ARGV: usize = 8;
+/// Longest `protect` list.
+pub const MAX_PROTECT: usize = 8;
 /// Longest argv element, path or sysctl value (bytes).
 pub const MAX_STR: usize = 128;
 
@@ -198,6 +200,13 @@ pub struct Config {
     pub breadcrumb_file: Str,
     /// drain: most packets discarded per action.
     pub drain_max_packets: u32,
+    /// Processes kept out of the OOM killer's reach (oom_score_adj -1000): comm names (root's
+    /// processes only) or absolute exe paths. The agent itself is covered by `oom_score_adj`.
+    pub protect: Vec<Str, MAX_PROTECT>,
+    /// A watchdog device the agent owns and pets each healthy poll (None: not the agent's job).
+    pub watchdog_device: Option<Str>,
+    /// WDIOC_SETTIMEOUT for `watchdog_device` (None: keep the driver's timeout).
+    pub watchdog_timeout_s: Option<u32>,
     pub rules: Vec<Rule, MAX_RULES>,
 }
 
@@ -271,6 +280,9 @@ impl Default for Config {
             mlock: true,
             breadcrumb_file: cut_str(defaults::BREADCRUMB_FILE),
             drain_max_packets: defaults::DRAIN_MAX_PACKETS,
+            protect: Vec::new(),
+            watchdog_device: None,
+            watchdog_timeout_s: None,
             rules: Vec::new(),
         }
     }
@@ -310,6 +322,9 @@ impl Config {
         self.mlock = true;
         self.breadcrumb_file = cut_str(defaults::BREADCRUMB_FILE);
         self.drain_max_packets = defaults::DRAIN_MAX_PACKETS;
+        self.protect.clear();
+        self.watchdog_device = None;
+        self.watchdog_timeout_s = None;
         self.rules.clear();
     }
 }

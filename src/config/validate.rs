@@ -79,6 +79,9 @@ struct RawConfig {
     mlock: Option<bool>,
     breadcrumb_file: Option<Str>,
     drain_max_packets: Option<i64>,
+    protect: Option<Vec<Str, { super::MAX_PROTECT }>>,
+    watchdog_device: Option<Str>,
+    watchdog_timeout_s: Option<i64>,
 }
 
 /// One rule as written. `signal` is absent on purpose: it may be a string or a number, and
@@ -265,6 +268,11 @@ impl Validator<'_> {
             defaults::DRAIN_MAX_PACKETS.into(),
         )?);
 
+        if let Some(list) = &raw.protect {
+            self.protect(list, cfg)?;
+        }
+        cfg.watchdog_device = self.path(&raw.watchdog_device, "watchdog_device")?;
+
         for (r, slots) in self.lay.rules.iter().enumerate().take(self.lay.n_rules) {
             {
                 let raw: RawRule = deserialize(self.text, slots.start, slots.end)?;
@@ -286,6 +294,78 @@ impl Validator<'_> {
                 let _ = cfg.rules.push(rule);
             }
         }
+        self.watchdog_timeout(raw.watchdog_timeout_s, cfg)
+    }
+
+    /// `protect`: names (as comm shows them, at most 15 bytes) or absolute exe paths.
+    fn protect(&self, list: &[Str], cfg: &mut Config) -> Result<(), ConfigError> {
+        for (i, entry) in list.iter().enumerate() {
+            let at = self.lay.protect.get(i).copied().unwrap_or(0);
+            let bad = if entry.is_empty() {
+                Some("must not be empty")
+            } else if entry.contains('/') && !entry.starts_with('/') {
+                Some("must be a process name or an absolute exe path")
+            } else if !entry.contains('/') && entry.len() > schema::COMM_CAP {
+                Some("is longer than a process name can be (15 bytes, as comm shows it)")
+            } else {
+                None
+            };
+            if let Some(why) = bad {
+                return Err(self.err(
+                    at,
+                    format_args!("protect[{i}] {} {why}", Shown(entry.as_bytes())),
+                ));
+            }
+            // The scan caps the list at MAX_PROTECT, so this push cannot fail.
+            let _ = cfg.protect.push(entry.clone());
+        }
+        Ok(())
+    }
+
+    /// `watchdog_timeout_s`: needs `watchdog_device`, and must outlast what can keep the poll
+    /// loop from petting: two intervals, and the longest command a rule runs (exec/restart
+    /// block the loop up to their timeout_s) plus one interval.
+    fn watchdog_timeout(&self, v: Option<i64>, cfg: &mut Config) -> Result<(), ConfigError> {
+        if v.is_none() {
+            return Ok(());
+        }
+        let t = self.top_int(v, "watchdog_timeout_s", 0)?;
+        let at = Self::val_at(self.lay.top("watchdog_timeout_s"), 0);
+        if cfg.watchdog_device.is_none() {
+            return Err(self.err(
+                at,
+                format_args!("\"watchdog_timeout_s\" needs \"watchdog_device\""),
+            ));
+        }
+        let interval_s = (i64::from(cfg.interval_ms) + 999) / 1000;
+        if t < 2 * interval_s {
+            return Err(self.err(
+                at,
+                format_args!(
+                    "\"watchdog_timeout_s\" ({t}) must be at least two intervals ({} s)",
+                    2 * interval_s
+                ),
+            ));
+        }
+        let longest = cfg
+            .rules
+            .iter()
+            .filter(|r| matches!(r.action, ActionKind::Exec | ActionKind::Restart))
+            .max_by_key(|r| r.timeout_s);
+        if let Some(r) = longest {
+            let need = i64::from(r.timeout_s) + interval_s;
+            if t <= need {
+                return Err(self.err(
+                    at,
+                    format_args!(
+                        "\"watchdog_timeout_s\" ({t}) must exceed rule {}'s timeout_s ({}) plus the interval: the loop does not pet while a command runs",
+                        Shown(r.name.as_bytes()),
+                        r.timeout_s
+                    ),
+                ));
+            }
+        }
+        cfg.watchdog_timeout_s = u32::try_from(t).ok();
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod config;
 pub mod escape;
 pub mod ghost;
+pub mod lastresort;
 pub mod owners;
 pub mod policy;
 pub mod proc;

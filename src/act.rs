@@ -4,7 +4,7 @@
 //! OWNER: actions. No executor panics or returns early without an `Outcome`: a failure is
 //! `result=failed` with a reason an operator can act on ("needs CAP_SYS_PTRACE").
 
-use crate::audit::{push_pair, push_pair_display};
+use crate::audit::{AuditLine, push_pair, push_pair_display};
 use crate::proc::ProcRoot;
 use crate::proc::pid::Comm;
 use crate::sys::{self, CPath, Errno, Fd, monotonic_ms, strerror};
@@ -61,6 +61,17 @@ impl Outcome {
     pub fn set_reason(&mut self, args: fmt::Arguments<'_>) {
         self.reason.clear();
         let _ = Cut(&mut self.reason).write_fmt(args);
+    }
+
+    /// Appends this outcome to an audit line, the one way every executor's result is
+    /// audited: `result=`, `reason=` (when not empty), `duration_ms=`, then the detail pairs.
+    pub fn audit_pairs(&self, l: &mut AuditLine) {
+        l.kv("result", self.result.name().as_bytes());
+        if !self.reason.is_empty() {
+            l.kv("reason", self.reason.as_bytes());
+        }
+        l.kvd("duration_ms", self.duration_ms);
+        l.raw_pairs(&self.detail);
     }
 
     /// Sets `duration_ms` to the time since `start_ms` (a `sys::monotonic_ms()` value).
@@ -660,6 +671,32 @@ mod tests {
         let o = Outcome::failed(format_args!("write {long}"));
         assert_eq!(o.reason.len(), 128);
         assert!(o.reason.starts_with("write xx"));
+    }
+
+    #[test]
+    fn outcome_and_detail_pairs() {
+        let mut o = Outcome::new(ResultKind::Ok);
+        assert!(push_pair_display(&mut o.detail, "old", 212992));
+        assert!(push_pair(&mut o.detail, "new", b"4096\t8192"));
+        o.duration_ms = 3;
+        let mut l = AuditLine::new("action");
+        l.kv("action", b"sysctl");
+        o.audit_pairs(&mut l);
+        l.kvd("seq", 9);
+        // The order the agent has always written (README's example line).
+        assert_eq!(
+            l.as_str(),
+            r#"event=action action=sysctl result=ok duration_ms=3 old=212992 new="4096\x098192" seq=9"#
+        );
+        o.result = ResultKind::Failed;
+        o.reason.push_str("exit status 3").unwrap();
+        o.detail.clear();
+        let mut l = AuditLine::new("action");
+        o.audit_pairs(&mut l);
+        assert_eq!(
+            l.as_str(),
+            r#"event=action result=failed reason="exit status 3" duration_ms=3"#
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
 use crate::proc::{ProcRoot, pid};
 use crate::sink::{self, Severity};
-use crate::status;
+use crate::status::{self, IncidentLevel, Stats};
 use crate::sys::{self, Fd};
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -210,45 +210,6 @@ fn sleep_until_ms(deadline_ms: u64) {
     };
 }
 
-/// The state of one trigger as the status file shows it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum IncidentLevel {
-    #[default]
-    None,
-    Warn,
-    Act,
-}
-
-impl IncidentLevel {
-    pub fn name(self) -> &'static str {
-        match self {
-            IncidentLevel::None => "none",
-            IncidentLevel::Warn => "warn",
-            IncidentLevel::Act => "act",
-        }
-    }
-}
-
-/// Counters and last values the status and metrics files show.
-#[derive(Clone, Debug, Default)]
-pub struct Stats {
-    pub cycles: u64,
-    pub last_cycle_us: u64,
-    pub ghost_kb: i64,
-    pub mem_total_kb: u64,
-    pub available_kb: Option<u64>,
-    pub worst: Option<SocketEntry>,
-    pub sockets_seen: u64,
-    pub tables_read: u32,
-    pub actions_ok: u64,
-    pub actions_failed: u64,
-    pub actions_dry_run: u64,
-    pub actions_skipped: u64,
-    pub read_errors: u64,
-    pub incidents: [IncidentLevel; 3],
-    pub seq: u64,
-}
-
 fn trigger_index(t: Trigger) -> usize {
     match t {
         Trigger::Ghost => 0,
@@ -271,7 +232,7 @@ pub struct Agent {
     meminfo_fd: Option<Fd>,
     buf: [u8; 4096],
     suspects: heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>,
-    owners: Owners,
+    owners: Owners<{ policy::MAX_SUSPECTS }>,
     owners_for: heapless::Vec<u64, { policy::MAX_SUSPECTS }>,
     owners_at_cycle: u64,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
@@ -525,7 +486,7 @@ impl Agent {
         self.stats.cycles = self.cycles;
 
         let Some(mi) = self.read_meminfo() else {
-            status::write_all(self);
+            status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
             return;
         };
         let vm = self.vmallocinfo_kb(&mi);
@@ -582,7 +543,7 @@ impl Agent {
         self.decisions = decisions;
         self.suspects = snap.suspects;
         self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
-        status::write_all(self);
+        status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
     }
 
     /// Audits one decision and, for Act, runs the action.
@@ -677,12 +638,7 @@ impl Agent {
                     })
                 });
                 let outcome = if dry_run {
-                    Outcome {
-                        result: ResultKind::DryRun,
-                        reason: heapless::String::new(),
-                        detail: heapless::String::new(),
-                        duration_ms: 0,
-                    }
+                    Outcome::new(ResultKind::DryRun)
                 } else {
                     self.execute(&r, target.as_ref(), snap, trigger)
                 };
@@ -697,14 +653,7 @@ impl Agent {
                     .kv("action", r.action.name().as_bytes())
                     .kv("trigger", trigger.name().as_bytes());
                 measurement_pairs(&mut l, snap, trigger, suspect, owner);
-                l.kv("result", outcome.result.name().as_bytes());
-                if !outcome.reason.is_empty() {
-                    l.kv("reason", outcome.reason.as_bytes());
-                }
-                l.kvd("duration_ms", outcome.duration_ms);
-                if !outcome.detail.is_empty() {
-                    l.raw_pairs(outcome.detail.as_str());
-                }
+                outcome.audit_pairs(&mut l);
                 let sev = if outcome.result == ResultKind::Failed {
                     Severity::Err
                 } else {
@@ -725,12 +674,7 @@ impl Agent {
     ) -> Outcome {
         let no_owner = "no owner process known for the suspect socket";
         match r.action {
-            ActionKind::Log => Outcome {
-                result: ResultKind::Ok,
-                reason: heapless::String::new(),
-                detail: heapless::String::new(),
-                duration_ms: 0,
-            },
+            ActionKind::Log => Outcome::new(ResultKind::Ok),
             ActionKind::Restart if target.is_none() => failed(no_owner),
             ActionKind::Exec | ActionKind::Restart => {
                 act::exec(&r.argv, target, r.timeout_s as u64 * 1000, &stopping)
@@ -764,14 +708,7 @@ impl Agent {
 }
 
 fn failed(reason: &str) -> Outcome {
-    let mut o = Outcome {
-        result: ResultKind::Failed,
-        reason: heapless::String::new(),
-        detail: heapless::String::new(),
-        duration_ms: 0,
-    };
-    let _ = o.reason.push_str(reason);
-    o
+    Outcome::failed(format_args!("{reason}"))
 }
 
 /// The measurement pairs every audit line carries: the suspect socket (when there is one),

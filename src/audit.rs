@@ -8,7 +8,6 @@
 //! never copied raw: a crafted comm like "x\nevent=recovered" must not forge a second line or
 //! a second key in the operator's syslog.
 
-use crate::act::Outcome;
 use core::fmt::{self, Write as _};
 
 pub const MAX_LINE: usize = 1024;
@@ -202,17 +201,6 @@ impl AuditLine {
         self
     }
 
-    /// Appends `result=`, `reason=` (when not empty), the outcome's detail pairs and
-    /// `duration_ms=`.
-    pub fn outcome(&mut self, o: &Outcome) -> &mut Self {
-        self.kv("result", o.result.name().as_bytes());
-        if !o.reason.is_empty() {
-            self.kv("reason", o.reason.as_bytes());
-        }
-        self.raw_pairs(&o.detail);
-        self.kvd("duration_ms", o.duration_ms)
-    }
-
     /// The line so far (always valid UTF-8: values are escaped while written).
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(&self.buf).unwrap_or("event=error reason=\"audit line not utf-8\"")
@@ -294,7 +282,6 @@ fn split_pairs(s: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::act::ResultKind;
 
     fn value(v: &[u8]) -> String {
         let mut s = String::new();
@@ -376,29 +363,6 @@ mod tests {
         let mut l = AuditLine::new("error");
         l.kvd("seq", 1).kv("comm", &[0x01; 1000]);
         assert_eq!(l.as_str(), "event=error seq=1 truncated=1");
-    }
-
-    #[test]
-    fn outcome_and_detail_pairs() {
-        let mut o = Outcome::new(ResultKind::Ok);
-        assert!(push_pair_display(&mut o.detail, "old", 212992));
-        assert!(push_pair(&mut o.detail, "new", b"4096\t8192"));
-        o.duration_ms = 3;
-        let mut l = AuditLine::new("action");
-        l.kv("action", b"sysctl").outcome(&o).kvd("seq", 9);
-        assert_eq!(
-            l.as_str(),
-            r#"event=action action=sysctl result=ok old=212992 new="4096\x098192" duration_ms=3 seq=9"#
-        );
-        o.result = ResultKind::Failed;
-        o.reason.push_str("exit status 3").unwrap();
-        o.detail.clear();
-        let mut l = AuditLine::new("action");
-        l.outcome(&o);
-        assert_eq!(
-            l.as_str(),
-            r#"event=action result=failed reason="exit status 3" duration_ms=3"#
-        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! reader never sees half a file and the poll loop never allocates. No fsync: these files live on
 //! tmpfs on a router, and flash must not be worn by a once-a-second write.
 
-use crate::agent::{Agent, Stats};
+use crate::config::Config;
+use crate::proc::net::SocketEntry;
 use crate::sink;
 use crate::sys::{CPath, Fd};
 use core::fmt::{self, Write};
@@ -15,18 +16,76 @@ pub const MAX_TEXT: usize = 4096;
 
 type Text = heapless::String<MAX_TEXT>;
 
-/// Writes whichever of the status and metrics files the config names. A failed write is
+/// The state of one trigger as the status file shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IncidentLevel {
+    #[default]
+    None,
+    Warn,
+    Act,
+}
+
+impl IncidentLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            IncidentLevel::None => "none",
+            IncidentLevel::Warn => "warn",
+            IncidentLevel::Act => "act",
+        }
+    }
+}
+
+/// Counters and last values the status and metrics files show.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub cycles: u64,
+    pub last_cycle_us: u64,
+    pub ghost_kb: i64,
+    pub mem_total_kb: u64,
+    pub available_kb: Option<u64>,
+    pub worst: Option<SocketEntry>,
+    pub sockets_seen: u64,
+    pub tables_read: u32,
+    pub actions_ok: u64,
+    pub actions_failed: u64,
+    pub actions_dry_run: u64,
+    pub actions_skipped: u64,
+    pub read_errors: u64,
+    pub incidents: [IncidentLevel; 3],
+    pub seq: u64,
+}
+
+/// The config the two files need: where they go and the two settings the status file shows.
+#[derive(Clone, Copy, Debug)]
+pub struct Outputs<'a> {
+    pub status_file: Option<&'a str>,
+    pub metrics_file: Option<&'a str>,
+    pub dry_run: bool,
+    pub interval_ms: u32,
+}
+
+impl<'a> Outputs<'a> {
+    pub fn of(cfg: &'a Config) -> Outputs<'a> {
+        Outputs {
+            status_file: cfg.status_file.as_deref(),
+            metrics_file: cfg.metrics_file.as_deref(),
+            dry_run: cfg.dry_run,
+            interval_ms: cfg.interval_ms,
+        }
+    }
+}
+
+/// Writes whichever of the status and metrics files `out` names. A failed write is
 /// dropped silently here (the next poll retries); the agent counts it via the return value.
-pub fn write_all(agent: &Agent) -> bool {
+pub fn write_all(stats: &Stats, out: &Outputs) -> bool {
     let mut ok = true;
-    let stats = &agent.stats;
-    if let Some(path) = &agent.cfg.status_file {
+    if let Some(path) = out.status_file {
         let mut t = Text::new();
-        if format_status(&mut t, stats, agent.cfg.dry_run, agent.cfg.interval_ms).is_ok() {
+        if format_status(&mut t, stats, out.dry_run, out.interval_ms).is_ok() {
             ok &= replace_file(path, t.as_bytes()).is_ok();
         }
     }
-    if let Some(path) = &agent.cfg.metrics_file {
+    if let Some(path) = out.metrics_file {
         let mut t = Text::new();
         if format_metrics(&mut t, stats).is_ok() {
             ok &= replace_file(path, t.as_bytes()).is_ok();

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# CI step (issue 9, firmware): what the init-script tests need beyond .ci/run's base list.
+# systemd-analyze (package systemd) verifies init/ghostwatch.service without a running
+# systemd; busybox runs init/ghostwatch.initd and the procd harness.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+missing=()
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v busybox >/dev/null || missing+=(busybox-static)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "ci: firmware: installing ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+fi

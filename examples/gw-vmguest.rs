@@ -129,9 +129,10 @@ fn flood(port: u16, mb_per_s: u64, total_mb: u64, log: Option<&str>) {
             if now >= next_report {
                 next_report += Duration::from_secs(1);
                 println!(
-                    "GWVM flood_tick t_ms={} sent_mb={} avail_kb={min_avail} rxq={}",
+                    "GWVM flood_tick t_ms={} sent_mb={} avail_kb={} rxq={}",
                     start.elapsed().as_millis(),
                     sent >> 20,
+                    proc_value("/proc/meminfo", "MemAvailable").unwrap_or(0),
                     udp_rx_queue(port)
                 );
             }

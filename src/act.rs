@@ -14,19 +14,37 @@ use core::fmt::{self, Write as _};
 pub enum ResultKind {
     Ok,
     Failed,
-    Skipped,
     DryRun,
+    Skipped,
 }
 
 impl ResultKind {
+    /// Every result, in the order status and metrics list them.
+    pub const ALL: [ResultKind; 4] = [
+        ResultKind::Ok,
+        ResultKind::Failed,
+        ResultKind::DryRun,
+        ResultKind::Skipped,
+    ];
+
     /// Contract text: "ok", "failed", "skipped", "dry-run".
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             ResultKind::Ok => "ok",
             ResultKind::Failed => "failed",
             ResultKind::Skipped => "skipped",
             ResultKind::DryRun => "dry-run",
         }
+    }
+
+    /// The result for a contract name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<ResultKind> {
+        ResultKind::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Position in `ALL`: the slot of this result in per-result counters.
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -671,6 +689,15 @@ mod tests {
         let o = Outcome::failed(format_args!("write {long}"));
         assert_eq!(o.reason.len(), 128);
         assert!(o.reason.starts_with("write xx"));
+    }
+
+    #[test]
+    fn result_table_round_trips() {
+        for (i, r) in ResultKind::ALL.into_iter().enumerate() {
+            assert_eq!(r.index(), i);
+            assert_eq!(ResultKind::from_name(r.name()), Some(r));
+        }
+        assert_eq!(ResultKind::from_name("dry_run"), None);
     }
 
     #[test]

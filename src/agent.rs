@@ -10,7 +10,7 @@ use crate::audit::AuditLine;
 use crate::config::{self, ActionKind, Config, Trigger};
 use crate::ghost;
 use crate::owners::{self, Owners, WalkMode};
-use crate::policy::{self, Decision, Level, Policy, SkipReason, Snapshot, Suspect, SuspectOwner};
+use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
 use crate::proc::meminfo::{Field, MemInfo};
 use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource};
 use crate::proc::sockstat::SockStat;
@@ -208,14 +208,6 @@ fn sleep_until_ms(deadline_ms: u64) {
             core::ptr::null_mut(),
         )
     };
-}
-
-fn trigger_index(t: Trigger) -> usize {
-    match t {
-        Trigger::Ghost => 0,
-        Trigger::Backlog => 1,
-        Trigger::Available => 2,
-    }
 }
 
 /// How often (in polls) the tcp/udp tables are read even when sockstat says their queues are
@@ -527,12 +519,8 @@ impl Agent {
         let mut decisions = core::mem::take(&mut self.decisions);
         self.policy.evaluate(&self.cfg, &snap, &mut decisions);
         // The status file shows the policy's own incident state: one source of truth.
-        for t in [Trigger::Ghost, Trigger::Backlog, Trigger::Available] {
-            self.stats.incidents[trigger_index(t)] = match self.policy.level(t) {
-                None => IncidentLevel::None,
-                Some(Level::Warn) => IncidentLevel::Warn,
-                Some(Level::Act) => IncidentLevel::Act,
-            };
+        for t in Trigger::ALL {
+            self.stats.incidents[t.index()] = IncidentLevel::from(self.policy.level(t));
         }
         for d in decisions.iter() {
             self.carry_out(d, &snap);
@@ -556,13 +544,7 @@ impl Agent {
             } => {
                 let mut l = AuditLine::new("threshold");
                 l.kv("trigger", trigger.name().as_bytes())
-                    .kv(
-                        "level",
-                        match level {
-                            Level::Warn => b"warn".as_slice(),
-                            Level::Act => b"act".as_slice(),
-                        },
-                    )
+                    .kv("level", level.name().as_bytes())
                     .kvd("value", value);
                 measurement_pairs(
                     &mut l,
@@ -597,7 +579,7 @@ impl Agent {
                 trigger,
                 reason,
             } => {
-                self.stats.actions_skipped += 1;
+                self.stats.actions[ResultKind::Skipped.index()] += 1;
                 let Some(r) = self.cfg.rules.get(rule) else {
                     return;
                 };
@@ -606,15 +588,8 @@ impl Agent {
                     .kv("action", r.action.name().as_bytes())
                     .kv("trigger", trigger.name().as_bytes());
                 measurement_pairs(&mut l, snap, trigger, None, None);
-                l.kv("result", b"skipped").kv(
-                    "reason",
-                    match reason {
-                        SkipReason::RateLimit => b"max_actions_per_hour reached".as_slice(),
-                        SkipReason::NoMatchingOwner => {
-                            b"no suspect socket owned by a matching process".as_slice()
-                        }
-                    },
-                );
+                l.kv("result", ResultKind::Skipped.name().as_bytes())
+                    .kv("reason", reason.text().as_bytes());
                 self.emit(Severity::Warning, l);
             }
             Decision::Act {
@@ -642,12 +617,7 @@ impl Agent {
                 } else {
                     self.execute(&r, target.as_ref(), snap, trigger)
                 };
-                match outcome.result {
-                    ResultKind::Ok => self.stats.actions_ok += 1,
-                    ResultKind::Failed => self.stats.actions_failed += 1,
-                    ResultKind::DryRun => self.stats.actions_dry_run += 1,
-                    ResultKind::Skipped => self.stats.actions_skipped += 1,
-                }
+                self.stats.actions[outcome.result.index()] += 1;
                 let mut l = AuditLine::new("action");
                 l.kv("rule", r.name.as_bytes())
                     .kv("action", r.action.name().as_bytes())

@@ -5,7 +5,9 @@
 //! reader never sees half a file and the poll loop never allocates. No fsync: these files live on
 //! tmpfs on a router, and flash must not be worn by a once-a-second write.
 
-use crate::config::Config;
+use crate::act::ResultKind;
+use crate::config::{Config, Trigger};
+use crate::policy::Level;
 use crate::proc::net::SocketEntry;
 use crate::sink;
 use crate::sys::{CPath, Fd};
@@ -35,6 +37,17 @@ impl IncidentLevel {
     }
 }
 
+impl From<Option<Level>> for IncidentLevel {
+    /// The policy's level of a trigger's open incident (None: no incident).
+    fn from(l: Option<Level>) -> IncidentLevel {
+        match l {
+            None => IncidentLevel::None,
+            Some(Level::Warn) => IncidentLevel::Warn,
+            Some(Level::Act) => IncidentLevel::Act,
+        }
+    }
+}
+
 /// Counters and last values the status and metrics files show.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
@@ -46,12 +59,11 @@ pub struct Stats {
     pub worst: Option<SocketEntry>,
     pub sockets_seen: u64,
     pub tables_read: u32,
-    pub actions_ok: u64,
-    pub actions_failed: u64,
-    pub actions_dry_run: u64,
-    pub actions_skipped: u64,
+    /// Actions carried out (or not) per result, in `ResultKind::ALL` order.
+    pub actions: [u64; ResultKind::ALL.len()],
     pub read_errors: u64,
-    pub incidents: [IncidentLevel; 3],
+    /// Per trigger, in `Trigger::ALL` order.
+    pub incidents: [IncidentLevel; Trigger::ALL.len()],
     pub seq: u64,
 }
 
@@ -179,18 +191,22 @@ pub fn format_status(
         }
         None => w.write_str("null")?,
     }
-    write!(
-        w,
-        ",\"incidents\":{{\"ghost\":\"{}\",\"backlog\":\"{}\",\"available\":\"{}\"}}",
-        s.incidents[0].name(),
-        s.incidents[1].name(),
-        s.incidents[2].name()
-    )?;
-    write!(
-        w,
-        ",\"actions\":{{\"ok\":{},\"failed\":{},\"dry_run\":{},\"skipped\":{}}},\"read_errors\":{},",
-        s.actions_ok, s.actions_failed, s.actions_dry_run, s.actions_skipped, s.read_errors
-    )?;
+    w.write_str(",\"incidents\":{")?;
+    for (i, t) in Trigger::ALL.into_iter().enumerate() {
+        let sep = if i > 0 { "," } else { "" };
+        write!(w, "{sep}\"{}\":\"{}\"", t.name(), s.incidents[i].name())?;
+    }
+    w.write_str("},\"actions\":{")?;
+    for (i, r) in ResultKind::ALL.into_iter().enumerate() {
+        let sep = if i > 0 { "," } else { "" };
+        // JSON keys use '_' where the audit text has '-' ("dry-run" -> "dry_run").
+        write!(w, "{sep}\"")?;
+        for c in r.name().chars() {
+            w.write_char(if c == '-' { '_' } else { c })?;
+        }
+        write!(w, "\":{}", s.actions[i])?;
+    }
+    write!(w, "}},\"read_errors\":{},", s.read_errors)?;
     writeln!(
         w,
         "\"syslog\":{{\"lines_sent\":{},\"lines_to_stderr\":{},\"reconnects\":{}}}}}",
@@ -238,18 +254,13 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         s.last_cycle_us as i64,
     )?;
     w.write_str("# HELP ghostwatch_incident Incident level per trigger (0 none, 1 warn, 2 act).\n# TYPE ghostwatch_incident gauge\n")?;
-    for (i, t) in ["ghost", "backlog", "available"].iter().enumerate() {
+    for (i, t) in Trigger::ALL.into_iter().enumerate() {
         let lvl = s.incidents[i] as u8;
-        writeln!(w, "ghostwatch_incident{{trigger=\"{t}\"}} {lvl}")?;
+        writeln!(w, "ghostwatch_incident{{trigger=\"{}\"}} {lvl}", t.name())?;
     }
     w.write_str("# HELP ghostwatch_actions_total Actions by result.\n# TYPE ghostwatch_actions_total counter\n")?;
-    for (r, v) in [
-        ("ok", s.actions_ok),
-        ("failed", s.actions_failed),
-        ("dry-run", s.actions_dry_run),
-        ("skipped", s.actions_skipped),
-    ] {
-        writeln!(w, "ghostwatch_actions_total{{result=\"{r}\"}} {v}")?;
+    for (r, v) in ResultKind::ALL.into_iter().zip(s.actions) {
+        writeln!(w, "ghostwatch_actions_total{{result=\"{}\"}} {v}", r.name())?;
     }
     write!(
         w,
@@ -277,6 +288,35 @@ mod tests {
         let mut s = heapless::String::<64>::new();
         json_str(&mut s, b"a\"b\\c\n\x1b\xff").unwrap();
         assert_eq!(s.as_str(), "\"a\\\"b\\\\c\\u000a\\u001b\\ufffd\"");
+    }
+
+    #[test]
+    fn per_trigger_and_per_result_sections() {
+        let s = Stats {
+            incidents: [IncidentLevel::Act, IncidentLevel::None, IncidentLevel::Warn],
+            actions: [1, 2, 3, 4],
+            read_errors: 5,
+            ..Default::default()
+        };
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(
+            t.contains(r#","incidents":{"ghost":"act","backlog":"none","available":"warn"},"actions":{"ok":1,"failed":2,"dry_run":3,"skipped":4},"read_errors":5,"#),
+            "{t}"
+        );
+        let mut t = Text::new();
+        format_metrics(&mut t, &s).unwrap();
+        for line in [
+            "ghostwatch_incident{trigger=\"ghost\"} 2\n",
+            "ghostwatch_incident{trigger=\"backlog\"} 0\n",
+            "ghostwatch_incident{trigger=\"available\"} 1\n",
+            "ghostwatch_actions_total{result=\"ok\"} 1\n",
+            "ghostwatch_actions_total{result=\"failed\"} 2\n",
+            "ghostwatch_actions_total{result=\"dry-run\"} 3\n",
+            "ghostwatch_actions_total{result=\"skipped\"} 4\n",
+        ] {
+            assert!(t.contains(line), "{line} missing from\n{t}");
+        }
     }
 
     #[test]

@@ -145,9 +145,9 @@ pub struct Findings {
     pub page_size: u64,
     pub sockstat: Option<SockStat>,
     /// Per table, in `Proto::ALL` order.
-    pub tables: [TableStats; 10],
+    pub tables: [TableStats; Proto::ALL.len()],
     /// Bytes queued for reading per table, in `Proto::ALL` order.
-    pub rx_queued: [u64; 10],
+    pub rx_queued: [u64; Proto::ALL.len()],
     /// The largest receive queues, largest first.
     pub top: heapless::Vec<SocketEntry, MAX_TOP>,
     pub owners: Owners<MAX_TOP>,
@@ -278,8 +278,8 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
         vmalloc: vmalloc.as_ref().ok().copied(),
         page_size,
         sockstat: None,
-        tables: [TableStats::default(); 10],
-        rx_queued: [0; 10],
+        tables: [TableStats::default(); Proto::ALL.len()],
+        rx_queued: [0; Proto::ALL.len()],
         top: heapless::Vec::new(),
         owners: Owners::default(),
         procs: ProcSummary::default(),

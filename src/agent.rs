@@ -22,6 +22,8 @@ use crate::sys::{self, Fd};
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+mod firmware;
+
 /// Where `run` looks for a config when no -c is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ghostwatch.json";
 
@@ -147,6 +149,7 @@ pub fn run(opts: Options) -> u8 {
         }
     };
     agent.protect_self();
+    agent.open_watchdog();
     {
         let mut l = AuditLine::new("start");
         l.kv("version", env!("CARGO_PKG_VERSION").as_bytes())
@@ -155,6 +158,7 @@ pub fn run(opts: Options) -> u8 {
             .kvd("rules", agent.cfg.rules.len())
             .kvd("dry_run", agent.cfg.dry_run as u8)
             .kv("proc_root", agent.root.dir().as_bytes());
+        agent.start_pairs(&mut l);
         agent.emit(Severity::Info, l);
     }
 
@@ -165,6 +169,7 @@ pub fn run(opts: Options) -> u8 {
         }
         let now = sys::monotonic_ms();
         agent.poll(now);
+        agent.pet_watchdog();
         if opts.once || stopping() {
             break;
         }
@@ -179,7 +184,11 @@ pub fn run(opts: Options) -> u8 {
             break;
         }
     }
+    let watchdog = agent.close_watchdog();
     let mut l = AuditLine::new("stop");
+    if let Some(w) = watchdog {
+        l.kv("watchdog", w.as_bytes());
+    }
     l.kv(
         "reason",
         if stopping() {
@@ -232,6 +241,7 @@ pub struct Agent {
     page_kb: u64,
     pub stats: Stats,
     pub cycles: u64,
+    firmware: firmware::Firmware,
 }
 
 impl Agent {
@@ -242,6 +252,7 @@ impl Agent {
             .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
         // SAFETY: sysconf is always safe to call.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let firmware = firmware::Firmware::new(&root, &cfg);
         Ok(Agent {
             cfg,
             root,
@@ -257,32 +268,8 @@ impl Agent {
             page_kb: if page > 0 { page as u64 / 1024 } else { 4 },
             stats: Stats::default(),
             cycles: 0,
+            firmware,
         })
-    }
-
-    /// oom_score_adj and mlockall, as configured; failures are logged, never fatal.
-    pub fn protect_self(&mut self) {
-        let mut w = heapless::String::<12>::new();
-        let _ = write!(w, "{}", self.cfg.oom_score_adj);
-        let res = sys::CPath::from_bytes(b"/proc/self/oom_score_adj")
-            .and_then(|p| Fd::open(&p, libc::O_WRONLY))
-            .and_then(|fd| fd.write_all(w.as_bytes()));
-        if let Err(e) = res {
-            let mut l = AuditLine::new("error");
-            l.kv("reason", b"cannot set oom_score_adj")
-                .kv("error", sys::strerror(e).as_bytes());
-            self.emit(Severity::Warning, l);
-        }
-        if self.cfg.mlock {
-            // SAFETY: plain syscall.
-            if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
-                let e = sys::errno();
-                let mut l = AuditLine::new("error");
-                l.kv("reason", b"mlockall failed")
-                    .kv("error", sys::strerror(e).as_bytes());
-                self.emit(Severity::Warning, l);
-            }
-        }
     }
 
     /// Re-reads the config after SIGHUP; a bad one is logged and the old one stays.
@@ -298,7 +285,9 @@ impl Agent {
                         eprintln!("ghostwatch: syslog unavailable after reload ({e})");
                     }
                 }
+                let old_watchdog = self.cfg.watchdog_device.take();
                 self.cfg = c;
+                self.reconfigure_firmware(old_watchdog.as_ref());
                 let mut l = AuditLine::new("reload");
                 l.kv("config", source.describe().as_bytes())
                     .kvd("rules", self.cfg.rules.len())
@@ -476,6 +465,8 @@ impl Agent {
         let t0_us = sys::monotonic_us();
         self.cycles += 1;
         self.stats.cycles = self.cycles;
+        self.firmware.healthy = false;
+        self.protect_poll();
 
         let Some(mi) = self.read_meminfo() else {
             status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
@@ -532,6 +523,7 @@ impl Agent {
         self.suspects = snap.suspects;
         self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
         status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+        self.firmware.healthy = true;
     }
 
     /// Audits one decision and, for Act, runs the action.
@@ -662,17 +654,7 @@ impl Agent {
                 |t| act::drain(t, self.cfg.drain_max_packets, 2000),
             ),
             ActionKind::Kill => target.map_or_else(|| failed(no_owner), |t| act::kill(t, r.signal)),
-            ActionKind::Reboot => {
-                let mut text = heapless::String::<256>::new();
-                let _ = write!(
-                    text,
-                    "ghostwatch rebooted the box: rule={} trigger={} ghost_kb={}",
-                    r.name,
-                    trigger.name(),
-                    snap.ghost_kb
-                );
-                act::reboot(&self.cfg.breadcrumb_file, &text)
-            }
+            ActionKind::Reboot => self.reboot(r, snap, trigger),
         }
     }
 }

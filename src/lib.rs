@@ -9,6 +9,7 @@ pub mod agent;
 pub mod audit;
 pub mod config;
 pub mod ghost;
+pub mod lastresort;
 pub mod owners;
 pub mod policy;
 pub mod proc;

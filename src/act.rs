@@ -7,7 +7,7 @@
 use crate::audit::{AuditLine, push_pair, push_pair_display};
 use crate::proc::ProcRoot;
 use crate::proc::pid::Comm;
-use crate::sys::{self, CPath, Errno, Fd, monotonic_ms, strerror};
+use crate::sys::{self, CPath, Cut, Errno, Fd, monotonic_ms, strerror};
 use core::fmt::{self, Write as _};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,21 +96,6 @@ impl Outcome {
     fn timed(mut self, start_ms: u64) -> Outcome {
         self.duration_ms = monotonic_ms().saturating_sub(start_ms);
         self
-    }
-}
-
-/// fmt::Write into a fixed string that keeps what fits and silently drops the rest: a reason
-/// cut short is better than no reason.
-struct Cut<'a, const N: usize>(&'a mut heapless::String<N>);
-
-impl<const N: usize> fmt::Write for Cut<'_, N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            if self.0.push(c).is_err() {
-                break;
-            }
-        }
-        Ok(())
     }
 }
 

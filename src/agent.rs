@@ -12,7 +12,7 @@ use crate::ghost;
 use crate::owners::{self, Owners, WalkMode};
 use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
 use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource};
+use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, insert_top};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
 use crate::proc::{ProcRoot, pid};
@@ -238,7 +238,7 @@ pub struct Agent {
     owners_at_cycle: u64,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
     vmalloc_kb: Option<u64>,
-    page_kb: u64,
+    page_size: u64,
     pub stats: Stats,
     pub cycles: u64,
     firmware: firmware::Firmware,
@@ -250,8 +250,6 @@ impl Agent {
         let meminfo_fd = root
             .open(b"meminfo")
             .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
-        // SAFETY: sysconf is always safe to call.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         let firmware = firmware::Firmware::new(&root, &cfg);
         Ok(Agent {
             cfg,
@@ -265,7 +263,7 @@ impl Agent {
             owners_at_cycle: 0,
             decisions: heapless::Vec::new(),
             vmalloc_kb: None,
-            page_kb: if page > 0 { page as u64 / 1024 } else { 4 },
+            page_size: sys::page_size(),
             stats: Stats::default(),
             cycles: 0,
             firmware,
@@ -360,7 +358,7 @@ impl Agent {
                 .open(b"vmallocinfo")
                 .ok()
                 .and_then(|fd| VmallocSummary::read(fd, &mut self.buf).ok())
-                .map(|s| s.vmalloc_kb(self.page_kb * 1024));
+                .map(|s| s.vmalloc_kb(self.page_size));
         }
         self.vmalloc_kb
     }
@@ -384,7 +382,7 @@ impl Agent {
             {
                 // Per-CPU memory reserves can lag the global counter; a quarter of the
                 // warn level is a generous margin.
-                let gate_pages = self.cfg.backlog_warn_bytes / 4 / (self.page_kb * 1024);
+                let gate_pages = self.cfg.backlog_warn_bytes / 4 / (self.page_size);
                 read_tcp = ss.tcp_mem_pages.is_none_or(|p| p >= gate_pages);
                 read_udp = ss.udp_mem_pages.is_none_or(|p| p >= gate_pages);
             }
@@ -412,7 +410,16 @@ impl Agent {
                 if s.rx_queue == 0 {
                     return;
                 }
-                insert_suspect(suspects, s);
+                insert_top(
+                    suspects,
+                    policy::MAX_SUSPECTS,
+                    s.rx_queue,
+                    |x: &Suspect| x.socket.rx_queue,
+                    || Suspect {
+                        socket: *s,
+                        owners: heapless::Vec::new(),
+                    },
+                );
             });
             // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
             // or unreadable one is logged (read_error rate-limits) and the poll goes on.
@@ -693,25 +700,4 @@ fn measurement_pairs(
     if let Some(a) = snap.available_kb {
         l.kvd("available_kb", a);
     }
-}
-
-/// Keeps `v` sorted by rx_queue descending, holding at most its capacity (no allocation).
-fn insert_suspect(v: &mut heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>, s: &SocketEntry) {
-    if v.is_full() && v.last().is_some_and(|l| l.socket.rx_queue >= s.rx_queue) {
-        return;
-    }
-    let pos = v
-        .iter()
-        .position(|x| x.socket.rx_queue < s.rx_queue)
-        .unwrap_or(v.len());
-    if v.is_full() {
-        v.pop();
-    }
-    let _ = v.insert(
-        pos,
-        Suspect {
-            socket: *s,
-            owners: heapless::Vec::new(),
-        },
-    );
 }

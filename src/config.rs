@@ -23,10 +23,11 @@ mod scan;
 mod schema;
 mod validate;
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 
 use heapless::{String, Vec};
 
+use crate::sys::{cut_fmt, cut_str};
 use scan::Layout;
 
 pub const MAX_RULES: usize = 16;
@@ -226,26 +227,6 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// A message buffer that keeps what fits and drops the rest, so formatting never fails.
-pub(crate) struct Msg(String<MSG_CAP>);
-
-impl Msg {
-    fn new() -> Self {
-        Msg(String::new())
-    }
-}
-
-impl fmt::Write for Msg {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            if self.0.push(c).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The config used when no file is given and /etc/ghostwatch.json does not exist: every
 /// default, and one `log` rule per socket-related trigger, so the agent observes and reports
 /// but never touches the box. `Config::embedded_default()` parses exactly this text.
@@ -276,24 +257,13 @@ pub mod defaults {
     pub const SIGNAL: i32 = libc::SIGTERM;
 }
 
-/// Copies as much of `s` as fits into a bounded string (whole characters only).
-fn bounded<const N: usize>(s: &str) -> String<N> {
-    let mut out = String::new();
-    for c in s.chars() {
-        if out.push(c).is_err() {
-            break;
-        }
-    }
-    out
-}
-
 impl Default for Config {
     /// Every top-level default and no rules (the agent then only watches and warns).
     fn default() -> Self {
         Config {
             interval_ms: defaults::INTERVAL_MS,
-            syslog: SyslogTarget::Unix(bounded("/dev/log")),
-            facility: bounded(defaults::FACILITY),
+            syslog: SyslogTarget::Unix(cut_str("/dev/log")),
+            facility: cut_str(defaults::FACILITY),
             status_file: None,
             metrics_file: None,
             dry_run: false,
@@ -308,7 +278,7 @@ impl Default for Config {
             max_actions_per_hour: defaults::MAX_ACTIONS_PER_HOUR,
             oom_score_adj: defaults::OOM_SCORE_ADJ,
             mlock: true,
-            breadcrumb_file: bounded(defaults::BREADCRUMB_FILE),
+            breadcrumb_file: cut_str(defaults::BREADCRUMB_FILE),
             drain_max_packets: defaults::DRAIN_MAX_PACKETS,
             protect: Vec::new(),
             watchdog_device: None,
@@ -334,8 +304,8 @@ impl Config {
     /// whole `Config::default()` would put a 26 KB temporary on the stack.
     fn reset(&mut self) {
         self.interval_ms = defaults::INTERVAL_MS;
-        self.syslog = SyslogTarget::Unix(bounded("/dev/log"));
-        self.facility = bounded(defaults::FACILITY);
+        self.syslog = SyslogTarget::Unix(cut_str("/dev/log"));
+        self.facility = cut_str(defaults::FACILITY);
         self.status_file = None;
         self.metrics_file = None;
         self.dry_run = false;
@@ -350,7 +320,7 @@ impl Config {
         self.max_actions_per_hour = defaults::MAX_ACTIONS_PER_HOUR;
         self.oom_score_adj = defaults::OOM_SCORE_ADJ;
         self.mlock = true;
-        self.breadcrumb_file = bounded(defaults::BREADCRUMB_FILE);
+        self.breadcrumb_file = cut_str(defaults::BREADCRUMB_FILE);
         self.drain_max_packets = defaults::DRAIN_MAX_PACKETS;
         self.protect.clear();
         self.watchdog_device = None;
@@ -411,16 +381,14 @@ pub fn load(path: &str) -> Result<Config, LoadError> {
 /// `load`, filling `cfg` in place (see `parse_into`; on Err `cfg` must not be used).
 pub fn load_into(path: &str, cfg: &mut Config) -> Result<(), LoadError> {
     let fail = |err: ConfigError| LoadError {
-        path: bounded(path),
+        path: cut_str(path),
         err,
     };
     let file_error = |args: fmt::Arguments| {
-        let mut msg = Msg::new();
-        let _ = msg.write_fmt(args);
         fail(ConfigError {
             line: 0,
             col: 0,
-            msg: msg.0,
+            msg: cut_fmt(args),
         })
     };
     let os = |e: crate::sys::Errno| {
@@ -493,7 +461,7 @@ mod tests {
         assert_eq!(ok("\u{feff}{}\n"), Config::default());
         let d = Config::default();
         assert_eq!(d.interval_ms, 1000);
-        assert_eq!(d.syslog, SyslogTarget::Unix(bounded("/dev/log")));
+        assert_eq!(d.syslog, SyslogTarget::Unix(cut_str("/dev/log")));
         assert_eq!(d.facility, "daemon");
         assert_eq!((d.ghost_warn_kb, d.ghost_act_kb), (65536, 131072));
         assert_eq!(
@@ -530,7 +498,7 @@ mod tests {
                        "signal": "SIGKILL", "timeout_s": 9, "escalate_after_s": 12}]
         }"#);
         assert_eq!(cfg.interval_ms, 250);
-        assert_eq!(cfg.syslog, SyslogTarget::Udp(bounded("10.0.0.1:514")));
+        assert_eq!(cfg.syslog, SyslogTarget::Udp(cut_str("10.0.0.1:514")));
         assert_eq!(cfg.facility, "local3");
         assert_eq!(cfg.status_file.as_deref(), Some("/run/gw.status"));
         assert_eq!(cfg.metrics_file.as_deref(), Some("/run/gw.prom"));
@@ -613,13 +581,13 @@ mod tests {
         assert_eq!(t("stderr"), SyslogTarget::Stderr);
         assert_eq!(
             t("unix:/var/run/log"),
-            SyslogTarget::Unix(bounded("/var/run/log"))
+            SyslogTarget::Unix(cut_str("/var/run/log"))
         );
         assert_eq!(
             t("tcp:logs.example:6514"),
-            SyslogTarget::Tcp(bounded("logs.example:6514"))
+            SyslogTarget::Tcp(cut_str("logs.example:6514"))
         );
-        assert_eq!(t("udp:[::1]:514"), SyslogTarget::Udp(bounded("[::1]:514")));
+        assert_eq!(t("udp:[::1]:514"), SyslogTarget::Udp(cut_str("[::1]:514")));
         for (s, why) in [
             ("udp:host:0", "port must be a number from 1 to 65535"),
             ("udp:host:65536", "port must be a number from 1 to 65535"),

@@ -8,6 +8,7 @@ pub mod act;
 pub mod agent;
 pub mod audit;
 pub mod config;
+pub mod escape;
 pub mod ghost;
 pub mod lastresort;
 pub mod owners;

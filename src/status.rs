@@ -7,6 +7,7 @@
 
 use crate::act::ResultKind;
 use crate::config::{Config, Trigger};
+use crate::escape::JsonText;
 use crate::policy::Level;
 use crate::proc::net::SocketEntry;
 use crate::sink;
@@ -125,26 +126,6 @@ pub fn replace_file(path: &str, data: &[u8]) -> Result<(), crate::sys::Errno> {
     Ok(())
 }
 
-/// Writes `s` as a JSON string literal (quotes included), escaping control characters and
-/// replacing invalid UTF-8.
-pub fn json_str(w: &mut impl Write, s: &[u8]) -> fmt::Result {
-    w.write_char('"')?;
-    for chunk in s.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => w.write_str("\\\"")?,
-                '\\' => w.write_str("\\\\")?,
-                c if (c as u32) < 0x20 || c == '\u{7f}' => write!(w, "\\u{:04x}", c as u32)?,
-                c => w.write_char(c)?,
-            }
-        }
-        if !chunk.invalid().is_empty() {
-            w.write_str("\\ufffd")?;
-        }
-    }
-    w.write_char('"')
-}
-
 /// The status file: one JSON object describing the last poll.
 pub fn format_status(
     w: &mut impl Write,
@@ -182,9 +163,9 @@ pub fn format_status(
         Some(x) => {
             write!(
                 w,
-                "{{\"proto\":\"{}\",\"local\":\"{}\",\"rx_queue\":{},\"inode\":{}}}",
+                "{{\"proto\":\"{}\",\"local\":{},\"rx_queue\":{},\"inode\":{}}}",
                 x.proto.name(),
-                x.local,
+                JsonText(&x.local),
                 x.rx_queue,
                 x.inode
             )?;
@@ -282,13 +263,6 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn json_str_escapes_control_and_invalid() {
-        let mut s = heapless::String::<64>::new();
-        json_str(&mut s, b"a\"b\\c\n\x1b\xff").unwrap();
-        assert_eq!(s.as_str(), "\"a\\\"b\\\\c\\u000a\\u001b\\ufffd\"");
-    }
 
     #[test]
     fn per_trigger_and_per_result_sections() {

@@ -14,7 +14,7 @@
 use core::fmt::{self, Write};
 
 use super::schema::{self, KeySpec, Kind};
-use super::{ConfigError, MAX_ARGV, MAX_RULES, Msg};
+use super::{ConfigError, MAX_ARGV, MAX_RULES};
 
 /// Where a key and its value sit (byte offsets into the text).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -120,12 +120,10 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// An error at byte offset `at` of `text`.
 pub fn error_at(text: &[u8], at: usize, args: fmt::Arguments) -> ConfigError {
     let (line, col) = pos_of(text, at);
-    let mut msg = Msg::new();
-    let _ = msg.write_fmt(args);
     ConfigError {
         line,
         col,
-        msg: msg.0,
+        msg: crate::sys::cut_fmt(args),
     }
 }
 

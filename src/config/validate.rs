@@ -3,16 +3,18 @@
 //! (ranges, enums, cross-field rules), pointing at the offending key or value through the
 //! positions the scan recorded.
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 
 use heapless::Vec;
 use serde::Deserialize;
 
+use crate::sys::{cut_fmt, cut_str};
+
 use super::scan::{self, KeyAt, Layout, Place, Shown, Slot};
 use super::schema::{self, KeySpec};
 use super::{
-    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Msg, Name, Rule, Str, SyslogTarget,
-    Trigger, bounded, defaults,
+    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Name, Rule, Str, SyslogTarget, Trigger,
+    defaults,
 };
 
 /// Fills `cfg` from `text`, which the scan accepted into `lay`: defaults for what is absent,
@@ -204,7 +206,7 @@ impl Validator<'_> {
                     ),
                 ));
             }
-            cfg.facility = bounded(f);
+            cfg.facility = cut_str(f);
         }
         cfg.status_file = self.path(&raw.status_file, "status_file")?;
         cfg.metrics_file = self.path(&raw.metrics_file, "metrics_file")?;
@@ -415,7 +417,7 @@ impl Validator<'_> {
                     format_args!("\"syslog\" unix socket path must be absolute, got {shown}"),
                 ));
             }
-            return Ok(SyslogTarget::Unix(bounded(path)));
+            return Ok(SyslogTarget::Unix(cut_str(path)));
         }
         let (udp, hostport) = match (s.strip_prefix("udp:"), s.strip_prefix("tcp:")) {
             (Some(hp), _) => (true, hp),
@@ -468,7 +470,7 @@ impl Validator<'_> {
                 format_args!("\"syslog\" host is not a host name or address, got {shown}"),
             ));
         }
-        let hp = bounded(hostport);
+        let hp = cut_str(hostport);
         Ok(if udp {
             SyslogTarget::Udp(hp)
         } else {
@@ -520,13 +522,9 @@ impl Validator<'_> {
                         ),
                     ));
                 }
-                bounded(n)
+                cut_str(n)
             }
-            None => {
-                let mut n = Msg::new();
-                let _ = write!(n, "rule{}", r + 1);
-                bounded(&n.0)
-            }
+            None => cut_fmt(format_args!("rule{}", r + 1)),
         };
 
         let Some(trigger_text) = &raw.trigger else {
@@ -712,7 +710,7 @@ impl Validator<'_> {
         Ok(Rule {
             name,
             trigger,
-            comm: raw.comm.as_deref().map(bounded),
+            comm: raw.comm.as_deref().map(cut_str),
             exe: raw.exe.clone(),
             action,
             argv,

@@ -6,7 +6,7 @@ use super::{MAX_SKIPS, MAX_TOP};
 use crate::ghost::{self, Ghost};
 use crate::owners::{self, Owners, WalkMode};
 use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats};
+use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats, insert_top};
 use crate::proc::pid::{self, Comm};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
@@ -28,6 +28,8 @@ pub enum Skip {
     /// Lines of meminfo that did not parse.
     MeminfoMalformed(u32),
     Sockstat(ProcError),
+    /// Lines of sockstat that did not parse.
+    SockstatMalformed(u32),
     /// A socket table could not be opened or read to the end.
     Table(Proto, ProcError),
     /// A socket table had `count` lines that did not parse; `first` is the first of them.
@@ -72,6 +74,9 @@ impl fmt::Display for Skip {
             }
             Skip::MeminfoMalformed(n) => write!(f, "meminfo: {n} malformed line(s) ignored"),
             Skip::Sockstat(e) => write!(f, "net/sockstat: {e}"),
+            Skip::SockstatMalformed(n) => {
+                write!(f, "net/sockstat: {n} malformed line(s) ignored")
+            }
             Skip::Table(p, ProcError::Io(libc::ENOENT)) => write!(
                 f,
                 "net/{}: not present (protocol not built into this kernel?)",
@@ -221,30 +226,14 @@ impl Findings {
 }
 
 /// Inserts `e` into `top` (sorted by rx_queue then drops, descending) if it ranks among the
-/// first `n`. Equal keys keep arrival order, so the result does not depend on the sort algorithm.
+/// first `n` (see `proc::net::insert_top`).
 pub(super) fn offer(top: &mut heapless::Vec<SocketEntry, MAX_TOP>, n: usize, e: &SocketEntry) {
-    let n = n.min(MAX_TOP);
     // Idle sockets without an inode (TIME_WAIT, closing) have no owner and nothing queued.
-    if n == 0 || (e.inode == 0 && e.rx_queue == 0) {
+    if e.inode == 0 && e.rx_queue == 0 {
         return;
     }
     let key = |s: &SocketEntry| (s.rx_queue, s.drops);
-    if top.len() >= n {
-        match top.last() {
-            Some(last) if key(e) > key(last) => {
-                top.pop();
-            }
-            _ => return,
-        }
-    }
-    let pos = top.partition_point(|s| key(s) >= key(e));
-    let _ = top.insert(pos, *e);
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 { n as u64 } else { 4096 }
+    insert_top(top, n, key(e), key, || *e);
 }
 
 /// Reads everything from `root`. Only meminfo is required: Err (naming the file) if it cannot
@@ -264,7 +253,7 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
             e => format!("{mem_path}: {e}"),
         })?;
 
-    let page_size = page_size();
+    let page_size = sys::page_size();
     let vmalloc = root
         .open(b"vmallocinfo")
         .map_err(ProcError::Io)
@@ -301,7 +290,12 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
         .map_err(ProcError::Io)
         .and_then(|fd| SockStat::read(fd, &mut buf))
     {
-        Ok(s) => f.sockstat = Some(s),
+        Ok(s) => {
+            if s.malformed > 0 {
+                f.skip(Skip::SockstatMalformed(s.malformed));
+            }
+            f.sockstat = Some(s);
+        }
         Err(e) => f.skip(Skip::Sockstat(e)),
     }
 

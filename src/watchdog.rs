@@ -183,6 +183,18 @@ mod tests {
         ));
     }
 
+    /// A character device that is not a watchdog: the ioctls fail (ENOTTY), which is reported,
+    /// and the device is used with its own timeout (the path a driver without SETTIMEOUT takes).
+    #[test]
+    fn char_device_without_watchdog_ioctls() {
+        let w = Watchdog::open("/dev/null", Some(30)).unwrap();
+        assert!(!w.is_stand_in);
+        assert_eq!(w.set_result, Err(libc::ENOTTY));
+        assert_eq!(w.timeout_s, None);
+        assert_eq!(w.pet(), Ok(true));
+        w.close_clean().unwrap();
+    }
+
     #[test]
     fn fifo_stand_in_sees_pets_and_magic_close() {
         let p = std::env::temp_dir().join(format!("gw-wdfifo-{}", std::process::id()));

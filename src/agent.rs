@@ -520,6 +520,7 @@ impl Agent {
         for t in Trigger::ALL {
             self.stats.incidents[t.index()] = IncidentLevel::from(self.policy.level(t));
         }
+        self.stats.actions_last_hour = self.policy.actions_in_last_hour(now_ms) as u64;
         for d in decisions.iter() {
             self.carry_out(d, &snap);
             if stopping() {
@@ -660,7 +661,9 @@ impl Agent {
                 || failed(no_owner),
                 |t| act::drain(t, self.cfg.drain_max_packets, 2000),
             ),
-            ActionKind::Kill => target.map_or_else(|| failed(no_owner), |t| act::kill(t, r.signal)),
+            ActionKind::Kill => {
+                target.map_or_else(|| failed(no_owner), |t| act::kill(&self.root, t, r.signal))
+            }
             ActionKind::Reboot => self.reboot(r, snap, trigger),
         }
     }

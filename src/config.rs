@@ -1,7 +1,7 @@
 //! The agent's configuration: one JSON file parsed with serde-json-core into bounded heapless
 //! structures (no heap), validated with errors that say `FILE:LINE:COL: what and what is allowed`.
 //!
-//! OWNER: config. The types below are shared with policy, act and agent: add fields, don't rename.
+//! The types below are shared with policy, act and agent: add fields, don't rename.
 //!
 //! Parsing runs in three passes, none of which allocates:
 //! 1. `scan` checks JSON syntax and the schema (keys, types, lengths, counts, duplicates) and
@@ -50,6 +50,16 @@ pub enum SyslogTarget {
     Udp(Str),
     Tcp(Str),
     Stderr,
+}
+
+impl SyslogTarget {
+    /// `defaults::SYSLOG` as a target: the local socket it names.
+    pub fn default_target() -> SyslogTarget {
+        let path = defaults::SYSLOG
+            .strip_prefix("unix:")
+            .unwrap_or(defaults::SYSLOG);
+        SyslogTarget::Unix(cut_str(path))
+    }
 }
 
 /// Which measurement a rule reacts to.
@@ -262,7 +272,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             interval_ms: defaults::INTERVAL_MS,
-            syslog: SyslogTarget::Unix(cut_str("/dev/log")),
+            syslog: SyslogTarget::default_target(),
             facility: cut_str(defaults::FACILITY),
             status_file: None,
             metrics_file: None,
@@ -304,7 +314,7 @@ impl Config {
     /// whole `Config::default()` would put a 26 KB temporary on the stack.
     fn reset(&mut self) {
         self.interval_ms = defaults::INTERVAL_MS;
-        self.syslog = SyslogTarget::Unix(cut_str("/dev/log"));
+        self.syslog = SyslogTarget::default_target();
         self.facility = cut_str(defaults::FACILITY);
         self.status_file = None;
         self.metrics_file = None;
@@ -338,8 +348,8 @@ pub fn parse(text: &[u8]) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
-/// `parse`, filling `cfg` in place instead of returning a 26 KB value (keeps the stack of a
-/// reload small). On Err, `cfg` holds a mix of defaults and parsed values: don't use it
+/// `parse`, filling `cfg` in place instead of returning a 26 KB value (`load_into` and
+/// `Config::embedded_default` use it to keep their stack small). On Err, `cfg` holds a mix of defaults and parsed values: don't use it
 /// (parse into a spare `Config` when the old one must survive a bad reload).
 pub fn parse_into(text: &[u8], cfg: &mut Config) -> Result<(), ConfigError> {
     let mut lay = Layout::new();

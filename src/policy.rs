@@ -1,6 +1,6 @@
 //! The decision core: a snapshot (numbers) + history + config in, decisions out.
 //!
-//! OWNER: policy. Pure: no file I/O, no sleeping, no logging, no clock reads — time comes
+//! Pure: no file I/O, no sleeping, no logging, no clock reads — time comes
 //! in as `Snapshot::now_ms` (CLOCK_MONOTONIC in the agent, a fake clock in tests).
 //! `evaluate` never allocates (fixed arrays and heapless only) and costs
 //! O(rules * suspects * owners), so the poll loop can call it on a box that is out of memory.

@@ -9,8 +9,11 @@
 //! reboot(2) never returns.
 //!
 //! Test seam: a FIFO at `watchdog_device` is accepted in place of the character device (no
-//! ioctls; the bytes written are what a test reads). These machines cannot create a real
-//! watchdog; softdog is not loadable here. Anything else that is not a character device is
+//! ioctls; the bytes written are what a test reads). These machines cannot offer a real one:
+//! their kernel has `# CONFIG_SOFT_WATCHDOG is not set` (/proc/config.gz) and no module support
+//! (no /proc/modules), so softdog cannot be loaded, and there is no /sys/class/watchdog. The
+//! real device path (WDIOC_SETTIMEOUT on an i6300esb) runs in the router-in-a-box guest
+//! (tests/router_in_a_box.rs, scenario C). Anything else that is not a character device is
 //! refused.
 
 use crate::sys::{self, CPath, Errno, Fd};

@@ -217,7 +217,7 @@ impl Running {
     }
 }
 
-/// Runs `argv` to the end, blocking (tests, and `--once` which has nothing else to watch):
+/// Runs `argv` to the end, blocking (tests and tools; the agent never waits like this):
 /// `Running::spawn` then `poll` every 10 ms; `stop()` true stops it like an agent shutdown.
 pub fn run_blocking(
     argv: &[Str],

@@ -628,6 +628,25 @@ impl<'a> Scanner<'a> {
         )
     }
 
+    /// True (and the container closed) when the cursor is on `close` ('}' or ']'); Err if a
+    /// comma, at `comma`, came right before it.
+    fn container_ends(&mut self, close: u8, comma: Option<usize>) -> Result<bool, ConfigError> {
+        if self.peek() != Some(close) {
+            return Ok(false);
+        }
+        if let Some(at) = comma {
+            return Err(self.err(
+                at,
+                format_args!(
+                    "trailing comma before '{}' (JSON does not allow one)",
+                    close as char
+                ),
+            ));
+        }
+        self.close();
+        Ok(true)
+    }
+
     /// Scans an object of `place`'s schema (cursor on '{'), recording slots in `lay`.
     fn object(&mut self, lay: &mut Layout, place: Place) -> Result<(), ConfigError> {
         let table = match place {
@@ -640,13 +659,7 @@ impl<'a> Scanner<'a> {
             self.skip_ws();
             match self.peek() {
                 Some(b'}') => {
-                    if let Some(at) = comma {
-                        return Err(self.err(
-                            at,
-                            format_args!("trailing comma before '}}' (JSON does not allow one)"),
-                        ));
-                    }
-                    self.close();
+                    self.container_ends(b'}', comma)?;
                     return Ok(());
                 }
                 Some(b'"') => {}
@@ -902,14 +915,7 @@ impl<'a> Scanner<'a> {
         let mut comma: Option<usize> = None;
         loop {
             self.skip_ws();
-            if self.peek() == Some(b']') {
-                if let Some(at) = comma {
-                    return Err(self.err(
-                        at,
-                        format_args!("trailing comma before ']' (JSON does not allow one)"),
-                    ));
-                }
-                self.close();
+            if self.container_ends(b']', comma)? {
                 return Ok(());
             }
             if n > 0 && comma.is_none() {
@@ -957,14 +963,7 @@ impl<'a> Scanner<'a> {
         let mut comma: Option<usize> = None;
         loop {
             self.skip_ws();
-            if self.peek() == Some(b']') {
-                if let Some(at) = comma {
-                    return Err(self.err(
-                        at,
-                        format_args!("trailing comma before ']' (JSON does not allow one)"),
-                    ));
-                }
-                self.close();
+            if self.container_ends(b']', comma)? {
                 return Ok(());
             }
             let n = lay.n_rules;

@@ -577,12 +577,7 @@ impl<'a> Scanner<'a> {
         let mut fractional = false;
         if self.peek() == Some(b'.') {
             self.i += 1;
-            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                return Err(self.bad_number(start));
-            }
-            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                self.i += 1;
-            }
+            self.digits(start)?;
             fractional = true;
         }
         if let Some(b'e' | b'E') = self.peek() {
@@ -590,12 +585,7 @@ impl<'a> Scanner<'a> {
             if let Some(b'+' | b'-') = self.peek() {
                 self.i += 1;
             }
-            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                return Err(self.bad_number(start));
-            }
-            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                self.i += 1;
-            }
+            self.digits(start)?;
             fractional = true;
         }
         if self
@@ -610,6 +600,18 @@ impl<'a> Scanner<'a> {
             fractional,
             int: if fractional { None } else { int },
         })
+    }
+
+    /// Skips one or more digits (a fraction's or an exponent's); none is a bad number that
+    /// started at `start`.
+    fn digits(&mut self, start: usize) -> Result<(), ConfigError> {
+        if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            return Err(self.bad_number(start));
+        }
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.i += 1;
+        }
+        Ok(())
     }
 
     /// The error for a malformed number starting at `start` ("64k", "0x10", "1.", "-").

@@ -330,7 +330,7 @@ impl Agent {
                 let mut l = AuditLine::new("reload");
                 l.kv("config", source.describe().as_bytes())
                     .kvd("rules", self.cfg.rules.len())
-                    .kv("result", b"ok");
+                    .kv("result", ResultKind::Ok.name().as_bytes());
                 self.emit(Severity::Notice, l);
             }
             Err(e) => {

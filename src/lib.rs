@@ -14,5 +14,6 @@ pub mod policy;
 pub mod proc;
 pub mod report;
 pub mod sink;
+pub mod sockets;
 pub mod status;
 pub mod sys;

@@ -12,11 +12,13 @@ mod json;
 use crate::ghost::{self, Ghost};
 use crate::owners::{self, Owners, WalkMode};
 use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats};
+use crate::proc::net::{Proto, SocketEntry, TableStats};
+use crate::proc::netns::NetnsTable;
 use crate::proc::pid::{self, Comm};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
 use crate::proc::{ProcError, ProcRoot};
+use crate::sockets::{Note, Scanner, SourceKind};
 use crate::sys::{self, Errno};
 use core::fmt;
 use json::JsonWriter;
@@ -79,6 +81,8 @@ pub enum Skip {
     StatusMalformed(u32),
     /// The proc root itself could not be listed: no processes, no owners.
     ProcWalk(Errno),
+    /// The socket source fell back or a network namespace could not be read.
+    Sockets(Note),
 }
 
 impl fmt::Display for Skip {
@@ -154,6 +158,7 @@ impl fmt::Display for Skip {
                 "process list: {} — no process RSS, no socket owners",
                 sys::strerror(e)
             ),
+            Skip::Sockets(n) => n.fmt(f),
         }
     }
 }
@@ -183,11 +188,14 @@ pub struct Findings {
     pub page_size: u64,
     pub sockstat: Option<SockStat>,
     /// Per table, in `Proto::ALL` order.
-    pub tables: [TableStats; 10],
+    pub tables: [TableStats; Proto::COUNT],
     /// Bytes queued for reading per table, in `Proto::ALL` order.
-    pub rx_queued: [u64; 10],
+    pub rx_queued: [u64; Proto::COUNT],
     /// The largest receive queues, largest first.
     pub top: heapless::Vec<SocketEntry, MAX_TOP>,
+    /// Where the sockets came from, and the network namespaces they were read in.
+    pub socket_source: SourceKind,
+    pub netns: NetnsTable,
     pub owners: Owners,
     pub procs: ProcSummary,
     pub skipped: heapless::Vec<Skip, MAX_SKIPS>,
@@ -316,9 +324,11 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
         vmalloc: vmalloc.as_ref().ok().copied(),
         page_size,
         sockstat: None,
-        tables: [TableStats::default(); 10],
-        rx_queued: [0; 10],
+        tables: [TableStats::default(); Proto::COUNT],
+        rx_queued: [0; Proto::COUNT],
         top: heapless::Vec::new(),
+        socket_source: SourceKind::Proc,
+        netns: NetnsTable::default(),
         owners: Owners::default(),
         procs: ProcSummary::default(),
         skipped: heapless::Vec::new(),
@@ -343,31 +353,32 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
         Err(e) => f.skip(Skip::Sockstat(e)),
     }
 
-    // Every socket table, streamed through one 4 KiB buffer; only the top N are kept.
+    // Every socket, in every network namespace, streamed (sock_diag, or the text tables
+    // through one 4 KiB buffer); only the top N are kept.
     {
-        let mut net = ProcNet {
-            root,
-            buf: &mut buf,
-        };
+        let mut scanner = Scanner::new(root, Scanner::is_live_root(root));
         let Findings {
             tables,
             rx_queued,
             top,
             ..
         } = &mut f;
-        for (i, proto) in Proto::ALL.into_iter().enumerate() {
-            let mut queued = 0u64;
-            let stats = net.for_each(proto, &mut |e| {
-                queued = queued.saturating_add(e.rx_queue);
-                offer(top, top_n, e);
-            });
-            tables[i] = stats;
-            rx_queued[i] = queued;
+        scanner.scan(root, &mut buf, &|_| true, tables, &mut |e| {
+            let q = &mut rx_queued[e.proto.index()];
+            *q = q.saturating_add(e.rx_queue);
+            offer(top, top_n, e);
+        });
+        f.socket_source = scanner.kind();
+        f.netns = scanner.netns.clone();
+        for n in scanner.take_notes() {
+            f.skip(Skip::Sockets(n));
         }
     }
     for (i, proto) in Proto::ALL.into_iter().enumerate() {
         let t = f.tables[i];
         match t.first_error {
+            // Text unix rows carry no queue: a tree without net/unix loses nothing worth a note.
+            Some(ProcError::Io(libc::ENOENT)) if proto == Proto::Unix => {}
             Some(ProcError::Io(e)) => f.skip(Skip::Table(proto, ProcError::Io(e))),
             Some(first) if t.malformed > 0 => {
                 f.skip(Skip::TableMalformed(proto, t.malformed, first))
@@ -612,6 +623,24 @@ impl fmt::Display for OwnerList<'_> {
     }
 }
 
+/// A socket's local end, with its network namespace when it is not the report's own:
+/// `127.0.0.1:9 (netns blue)`, `:::58 (netns 4026532301)`.
+pub struct LocalIn<'a>(pub &'a Findings, pub &'a SocketEntry);
+
+impl fmt::Display for LocalIn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (r, s) = (self.0, self.1);
+        write!(f, "{}", s.local)?;
+        if s.netns != 0 && s.netns != r.netns.home {
+            match r.netns.name_of(s.netns) {
+                Some(name) => write!(f, " (netns {name})")?,
+                None => write!(f, " (netns {})", s.netns)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The verdict in plain words (one paragraph).
 pub struct Verdict<'a>(pub &'a Findings);
 
@@ -647,7 +676,7 @@ impl fmt::Display for Verdict<'_> {
                     f,
                     "{} {} (inode {}) held by {}, {}.",
                     s.proto.name(),
-                    s.local,
+                    LocalIn(r, s),
                     s.inode,
                     OwnerList(r, s.inode),
                     Bytes(s.rx_queue)
@@ -898,10 +927,13 @@ pub fn write_text(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
 fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
-        "Sockets by receive queue (top {} of {}; {} queued in all)",
+        "Sockets by receive queue (top {} of {}; {} queued in all; via {}, {} network namespace{})",
         r.top.len(),
         r.sockets_total(),
-        Bytes(r.rx_queued_total())
+        Bytes(r.rx_queued_total()),
+        r.socket_source.name(),
+        r.netns.list.len(),
+        if r.netns.list.len() == 1 { "" } else { "s" }
     )?;
     // Idle sockets say nothing to the reader: list the ones with data queued or dropped.
     let busy = || r.top.iter().filter(|s| s.rx_queue > 0 || s.drops > 0);
@@ -910,7 +942,7 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
         return Ok(());
     }
     let width = busy()
-        .map(|s| small_text(&s.local).len())
+        .map(|s| small_text(&LocalIn(r, s)).len())
         .max()
         .unwrap_or(5)
         .max(5);
@@ -924,7 +956,7 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
             out,
             "  {:<8} {:<width$} {:>12} {:>10} {:>8} {:>10} {:>6}  ",
             s.proto.name(),
-            small_text(&s.local).as_str(),
+            small_text(&LocalIn(r, s)).as_str(),
             s.rx_queue,
             s.tx_queue,
             s.drops,
@@ -1009,6 +1041,10 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
         w.field_u64("drops", s.drops)?;
         w.field_u64("inode", s.inode)?;
         w.field_u64("uid", s.uid as u64)?;
+        w.field_u64("netns", s.netns)?;
+        if let Some(name) = r.netns.name_of(s.netns) {
+            w.field_str("netns_name", name.as_bytes())?;
+        }
         w.key("owners")?;
         w.begin_array()?;
         for o in r.owners.of(s.inode) {
@@ -1036,6 +1072,20 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     }
     w.end_object()?;
     w.field_u64("rx_queue_total_bytes", r.rx_queued_total())?;
+    w.field_str("socket_source", r.socket_source.name().as_bytes())?;
+    w.key("netns")?;
+    w.begin_array()?;
+    for n in &r.netns.list {
+        w.begin_object()?;
+        w.field_u64("inode", n.inode)?;
+        if !n.name.is_empty() {
+            w.field_str("name", n.name.as_bytes())?;
+        }
+        w.key("home")?;
+        w.bool(n.inode == r.netns.home)?;
+        w.end_object()?;
+    }
+    w.end_array()?;
 
     let p = &r.procs;
     w.key("processes")?;
@@ -1115,6 +1165,7 @@ mod tests {
             drops: 0,
             uid: 0,
             inode,
+            netns: 0,
         }
     }
 
@@ -1144,9 +1195,11 @@ mod tests {
             vmalloc: None,
             page_size: 4096,
             sockstat: None,
-            tables: [TableStats::default(); 10],
-            rx_queued: [0; 10],
+            tables: [TableStats::default(); Proto::COUNT],
+            rx_queued: [0; Proto::COUNT],
             top: heapless::Vec::new(),
+            socket_source: SourceKind::Proc,
+            netns: NetnsTable::default(),
             owners: Owners::default(),
             procs: ProcSummary::default(),
             skipped: heapless::Vec::new(),

@@ -1,7 +1,7 @@
 //! Action executors: exec/restart, sysctl, clamp, drain, kill, reboot. Each returns an
 //! `Outcome` the agent audits. I/O lives here; deciding *whether* to act lives in policy.
 //!
-//! OWNER: actions. No executor panics or returns early without an `Outcome`: a failure is
+//! No executor panics or returns early without an `Outcome`: a failure is
 //! `result=failed` with a reason an operator can act on ("needs CAP_SYS_PTRACE").
 
 use crate::audit::{AuditLine, push_pair, push_pair_display};
@@ -503,11 +503,11 @@ pub fn drain(target: &Target, max_packets: u32, max_ms: u64) -> Outcome {
 /// Signals the target. Refuses PID 1 and the agent itself.
 ///
 /// Also refuses PID 0 and PIDs above i32::MAX (kill(2) would signal a whole process group).
-/// The signal goes through a pidfd when the kernel has one (Linux >= 5.3), after checking the
-/// live /proc/PID/comm still equals `target.comm` (when given), so a PID reused since the
-/// decision is not hit. Reasons: "refusing to signal PID 1", "refusing to signal ghostwatch
+/// The signal goes through a pidfd when the kernel has one (Linux >= 5.3), after checking
+/// ROOT/PID/comm (`root` is the `--proc-root`, like every other read) still equals
+/// `target.comm` (when given), so a PID reused since the decision is not hit. Reasons: "refusing to signal PID 1", "refusing to signal ghostwatch
 /// itself", "pid N is no longer COMM", errno text ("No such process").
-pub fn kill(target: &Target, signal: i32) -> Outcome {
+pub fn kill(root: &ProcRoot, target: &Target, signal: i32) -> Outcome {
     let start = monotonic_ms();
     let pid = target.pid;
     // SAFETY: getpid has no preconditions.
@@ -539,7 +539,7 @@ pub fn kill(target: &Target, signal: i32) -> Outcome {
     // The pidfd pins the process: if /proc/PID/comm matches now, the signal hits that process.
     if !target.comm.as_bytes().is_empty() {
         let mut buf = [0u8; 64];
-        let live = ProcRoot::live()
+        let live = root
             .pid_path(pid, b"comm")
             .and_then(|path| sys::read_file(&path, &mut buf).map(Comm::from_bytes));
         match live {
@@ -715,18 +715,45 @@ mod tests {
     fn kill_refuses_init_self_and_groups() {
         let me = std::process::id();
         assert_eq!(
-            kill(&target(1, b""), 0).reason.as_str(),
+            kill(&ProcRoot::live(), &target(1, b""), 0).reason.as_str(),
             "refusing to signal PID 1"
         );
         assert_eq!(
-            kill(&target(me, b""), 0).reason.as_str(),
+            kill(&ProcRoot::live(), &target(me, b""), 0).reason.as_str(),
             "refusing to signal ghostwatch itself"
         );
-        assert_eq!(kill(&target(0, b""), 0).reason.as_str(), "bad pid 0");
         assert_eq!(
-            kill(&target(u32::MAX, b""), 0).reason.as_str(),
+            kill(&ProcRoot::live(), &target(0, b""), 0).reason.as_str(),
+            "bad pid 0"
+        );
+        assert_eq!(
+            kill(&ProcRoot::live(), &target(u32::MAX, b""), 0)
+                .reason
+                .as_str(),
             "bad pid 4294967295"
         );
+    }
+
+    #[test]
+    fn kill_checks_comm_under_the_proc_root() {
+        // A live child whose comm, as the proc root shows it, is not the one decided on:
+        // kill must read the root (not the live /proc) and refuse.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let dir = std::env::temp_dir().join(format!("gw-act-kill-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join(pid.to_string())).unwrap();
+        std::fs::write(dir.join(pid.to_string()).join("comm"), b"other\n").unwrap();
+        let root = ProcRoot::new(dir.to_str().unwrap().as_bytes()).unwrap();
+        let o = kill(&root, &target(pid, b"sleep"), libc::SIGKILL);
+        let alive = child.try_wait().unwrap().is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(o.reason.as_str(), format!("pid {pid} is no longer sleep"));
+        assert!(alive, "kill signalled although the root's comm differs");
     }
 
     #[test]

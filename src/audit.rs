@@ -1,6 +1,6 @@
 //! The logfmt audit line: `event=action rule=... result=ok ...`, one per decision.
 //!
-//! OWNER: actions. Built in a fixed buffer; values with spaces are double-quoted, control
+//! Built in a fixed buffer; values with spaces are double-quoted, control
 //! characters escaped (never passed through). A line that would overflow is cut at a key boundary
 //! and ends with `truncated=1`.
 //!

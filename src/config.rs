@@ -1,7 +1,7 @@
 //! The agent's configuration: one JSON file parsed with serde-json-core into bounded heapless
 //! structures (no heap), validated with errors that say `FILE:LINE:COL: what and what is allowed`.
 //!
-//! OWNER: config. The types below are shared with policy, act and agent: add fields, don't rename.
+//! The types below are shared with policy, act and agent: add fields, don't rename.
 //!
 //! Parsing runs in three passes, none of which allocates:
 //! 1. `scan` checks JSON syntax and the schema (keys, types, lengths, counts, duplicates) and
@@ -50,6 +50,16 @@ pub enum SyslogTarget {
     Udp(Str),
     Tcp(Str),
     Stderr,
+}
+
+impl SyslogTarget {
+    /// `defaults::SYSLOG` as a target: the local socket it names.
+    pub fn default_target() -> SyslogTarget {
+        let path = defaults::SYSLOG
+            .strip_prefix("unix:")
+            .unwrap_or(defaults::SYSLOG);
+        SyslogTarget::Unix(cut_str(path))
+    }
 }
 
 /// Which measurement a rule reacts to.
@@ -252,6 +262,11 @@ pub mod defaults {
     pub const OOM_SCORE_ADJ: i32 = -1000;
     pub const BREADCRUMB_FILE: &str = "/var/lib/ghostwatch/reboot-reason";
     pub const DRAIN_MAX_PACKETS: u32 = 100_000;
+    /// drain: longest time one drain action runs (ms).
+    pub const DRAIN_MAX_MS: u64 = 2000;
+    /// clamp: SO_RCVBUF when a rule gives none (validation requires `rcvbuf`, so this is a
+    /// guard, not a documented default).
+    pub const CLAMP_RCVBUF: u32 = 262_144;
     /// Rule defaults.
     pub const TIMEOUT_S: u32 = 30;
     pub const SIGNAL: i32 = libc::SIGTERM;
@@ -262,7 +277,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             interval_ms: defaults::INTERVAL_MS,
-            syslog: SyslogTarget::Unix(cut_str("/dev/log")),
+            syslog: SyslogTarget::default_target(),
             facility: cut_str(defaults::FACILITY),
             status_file: None,
             metrics_file: None,
@@ -304,7 +319,7 @@ impl Config {
     /// whole `Config::default()` would put a 26 KB temporary on the stack.
     fn reset(&mut self) {
         self.interval_ms = defaults::INTERVAL_MS;
-        self.syslog = SyslogTarget::Unix(cut_str("/dev/log"));
+        self.syslog = SyslogTarget::default_target();
         self.facility = cut_str(defaults::FACILITY);
         self.status_file = None;
         self.metrics_file = None;
@@ -338,8 +353,8 @@ pub fn parse(text: &[u8]) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
-/// `parse`, filling `cfg` in place instead of returning a 26 KB value (keeps the stack of a
-/// reload small). On Err, `cfg` holds a mix of defaults and parsed values: don't use it
+/// `parse`, filling `cfg` in place instead of returning a 26 KB value (`load_into` and
+/// `Config::embedded_default` use it to keep their stack small). On Err, `cfg` holds a mix of defaults and parsed values: don't use it
 /// (parse into a spare `Config` when the old one must survive a bad reload).
 pub fn parse_into(text: &[u8], cfg: &mut Config) -> Result<(), ConfigError> {
     let mut lay = Layout::new();

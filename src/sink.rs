@@ -1,7 +1,7 @@
 //! Where audit and error lines go: syslog (unix socket, UDP, TCP) through the `log` and `syslog`
 //! crates, with reconnect, and stderr as the fallback with a count of lines that went there.
 //!
-//! OWNER: actions. One global sink (the `log` crate allows one logger per process): its state
+//! One global sink (the `log` crate allows one logger per process): its state
 //! lives in a static Mutex and is swapped on reconfigure. Nothing is dropped silently: a line
 //! syslog refuses is resent once over a fresh connection, then written to stderr and counted.
 //! Reconnects are tried at most once a second, so a dead syslogd costs one failed send per line.

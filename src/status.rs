@@ -62,6 +62,9 @@ pub struct Stats {
     pub tables_read: u32,
     /// Actions carried out (or not) per result, in `ResultKind::ALL` order.
     pub actions: [u64; ResultKind::ALL.len()],
+    /// Disruptive actions decided in the last hour (dry-run ones included): what
+    /// `max_actions_per_hour` is compared with.
+    pub actions_last_hour: u64,
     pub read_errors: u64,
     /// Per trigger, in `Trigger::ALL` order.
     pub incidents: [IncidentLevel; Trigger::ALL.len()],
@@ -187,7 +190,11 @@ pub fn format_status(
         }
         write!(w, "\":{}", s.actions[i])?;
     }
-    write!(w, "}},\"read_errors\":{},", s.read_errors)?;
+    write!(
+        w,
+        "}},\"read_errors\":{},\"actions_last_hour\":{},",
+        s.read_errors, s.actions_last_hour
+    )?;
     writeln!(
         w,
         "\"syslog\":{{\"lines_sent\":{},\"lines_to_stderr\":{},\"reconnects\":{}}}}}",
@@ -239,6 +246,12 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         let lvl = s.incidents[i] as u8;
         writeln!(w, "ghostwatch_incident{{trigger=\"{}\"}} {lvl}", t.name())?;
     }
+    gauge(
+        w,
+        "ghostwatch_actions_last_hour",
+        "Disruptive actions decided in the last hour (dry-run included).",
+        s.actions_last_hour as i64,
+    )?;
     w.write_str("# HELP ghostwatch_actions_total Actions by result.\n# TYPE ghostwatch_actions_total counter\n")?;
     for (r, v) in ResultKind::ALL.into_iter().zip(s.actions) {
         writeln!(w, "ghostwatch_actions_total{{result=\"{}\"}} {v}", r.name())?;
@@ -270,12 +283,17 @@ mod tests {
             incidents: [IncidentLevel::Act, IncidentLevel::None, IncidentLevel::Warn],
             actions: [1, 2, 3, 4],
             read_errors: 5,
+            actions_last_hour: 6,
             ..Default::default()
         };
         let mut t = Text::new();
         format_status(&mut t, &s, false, 1000).unwrap();
         assert!(
             t.contains(r#","incidents":{"ghost":"act","backlog":"none","available":"warn"},"actions":{"ok":1,"failed":2,"dry_run":3,"skipped":4},"read_errors":5,"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#""read_errors":5,"actions_last_hour":6,"#),
             "{t}"
         );
         let mut t = Text::new();
@@ -288,6 +306,7 @@ mod tests {
             "ghostwatch_actions_total{result=\"failed\"} 2\n",
             "ghostwatch_actions_total{result=\"dry-run\"} 3\n",
             "ghostwatch_actions_total{result=\"skipped\"} 4\n",
+            "ghostwatch_actions_last_hour 6\n",
         ] {
             assert!(t.contains(line), "{line} missing from\n{t}");
         }

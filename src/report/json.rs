@@ -135,7 +135,8 @@ impl<'w> JsonWriter<'w> {
     }
 }
 
-/// The `--json` report: one object, the contract in PRODUCT.md plus extras.
+/// The `--json` report: one object. The interface contract fixes `ghost`, `sockets` (with
+/// `owners`) and `processes.rss_total_kb`; every other field is an extra.
 pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     let mut w = JsonWriter::new(out);
     w.begin_object()?;

@@ -4,8 +4,6 @@
 //!
 //! Collection (`collect`) does the I/O once into a `Findings`; the verdict and both writers are
 //! pure functions of it. Socket tables are streamed: only the top N sockets are ever kept.
-//!
-//! OWNER: processes.
 
 mod collect;
 mod json;

@@ -41,6 +41,12 @@ impl ProcRoot {
         })
     }
 
+    /// True when this is the real /proc (not a `--proc-root` tree): only then may the agent
+    /// act on processes or write outside the tree.
+    pub fn is_live(&self) -> bool {
+        self.root.as_bytes() == b"/proc"
+    }
+
     /// The root directory itself.
     pub fn dir(&self) -> &CPath {
         &self.root
@@ -156,6 +162,15 @@ pub struct LinesRead {
 }
 
 impl LinesRead {
+    /// For readers that want the whole file or nothing: the malformed-line count of a file read
+    /// to its end, Err(Io) if a read error cut it short.
+    pub fn whole_file(&self) -> Result<u32, ProcError> {
+        match self.io_error {
+            Some((e, _)) => Err(ProcError::Io(e)),
+            None => Ok(self.malformed),
+        }
+    }
+
     /// The first problem of any kind: the first malformed line, else the read error.
     pub fn first_error(&self) -> Option<ProcError> {
         self.first_malformed

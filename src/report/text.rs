@@ -3,6 +3,7 @@
 
 use super::Findings;
 use super::verdict::Verdict;
+use crate::escape::Printable;
 use crate::ghost;
 use crate::proc::meminfo::Field;
 use core::fmt;
@@ -53,30 +54,6 @@ impl fmt::Display for Pct {
         } else {
             write!(f, "{}", tenths / 10)
         }
-    }
-}
-
-/// Process names for people: control characters as \xNN (and `\` as `\\`, so the escape is
-/// unambiguous), invalid UTF-8 as U+FFFD: a comm can never move the cursor or recolour the terminal.
-pub struct Printable<'a>(pub &'a [u8]);
-
-impl fmt::Display for Printable<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            for c in chunk.valid().chars() {
-                if c == '\\' {
-                    f.write_str("\\\\")?;
-                } else if c.is_control() {
-                    write!(f, "\\x{:02x}", c as u32)?;
-                } else {
-                    fmt::Write::write_char(f, c)?;
-                }
-            }
-            if !chunk.invalid().is_empty() {
-                f.write_str("\u{FFFD}")?;
-            }
-        }
-        Ok(())
     }
 }
 

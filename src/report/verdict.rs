@@ -2,7 +2,8 @@
 //! below), and the paragraph that says it in plain words with the owner to blame.
 
 use super::Findings;
-use super::text::{Bytes, Kb, Pct, Printable};
+use super::text::{Bytes, Kb, Pct};
+use crate::escape::Printable;
 use core::fmt;
 
 /// Ghost counts as significant from this share of MemTotal (percent) ...

@@ -1,32 +1,50 @@
 //! Action executors: exec/restart, sysctl, clamp, drain, kill, reboot. Each returns an
 //! `Outcome` the agent audits. I/O lives here; deciding *whether* to act lives in policy.
 //!
-//! OWNER: actions. No executor panics or returns early without an `Outcome`: a failure is
+//! No executor panics or returns early without an `Outcome`: a failure is
 //! `result=failed` with a reason an operator can act on ("needs CAP_SYS_PTRACE").
 
-use crate::audit::{push_pair, push_pair_display};
+use crate::audit::{AuditLine, push_pair, push_pair_display};
 use crate::proc::ProcRoot;
 use crate::proc::pid::Comm;
-use crate::sys::{self, CPath, Errno, Fd, monotonic_ms, strerror};
+use crate::sys::{self, CPath, Cut, Errno, Fd, monotonic_ms, strerror};
 use core::fmt::{self, Write as _};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResultKind {
     Ok,
     Failed,
-    Skipped,
     DryRun,
+    Skipped,
 }
 
 impl ResultKind {
+    /// Every result, in the order status and metrics list them.
+    pub const ALL: [ResultKind; 4] = [
+        ResultKind::Ok,
+        ResultKind::Failed,
+        ResultKind::DryRun,
+        ResultKind::Skipped,
+    ];
+
     /// Contract text: "ok", "failed", "skipped", "dry-run".
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             ResultKind::Ok => "ok",
             ResultKind::Failed => "failed",
             ResultKind::Skipped => "skipped",
             ResultKind::DryRun => "dry-run",
         }
+    }
+
+    /// The result for a contract name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<ResultKind> {
+        ResultKind::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Position in `ALL`: the slot of this result in per-result counters.
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -63,25 +81,21 @@ impl Outcome {
         let _ = Cut(&mut self.reason).write_fmt(args);
     }
 
+    /// Appends this outcome to an audit line, the one way every executor's result is
+    /// audited: `result=`, `reason=` (when not empty), `duration_ms=`, then the detail pairs.
+    pub fn audit_pairs(&self, l: &mut AuditLine) {
+        l.kv("result", self.result.name().as_bytes());
+        if !self.reason.is_empty() {
+            l.kv("reason", self.reason.as_bytes());
+        }
+        l.kvd("duration_ms", self.duration_ms);
+        l.raw_pairs(&self.detail);
+    }
+
     /// Sets `duration_ms` to the time since `start_ms` (a `sys::monotonic_ms()` value).
     fn timed(mut self, start_ms: u64) -> Outcome {
         self.duration_ms = monotonic_ms().saturating_sub(start_ms);
         self
-    }
-}
-
-/// fmt::Write into a fixed string that keeps what fits and silently drops the rest: a reason
-/// cut short is better than no reason.
-struct Cut<'a, const N: usize>(&'a mut heapless::String<N>);
-
-impl<const N: usize> fmt::Write for Cut<'_, N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            if self.0.push(c).is_err() {
-                break;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -489,11 +503,11 @@ pub fn drain(target: &Target, max_packets: u32, max_ms: u64) -> Outcome {
 /// Signals the target. Refuses PID 1 and the agent itself.
 ///
 /// Also refuses PID 0 and PIDs above i32::MAX (kill(2) would signal a whole process group).
-/// The signal goes through a pidfd when the kernel has one (Linux >= 5.3), after checking the
-/// live /proc/PID/comm still equals `target.comm` (when given), so a PID reused since the
-/// decision is not hit. Reasons: "refusing to signal PID 1", "refusing to signal ghostwatch
+/// The signal goes through a pidfd when the kernel has one (Linux >= 5.3), after checking
+/// ROOT/PID/comm (`root` is the `--proc-root`, like every other read) still equals
+/// `target.comm` (when given), so a PID reused since the decision is not hit. Reasons: "refusing to signal PID 1", "refusing to signal ghostwatch
 /// itself", "pid N is no longer COMM", errno text ("No such process").
-pub fn kill(target: &Target, signal: i32) -> Outcome {
+pub fn kill(root: &ProcRoot, target: &Target, signal: i32) -> Outcome {
     let start = monotonic_ms();
     let pid = target.pid;
     // SAFETY: getpid has no preconditions.
@@ -525,7 +539,7 @@ pub fn kill(target: &Target, signal: i32) -> Outcome {
     // The pidfd pins the process: if /proc/PID/comm matches now, the signal hits that process.
     if !target.comm.as_bytes().is_empty() {
         let mut buf = [0u8; 64];
-        let live = ProcRoot::live()
+        let live = root
             .pid_path(pid, b"comm")
             .and_then(|path| sys::read_file(&path, &mut buf).map(Comm::from_bytes));
         match live {
@@ -663,21 +677,83 @@ mod tests {
     }
 
     #[test]
+    fn result_table_round_trips() {
+        for (i, r) in ResultKind::ALL.into_iter().enumerate() {
+            assert_eq!(r.index(), i);
+            assert_eq!(ResultKind::from_name(r.name()), Some(r));
+        }
+        assert_eq!(ResultKind::from_name("dry_run"), None);
+    }
+
+    #[test]
+    fn outcome_and_detail_pairs() {
+        let mut o = Outcome::new(ResultKind::Ok);
+        assert!(push_pair_display(&mut o.detail, "old", 212992));
+        assert!(push_pair(&mut o.detail, "new", b"4096\t8192"));
+        o.duration_ms = 3;
+        let mut l = AuditLine::new("action");
+        l.kv("action", b"sysctl");
+        o.audit_pairs(&mut l);
+        l.kvd("seq", 9);
+        // The order the agent has always written (README's example line).
+        assert_eq!(
+            l.as_str(),
+            r#"event=action action=sysctl result=ok duration_ms=3 old=212992 new="4096\x098192" seq=9"#
+        );
+        o.result = ResultKind::Failed;
+        o.reason.push_str("exit status 3").unwrap();
+        o.detail.clear();
+        let mut l = AuditLine::new("action");
+        o.audit_pairs(&mut l);
+        assert_eq!(
+            l.as_str(),
+            r#"event=action result=failed reason="exit status 3" duration_ms=3"#
+        );
+    }
+
+    #[test]
     fn kill_refuses_init_self_and_groups() {
         let me = std::process::id();
         assert_eq!(
-            kill(&target(1, b""), 0).reason.as_str(),
+            kill(&ProcRoot::live(), &target(1, b""), 0).reason.as_str(),
             "refusing to signal PID 1"
         );
         assert_eq!(
-            kill(&target(me, b""), 0).reason.as_str(),
+            kill(&ProcRoot::live(), &target(me, b""), 0).reason.as_str(),
             "refusing to signal ghostwatch itself"
         );
-        assert_eq!(kill(&target(0, b""), 0).reason.as_str(), "bad pid 0");
         assert_eq!(
-            kill(&target(u32::MAX, b""), 0).reason.as_str(),
+            kill(&ProcRoot::live(), &target(0, b""), 0).reason.as_str(),
+            "bad pid 0"
+        );
+        assert_eq!(
+            kill(&ProcRoot::live(), &target(u32::MAX, b""), 0)
+                .reason
+                .as_str(),
             "bad pid 4294967295"
         );
+    }
+
+    #[test]
+    fn kill_checks_comm_under_the_proc_root() {
+        // A live child whose comm, as the proc root shows it, is not the one decided on:
+        // kill must read the root (not the live /proc) and refuse.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let dir = std::env::temp_dir().join(format!("gw-act-kill-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join(pid.to_string())).unwrap();
+        std::fs::write(dir.join(pid.to_string()).join("comm"), b"other\n").unwrap();
+        let root = ProcRoot::new(dir.to_str().unwrap().as_bytes()).unwrap();
+        let o = kill(&root, &target(pid, b"sleep"), libc::SIGKILL);
+        let alive = child.try_wait().unwrap().is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(o.reason.as_str(), format!("pid {pid} is no longer sleep"));
+        assert!(alive, "kill signalled although the root's comm differs");
     }
 
     #[test]

@@ -10,17 +10,19 @@ use crate::audit::AuditLine;
 use crate::config::{self, ActionKind, Config, Trigger};
 use crate::ghost;
 use crate::owners::{self, Owners, WalkMode};
-use crate::policy::{self, Decision, Level, Policy, SkipReason, Snapshot, Suspect, SuspectOwner};
+use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
 use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource};
+use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, insert_top};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
 use crate::proc::{ProcRoot, pid};
 use crate::sink::{self, Severity};
-use crate::status;
+use crate::status::{self, IncidentLevel, Stats};
 use crate::sys::{self, Fd};
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, Ordering};
+
+mod firmware;
 
 /// Where `run` looks for a config when no -c is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ghostwatch.json";
@@ -147,6 +149,7 @@ pub fn run(opts: Options) -> u8 {
         }
     };
     agent.protect_self();
+    agent.open_watchdog();
     {
         let mut l = AuditLine::new("start");
         l.kv("version", env!("CARGO_PKG_VERSION").as_bytes())
@@ -155,6 +158,7 @@ pub fn run(opts: Options) -> u8 {
             .kvd("rules", agent.cfg.rules.len())
             .kvd("dry_run", agent.cfg.dry_run as u8)
             .kv("proc_root", agent.root.dir().as_bytes());
+        agent.start_pairs(&mut l);
         agent.emit(Severity::Info, l);
     }
 
@@ -165,6 +169,7 @@ pub fn run(opts: Options) -> u8 {
         }
         let now = sys::monotonic_ms();
         agent.poll(now);
+        agent.pet_watchdog();
         if opts.once || stopping() {
             break;
         }
@@ -179,7 +184,11 @@ pub fn run(opts: Options) -> u8 {
             break;
         }
     }
+    let watchdog = agent.close_watchdog();
     let mut l = AuditLine::new("stop");
+    if let Some(w) = watchdog {
+        l.kv("watchdog", w.as_bytes());
+    }
     l.kv(
         "reason",
         if stopping() {
@@ -207,53 +216,6 @@ fn sleep_until_ms(deadline_ms: u64) {
     };
 }
 
-/// The state of one trigger as the status file shows it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum IncidentLevel {
-    #[default]
-    None,
-    Warn,
-    Act,
-}
-
-impl IncidentLevel {
-    pub fn name(self) -> &'static str {
-        match self {
-            IncidentLevel::None => "none",
-            IncidentLevel::Warn => "warn",
-            IncidentLevel::Act => "act",
-        }
-    }
-}
-
-/// Counters and last values the status and metrics files show.
-#[derive(Clone, Debug, Default)]
-pub struct Stats {
-    pub cycles: u64,
-    pub last_cycle_us: u64,
-    pub ghost_kb: i64,
-    pub mem_total_kb: u64,
-    pub available_kb: Option<u64>,
-    pub worst: Option<SocketEntry>,
-    pub sockets_seen: u64,
-    pub tables_read: u32,
-    pub actions_ok: u64,
-    pub actions_failed: u64,
-    pub actions_dry_run: u64,
-    pub actions_skipped: u64,
-    pub read_errors: u64,
-    pub incidents: [IncidentLevel; 3],
-    pub seq: u64,
-}
-
-fn trigger_index(t: Trigger) -> usize {
-    match t {
-        Trigger::Ghost => 0,
-        Trigger::Backlog => 1,
-        Trigger::Available => 2,
-    }
-}
-
 /// How often (in polls) the tcp/udp tables are read even when sockstat says their queues are
 /// small: a safety net for the sockstat prefilter.
 const FULL_SCAN_EVERY: u64 = 30;
@@ -268,14 +230,15 @@ pub struct Agent {
     meminfo_fd: Option<Fd>,
     buf: [u8; 4096],
     suspects: heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>,
-    owners: Owners,
+    owners: Owners<{ policy::MAX_SUSPECTS }>,
     owners_for: heapless::Vec<u64, { policy::MAX_SUSPECTS }>,
     owners_at_cycle: u64,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
     vmalloc_kb: Option<u64>,
-    page_kb: u64,
+    page_size: u64,
     pub stats: Stats,
     pub cycles: u64,
+    firmware: firmware::Firmware,
 }
 
 impl Agent {
@@ -284,8 +247,7 @@ impl Agent {
         let meminfo_fd = root
             .open(b"meminfo")
             .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
-        // SAFETY: sysconf is always safe to call.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let firmware = firmware::Firmware::new(&root, &cfg);
         Ok(Agent {
             cfg,
             root,
@@ -298,35 +260,11 @@ impl Agent {
             owners_at_cycle: 0,
             decisions: heapless::Vec::new(),
             vmalloc_kb: None,
-            page_kb: if page > 0 { page as u64 / 1024 } else { 4 },
+            page_size: sys::page_size(),
             stats: Stats::default(),
             cycles: 0,
+            firmware,
         })
-    }
-
-    /// oom_score_adj and mlockall, as configured; failures are logged, never fatal.
-    pub fn protect_self(&mut self) {
-        let mut w = heapless::String::<12>::new();
-        let _ = write!(w, "{}", self.cfg.oom_score_adj);
-        let res = sys::CPath::from_bytes(b"/proc/self/oom_score_adj")
-            .and_then(|p| Fd::open(&p, libc::O_WRONLY))
-            .and_then(|fd| fd.write_all(w.as_bytes()));
-        if let Err(e) = res {
-            let mut l = AuditLine::new("error");
-            l.kv("reason", b"cannot set oom_score_adj")
-                .kv("error", sys::strerror(e).as_bytes());
-            self.emit(Severity::Warning, l);
-        }
-        if self.cfg.mlock {
-            // SAFETY: plain syscall.
-            if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
-                let e = sys::errno();
-                let mut l = AuditLine::new("error");
-                l.kv("reason", b"mlockall failed")
-                    .kv("error", sys::strerror(e).as_bytes());
-                self.emit(Severity::Warning, l);
-            }
-        }
     }
 
     /// Re-reads the config after SIGHUP; a bad one is logged and the old one stays.
@@ -342,7 +280,9 @@ impl Agent {
                         eprintln!("ghostwatch: syslog unavailable after reload ({e})");
                     }
                 }
+                let old_watchdog = self.cfg.watchdog_device.take();
                 self.cfg = c;
+                self.reconfigure_firmware(old_watchdog.as_ref());
                 let mut l = AuditLine::new("reload");
                 l.kv("config", source.describe().as_bytes())
                     .kvd("rules", self.cfg.rules.len())
@@ -415,7 +355,7 @@ impl Agent {
                 .open(b"vmallocinfo")
                 .ok()
                 .and_then(|fd| VmallocSummary::read(fd, &mut self.buf).ok())
-                .map(|s| s.vmalloc_kb(self.page_kb * 1024));
+                .map(|s| s.vmalloc_kb(self.page_size));
         }
         self.vmalloc_kb
     }
@@ -439,7 +379,7 @@ impl Agent {
             {
                 // Per-CPU memory reserves can lag the global counter; a quarter of the
                 // warn level is a generous margin.
-                let gate_pages = self.cfg.backlog_warn_bytes / 4 / (self.page_kb * 1024);
+                let gate_pages = self.cfg.backlog_warn_bytes / 4 / (self.page_size);
                 read_tcp = ss.tcp_mem_pages.is_none_or(|p| p >= gate_pages);
                 read_udp = ss.udp_mem_pages.is_none_or(|p| p >= gate_pages);
             }
@@ -467,7 +407,16 @@ impl Agent {
                 if s.rx_queue == 0 {
                     return;
                 }
-                insert_suspect(suspects, s);
+                insert_top(
+                    suspects,
+                    policy::MAX_SUSPECTS,
+                    s.rx_queue,
+                    |x: &Suspect| x.socket.rx_queue,
+                    || Suspect {
+                        socket: *s,
+                        owners: heapless::Vec::new(),
+                    },
+                );
             });
             // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
             // or unreadable one is logged (read_error rate-limits) and the poll goes on.
@@ -520,9 +469,11 @@ impl Agent {
         let t0_us = sys::monotonic_us();
         self.cycles += 1;
         self.stats.cycles = self.cycles;
+        self.firmware.healthy = false;
+        self.protect_poll();
 
         let Some(mi) = self.read_meminfo() else {
-            status::write_all(self);
+            status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
             return;
         };
         let vm = self.vmallocinfo_kb(&mi);
@@ -563,13 +514,10 @@ impl Agent {
         let mut decisions = core::mem::take(&mut self.decisions);
         self.policy.evaluate(&self.cfg, &snap, &mut decisions);
         // The status file shows the policy's own incident state: one source of truth.
-        for t in [Trigger::Ghost, Trigger::Backlog, Trigger::Available] {
-            self.stats.incidents[trigger_index(t)] = match self.policy.level(t) {
-                None => IncidentLevel::None,
-                Some(Level::Warn) => IncidentLevel::Warn,
-                Some(Level::Act) => IncidentLevel::Act,
-            };
+        for t in Trigger::ALL {
+            self.stats.incidents[t.index()] = IncidentLevel::from(self.policy.level(t));
         }
+        self.stats.actions_last_hour = self.policy.actions_in_last_hour(now_ms) as u64;
         for d in decisions.iter() {
             self.carry_out(d, &snap);
             if stopping() {
@@ -579,7 +527,8 @@ impl Agent {
         self.decisions = decisions;
         self.suspects = snap.suspects;
         self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
-        status::write_all(self);
+        status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+        self.firmware.healthy = true;
     }
 
     /// Audits one decision and, for Act, runs the action.
@@ -592,13 +541,7 @@ impl Agent {
             } => {
                 let mut l = AuditLine::new("threshold");
                 l.kv("trigger", trigger.name().as_bytes())
-                    .kv(
-                        "level",
-                        match level {
-                            Level::Warn => b"warn".as_slice(),
-                            Level::Act => b"act".as_slice(),
-                        },
-                    )
+                    .kv("level", level.name().as_bytes())
                     .kvd("value", value);
                 measurement_pairs(
                     &mut l,
@@ -633,7 +576,7 @@ impl Agent {
                 trigger,
                 reason,
             } => {
-                self.stats.actions_skipped += 1;
+                self.stats.actions[ResultKind::Skipped.index()] += 1;
                 let Some(r) = self.cfg.rules.get(rule) else {
                     return;
                 };
@@ -642,15 +585,8 @@ impl Agent {
                     .kv("action", r.action.name().as_bytes())
                     .kv("trigger", trigger.name().as_bytes());
                 measurement_pairs(&mut l, snap, trigger, None, None);
-                l.kv("result", b"skipped").kv(
-                    "reason",
-                    match reason {
-                        SkipReason::RateLimit => b"max_actions_per_hour reached".as_slice(),
-                        SkipReason::NoMatchingOwner => {
-                            b"no suspect socket owned by a matching process".as_slice()
-                        }
-                    },
-                );
+                l.kv("result", ResultKind::Skipped.name().as_bytes())
+                    .kv("reason", reason.text().as_bytes());
                 self.emit(Severity::Warning, l);
             }
             Decision::Act {
@@ -674,34 +610,17 @@ impl Agent {
                     })
                 });
                 let outcome = if dry_run {
-                    Outcome {
-                        result: ResultKind::DryRun,
-                        reason: heapless::String::new(),
-                        detail: heapless::String::new(),
-                        duration_ms: 0,
-                    }
+                    Outcome::new(ResultKind::DryRun)
                 } else {
                     self.execute(&r, target.as_ref(), snap, trigger)
                 };
-                match outcome.result {
-                    ResultKind::Ok => self.stats.actions_ok += 1,
-                    ResultKind::Failed => self.stats.actions_failed += 1,
-                    ResultKind::DryRun => self.stats.actions_dry_run += 1,
-                    ResultKind::Skipped => self.stats.actions_skipped += 1,
-                }
+                self.stats.actions[outcome.result.index()] += 1;
                 let mut l = AuditLine::new("action");
                 l.kv("rule", r.name.as_bytes())
                     .kv("action", r.action.name().as_bytes())
                     .kv("trigger", trigger.name().as_bytes());
                 measurement_pairs(&mut l, snap, trigger, suspect, owner);
-                l.kv("result", outcome.result.name().as_bytes());
-                if !outcome.reason.is_empty() {
-                    l.kv("reason", outcome.reason.as_bytes());
-                }
-                l.kvd("duration_ms", outcome.duration_ms);
-                if !outcome.detail.is_empty() {
-                    l.raw_pairs(outcome.detail.as_str());
-                }
+                outcome.audit_pairs(&mut l);
                 let sev = if outcome.result == ResultKind::Failed {
                     Severity::Err
                 } else {
@@ -722,12 +641,7 @@ impl Agent {
     ) -> Outcome {
         let no_owner = "no owner process known for the suspect socket";
         match r.action {
-            ActionKind::Log => Outcome {
-                result: ResultKind::Ok,
-                reason: heapless::String::new(),
-                detail: heapless::String::new(),
-                duration_ms: 0,
-            },
+            ActionKind::Log => Outcome::new(ResultKind::Ok),
             ActionKind::Restart if target.is_none() => failed(no_owner),
             ActionKind::Exec | ActionKind::Restart => {
                 act::exec(&r.argv, target, r.timeout_s as u64 * 1000, &stopping)
@@ -744,31 +658,16 @@ impl Agent {
                 || failed(no_owner),
                 |t| act::drain(t, self.cfg.drain_max_packets, 2000),
             ),
-            ActionKind::Kill => target.map_or_else(|| failed(no_owner), |t| act::kill(t, r.signal)),
-            ActionKind::Reboot => {
-                let mut text = heapless::String::<256>::new();
-                let _ = write!(
-                    text,
-                    "ghostwatch rebooted the box: rule={} trigger={} ghost_kb={}",
-                    r.name,
-                    trigger.name(),
-                    snap.ghost_kb
-                );
-                act::reboot(&self.cfg.breadcrumb_file, &text)
+            ActionKind::Kill => {
+                target.map_or_else(|| failed(no_owner), |t| act::kill(&self.root, t, r.signal))
             }
+            ActionKind::Reboot => self.reboot(r, snap, trigger),
         }
     }
 }
 
 fn failed(reason: &str) -> Outcome {
-    let mut o = Outcome {
-        result: ResultKind::Failed,
-        reason: heapless::String::new(),
-        detail: heapless::String::new(),
-        duration_ms: 0,
-    };
-    let _ = o.reason.push_str(reason);
-    o
+    Outcome::failed(format_args!("{reason}"))
 }
 
 /// The measurement pairs every audit line carries: the suspect socket (when there is one),
@@ -801,25 +700,4 @@ fn measurement_pairs(
     if let Some(a) = snap.available_kb {
         l.kvd("available_kb", a);
     }
-}
-
-/// Keeps `v` sorted by rx_queue descending, holding at most its capacity (no allocation).
-fn insert_suspect(v: &mut heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>, s: &SocketEntry) {
-    if v.is_full() && v.last().is_some_and(|l| l.socket.rx_queue >= s.rx_queue) {
-        return;
-    }
-    let pos = v
-        .iter()
-        .position(|x| x.socket.rx_queue < s.rx_queue)
-        .unwrap_or(v.len());
-    if v.is_full() {
-        v.pop();
-    }
-    let _ = v.insert(
-        pos,
-        Suspect {
-            socket: *s,
-            owners: heapless::Vec::new(),
-        },
-    );
 }

@@ -328,10 +328,10 @@ fn kill_refuses_pid1_and_self_and_signals_a_child() {
         comm: Comm::from_bytes(b""),
     };
     assert_eq!(
-        act::kill(&init, 0).reason.as_str(),
+        act::kill(&ProcRoot::live(), &init, 0).reason.as_str(),
         "refusing to signal PID 1"
     );
-    let o = act::kill(&Target { pid: me, ..init }, 0);
+    let o = act::kill(&ProcRoot::live(), &Target { pid: me, ..init }, 0);
     assert_eq!(o.reason.as_str(), "refusing to signal ghostwatch itself");
 
     let mut child = ChildGuard(
@@ -348,6 +348,7 @@ fn kill_refuses_pid1_and_self_and_signals_a_child() {
     };
     // A comm that no longer matches (PID reused) is refused, and nothing is signalled.
     let o = act::kill(
+        &ProcRoot::live(),
         &Target {
             comm: Comm::from_bytes(b"zebra"),
             ..t
@@ -358,14 +359,14 @@ fn kill_refuses_pid1_and_self_and_signals_a_child() {
     assert_eq!(o.reason.as_str(), format!("pid {pid} is no longer zebra"));
     assert!(child.is_running());
 
-    let o = act::kill(&t, libc::SIGTERM);
+    let o = act::kill(&ProcRoot::live(), &t, libc::SIGTERM);
     assert_eq!(o.result, ResultKind::Ok, "{}", o.reason);
     use std::os::unix::process::ExitStatusExt;
     let st = child.0.wait().unwrap();
     assert_eq!(st.signal(), Some(libc::SIGTERM));
 
     // Reaped: the PID is gone now.
-    let o = act::kill(&t, libc::SIGTERM);
+    let o = act::kill(&ProcRoot::live(), &t, libc::SIGTERM);
     assert_eq!(o.result, ResultKind::Failed);
     assert_eq!(o.reason.as_str(), "No such process");
 }

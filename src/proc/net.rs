@@ -14,7 +14,7 @@
 //!   (Dump is a pointer on 3.10, an int later; ten columns either way).
 //! - packet (`packet_seq_show`): `sk RefCnt Type Proto Iface R Rmem User Inode`.
 
-use super::{LineReader, ProcError, ProcRoot, Source, fields, parse_dec, parse_hex};
+use super::{ProcError, ProcRoot, Source, fields, parse_dec, parse_hex, read_lines};
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
@@ -156,6 +156,33 @@ pub struct SocketEntry {
     pub drops: u64,
     pub uid: u32,
     pub inode: u64,
+}
+
+/// Keeps `top` sorted by `key` descending and at most `n` long (and within its capacity): the
+/// candidate whose key is `cand` is built with `make` and inserted only if it ranks among the
+/// first `n`. Equal keys keep arrival order, so the result does not depend on how the tables
+/// are walked. The one top-N list: the agent's suspects and the report's top sockets.
+pub fn insert_top<T, K: Ord, const N: usize>(
+    top: &mut heapless::Vec<T, N>,
+    n: usize,
+    cand: K,
+    key: impl Fn(&T) -> K,
+    make: impl FnOnce() -> T,
+) {
+    let n = n.min(N);
+    if n == 0 {
+        return;
+    }
+    if top.len() >= n {
+        match top.last() {
+            Some(last) if cand > key(last) => {
+                top.truncate(n - 1);
+            }
+            _ => return,
+        }
+    }
+    let pos = top.partition_point(|s| key(s) >= cand);
+    let _ = top.insert(pos, make());
 }
 
 /// What one table read saw.
@@ -357,47 +384,22 @@ pub fn read_table<S: Source>(
     f: &mut dyn FnMut(&SocketEntry),
 ) -> Result<TableStats, ProcError> {
     let mut stats = TableStats::default();
-    let mut r = LineReader::new(src, buf);
-    let note = |stats: &mut TableStats, e: ProcError| {
-        stats.malformed = stats.malformed.saturating_add(1);
-        if stats.first_error.is_none() {
-            stats.first_error = Some(e);
+    let read = read_lines(src, buf, &mut |line| {
+        if line.iter().all(|c| c.is_ascii_whitespace()) || is_header(proto, line) {
+            return Ok(());
         }
-    };
-    while let Some(line) = r.next_line() {
-        let line = match line {
-            Ok(l) => l,
-            Err(ProcError::Io(e)) => {
-                if stats.sockets == 0 && stats.malformed == 0 && r.line_no() == 0 {
-                    return Err(ProcError::Io(e));
-                }
-                if stats.first_error.is_none() {
-                    stats.first_error = Some(ProcError::Io(e));
-                }
-                break;
-            }
-            Err(e) => {
-                note(&mut stats, e);
-                continue;
-            }
-        };
-        if line.text.iter().all(|c| c.is_ascii_whitespace()) || is_header(proto, line.text) {
-            continue;
-        }
-        match parse_line(proto, line.text) {
-            Ok(entry) => {
-                stats.sockets = stats.sockets.saturating_add(1);
-                f(&entry);
-            }
-            Err(what) => note(
-                &mut stats,
-                ProcError::Malformed {
-                    line: line.no,
-                    what,
-                },
-            ),
+        let entry = parse_line(proto, line)?;
+        stats.sockets = stats.sockets.saturating_add(1);
+        f(&entry);
+        Ok(())
+    });
+    if let Some((e, 0)) = read.io_error {
+        if stats.sockets == 0 && read.malformed == 0 {
+            return Err(ProcError::Io(e));
         }
     }
+    stats.malformed = read.malformed;
+    stats.first_error = read.first_error();
     Ok(stats)
 }
 
@@ -458,6 +460,25 @@ mod tests {
     } else {
         "00000001"
     };
+
+    #[test]
+    fn insert_top_keeps_the_largest_in_arrival_order() {
+        let mut top: heapless::Vec<(u64, char), 4> = heapless::Vec::new();
+        for (k, c) in [
+            (5, 'a'),
+            (9, 'b'),
+            (5, 'c'),
+            (1, 'd'),
+            (7, 'e'),
+            (5, 'f'),
+            (9, 'g'),
+        ] {
+            insert_top(&mut top, 3, k, |x: &(u64, char)| x.0, || (k, c));
+        }
+        assert_eq!(top.as_slice(), &[(9, 'b'), (9, 'g'), (7, 'e')]);
+        insert_top(&mut top, 0, 99, |x: &(u64, char)| x.0, || (99, 'z'));
+        assert_eq!(top.len(), 3);
+    }
 
     #[test]
     fn names_and_files() {

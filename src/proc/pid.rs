@@ -1,6 +1,6 @@
-//! Per-process readers: comm, cmdline, status (VmRSS, Uid), stat (starttime), exe, fd/.
+//! Per-process readers: comm, status (VmRSS, Uid), stat (starttime), exe, fd/.
 //!
-//! OWNER: processes. A PID that vanishes mid-read is Err(Io(ENOENT|ESRCH)), never a panic.
+//! A PID that vanishes mid-read is Err(Io(ENOENT|ESRCH)), never a panic.
 
 use super::{LineReader, ProcError, ProcRoot, fields, parse_dec};
 use crate::sys::{self, Dir, Errno, Fd};
@@ -162,23 +162,6 @@ pub fn parse_stat(text: &[u8]) -> Result<Stat, ProcError> {
     })
 }
 
-/// /proc/PID/cmdline with NULs turned into spaces (trailing one dropped); cut to `buf`.
-/// Empty for kernel threads and zombies. Err(errno) if unreadable (ENOENT/ESRCH: PID gone).
-pub fn read_cmdline<'b>(root: &ProcRoot, pid: u32, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
-    let path = root.pid_path(pid, b"cmdline")?;
-    let n = sys::read_file(&path, buf)?.len();
-    let mut s = &mut buf[..n];
-    while let [rest @ .., 0] = s {
-        s = rest;
-    }
-    for c in s.iter_mut() {
-        if *c == 0 {
-            *c = b' ';
-        }
-    }
-    Ok(s)
-}
-
 /// Target of /proc/PID/exe (" (deleted)" suffix kept as the kernel shows it).
 /// Err(ENOENT) for kernel threads and gone PIDs, Err(EACCES) for other users' processes.
 pub fn read_exe<'b>(root: &ProcRoot, pid: u32, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
@@ -297,8 +280,6 @@ mod tests {
         let stat = read_stat(&root, me(), &mut buf).unwrap();
         assert_eq!(stat.ppid, st.ppid);
         assert!(stat.starttime > 0);
-        let cmd = read_cmdline(&root, me(), &mut buf).unwrap();
-        assert!(!cmd.is_empty() && !cmd.contains(&0));
         let mut exe = [0u8; 512];
         assert!(read_exe(&root, me(), &mut exe).unwrap().starts_with(b"/"));
         let mut found = false;

@@ -321,3 +321,26 @@ impl Drop for Rsyslogd {
 fn udp_listening(port: u16) -> bool {
     udp_row(port).is_some()
 }
+
+/// Makes `dir` a directory holding one link per busybox applet, to use as the only PATH entry
+/// of a script that must run with busybox's tools alone (as on a router).
+pub fn busybox_applets(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("create applet dir");
+    let list = Command::new("busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    let busybox = std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("busybox"))
+                .find(|p| p.is_file())
+        })
+        .expect("busybox on PATH");
+    for name in String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .chain(["busybox"])
+    {
+        let _ = std::os::unix::fs::symlink(&busybox, dir.join(name));
+    }
+}

@@ -454,6 +454,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::unnecessary_cast)] // the casts are not no-ops on every target
     fn wall_clock_survives_2038() {
         // 32-bit musl targets are built with the libc crate's 64-bit time_t (targets/build.sh);
         // a build without it would stamp syslog lines wrongly from 2038-01-19 on.

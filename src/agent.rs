@@ -216,9 +216,6 @@ fn sleep_until_ms(deadline_ms: u64) {
     };
 }
 
-/// How often (in polls) the tcp/udp tables are read even when sockstat says their queues are
-/// small: a safety net for the sockstat prefilter.
-const FULL_SCAN_EVERY: u64 = 30;
 /// How often (in polls) /proc/vmallocinfo is re-read where meminfo's VmallocUsed is 0.
 const VMALLOCINFO_EVERY: u64 = 10;
 
@@ -365,7 +362,7 @@ impl Agent {
     /// The tcp and udp tables cost milliseconds on hosts with large hash tables even when
     /// empty, so they are read only when /proc/net/sockstat says their protocol holds enough
     /// queued memory for one socket to reach the warn level, when Ghost or MemAvailable is in
-    /// trouble anyway, or every FULL_SCAN_EVERY polls. raw, netlink and packet (not covered by
+    /// trouble anyway, or every policy::FULL_SCAN_EVERY polls. raw, netlink and packet (not covered by
     /// sockstat's memory counters, and cheap) are always read.
     fn read_sockets(&mut self, full: bool) {
         self.suspects.clear();
@@ -377,11 +374,8 @@ impl Agent {
                 .map_err(crate::proc::ProcError::Io)
                 .and_then(|fd| SockStat::read(fd, &mut self.buf))
             {
-                // Per-CPU memory reserves can lag the global counter; a quarter of the
-                // warn level is a generous margin.
-                let gate_pages = self.cfg.backlog_warn_bytes / 4 / (self.page_size);
-                read_tcp = ss.tcp_mem_pages.is_none_or(|p| p >= gate_pages);
-                read_udp = ss.udp_mem_pages.is_none_or(|p| p >= gate_pages);
+                read_tcp = policy::sockstat_says_read(&self.cfg, ss.tcp_mem_pages, self.page_size);
+                read_udp = policy::sockstat_says_read(&self.cfg, ss.udp_mem_pages, self.page_size);
             }
         }
         let mut seen = 0u64;
@@ -436,14 +430,14 @@ impl Agent {
     }
 
     /// Resolves owners (and their exe) of the current suspects, reusing the last walk while the
-    /// suspect set is unchanged (re-walked every FULL_SCAN_EVERY polls).
+    /// suspect set is unchanged (re-walked every policy::FULL_SCAN_EVERY polls).
     fn resolve_owners(&mut self) {
         let mut inodes: heapless::Vec<u64, { policy::MAX_SUSPECTS }> = heapless::Vec::new();
         for s in &self.suspects {
             let _ = inodes.push(s.socket.inode);
         }
         if inodes != self.owners_for
-            || self.cycles.saturating_sub(self.owners_at_cycle) >= FULL_SCAN_EVERY
+            || self.cycles.saturating_sub(self.owners_at_cycle) >= policy::FULL_SCAN_EVERY
         {
             owners::find_owners(&self.root, &inodes, WalkMode::AllOwners, &mut self.owners);
             self.owners_for = inodes;
@@ -493,7 +487,7 @@ impl Agent {
         let trouble = self
             .policy
             .wants_owners(&self.cfg, g.ghost_kb, 0, available_kb);
-        let full = trouble || self.cycles % FULL_SCAN_EVERY == 1;
+        let full = trouble || policy::full_scan_due(self.cycles);
         self.read_sockets(full);
         let max_rx = self.suspects.first().map_or(0, |s| s.socket.rx_queue);
         self.stats.worst = self.suspects.first().map(|s| s.socket);
@@ -640,28 +634,31 @@ impl Agent {
         trigger: Trigger,
     ) -> Outcome {
         let no_owner = "no owner process known for the suspect socket";
-        match r.action {
-            ActionKind::Log => Outcome::new(ResultKind::Ok),
-            ActionKind::Restart if target.is_none() => failed(no_owner),
-            ActionKind::Exec | ActionKind::Restart => {
-                act::exec(&r.argv, target, r.timeout_s as u64 * 1000, &stopping)
+        // Policy decides Act for an owner-targeting rule only with a matching owner (else it
+        // skips: NoMatchingOwner); an Act without one is a broken invariant, failed, not run.
+        match (r.action, target) {
+            (ActionKind::Log, _) => Outcome::new(ResultKind::Ok),
+            (ActionKind::Exec, t) | (ActionKind::Restart, t @ Some(_)) => {
+                act::exec(&r.argv, t, r.timeout_s as u64 * 1000, &stopping)
             }
-            ActionKind::Sysctl => match (&r.sysctl, &r.value) {
+            (ActionKind::Sysctl, _) => match (&r.sysctl, &r.value) {
                 (Some(k), Some(v)) => act::sysctl(&self.root, k, v),
                 _ => failed("sysctl rule without sysctl/value"),
             },
-            ActionKind::Clamp => target.map_or_else(
-                || failed(no_owner),
-                |t| act::clamp(t, r.rcvbuf.unwrap_or(262_144)),
-            ),
-            ActionKind::Drain => target.map_or_else(
-                || failed(no_owner),
-                |t| act::drain(t, self.cfg.drain_max_packets, 2000),
-            ),
-            ActionKind::Kill => {
-                target.map_or_else(|| failed(no_owner), |t| act::kill(&self.root, t, r.signal))
+            (ActionKind::Clamp, Some(t)) => {
+                act::clamp(t, r.rcvbuf.unwrap_or(config::defaults::CLAMP_RCVBUF))
             }
-            ActionKind::Reboot => self.reboot(r, snap, trigger),
+            (ActionKind::Drain, Some(t)) => act::drain(
+                t,
+                self.cfg.drain_max_packets,
+                config::defaults::DRAIN_MAX_MS,
+            ),
+            (ActionKind::Kill, Some(t)) => act::kill(&self.root, t, r.signal),
+            (ActionKind::Reboot, _) => self.reboot(r, snap, trigger),
+            (
+                ActionKind::Restart | ActionKind::Clamp | ActionKind::Drain | ActionKind::Kill,
+                None,
+            ) => failed(no_owner),
         }
     }
 }

@@ -262,6 +262,11 @@ pub mod defaults {
     pub const OOM_SCORE_ADJ: i32 = -1000;
     pub const BREADCRUMB_FILE: &str = "/var/lib/ghostwatch/reboot-reason";
     pub const DRAIN_MAX_PACKETS: u32 = 100_000;
+    /// drain: longest time one drain action runs (ms).
+    pub const DRAIN_MAX_MS: u64 = 2000;
+    /// clamp: SO_RCVBUF when a rule gives none (validation requires `rcvbuf`, so this is a
+    /// guard, not a documented default).
+    pub const CLAMP_RCVBUF: u32 = 262_144;
     /// Rule defaults.
     pub const TIMEOUT_S: u32 = 30;
     pub const SIGNAL: i32 = libc::SIGTERM;

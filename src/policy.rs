@@ -38,6 +38,29 @@ const _: () = assert!(Trigger::ALL.len() + crate::config::MAX_RULES <= MAX_DECIS
 
 const HOUR_MS: u64 = 3_600_000;
 
+/// How often (in polls) the tcp/udp tables are read, and owners re-walked, even when nothing
+/// looks wrong: the safety net under the sockstat prefilter and the owner cache.
+pub const FULL_SCAN_EVERY: u64 = 30;
+
+/// The sockstat prefilter reads a protocol's tables once its queued memory reaches
+/// `backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`: per-CPU memory reserves can lag the global
+/// counter, and a quarter of the warn level is a generous margin.
+pub const SOCKSTAT_GATE_DIVISOR: u64 = 4;
+
+/// True on the polls (1-based `cycle`) that read every table whatever sockstat says: the
+/// first, then every FULL_SCAN_EVERY-th.
+pub fn full_scan_due(cycle: u64) -> bool {
+    cycle % FULL_SCAN_EVERY == 1
+}
+
+/// True when a protocol whose queues hold `mem_pages` pages (sockstat's `mem`; None: the
+/// kernel did not say) may hold a socket at the backlog warn level, so its tables are worth
+/// reading. `page_size` in bytes.
+pub fn sockstat_says_read(cfg: &Config, mem_pages: Option<u64>, page_size: u64) -> bool {
+    let gate_pages = cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR / page_size.max(1);
+    mem_pages.is_none_or(|p| p >= gate_pages)
+}
+
 /// A process holding a suspect socket, with what rules match on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SuspectOwner {
@@ -758,6 +781,25 @@ mod tests {
     const GHOST_OK: i64 = 50_000;
     const GHOST_WARN: i64 = 150_000;
     const GHOST_ACT: i64 = 250_000;
+
+    #[test]
+    fn scan_schedule_and_sockstat_gate() {
+        // Poll 1 reads everything, then every FULL_SCAN_EVERY-th poll.
+        let due: Vec<u64> = (1..=70).filter(|&c| full_scan_due(c)).collect();
+        assert_eq!(due, vec![1, 1 + FULL_SCAN_EVERY, 1 + 2 * FULL_SCAN_EVERY]);
+        // Warn at 1 MiB: a quarter of it (64 pages of 4 KiB) opens the gate.
+        let c = Config {
+            backlog_warn_bytes: 1 << 20,
+            ..cfg()
+        };
+        assert!(!sockstat_says_read(&c, Some(63), 4096));
+        assert!(sockstat_says_read(&c, Some(64), 4096));
+        assert!(sockstat_says_read(&c, None, 4096), "unknown: read");
+        assert!(
+            !sockstat_says_read(&c, Some(0), 0),
+            "no page size: no division by 0"
+        );
+    }
 
     #[test]
     fn threshold_events_once_per_crossing() {

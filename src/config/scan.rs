@@ -577,12 +577,7 @@ impl<'a> Scanner<'a> {
         let mut fractional = false;
         if self.peek() == Some(b'.') {
             self.i += 1;
-            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                return Err(self.bad_number(start));
-            }
-            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                self.i += 1;
-            }
+            self.digits(start)?;
             fractional = true;
         }
         if let Some(b'e' | b'E') = self.peek() {
@@ -590,12 +585,7 @@ impl<'a> Scanner<'a> {
             if let Some(b'+' | b'-') = self.peek() {
                 self.i += 1;
             }
-            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                return Err(self.bad_number(start));
-            }
-            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                self.i += 1;
-            }
+            self.digits(start)?;
             fractional = true;
         }
         if self
@@ -610,6 +600,18 @@ impl<'a> Scanner<'a> {
             fractional,
             int: if fractional { None } else { int },
         })
+    }
+
+    /// Skips one or more digits (a fraction's or an exponent's); none is a bad number that
+    /// started at `start`.
+    fn digits(&mut self, start: usize) -> Result<(), ConfigError> {
+        if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            return Err(self.bad_number(start));
+        }
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.i += 1;
+        }
+        Ok(())
     }
 
     /// The error for a malformed number starting at `start` ("64k", "0x10", "1.", "-").
@@ -628,6 +630,25 @@ impl<'a> Scanner<'a> {
         )
     }
 
+    /// True (and the container closed) when the cursor is on `close` ('}' or ']'); Err if a
+    /// comma, at `comma`, came right before it.
+    fn container_ends(&mut self, close: u8, comma: Option<usize>) -> Result<bool, ConfigError> {
+        if self.peek() != Some(close) {
+            return Ok(false);
+        }
+        if let Some(at) = comma {
+            return Err(self.err(
+                at,
+                format_args!(
+                    "trailing comma before '{}' (JSON does not allow one)",
+                    close as char
+                ),
+            ));
+        }
+        self.close();
+        Ok(true)
+    }
+
     /// Scans an object of `place`'s schema (cursor on '{'), recording slots in `lay`.
     fn object(&mut self, lay: &mut Layout, place: Place) -> Result<(), ConfigError> {
         let table = match place {
@@ -640,13 +661,7 @@ impl<'a> Scanner<'a> {
             self.skip_ws();
             match self.peek() {
                 Some(b'}') => {
-                    if let Some(at) = comma {
-                        return Err(self.err(
-                            at,
-                            format_args!("trailing comma before '}}' (JSON does not allow one)"),
-                        ));
-                    }
-                    self.close();
+                    self.container_ends(b'}', comma)?;
                     return Ok(());
                 }
                 Some(b'"') => {}
@@ -902,14 +917,7 @@ impl<'a> Scanner<'a> {
         let mut comma: Option<usize> = None;
         loop {
             self.skip_ws();
-            if self.peek() == Some(b']') {
-                if let Some(at) = comma {
-                    return Err(self.err(
-                        at,
-                        format_args!("trailing comma before ']' (JSON does not allow one)"),
-                    ));
-                }
-                self.close();
+            if self.container_ends(b']', comma)? {
                 return Ok(());
             }
             if n > 0 && comma.is_none() {
@@ -957,14 +965,7 @@ impl<'a> Scanner<'a> {
         let mut comma: Option<usize> = None;
         loop {
             self.skip_ws();
-            if self.peek() == Some(b']') {
-                if let Some(at) = comma {
-                    return Err(self.err(
-                        at,
-                        format_args!("trailing comma before ']' (JSON does not allow one)"),
-                    ));
-                }
-                self.close();
+            if self.container_ends(b']', comma)? {
                 return Ok(());
             }
             let n = lay.n_rules;

@@ -399,10 +399,7 @@ impl MemInfo {
     pub fn read<S: Source>(src: S, buf: &mut [u8]) -> Result<MemInfo, ProcError> {
         let mut mi = MemInfo::default();
         let read = read_lines(src, buf, &mut |line| mi.parse_line(line));
-        if let Some((e, _)) = read.io_error {
-            return Err(ProcError::Io(e));
-        }
-        mi.malformed = read.malformed;
+        mi.malformed = read.whole_file()?;
         if mi.get(Field::MemTotal).is_none() {
             return Err(ProcError::Missing("MemTotal"));
         }

@@ -156,6 +156,15 @@ pub struct LinesRead {
 }
 
 impl LinesRead {
+    /// For readers that want the whole file or nothing: the malformed-line count of a file read
+    /// to its end, Err(Io) if a read error cut it short.
+    pub fn whole_file(&self) -> Result<u32, ProcError> {
+        match self.io_error {
+            Some((e, _)) => Err(ProcError::Io(e)),
+            None => Ok(self.malformed),
+        }
+    }
+
     /// The first problem of any kind: the first malformed line, else the read error.
     pub fn first_error(&self) -> Option<ProcError> {
         self.first_malformed

@@ -68,10 +68,7 @@ impl SockStat {
         let mut s = SockStat::default();
         // A bad value only loses that line's remaining pairs.
         let read = read_lines(src, buf, &mut |line| s.parse_line(line));
-        if let Some((e, _)) = read.io_error {
-            return Err(ProcError::Io(e));
-        }
-        s.malformed = read.malformed;
+        s.malformed = read.whole_file()?;
         let values = SockStat { malformed: 0, ..s };
         if values == SockStat::default() {
             return Err(ProcError::Missing("sockstat values"));

@@ -51,10 +51,7 @@ impl VmallocSummary {
             }
             Ok(())
         });
-        if let Some((e, _)) = read.io_error {
-            return Err(ProcError::Io(e));
-        }
-        s.malformed = read.malformed;
+        s.malformed = read.whole_file()?;
         Ok(s)
     }
 

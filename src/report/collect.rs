@@ -161,6 +161,29 @@ pub struct Findings {
 }
 
 impl Findings {
+    /// Findings with the memory side filled in and nothing else read yet: no sockstat, empty
+    /// tables, no sockets, owners, processes or notes.
+    pub fn new(
+        mem: MemInfo,
+        ghost: Ghost,
+        vmalloc: Option<VmallocSummary>,
+        page_size: u64,
+    ) -> Self {
+        Findings {
+            mem,
+            ghost,
+            vmalloc,
+            page_size,
+            sockstat: None,
+            tables: [TableStats::default(); Proto::ALL.len()],
+            rx_queued: [0; Proto::ALL.len()],
+            top: heapless::Vec::new(),
+            owners: Owners::default(),
+            procs: ProcSummary::default(),
+            skipped: heapless::Vec::new(),
+        }
+    }
+
     pub fn mem_total_kb(&self) -> u64 {
         self.ghost.mem_total_kb
     }
@@ -261,19 +284,7 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     let ghost = ghost::compute(&mem, vmalloc.as_ref().ok().map(|v| v.vmalloc_kb(page_size)))
         .map_err(|what| format!("{mem_path}: no {what} line — is this a /proc tree?"))?;
 
-    let mut f = Findings {
-        mem,
-        ghost,
-        vmalloc: vmalloc.as_ref().ok().copied(),
-        page_size,
-        sockstat: None,
-        tables: [TableStats::default(); Proto::ALL.len()],
-        rx_queued: [0; Proto::ALL.len()],
-        top: heapless::Vec::new(),
-        owners: Owners::default(),
-        procs: ProcSummary::default(),
-        skipped: heapless::Vec::new(),
-    };
+    let mut f = Findings::new(mem, ghost, vmalloc.as_ref().ok().copied(), page_size);
     if f.mem.malformed > 0 {
         f.skip(Skip::MeminfoMalformed(f.mem.malformed));
     }

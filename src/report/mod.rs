@@ -55,11 +55,11 @@ mod tests {
     use super::collect::offer;
     use super::*;
     use crate::ghost;
-    use crate::owners::{Owner, Owners};
+    use crate::owners::Owner;
     use crate::proc::ProcError;
     use crate::proc::meminfo::{Field, MemInfo};
     use crate::proc::net::Endpoint;
-    use crate::proc::net::{Proto, SocketEntry, TableStats};
+    use crate::proc::net::{Proto, SocketEntry};
     use crate::proc::pid::Comm;
 
     fn sock(inode: u64, rx: u64) -> SocketEntry {
@@ -100,19 +100,7 @@ mod tests {
         }
         let ghost = ghost::compute(&mem, None).unwrap();
         // Synthetic boxes read every table; tests that want otherwise overwrite `tables`.
-        Findings {
-            mem,
-            ghost,
-            vmalloc: None,
-            page_size: 4096,
-            sockstat: None,
-            tables: [TableStats::default(); Proto::ALL.len()],
-            rx_queued: [0; Proto::ALL.len()],
-            top: heapless::Vec::new(),
-            owners: Owners::default(),
-            procs: ProcSummary::default(),
-            skipped: heapless::Vec::new(),
-        }
+        Findings::new(mem, ghost, None, 4096)
     }
 
     fn own(f: &mut Findings, inode: u64, pid: u32, comm: &[u8]) {

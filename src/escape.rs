@@ -1,7 +1,7 @@
 //! Bytes other processes control (process names, socket paths, config text) are escaped for the
-//! format they land in, by one escaper per format: JSON here (`report --json` and the status
-//! file), logfmt in `audit::write_value`, terminal text in `report::Printable`, config error
-//! messages in `config::scan::Shown`.
+//! format they land in, by one escaper per format: JSON (`report --json` and the status file)
+//! and terminal text (`Printable`, the human report) here, logfmt in `audit::write_value` (the
+//! audit line's own module), config error messages in `config::scan::Shown` (quoted and cut).
 
 use core::fmt::{self, Write as _};
 
@@ -65,6 +65,30 @@ fn escape_json(w: &mut dyn fmt::Write, s: &str) -> fmt::Result {
         start = i + 1;
     }
     w.write_str(s.get(start..).unwrap_or(""))
+}
+
+/// Process names for people: control characters as \xNN (and `\` as `\\`, so the escape is
+/// unambiguous), invalid UTF-8 as U+FFFD: a comm can never move the cursor or recolour the terminal.
+pub struct Printable<'a>(pub &'a [u8]);
+
+impl fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if c == '\\' {
+                    f.write_str("\\\\")?;
+                } else if c.is_control() {
+                    write!(f, "\\x{:02x}", c as u32)?;
+                } else {
+                    fmt::Write::write_char(f, c)?;
+                }
+            }
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{FFFD}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

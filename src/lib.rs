@@ -7,6 +7,7 @@
 pub mod act;
 pub mod agent;
 pub mod audit;
+pub mod children;
 pub mod config;
 pub mod escape;
 pub mod ghost;
@@ -16,7 +17,9 @@ pub mod policy;
 pub mod proc;
 pub mod protect;
 pub mod report;
+pub mod schedule;
 pub mod sink;
+pub mod sockets;
 pub mod status;
 pub mod sys;
 pub mod watchdog;

@@ -4,7 +4,7 @@
 //! agent's config and audit lines (a child module of `agent`, so `agent.rs` keeps only hooks).
 
 use super::{Agent, measurement_pairs};
-use crate::act::{self, Outcome};
+use crate::act::{self, Outcome, ResultKind};
 use crate::audit::AuditLine;
 use crate::config::{self, Trigger};
 use crate::lastresort;
@@ -57,11 +57,11 @@ impl Agent {
         }
         match res {
             Ok(()) => {
-                l.kv("result", b"ok");
+                l.kv("result", ResultKind::Ok.name().as_bytes());
                 self.emit(Severity::Info, l);
             }
             Err(e) => {
-                l.kv("result", b"failed")
+                l.kv("result", ResultKind::Failed.name().as_bytes())
                     .kv("reason", adj_failure(e).as_bytes())
                     .kv("error", sys::strerror(e).as_bytes());
                 self.emit(Severity::Warning, l);
@@ -99,11 +99,11 @@ impl Agent {
         }
         match ev.result {
             Ok(()) => {
-                l.kv("result", b"ok");
+                l.kv("result", ResultKind::Ok.name().as_bytes());
                 self.emit(Severity::Notice, l);
             }
             Err(e) => {
-                l.kv("result", b"failed")
+                l.kv("result", ResultKind::Failed.name().as_bytes())
                     .kv("reason", ev.reason().unwrap_or("").as_bytes())
                     .kv("error", sys::strerror(e).as_bytes());
                 self.emit(Severity::Warning, l);

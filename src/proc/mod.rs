@@ -4,8 +4,10 @@
 //! Nothing here allocates per line or per record; malformed input is an `Err`, never a panic.
 //! All paths go through `ProcRoot`, so `--proc-root DIR` replaces /proc for every read.
 
+pub mod diag;
 pub mod meminfo;
 pub mod net;
+pub mod netns;
 pub mod pid;
 pub mod sockstat;
 pub mod vmallocinfo;
@@ -39,6 +41,12 @@ impl ProcRoot {
         Ok(ProcRoot {
             root: CPath::from_bytes(d)?,
         })
+    }
+
+    /// True when this is the real /proc (not a `--proc-root` tree): only then may the agent
+    /// act on processes or write outside the tree.
+    pub fn is_live(&self) -> bool {
+        self.root.as_bytes() == b"/proc"
     }
 
     /// The root directory itself.

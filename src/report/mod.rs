@@ -10,9 +10,10 @@ mod json;
 mod text;
 mod verdict;
 
+pub use crate::escape::Printable;
 pub use collect::{Findings, ProcSummary, Skip, collect};
 pub use json::write_json;
-pub use text::{Bytes, Kb, Pct, Printable, write_text};
+pub use text::{Bytes, Kb, Pct, write_text};
 pub use verdict::{
     BIG_BACKLOG_BYTES, GHOST_SIGNIFICANT_KB, GHOST_SIGNIFICANT_PERCENT, HUGE_BACKLOG_BYTES,
     LOW_AVAILABLE_PERCENT, Verdict, VerdictKind, verdict_kind,
@@ -77,6 +78,7 @@ mod tests {
             drops: 0,
             uid: 0,
             inode,
+            netns: 0,
         }
     }
 

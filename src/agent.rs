@@ -247,10 +247,7 @@ pub fn run(opts: Options) -> u8 {
 
 /// Sleeps on CLOCK_MONOTONIC until `deadline_ms`; returns early when a signal arrives.
 fn sleep_until_ms(deadline_ms: u64) {
-    let ts = libc::timespec {
-        tv_sec: (deadline_ms / 1000) as _,
-        tv_nsec: ((deadline_ms % 1000) * 1_000_000) as libc::c_long,
-    };
+    let ts = crate::sys::timespec(deadline_ms / 1000, (deadline_ms % 1000) as u32 * 1_000_000);
     // SAFETY: valid timespec; EINTR (a signal) simply ends the sleep.
     unsafe {
         libc::clock_nanosleep(

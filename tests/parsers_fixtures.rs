@@ -23,9 +23,18 @@ fn meminfo(version: &str) -> MemInfo {
     mi
 }
 
-/// Every socket of one table, read from a fixture tree through `ProcNet`.
+/// Every socket of one table, read from a fixture tree through `ProcNet`. A big-endian kernel
+/// prints addresses byte-swapped: big-endian targets read tests/data/kernel-be/, derived from
+/// these samples by tests/fixtures/make_big_endian.py.
 fn table(version: &str, proto: Proto) -> (Vec<SocketEntry>, net::TableStats) {
-    let root = ProcRoot::new(data(version).to_str().unwrap().as_bytes()).unwrap();
+    let dir = if cfg!(target_endian = "big") {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/kernel-be")
+            .join(version)
+    } else {
+        data(version)
+    };
+    let root = ProcRoot::new(dir.to_str().unwrap().as_bytes()).unwrap();
     let mut buf = [0u8; 4096];
     let mut src = ProcNet {
         root: &root,

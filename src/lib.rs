@@ -16,3 +16,4 @@ pub mod report;
 pub mod sink;
 pub mod status;
 pub mod sys;
+pub mod trust;

@@ -1,12 +1,15 @@
 //! inode -> owning processes: one walk over PID/fd/* for a requested set of socket inodes.
 //!
-//! OWNER: processes. Tolerates PIDs that vanish or deny access mid-walk (counted, not fatal).
+//! Owners are bounded per socket: each requested socket has its own slot of up to
+//! `MAX_OWNERS_PER_SOCKET` listed holders plus a count of the rest, so a socket shared by a
+//! crowd of forked workers can never take another socket's owners away. Tolerates PIDs that
+//! vanish or deny access mid-walk (counted, not fatal).
 
 use crate::proc::ProcRoot;
 use crate::proc::pid::{self, Comm};
 
-/// Most owners kept per walk (a socket shared by many forked workers lists up to this many in all).
-pub const MAX_OWNERS: usize = 64;
+/// Most owners listed per socket; further holders are counted in `SocketOwners::more`.
+pub const MAX_OWNERS_PER_SOCKET: usize = 16;
 
 /// One process holding one of the requested sockets, through fd number `fd`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,65 +21,172 @@ pub struct Owner {
 }
 
 /// Stop as soon as every requested inode has one owner (agent fast path), or walk every
-/// process so shared sockets list every holder (report).
+/// process so shared sockets list (and count) every holder (report).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WalkMode {
     FirstOwner,
     AllOwners,
 }
 
-/// Result of a walk.
-#[derive(Clone, Debug, Default)]
-pub struct Owners {
-    pub owners: heapless::Vec<Owner, MAX_OWNERS>,
+/// The holders of one requested socket.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SocketOwners {
+    pub inode: u64,
+    /// The first holders seen, at most MAX_OWNERS_PER_SOCKET, in PID order after a walk.
+    pub listed: heapless::Vec<Owner, MAX_OWNERS_PER_SOCKET>,
+    /// Holders beyond `listed` (counted, not named).
+    pub more: u32,
+    /// The PID recorded last: one process holding the socket on several fds is one owner.
+    last_pid: u32,
+}
+
+impl SocketOwners {
+    /// Records holder `pid`: listed (`owner()` is called only then) while there is room, else
+    /// counted in `more`. The PID recorded last is not counted twice. True when counted only.
+    fn record(&mut self, pid: u32, owner: impl FnOnce() -> Owner) -> bool {
+        if self.last_pid == pid {
+            return false;
+        }
+        self.last_pid = pid;
+        if self.listed.is_full() {
+            self.more = self.more.saturating_add(1);
+            return true;
+        }
+        let _ = self.listed.push(owner());
+        false
+    }
+}
+
+/// Result of a walk for up to `N` sockets (the caller's own bound: report `MAX_TOP`, agent
+/// `MAX_SUSPECTS`). Fixed size, no heap.
+#[derive(Clone, Debug)]
+pub struct Owners<const N: usize> {
+    /// One slot per requested inode, sorted by inode.
+    sockets: heapless::Vec<SocketOwners, N>,
     pub pids_scanned: u32,
     /// fd directories that could not be read (not root, or hidepid).
     pub pids_denied: u32,
     /// PIDs that exited between listing and reading.
     pub pids_vanished: u32,
-    /// More owners existed than MAX_OWNERS.
+    /// Some socket had more than MAX_OWNERS_PER_SOCKET holders (the rest are in its `more`).
     pub truncated: bool,
 }
 
-impl Owners {
-    /// Owners of `inode`, in PID order.
-    pub fn of(&self, inode: u64) -> impl Iterator<Item = &Owner> {
-        self.owners.iter().filter(move |o| o.inode == inode)
+impl<const N: usize> Default for Owners<N> {
+    fn default() -> Self {
+        Owners {
+            sockets: heapless::Vec::new(),
+            pids_scanned: 0,
+            pids_denied: 0,
+            pids_vanished: 0,
+            truncated: false,
+        }
+    }
+}
+
+impl<const N: usize> Owners<N> {
+    fn slot(&self, inode: u64) -> Option<&SocketOwners> {
+        let i = self
+            .sockets
+            .binary_search_by_key(&inode, |s| s.inode)
+            .ok()?;
+        self.sockets.get(i)
+    }
+
+    /// Listed owners of `inode`, in PID order (empty if it was not asked for).
+    pub fn of(&self, inode: u64) -> core::slice::Iter<'_, Owner> {
+        self.slot(inode).map_or(&[][..], |s| &s.listed[..]).iter()
+    }
+
+    /// Holders of `inode` beyond the listed ones.
+    pub fn more(&self, inode: u64) -> u32 {
+        self.slot(inode).map_or(0, |s| s.more)
+    }
+
+    /// Every socket's owners, sorted by inode.
+    pub fn sockets(&self) -> &[SocketOwners] {
+        &self.sockets
+    }
+
+    /// Makes a slot for `inode` (kept sorted). False when 0, already there, or N are taken.
+    fn want(&mut self, inode: u64) -> bool {
+        if inode == 0 {
+            return false;
+        }
+        match self.sockets.binary_search_by_key(&inode, |s| s.inode) {
+            Ok(_) => false,
+            Err(pos) => {
+                let slot = SocketOwners {
+                    inode,
+                    ..SocketOwners::default()
+                };
+                self.sockets.insert(pos, slot).is_ok()
+            }
+        }
+    }
+
+    /// Records `owner` in its socket's slot (made if missing and there is room): listed while
+    /// the slot has room, else counted in `more`. A PID already recorded last is skipped.
+    /// Returns false when the socket has no slot.
+    pub fn add(&mut self, owner: Owner) -> bool {
+        self.want(owner.inode);
+        let Ok(i) = self.sockets.binary_search_by_key(&owner.inode, |s| s.inode) else {
+            return false;
+        };
+        if self.sockets[i].record(owner.pid, || owner) {
+            self.truncated = true;
+        }
+        true
     }
 }
 
 /// Walks ROOT/*/fd once and records the owners of `inodes` into `out` (cleared first).
 ///
+/// `inodes` is in priority order (largest queue first): if more than N are given, the first N
+/// distinct non-zero ones get slots. Each slot fills on its own, so no socket's holders can
+/// crowd out another's. `AllOwners` visits every PID; `FirstOwner` stops once every slot has
+/// an owner.
+///
 /// Never fails: a PID whose fd directory is denied counts in `pids_denied`, one that exits
-/// mid-walk (or lacks fd/) in `pids_vanished`; an unreadable root leaves `out` empty with
-/// `pids_scanned` 0. A process holding a socket on several fds is one owner (its first fd seen).
-/// Owners end up sorted by (inode, pid). Inode 0 (no socket) is never matched.
-pub fn find_owners(root: &ProcRoot, inodes: &[u64], mode: WalkMode, out: &mut Owners) {
-    *out = Owners::default();
-    let wanted = |ino: u64| ino != 0 && inodes.contains(&ino);
-    if !inodes.iter().any(|&i| wanted(i)) {
+/// mid-walk (or lacks fd/) in `pids_vanished`; an unreadable root leaves the slots empty with
+/// `pids_scanned` 0. A process holding a socket on several fds is one owner (its first fd
+/// seen). Inode 0 (no socket) is never matched. Allocates nothing.
+pub fn find_owners<const N: usize>(
+    root: &ProcRoot,
+    inodes: &[u64],
+    mode: WalkMode,
+    out: &mut Owners<N>,
+) {
+    out.sockets.clear();
+    out.pids_scanned = 0;
+    out.pids_denied = 0;
+    out.pids_vanished = 0;
+    out.truncated = false;
+    for &ino in inodes {
+        if out.sockets.is_full() {
+            break;
+        }
+        out.want(ino);
+    }
+    if out.sockets.is_empty() {
         return;
     }
     let _ = pid::for_each_pid_until(root, &mut |p| {
         out.pids_scanned += 1;
-        // comm is read once per PID, and only if it holds a wanted socket.
+        // comm is read once per PID, and only if it is listed as a holder.
         let mut comm: Option<Comm> = None;
         let mut truncated = false;
-        let owners = &mut out.owners;
+        let sockets = &mut out.sockets;
         let walked = pid::for_each_socket_fd(root, p, &mut |fd, ino| {
-            if !wanted(ino) || owners.iter().any(|o| o.inode == ino && o.pid == p) {
+            let Ok(i) = sockets.binary_search_by_key(&ino, |s| s.inode) else {
                 return;
-            }
-            let c = *comm.get_or_insert_with(|| pid::read_comm(root, p).unwrap_or_default());
-            let owner = Owner {
+            };
+            truncated |= sockets[i].record(p, || Owner {
                 inode: ino,
                 pid: p,
                 fd,
-                comm: c,
-            };
-            if owners.push(owner).is_err() {
-                truncated = true;
-            }
+                comm: *comm.get_or_insert_with(|| pid::read_comm(root, p).unwrap_or_default()),
+            });
         });
         out.truncated |= truncated;
         match walked {
@@ -86,14 +196,13 @@ pub fn find_owners(root: &ProcRoot, inodes: &[u64], mode: WalkMode, out: &mut Ow
             Err(_) => out.pids_vanished += 1,
         }
         match mode {
-            WalkMode::AllOwners => !out.truncated,
-            WalkMode::FirstOwner => !inodes
-                .iter()
-                .filter(|&&i| wanted(i))
-                .all(|&i| out.owners.iter().any(|o| o.inode == i)),
+            WalkMode::AllOwners => true,
+            WalkMode::FirstOwner => out.sockets.iter().any(|s| s.listed.is_empty()),
         }
     });
-    out.owners.sort_unstable_by_key(|o| (o.inode, o.pid));
+    for s in out.sockets.iter_mut() {
+        s.listed.sort_unstable_by_key(|o| o.pid);
+    }
 }
 
 #[cfg(test)]
@@ -134,7 +243,9 @@ mod tests {
         }
     }
 
-    fn pids(o: &Owners, inode: u64) -> Vec<(u32, u32, Vec<u8>)> {
+    type Few = Owners<4>;
+
+    fn pids(o: &Few, inode: u64) -> Vec<(u32, u32, Vec<u8>)> {
         o.of(inode)
             .map(|o| (o.pid, o.fd, o.comm.as_bytes().to_vec()))
             .collect()
@@ -151,7 +262,7 @@ mod tests {
         );
         t.pid(100, "other", &[(3, "socket:[99]")]);
         std::fs::create_dir_all(t.path().join("net")).unwrap();
-        let mut o = Owners::default();
+        let mut o = Few::default();
         find_owners(&t.root(), &[77, 88], WalkMode::AllOwners, &mut o);
         let p77 = pids(&o, 77);
         assert_eq!(p77.len(), 2);
@@ -161,10 +272,61 @@ mod tests {
         assert_eq!(pids(&o, 88), vec![(300, 5, b"child".to_vec())]);
         assert_eq!(o.pids_scanned, 3);
         assert_eq!((o.pids_denied, o.pids_vanished, o.truncated), (0, 0, false));
-        let sorted: Vec<_> = o.owners.iter().map(|o| (o.inode, o.pid)).collect();
-        let mut want = sorted.clone();
-        want.sort();
-        assert_eq!(sorted, want);
+        let inodes: Vec<u64> = o.sockets().iter().map(|s| s.inode).collect();
+        assert_eq!(inodes, vec![77, 88]);
+        assert_eq!((o.more(77), o.more(88), o.of(99).count()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_crowd_is_bounded_per_socket_and_cannot_take_another_sockets_owners() {
+        let t = Tree::new("crowd");
+        // 40 forked workers share socket 7 and hold it before (lower PIDs than) the owner of
+        // the flooded socket 9; an unrequested socket 8 is everywhere too.
+        for pid in 100..140 {
+            t.pid(pid, "worker", &[(3, "socket:[7]"), (4, "socket:[8]")]);
+        }
+        t.pid(900, "culprit", &[(5, "socket:[9]")]);
+        let mut o = Owners::<2>::default();
+        find_owners(&t.root(), &[9, 7, 8], WalkMode::AllOwners, &mut o);
+        // Priority order: 9 and 7 got the two slots, 8 was left out.
+        assert_eq!(pids_of(&o, 9), vec![900]);
+        assert_eq!(o.of(8).count(), 0);
+        // Which 16 are listed follows directory order (PID order on the real /proc).
+        let p7 = pids_of(&o, 7);
+        assert_eq!(p7.len(), MAX_OWNERS_PER_SOCKET);
+        assert!(p7.windows(2).all(|w| w[0] < w[1]) && p7.iter().all(|p| (100..140).contains(p)));
+        assert_eq!(o.more(7), 40 - MAX_OWNERS_PER_SOCKET as u32);
+        assert_eq!((o.more(9), o.pids_scanned, o.truncated), (0, 41, true));
+        // The agent's fast path still stops at the first owner of every slot.
+        find_owners(&t.root(), &[7], WalkMode::FirstOwner, &mut o);
+        assert_eq!((o.of(7).count(), o.more(7)), (1, 0));
+        assert!(o.pids_scanned <= 2, "{} PIDs walked", o.pids_scanned);
+    }
+
+    fn pids_of<const N: usize>(o: &Owners<N>, inode: u64) -> Vec<u32> {
+        o.of(inode).map(|o| o.pid).collect()
+    }
+
+    #[test]
+    fn add_lists_then_counts_and_skips_a_repeated_pid() {
+        let mut o = Owners::<1>::default();
+        let own = |pid| Owner {
+            inode: 5,
+            pid,
+            fd: 3,
+            comm: Comm::from_bytes(b"w"),
+        };
+        for pid in 1..=20 {
+            assert!(o.add(own(pid)));
+            assert!(o.add(own(pid)), "same PID again: no second count");
+        }
+        assert_eq!((o.of(5).count(), o.more(5)), (MAX_OWNERS_PER_SOCKET, 4));
+        // No room for a second socket, and inode 0 is never one.
+        let mut other = own(1);
+        other.inode = 6;
+        assert!(!o.add(other));
+        other.inode = 0;
+        assert!(!o.add(other));
     }
 
     #[test]
@@ -174,7 +336,7 @@ mod tests {
         t.pid(11, "b", &[(3, "socket:[5]")]);
         // A PID directory without fd/ (exited mid-walk, or a garbled tree).
         std::fs::create_dir_all(t.path().join("12")).unwrap();
-        let mut o = Owners::default();
+        let mut o = Few::default();
         find_owners(&t.root(), &[5], WalkMode::FirstOwner, &mut o);
         assert_eq!(o.of(5).count(), 1);
         find_owners(&t.root(), &[5], WalkMode::AllOwners, &mut o);
@@ -182,7 +344,7 @@ mod tests {
         assert_eq!(o.pids_vanished, 1);
         // Nothing asked for: no walk at all.
         find_owners(&t.root(), &[0], WalkMode::AllOwners, &mut o);
-        assert_eq!((o.owners.len(), o.pids_scanned), (0, 0));
+        assert_eq!((o.sockets().len(), o.pids_scanned), (0, 0));
     }
 
     #[test]
@@ -204,7 +366,7 @@ mod tests {
         }
         let mut child = cmd.spawn().unwrap();
         // The child holds fd 9 once it has exec'd; wait for that (bounded).
-        let mut o = Owners::default();
+        let mut o = Few::default();
         for _ in 0..200 {
             find_owners(&ProcRoot::live(), &[sb.st_ino], WalkMode::AllOwners, &mut o);
             let execd = o

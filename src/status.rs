@@ -5,7 +5,11 @@
 //! reader never sees half a file and the poll loop never allocates. No fsync: these files live on
 //! tmpfs on a router, and flash must not be worn by a once-a-second write.
 
-use crate::agent::{Agent, Stats};
+use crate::act::ResultKind;
+use crate::config::{Config, Trigger};
+use crate::escape::JsonText;
+use crate::policy::Level;
+use crate::proc::net::SocketEntry;
 use crate::sink;
 use crate::sys::{CPath, Fd};
 use core::fmt::{self, Write};
@@ -15,18 +19,89 @@ pub const MAX_TEXT: usize = 4096;
 
 type Text = heapless::String<MAX_TEXT>;
 
-/// Writes whichever of the status and metrics files the config names. A failed write is
+/// The state of one trigger as the status file shows it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IncidentLevel {
+    #[default]
+    None,
+    Warn,
+    Act,
+}
+
+impl IncidentLevel {
+    pub fn name(self) -> &'static str {
+        match self {
+            IncidentLevel::None => "none",
+            IncidentLevel::Warn => "warn",
+            IncidentLevel::Act => "act",
+        }
+    }
+}
+
+impl From<Option<Level>> for IncidentLevel {
+    /// The policy's level of a trigger's open incident (None: no incident).
+    fn from(l: Option<Level>) -> IncidentLevel {
+        match l {
+            None => IncidentLevel::None,
+            Some(Level::Warn) => IncidentLevel::Warn,
+            Some(Level::Act) => IncidentLevel::Act,
+        }
+    }
+}
+
+/// Counters and last values the status and metrics files show.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub cycles: u64,
+    pub last_cycle_us: u64,
+    pub ghost_kb: i64,
+    pub mem_total_kb: u64,
+    pub available_kb: Option<u64>,
+    pub worst: Option<SocketEntry>,
+    pub sockets_seen: u64,
+    pub tables_read: u32,
+    /// Actions carried out (or not) per result, in `ResultKind::ALL` order.
+    pub actions: [u64; ResultKind::ALL.len()],
+    /// Disruptive actions decided in the last hour (dry-run ones included): what
+    /// `max_actions_per_hour` is compared with.
+    pub actions_last_hour: u64,
+    pub read_errors: u64,
+    /// Per trigger, in `Trigger::ALL` order.
+    pub incidents: [IncidentLevel; Trigger::ALL.len()],
+    pub seq: u64,
+}
+
+/// The config the two files need: where they go and the two settings the status file shows.
+#[derive(Clone, Copy, Debug)]
+pub struct Outputs<'a> {
+    pub status_file: Option<&'a str>,
+    pub metrics_file: Option<&'a str>,
+    pub dry_run: bool,
+    pub interval_ms: u32,
+}
+
+impl<'a> Outputs<'a> {
+    pub fn of(cfg: &'a Config) -> Outputs<'a> {
+        Outputs {
+            status_file: cfg.status_file.as_deref(),
+            metrics_file: cfg.metrics_file.as_deref(),
+            dry_run: cfg.dry_run,
+            interval_ms: cfg.interval_ms,
+        }
+    }
+}
+
+/// Writes whichever of the status and metrics files `out` names. A failed write is
 /// dropped silently here (the next poll retries); the agent counts it via the return value.
-pub fn write_all(agent: &Agent) -> bool {
+pub fn write_all(stats: &Stats, out: &Outputs) -> bool {
     let mut ok = true;
-    let stats = &agent.stats;
-    if let Some(path) = &agent.cfg.status_file {
+    if let Some(path) = out.status_file {
         let mut t = Text::new();
-        if format_status(&mut t, stats, agent.cfg.dry_run, agent.cfg.interval_ms).is_ok() {
+        if format_status(&mut t, stats, out.dry_run, out.interval_ms).is_ok() {
             ok &= replace_file(path, t.as_bytes()).is_ok();
         }
     }
-    if let Some(path) = &agent.cfg.metrics_file {
+    if let Some(path) = out.metrics_file {
         let mut t = Text::new();
         if format_metrics(&mut t, stats).is_ok() {
             ok &= replace_file(path, t.as_bytes()).is_ok();
@@ -52,26 +127,6 @@ pub fn replace_file(path: &str, data: &[u8]) -> Result<(), crate::sys::Errno> {
         return Err(e);
     }
     Ok(())
-}
-
-/// Writes `s` as a JSON string literal (quotes included), escaping control characters and
-/// replacing invalid UTF-8.
-pub fn json_str(w: &mut impl Write, s: &[u8]) -> fmt::Result {
-    w.write_char('"')?;
-    for chunk in s.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => w.write_str("\\\"")?,
-                '\\' => w.write_str("\\\\")?,
-                c if (c as u32) < 0x20 || c == '\u{7f}' => write!(w, "\\u{:04x}", c as u32)?,
-                c => w.write_char(c)?,
-            }
-        }
-        if !chunk.invalid().is_empty() {
-            w.write_str("\\ufffd")?;
-        }
-    }
-    w.write_char('"')
 }
 
 /// The status file: one JSON object describing the last poll.
@@ -111,26 +166,34 @@ pub fn format_status(
         Some(x) => {
             write!(
                 w,
-                "{{\"proto\":\"{}\",\"local\":\"{}\",\"rx_queue\":{},\"inode\":{}}}",
+                "{{\"proto\":\"{}\",\"local\":{},\"rx_queue\":{},\"inode\":{}}}",
                 x.proto.name(),
-                x.local,
+                JsonText(&x.local),
                 x.rx_queue,
                 x.inode
             )?;
         }
         None => w.write_str("null")?,
     }
+    w.write_str(",\"incidents\":{")?;
+    for (i, t) in Trigger::ALL.into_iter().enumerate() {
+        let sep = if i > 0 { "," } else { "" };
+        write!(w, "{sep}\"{}\":\"{}\"", t.name(), s.incidents[i].name())?;
+    }
+    w.write_str("},\"actions\":{")?;
+    for (i, r) in ResultKind::ALL.into_iter().enumerate() {
+        let sep = if i > 0 { "," } else { "" };
+        // JSON keys use '_' where the audit text has '-' ("dry-run" -> "dry_run").
+        write!(w, "{sep}\"")?;
+        for c in r.name().chars() {
+            w.write_char(if c == '-' { '_' } else { c })?;
+        }
+        write!(w, "\":{}", s.actions[i])?;
+    }
     write!(
         w,
-        ",\"incidents\":{{\"ghost\":\"{}\",\"backlog\":\"{}\",\"available\":\"{}\"}}",
-        s.incidents[0].name(),
-        s.incidents[1].name(),
-        s.incidents[2].name()
-    )?;
-    write!(
-        w,
-        ",\"actions\":{{\"ok\":{},\"failed\":{},\"dry_run\":{},\"skipped\":{}}},\"read_errors\":{},",
-        s.actions_ok, s.actions_failed, s.actions_dry_run, s.actions_skipped, s.read_errors
+        "}},\"read_errors\":{},\"actions_last_hour\":{},",
+        s.read_errors, s.actions_last_hour
     )?;
     writeln!(
         w,
@@ -179,18 +242,19 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         s.last_cycle_us as i64,
     )?;
     w.write_str("# HELP ghostwatch_incident Incident level per trigger (0 none, 1 warn, 2 act).\n# TYPE ghostwatch_incident gauge\n")?;
-    for (i, t) in ["ghost", "backlog", "available"].iter().enumerate() {
+    for (i, t) in Trigger::ALL.into_iter().enumerate() {
         let lvl = s.incidents[i] as u8;
-        writeln!(w, "ghostwatch_incident{{trigger=\"{t}\"}} {lvl}")?;
+        writeln!(w, "ghostwatch_incident{{trigger=\"{}\"}} {lvl}", t.name())?;
     }
+    gauge(
+        w,
+        "ghostwatch_actions_last_hour",
+        "Disruptive actions decided in the last hour (dry-run included).",
+        s.actions_last_hour as i64,
+    )?;
     w.write_str("# HELP ghostwatch_actions_total Actions by result.\n# TYPE ghostwatch_actions_total counter\n")?;
-    for (r, v) in [
-        ("ok", s.actions_ok),
-        ("failed", s.actions_failed),
-        ("dry-run", s.actions_dry_run),
-        ("skipped", s.actions_skipped),
-    ] {
-        writeln!(w, "ghostwatch_actions_total{{result=\"{r}\"}} {v}")?;
+    for (r, v) in ResultKind::ALL.into_iter().zip(s.actions) {
+        writeln!(w, "ghostwatch_actions_total{{result=\"{}\"}} {v}", r.name())?;
     }
     write!(
         w,
@@ -214,10 +278,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_str_escapes_control_and_invalid() {
-        let mut s = heapless::String::<64>::new();
-        json_str(&mut s, b"a\"b\\c\n\x1b\xff").unwrap();
-        assert_eq!(s.as_str(), "\"a\\\"b\\\\c\\u000a\\u001b\\ufffd\"");
+    fn per_trigger_and_per_result_sections() {
+        let s = Stats {
+            incidents: [IncidentLevel::Act, IncidentLevel::None, IncidentLevel::Warn],
+            actions: [1, 2, 3, 4],
+            read_errors: 5,
+            actions_last_hour: 6,
+            ..Default::default()
+        };
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(
+            t.contains(r#","incidents":{"ghost":"act","backlog":"none","available":"warn"},"actions":{"ok":1,"failed":2,"dry_run":3,"skipped":4},"read_errors":5,"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#""read_errors":5,"actions_last_hour":6,"#),
+            "{t}"
+        );
+        let mut t = Text::new();
+        format_metrics(&mut t, &s).unwrap();
+        for line in [
+            "ghostwatch_incident{trigger=\"ghost\"} 2\n",
+            "ghostwatch_incident{trigger=\"backlog\"} 0\n",
+            "ghostwatch_incident{trigger=\"available\"} 1\n",
+            "ghostwatch_actions_total{result=\"ok\"} 1\n",
+            "ghostwatch_actions_total{result=\"failed\"} 2\n",
+            "ghostwatch_actions_total{result=\"dry-run\"} 3\n",
+            "ghostwatch_actions_total{result=\"skipped\"} 4\n",
+            "ghostwatch_actions_last_hour 6\n",
+        ] {
+            assert!(t.contains(line), "{line} missing from\n{t}");
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ fn check(path: &Path) -> (i32, String, String) {
 const TOP_KEYS: &str = "interval_ms, syslog, facility, status_file, metrics_file, dry_run, \
 ghost_warn_kb, ghost_act_kb, ghost_growth, backlog_warn_bytes, backlog_act_bytes, \
 min_available_kb, available_warn_kb, cooldown_s, max_actions_per_hour, oom_score_adj, mlock, \
-breadcrumb_file, drain_max_packets, rules";
+breadcrumb_file, drain_max_packets, protect, watchdog_device, watchdog_timeout_s, rules";
 
 const RULE_KEYS: &str = "name, trigger, comm, exe, action, argv, sysctl, value, rcvbuf, signal, \
 timeout_s, escalate_after_s";
@@ -380,6 +380,42 @@ fn broken() -> Vec<(&'static str, Vec<u8>, String)> {
             "leading zero",
             b("{\"cooldown_s\": 060}"),
             "1:16: numbers must not have leading zeros".into(),
+        ),
+        (
+            "protect: relative path",
+            b("{\"protect\": [\"feeddog\",\n  \"sbin/feeddog\"]}"),
+            "2:3: protect[1] \"sbin/feeddog\" must be a process name or an absolute exe path"
+                .into(),
+        ),
+        (
+            "protect: name longer than comm",
+            b("{\"protect\": [\"a-watchdog-feeder\"]}"),
+            "1:14: protect[0] \"a-watchdog-feeder\" is longer than a process name can be (15 bytes, as comm shows it)".into(),
+        ),
+        (
+            "protect: not an array",
+            b("{\"protect\": \"feeddog\"}"),
+            "1:13: \"protect\" must be an array of strings, got a string".into(),
+        ),
+        (
+            "protect: a number in the list",
+            b("{\"protect\": [\"feeddog\", 7]}"),
+            "1:25: protect[1] must be a string, got a number".into(),
+        ),
+        (
+            "watchdog_device: relative",
+            b("{\"watchdog_device\": \"dev/watchdog\"}"),
+            "1:21: \"watchdog_device\" must be an absolute path, got \"dev/watchdog\"".into(),
+        ),
+        (
+            "watchdog_timeout_s without a device",
+            b("{\"watchdog_timeout_s\": 30}"),
+            "1:24: \"watchdog_timeout_s\" needs \"watchdog_device\"".into(),
+        ),
+        (
+            "watchdog_timeout_s shorter than a restart",
+            b("{\"watchdog_device\": \"/dev/watchdog\", \"watchdog_timeout_s\": 30,\n \"rules\": [{\"name\": \"r\", \"trigger\": \"backlog\", \"comm\": \"zebra\", \"action\": \"restart\", \"argv\": [\"/bin/true\"]}]}"),
+            "1:60: \"watchdog_timeout_s\" (30) must exceed rule \"r\"'s timeout_s (30) plus the interval: the loop does not pet while a command runs".into(),
         ),
     ]
 }

@@ -53,6 +53,7 @@ mod helper {
             "sockets" => Mode::Sockets,
             "ghost" => Mode::Ghost,
             "share" => Mode::Share,
+            "crowd" => Mode::Crowd,
             _ => std::process::exit(2),
         };
         // SAFETY: getpid/fork have no preconditions; the child only calls libc (see hold()).
@@ -81,6 +82,35 @@ mod helper {
         Ghost,
         /// One UDP socket shared with a forked grandchild.
         Share,
+        /// A pre-forking daemon's crowd: one UDP socket shared by CROWD_SHARERS forked
+        /// children, CROWD_IDLE children holding an idle UDP socket each, and last (highest
+        /// PID) one child "gw-culprit" holding a socket the test floods.
+        Crowd,
+    }
+
+    /// Forks a child that sets PDEATHSIG (so it dies with the holder), closes the report pipe
+    /// and, in the child, runs `f` and then pauses forever. Returns the child's PID.
+    fn fork_member(holder: libc::pid_t, f: impl FnOnce()) -> libc::pid_t {
+        // SAFETY: the holder is single-threaded; the child calls only libc.
+        let g = unsafe { libc::fork() };
+        if g < 0 {
+            fail("fork");
+        }
+        if g == 0 {
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != holder {
+                    libc::_exit(1);
+                }
+                libc::close(REPORT_FD);
+            }
+            f();
+            loop {
+                // SAFETY: pause just waits for the SIGKILL.
+                unsafe { libc::pause() };
+            }
+        }
+        g
     }
 
     fn say(args: std::fmt::Arguments<'_>) {
@@ -261,6 +291,42 @@ mod helper {
                 }
                 say(format_args!("grandchild {g}\n"));
             }
+            Mode::Crowd => {
+                let me = unsafe { libc::getpid() };
+                let shared = sock(libc::AF_INET, libc::SOCK_DGRAM, 0, "udp4 shared");
+                say(format_args!("shared {} {}\n", inode(shared), bind4(shared)));
+                for _ in 0..super::CROWD_SHARERS {
+                    let g = fork_member(me, || {});
+                    say(format_args!("member {g}\n"));
+                }
+                // From here on only the sharers hold it.
+                unsafe { libc::close(shared) };
+                for _ in 0..super::CROWD_IDLE {
+                    let g = fork_member(me, || {
+                        let u = sock(libc::AF_INET, libc::SOCK_DGRAM, 0, "udp4 idle");
+                        bind4(u);
+                    });
+                    say(format_args!("member {g}\n"));
+                }
+                let u = sock(libc::AF_INET, libc::SOCK_DGRAM, 0, "udp4 culprit");
+                let rcvbuf: libc::c_int = 4 << 20;
+                // SAFETY: option value is a c_int of the stated size.
+                unsafe {
+                    libc::setsockopt(
+                        u,
+                        libc::SOL_SOCKET,
+                        libc::SO_RCVBUFFORCE,
+                        (&rcvbuf as *const libc::c_int).cast(),
+                        core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                    )
+                };
+                say(format_args!("udp {} {}\n", inode(u), bind4(u)));
+                let culprit = fork_member(me, || unsafe {
+                    libc::prctl(libc::PR_SET_NAME, c"gw-culprit".as_ptr());
+                });
+                unsafe { libc::close(u) };
+                say(format_args!("culprit {culprit}\nmember {culprit}\n"));
+            }
         }
         // SAFETY: plain syscalls.
         say(format_args!("pid {}\nready\n", unsafe { libc::getpid() }));
@@ -277,6 +343,10 @@ mod helper {
     }
 }
 
+/// The crowd: forked children sharing one socket, and idle processes holding one each.
+const CROWD_SHARERS: usize = 85;
+const CROWD_IDLE: usize = 300;
+
 /// One socket the holder opened: kind (the report's proto name, or "tcplisten"), inode, port.
 #[derive(Clone, Debug)]
 struct HeldSocket {
@@ -290,6 +360,9 @@ struct Holder {
     helper: Child,
     pid: u32,
     grandchild: Option<u32>,
+    /// The crowd's members (crowd mode), in fork order; the last one is the culprit.
+    members: Vec<u32>,
+    culprit: Option<u32>,
     sockets: Vec<HeldSocket>,
     /// The TCP peer that sent the unread bytes (kept open until the report ran).
     _tcp_peer: Option<TcpStream>,
@@ -330,6 +403,8 @@ impl Holder {
             helper,
             pid: 0,
             grandchild: None,
+            members: Vec::new(),
+            culprit: None,
             sockets: Vec::new(),
             _tcp_peer: None,
         };
@@ -343,6 +418,8 @@ impl Holder {
                 ["ready"] => break,
                 ["pid", p] => h.pid = p.parse().expect("pid"),
                 ["grandchild", p] => h.grandchild = Some(p.parse().expect("grandchild pid")),
+                ["member", p] => h.members.push(p.parse().expect("member pid")),
+                ["culprit", p] => h.culprit = Some(p.parse().expect("culprit pid")),
                 ["error", ..] => panic!("helper ({mode}) failed: {line}"),
                 [kind, ino, port] => {
                     let s = HeldSocket {
@@ -378,6 +455,13 @@ impl Drop for Holder {
         // exits), then the helper (we reap it): every process is reaped by its own parent.
         if let Some(g) = self.grandchild {
             kill_and_wait_gone(g);
+        }
+        for &m in &self.members {
+            // SAFETY: plain syscall; the holder reaps them.
+            unsafe { libc::kill(m as libc::pid_t, libc::SIGKILL) };
+        }
+        for &m in &self.members {
+            kill_and_wait_gone(m);
         }
         if self.pid > 0 {
             kill_and_wait_gone(self.pid);
@@ -612,6 +696,65 @@ fn report_lists_every_process_sharing_a_socket() {
             "owners {o:?} lack pid {pid}"
         );
     }
+}
+
+#[test]
+fn a_crowd_of_processes_cannot_hide_the_owner_of_a_flooded_socket() {
+    if !need_root("reading every process's fds, SO_RCVBUFFORCE") {
+        return;
+    }
+    let _g = serial();
+    let h = Holder::spawn("crowd");
+    let culprit = h.culprit.expect("culprit pid");
+    assert_eq!(h.members.len(), CROWD_SHARERS + CROWD_IDLE + 1);
+    let shared = h.socket("shared").clone();
+    let flooded = h.socket("udp").clone();
+    flood_udp("127.0.0.1:0", ("127.0.0.1", shared.port), 32, 1000);
+    flood_udp("127.0.0.1:0", ("127.0.0.1", flooded.port), 3000, 1000);
+    let sharers = &h.members[..CROWD_SHARERS];
+
+    // The default --top (10) and a long list full of idle sockets held by lower PIDs.
+    for top in [10, 100] {
+        let rep = report_json(top);
+        let s = report_socket(&rep, flooded.inode);
+        assert!(num(s, "rx_queue") > 1 << 20, "flood did not queue: {s:?}");
+        assert_eq!(
+            owners(s),
+            vec![(culprit, "gw-culprit".to_string())],
+            "top {top}"
+        );
+        assert_eq!(num(s, "owners_more"), 0);
+        let s = report_socket(&rep, shared.inode);
+        assert!(num(s, "rx_queue") > 0);
+        let o = owners(s);
+        assert_eq!(o.len(), 16, "top {top}: listed owners of the shared socket");
+        assert!(o.iter().all(|(p, _)| sharers.contains(p)), "{o:?}");
+        assert_eq!(
+            o.len() as u64 + num(s, "owners_more"),
+            CROWD_SHARERS as u64,
+            "top {top}: holders of the shared socket"
+        );
+        // Every PID was visited: the crowd alone is more than a bounded walk would reach.
+        let walked = rep.at("owner_walk.pids_scanned").i64() as usize;
+        assert!(walked > CROWD_SHARERS + CROWD_IDLE, "walked {walked} PIDs");
+    }
+    // The text report names the culprit and counts the crowd.
+    let (st, text, err) = ghostwatch(&["report"]);
+    assert!(st.success(), "{err}");
+    assert!(text.contains(&format!("{culprit}/gw-culprit")), "{text}");
+    assert!(
+        text.contains(&format!("+{} more", CROWD_SHARERS - 4)),
+        "{text}"
+    );
+
+    // Every process of the crowd is gone once the holder is dropped.
+    let members = h.members.clone();
+    drop(h);
+    let left: Vec<u32> = members
+        .into_iter()
+        .filter(|m| std::path::Path::new(&format!("/proc/{m}")).exists())
+        .collect();
+    assert!(left.is_empty(), "crowd members left behind: {left:?}");
 }
 
 /// Raises net.ipv4.udp_mem (pages) so `extra_bytes` more UDP memory fits; restores it on drop.

@@ -17,12 +17,51 @@ use ghostwatch::proc::sockstat::SockStat;
 use ghostwatch::proc::vmallocinfo::VmallocSummary;
 use ghostwatch::proc::{ProcRoot, pid};
 use std::os::unix::io::AsRawFd;
+use std::os::unix::process::CommandExt;
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::count;
 
 const EXTRA_SOCKETS: usize = 1_000;
+/// Children holding one shared socket: more than an owner list holds, so the walk counts.
+const SHARERS: usize = 20;
+
+/// The report's bound: owners of up to MAX_TOP sockets.
+type ReportOwners = Owners<{ ghostwatch::report::MAX_TOP }>;
+
+/// `sleep` children that inherited a copy of one socket; killed and reaped on drop.
+struct Sharers(Vec<std::process::Child>);
+
+impl Sharers {
+    fn spawn(fd: i32, n: usize) -> Sharers {
+        Sharers(
+            (0..n)
+                .map(|_| {
+                    let mut cmd = std::process::Command::new("sleep");
+                    cmd.arg("60");
+                    // SAFETY: dup2 is async-signal-safe; the copy (fd 9) survives exec.
+                    unsafe {
+                        cmd.pre_exec(move || match libc::dup2(fd, 9) {
+                            -1 => Err(std::io::Error::last_os_error()),
+                            _ => Ok(()),
+                        });
+                    }
+                    cmd.spawn().expect("spawn sleep")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Sharers {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
 
 fn inode_of(fd: i32) -> u64 {
     // SAFETY: st is a valid out-pointer.
@@ -34,7 +73,7 @@ fn inode_of(fd: i32) -> u64 {
 /// What one pass over everything saw, so the test can check the readers really read.
 #[derive(Default, Debug)]
 struct Seen {
-    sockets: [u32; 10],
+    sockets: [u32; Proto::COUNT],
     ours_in_udp: u32,
     malformed: u32,
     mem_total_kb: u64,
@@ -47,7 +86,7 @@ struct Seen {
 }
 
 /// Streams every reader once through fixed buffers. No allocation may happen in here.
-fn read_everything(root: &ProcRoot, ours: &[u64], owned: &mut Owners) -> Seen {
+fn read_everything(root: &ProcRoot, ours: &[u64], owned: &mut ReportOwners) -> Seen {
     let mut seen = Seen::default();
     let mut buf = [0u8; 4096];
 
@@ -96,7 +135,10 @@ fn read_everything(root: &ProcRoot, ours: &[u64], owned: &mut Owners) -> Seen {
         }
     });
     owners::find_owners(root, ours, WalkMode::AllOwners, owned);
-    seen.owners_found = owned.owners.len();
+    seen.owners_found = ours
+        .iter()
+        .filter(|&&i| owned.of(i).next().is_some())
+        .count();
     seen
 }
 
@@ -118,15 +160,20 @@ fn readers_and_owner_walk_do_not_allocate_on_the_live_proc() {
     let socks: Vec<std::net::UdpSocket> = (0..EXTRA_SOCKETS)
         .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").expect("bind extra socket"))
         .collect();
-    // Ask owners for a sample that fits MAX_OWNERS (each has exactly one owner: us).
-    let ours: Vec<u64> = socks
+    // Ask owners for a sample (each has exactly one owner: us) plus one socket shared with
+    // SHARERS children, so the walk both lists and counts.
+    let shared = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind shared socket");
+    let shared_inode = inode_of(shared.as_raw_fd());
+    let sharers = Sharers::spawn(shared.as_raw_fd(), SHARERS);
+    let mut ours: Vec<u64> = socks
         .iter()
         .step_by(EXTRA_SOCKETS / 50)
         .map(|s| inode_of(s.as_raw_fd()))
         .collect();
+    ours.push(shared_inode);
     let all: Vec<u64> = socks.iter().map(|s| inode_of(s.as_raw_fd())).collect();
     let root = ProcRoot::live();
-    let mut owned = Box::new(Owners::default());
+    let mut owned = Box::new(ReportOwners::default());
 
     // The counter itself works (a test that cannot fail proves nothing).
     let (_, n) = count(|| std::hint::black_box(vec![1u8; 16]));
@@ -158,6 +205,13 @@ fn readers_and_owner_walk_do_not_allocate_on_the_live_proc() {
     assert!(seen.pids > 1 && seen.rss_total_kb > 0);
     assert_eq!(seen.owners_found, ours.len());
     let me = std::process::id();
-    assert!(owned.owners.iter().all(|o| o.pid == me));
+    for &i in &ours[..ours.len() - 1] {
+        assert!(owned.of(i).all(|o| o.pid == me) && owned.more(i) == 0);
+    }
+    // The shared socket: us and SHARERS children, 16 listed and the rest counted.
+    let listed = owned.of(shared_inode).count();
+    assert_eq!(listed, owners::MAX_OWNERS_PER_SOCKET);
+    assert_eq!(listed + owned.more(shared_inode) as usize, SHARERS + 1);
+    drop(sharers);
     drop(socks);
 }

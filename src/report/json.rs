@@ -1,9 +1,15 @@
-//! A tiny streaming JSON writer for the report: no allocation, commas and nesting tracked in
-//! a fixed stack, every string escaped (process names can hold any byte).
+//! The `--json` report (`write_json`) and the tiny streaming JSON writer under it: no
+//! allocation, commas and nesting tracked in a fixed stack, every string escaped (process names
+//! can hold any byte).
 //!
 //! It writes exactly what it is told; the caller keeps keys unique. Nesting deeper than
 //! `MAX_DEPTH` is a programming error reported as an io::Error, not a panic.
 
+use super::Findings;
+use super::verdict::{Verdict, verdict_kind};
+use crate::escape::{JsonStr, JsonText};
+use crate::proc::meminfo::Field;
+use crate::proc::net::Proto;
 use std::io::{self, Write};
 
 /// Deepest object/array nesting the writer tracks.
@@ -70,7 +76,7 @@ impl<'w> JsonWriter<'w> {
     /// Writes `"key":`; the next call writes its value.
     pub fn key(&mut self, k: &str) -> io::Result<()> {
         self.sep()?;
-        write_escaped(self.out, k.as_bytes())?;
+        write!(self.out, "{}", JsonStr(k.as_bytes()))?;
         self.out.write_all(b":")?;
         self.after_key = true;
         Ok(())
@@ -79,21 +85,13 @@ impl<'w> JsonWriter<'w> {
     /// A string value from raw bytes (escaped; invalid UTF-8 becomes U+FFFD).
     pub fn str(&mut self, s: &[u8]) -> io::Result<()> {
         self.sep()?;
-        write_escaped(self.out, s)
+        write!(self.out, "{}", JsonStr(s))
     }
 
     /// A string value from anything Display-able (escaped), without allocating.
     pub fn display(&mut self, v: &dyn core::fmt::Display) -> io::Result<()> {
         self.sep()?;
-        self.out.write_all(b"\"")?;
-        let mut esc = Escaper {
-            out: &mut *self.out,
-            err: None,
-        };
-        if core::fmt::write(&mut esc, format_args!("{v}")).is_err() {
-            return Err(esc.err.unwrap_or_else(|| io::Error::other("format error")));
-        }
-        self.out.write_all(b"\"")
+        write!(self.out, "{}", JsonText(v))
     }
 
     pub fn u64(&mut self, v: u64) -> io::Result<()> {
@@ -137,80 +135,147 @@ impl<'w> JsonWriter<'w> {
     }
 }
 
-/// Routes `fmt::Write` text through the escaper (for Display values such as addresses).
-struct Escaper<'a> {
-    out: &'a mut dyn Write,
-    err: Option<io::Error>,
-}
+/// The `--json` report: one object. The interface contract fixes `ghost`, `sockets` (with
+/// `owners`) and `processes.rss_total_kb`; every other field is an extra.
+pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
+    let mut w = JsonWriter::new(out);
+    w.begin_object()?;
+    w.key("verdict")?;
+    w.display(&Verdict(r))?;
+    w.field_str("verdict_kind", verdict_kind(r).name().as_bytes())?;
+    w.field_u64("mem_total_kb", r.mem_total_kb())?;
+    w.field_u64("available_kb", r.available_kb())?;
+    w.field_u64("used_kb", r.used_kb())?;
+    w.field_u64("shmem_kb", r.shmem_kb())?;
+    w.field_u64("free_kb", r.mem.get(Field::MemFree).unwrap_or(0))?;
 
-impl core::fmt::Write for Escaper<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        escape_valid(self.out, s).map_err(|e| {
-            self.err = Some(e);
-            core::fmt::Error
-        })
+    let g = &r.ghost;
+    w.key("ghost")?;
+    w.begin_object()?;
+    w.key("ghost_kb")?;
+    w.i64(g.ghost_kb)?;
+    w.field_u64("accounted_kb", g.accounted_kb)?;
+    w.field_u64("mem_total_kb", g.mem_total_kb)?;
+    w.key("ghost_percent")?;
+    w.tenths(r.ghost_permille())?;
+    w.key("terms")?;
+    w.begin_object()?;
+    for t in &g.terms {
+        w.field_u64(t.name, t.kb)?;
     }
-}
+    w.end_object()?;
+    w.field_str("vmalloc_source", g.vmalloc_source.name().as_bytes())?;
+    w.key("vmallocinfo_kb")?;
+    match r.vmalloc {
+        Some(v) => w.u64(v.vmalloc_kb(r.page_size))?,
+        None => w.null()?,
+    }
+    w.end_object()?;
 
-/// Writes `s` as a quoted JSON string: `"` and `\` escaped, control characters (and DEL) as
-/// \u00XX, invalid UTF-8 replaced by \ufffd. Output is pure ASCII-safe JSON.
-pub fn write_escaped(out: &mut dyn Write, s: &[u8]) -> io::Result<()> {
-    out.write_all(b"\"")?;
-    for chunk in s.utf8_chunks() {
-        escape_valid(out, chunk.valid())?;
-        if !chunk.invalid().is_empty() {
-            out.write_all(b"\\ufffd")?;
+    w.key("sockets")?;
+    w.begin_array()?;
+    for s in &r.top {
+        w.begin_object()?;
+        w.field_str("proto", s.proto.name().as_bytes())?;
+        w.key("local")?;
+        w.display(&s.local)?;
+        w.key("remote")?;
+        w.display(&s.remote)?;
+        w.field_u64("rx_queue", s.rx_queue)?;
+        w.field_u64("tx_queue", s.tx_queue)?;
+        w.field_u64("drops", s.drops)?;
+        w.field_u64("inode", s.inode)?;
+        w.field_u64("uid", s.uid as u64)?;
+        w.field_u64("netns", s.netns)?;
+        if let Some(name) = r.netns.name_of(s.netns) {
+            w.field_str("netns_name", name.as_bytes())?;
         }
-    }
-    out.write_all(b"\"")
-}
-
-fn escape_valid(out: &mut dyn Write, s: &str) -> io::Result<()> {
-    let b = s.as_bytes();
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\t' => b"\\t",
-            b'\r' => b"\\r",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
-        out.write_all(&b[start..i])?;
-        if esc.is_empty() {
-            write!(out, "\\u{:04x}", c)?;
-        } else {
-            out.write_all(esc)?;
+        w.key("owners")?;
+        w.begin_array()?;
+        for o in r.owners.of(s.inode) {
+            w.begin_object()?;
+            w.field_u64("pid", o.pid as u64)?;
+            w.field_str("comm", o.comm.as_bytes())?;
+            w.field_u64("fd", o.fd as u64)?;
+            w.end_object()?;
         }
-        start = i + 1;
+        w.end_array()?;
+        w.field_u64("owners_more", r.owners.more(s.inode) as u64)?;
+        w.end_object()?;
     }
-    out.write_all(&b[start..])
+    w.end_array()?;
+
+    w.key("sockets_total")?;
+    w.begin_object()?;
+    for (i, p) in Proto::ALL.into_iter().enumerate() {
+        w.field_u64(p.name(), r.tables[i].sockets as u64)?;
+    }
+    w.end_object()?;
+    w.key("malformed_lines")?;
+    w.begin_object()?;
+    for (i, p) in Proto::ALL.into_iter().enumerate() {
+        w.field_u64(p.name(), r.tables[i].malformed as u64)?;
+    }
+    w.end_object()?;
+    w.field_u64("rx_queue_total_bytes", r.rx_queued_total())?;
+    w.field_str("socket_source", r.socket_source.name().as_bytes())?;
+    w.key("netns")?;
+    w.begin_array()?;
+    for n in &r.netns.list {
+        w.begin_object()?;
+        w.field_u64("inode", n.inode)?;
+        if !n.name.is_empty() {
+            w.field_str("name", n.name.as_bytes())?;
+        }
+        w.key("home")?;
+        w.bool(n.inode == r.netns.home)?;
+        w.end_object()?;
+    }
+    w.end_array()?;
+
+    let p = &r.procs;
+    w.key("processes")?;
+    w.begin_object()?;
+    w.field_u64("rss_total_kb", p.rss_total_kb)?;
+    w.field_u64("count", p.count as u64)?;
+    w.field_u64("kernel_threads", p.kernel_threads as u64)?;
+    w.key("largest")?;
+    match p.largest {
+        Some((pid, comm, kb)) => {
+            w.begin_object()?;
+            w.field_u64("pid", pid as u64)?;
+            w.field_str("comm", comm.as_bytes())?;
+            w.field_u64("rss_kb", kb)?;
+            w.end_object()?;
+        }
+        None => w.null()?,
+    }
+    w.end_object()?;
+
+    let o = &r.owners;
+    w.key("owner_walk")?;
+    w.begin_object()?;
+    w.field_u64("pids_scanned", o.pids_scanned as u64)?;
+    w.field_u64("pids_denied", o.pids_denied as u64)?;
+    w.field_u64("pids_vanished", o.pids_vanished as u64)?;
+    w.key("truncated")?;
+    w.bool(o.truncated)?;
+    w.end_object()?;
+
+    w.key("skipped")?;
+    w.begin_array()?;
+    for s in &r.skipped {
+        w.display(s)?;
+    }
+    w.end_array()?;
+    w.end_object()?;
+    drop(w);
+    out.write_all(b"\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn esc(s: &[u8]) -> String {
-        let mut v = Vec::new();
-        write_escaped(&mut v, s).unwrap();
-        String::from_utf8(v).unwrap()
-    }
-
-    #[test]
-    fn escapes_everything_a_comm_can_hold() {
-        assert_eq!(esc(b"zebra"), "\"zebra\"");
-        assert_eq!(esc(b"a\"b\\c"), "\"a\\\"b\\\\c\"");
-        assert_eq!(
-            esc(b"x\ny\tz\x01\x1b\x7f"),
-            "\"x\\ny\\tz\\u0001\\u001b\\u007f\""
-        );
-        assert_eq!(esc(b"\xff\xfeok"), "\"\\ufffd\\ufffdok\"");
-        assert_eq!(esc("pré".as_bytes()), "\"pré\"");
-        assert_eq!(esc(b""), "\"\"");
-    }
 
     #[test]
     fn nests_with_commas() {

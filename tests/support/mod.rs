@@ -333,3 +333,26 @@ pub fn write_trusted(p: impl AsRef<Path>, text: impl AsRef<[u8]>) {
     std::fs::set_permissions(p.as_ref(), std::fs::Permissions::from_mode(0o644))
         .expect("chmod config");
 }
+
+/// Makes `dir` a directory holding one link per busybox applet, to use as the only PATH entry
+/// of a script that must run with busybox's tools alone (as on a router).
+pub fn busybox_applets(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("create applet dir");
+    let list = Command::new("busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    let busybox = std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("busybox"))
+                .find(|p| p.is_file())
+        })
+        .expect("busybox on PATH");
+    for name in String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .chain(["busybox"])
+    {
+        let _ = std::os::unix::fs::symlink(&busybox, dir.join(name));
+    }
+}

@@ -1,0 +1,259 @@
+//! `ghostwatch report`: the whole seed investigation in one command — the accounting equation
+//! term by term, Ghost, process RSS vs used memory, Shmem, the top sockets by receive queue with
+//! their owners, and a verdict in plain words. Human text by default, the contract JSON with --json.
+//!
+//! Collection (`collect`) does the I/O once into a `Findings`; the verdict and both writers are
+//! pure functions of it. Socket tables are streamed: only the top N sockets are ever kept.
+
+mod collect;
+mod json;
+mod text;
+mod verdict;
+
+pub use crate::escape::Printable;
+pub use collect::{Findings, ProcSummary, Skip, collect};
+pub use json::write_json;
+pub use text::{Bytes, Kb, Pct, write_text};
+pub use verdict::{
+    BIG_BACKLOG_BYTES, GHOST_SIGNIFICANT_KB, GHOST_SIGNIFICANT_PERCENT, HUGE_BACKLOG_BYTES,
+    LOW_AVAILABLE_PERCENT, Verdict, VerdictKind, verdict_kind,
+};
+
+use crate::proc::ProcRoot;
+use std::io;
+
+/// Most sockets `--top` may ask for.
+pub const MAX_TOP: usize = 100;
+
+/// Most "skipped" notes one report carries (one per table plus a handful more).
+pub const MAX_SKIPS: usize = 24;
+
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub top: usize,
+    pub json: bool,
+}
+
+/// Collects everything from `root` and writes the report to `out`.
+/// Unreadable parts are skipped and named in the report; only a missing/garbled meminfo is an Err
+/// (its text names the file). A failed write to `out` is an Err too.
+pub fn run(
+    root: &ProcRoot,
+    opts: Options,
+    out: &mut dyn io::Write,
+) -> Result<(), std::string::String> {
+    let f = collect(root, opts.top.clamp(1, MAX_TOP))?;
+    let written = if opts.json {
+        write_json(&f, out)
+    } else {
+        write_text(&f, out)
+    };
+    written.map_err(|e| format!("writing the report: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::collect::offer;
+    use super::*;
+    use crate::ghost;
+    use crate::owners::Owner;
+    use crate::proc::ProcError;
+    use crate::proc::meminfo::{Field, MemInfo};
+    use crate::proc::net::Endpoint;
+    use crate::proc::net::{Proto, SocketEntry};
+    use crate::proc::pid::Comm;
+
+    fn sock(inode: u64, rx: u64) -> SocketEntry {
+        SocketEntry {
+            proto: Proto::Udp,
+            local: Endpoint::Inet {
+                ip: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                v6: false,
+                port: 514,
+            },
+            remote: Endpoint::None,
+            state: 7,
+            tx_queue: 0,
+            rx_queue: rx,
+            drops: 0,
+            uid: 0,
+            inode,
+            netns: 0,
+        }
+    }
+
+    /// A 1 GiB box: `free`, `active` (LRU, stands in for all process and cache pages),
+    /// `shmem`, `available`; whatever is left over is Ghost.
+    fn box_with(free: u64, active: u64, ghost: u64, shmem: u64, available: u64) -> Findings {
+        let total = 1024 * 1024;
+        let mut mem = MemInfo::default();
+        let slab = total - free - active - ghost;
+        for (f, v) in [
+            (Field::MemTotal, total),
+            (Field::MemFree, free),
+            (Field::MemAvailable, available),
+            (Field::Active, active),
+            (Field::Inactive, 0),
+            (Field::Slab, slab),
+            (Field::Shmem, shmem),
+            (Field::VmallocUsed, 0),
+        ] {
+            mem.set(f, Some(v));
+        }
+        let ghost = ghost::compute(&mem, None).unwrap();
+        // Synthetic boxes read every table; tests that want otherwise overwrite `tables`.
+        Findings::new(mem, ghost, None, 4096)
+    }
+
+    fn own(f: &mut Findings, inode: u64, pid: u32, comm: &[u8]) {
+        let o = Owner {
+            inode,
+            pid,
+            fd: 3,
+            comm: Comm::from_bytes(comm),
+        };
+        assert!(f.owners.add(o));
+    }
+
+    #[test]
+    fn top_n_keeps_the_largest_in_arrival_order_for_ties() {
+        let mut top = heapless::Vec::new();
+        for (ino, rx) in [(1, 0), (2, 50), (3, 0), (4, 900), (5, 50), (6, 10), (7, 0)] {
+            offer(&mut top, 3, &sock(ino, rx));
+        }
+        let got: Vec<(u64, u64)> = top.iter().map(|s| (s.inode, s.rx_queue)).collect();
+        assert_eq!(got, vec![(4, 900), (2, 50), (5, 50)]);
+        // Idle sockets without an inode (TIME_WAIT) are never listed.
+        let mut top = heapless::Vec::new();
+        offer(&mut top, 3, &sock(0, 0));
+        assert!(top.is_empty());
+        offer(&mut top, 0, &sock(9, 9));
+        assert!(top.is_empty());
+    }
+
+    #[test]
+    fn verdict_blames_the_owner_of_the_big_queue() {
+        let mut f = box_with(50_000, 200_000, 700_000, 1000, 60_000);
+        f.top.push(sock(27123, 76_755_840)).unwrap();
+        own(&mut f, 27123, 3218, b"zebra");
+        assert_eq!(verdict_kind(&f), VerdictKind::GhostSocket);
+        let v = Verdict(&f).to_string();
+        assert!(v.starts_with("GHOST MEMORY: 683.6 MiB (66% of RAM)"), "{v}");
+        assert!(v.contains("held by zebra (pid 3218), 73.2 MiB"), "{v}");
+        assert!(v.contains("Restarting or stopping zebra frees it"), "{v}");
+        // Several processes of different names share it.
+        own(&mut f, 27123, 4000, b"helper");
+        let v = Verdict(&f).to_string();
+        assert!(v.contains("zebra (pid 3218) and 1 other process,"), "{v}");
+    }
+
+    #[test]
+    fn verdict_when_owner_is_hidden() {
+        let mut f = box_with(50_000, 200_000, 700_000, 1000, 60_000);
+        f.top.push(sock(5, 8 << 20)).unwrap();
+        f.owners.pids_denied = 12;
+        let v = Verdict(&f).to_string();
+        assert!(
+            v.contains("a process this user cannot see (run as root"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn verdict_ghost_without_socket_points_at_drivers() {
+        let mut f = box_with(50_000, 200_000, 700_000, 1000, 60_000);
+        f.top.push(sock(5, 4096)).unwrap();
+        assert_eq!(verdict_kind(&f), VerdictKind::GhostNoSocket);
+        let v = Verdict(&f).to_string();
+        assert!(v.contains("no socket holds a large receive queue"), "{v}");
+        assert!(v.contains("ethtool -S"), "{v}");
+        // With no table readable, "no socket" would be a guess: the verdict says so instead.
+        for t in f.tables.iter_mut() {
+            t.first_error = Some(ProcError::Io(libc::EACCES));
+        }
+        f.top.clear();
+        let v = Verdict(&f).to_string();
+        assert!(
+            v.contains("no socket table under net/ could be read"),
+            "{v}"
+        );
+    }
+
+    #[test]
+    fn verdict_other_cases() {
+        // Huge queue, small Ghost (small packets: the cost is in Slab).
+        let mut f = box_with(600_000, 200_000, 10_000, 1000, 700_000);
+        f.top.push(sock(5, 200 << 20)).unwrap();
+        assert_eq!(verdict_kind(&f), VerdictKind::SocketBacklog);
+        assert!(Verdict(&f).to_string().starts_with("SOCKET BACKLOG"));
+        // tmpfs full.
+        let f = box_with(30_000, 900_000, 10_000, 600_000, 40_000);
+        assert_eq!(verdict_kind(&f), VerdictKind::Shmem);
+        assert!(Verdict(&f).to_string().contains("df -h -t tmpfs"));
+        // Processes.
+        let mut f = box_with(30_000, 900_000, 10_000, 1000, 40_000);
+        f.procs.rss_total_kb = 850_000;
+        f.procs.largest = Some((77, Comm::from_bytes(b"java"), 800_000));
+        assert_eq!(verdict_kind(&f), VerdictKind::Processes);
+        assert!(
+            Verdict(&f)
+                .to_string()
+                .contains("the largest java (pid 77)")
+        );
+        // Low, unexplained.
+        let mut f = box_with(30_000, 100_000, 10_000, 1000, 40_000);
+        f.procs.rss_total_kb = 50_000;
+        assert_eq!(verdict_kind(&f), VerdictKind::LowMemory);
+        // Healthy.
+        let f = box_with(600_000, 200_000, 10_000, 1000, 700_000);
+        assert_eq!(verdict_kind(&f), VerdictKind::Healthy);
+        assert!(Verdict(&f).to_string().starts_with("OK: Ghost is 9.8 MiB"));
+    }
+
+    #[test]
+    fn sizes_and_names_print_for_people() {
+        assert_eq!(Kb(2_591_452).to_string(), "2.47 GiB");
+        assert_eq!(Kb(74_957).to_string(), "73.2 MiB");
+        assert_eq!(Kb(512).to_string(), "512 kB");
+        assert_eq!(Bytes(76_755_840).to_string(), "73.2 MiB");
+        assert_eq!(Bytes(2304).to_string(), "2.2 kB");
+        assert_eq!(Bytes(0).to_string(), "0 bytes");
+        assert_eq!(Pct(2_591_452, 3_788_284).to_string(), "68");
+        assert_eq!(Pct(187_640, 24_684_092).to_string(), "0.7");
+        assert_eq!(Pct(1, 0).to_string(), "?");
+        assert_eq!(
+            Printable(b"a\\b\x1b[0m\n\xff").to_string(),
+            "a\\\\b\\x1b[0m\\x0a\u{fffd}"
+        );
+    }
+
+    #[test]
+    fn json_and_text_render_synthetic_findings() {
+        let mut f = box_with(50_000, 200_000, 700_000, 1000, 60_000);
+        f.top.push(sock(27123, 1 << 30)).unwrap();
+        own(&mut f, 27123, 1, b"x\"y");
+        f.skip(Skip::FdDenied {
+            pids: 3,
+            as_root: false,
+        });
+        let mut out = Vec::new();
+        write_json(&f, &mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            s.contains(r#""owners":[{"pid":1,"comm":"x\"y","fd":3}]"#),
+            "{s}"
+        );
+        assert!(
+            s.contains(r#""skipped":["fd of 3 processes not readable"#),
+            "{s}"
+        );
+        let mut out = Vec::new();
+        write_text(&f, &mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains("1/x\"y"), "{s}");
+        assert!(
+            s.contains("  - fd of 3 processes not readable — run as root"),
+            "{s}"
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! The human report: sizes and names formatted for people, the equation table, the socket
+//! table, the skipped notes.
+
+use super::Findings;
+use super::verdict::{LocalIn, Verdict};
+use crate::escape::Printable;
+use crate::ghost;
+use crate::proc::meminfo::Field;
+use core::fmt;
+use std::io::{self, Write};
+
+/// A size in kB, printed the way people say it: "2.47 GiB", "73.2 MiB", "512 kB".
+pub struct Kb(pub u64);
+
+impl fmt::Display for Kb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kb = self.0 as f64;
+        if self.0 >= 1024 * 1024 {
+            write!(f, "{:.2} GiB", kb / (1024.0 * 1024.0))
+        } else if self.0 >= 1024 {
+            write!(f, "{:.1} MiB", kb / 1024.0)
+        } else {
+            write!(f, "{} kB", self.0)
+        }
+    }
+}
+
+/// A size in bytes, printed like `Kb` ("73.2 MiB", "1.1 kB", "600 bytes").
+pub struct Bytes(pub u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 >= 1024 {
+            if self.0 < 1024 * 1024 {
+                return write!(f, "{:.1} kB", self.0 as f64 / 1024.0);
+            }
+            return Kb(self.0 / 1024).fmt(f);
+        }
+        write!(f, "{} bytes", self.0)
+    }
+}
+
+/// `kb` as a share of `total`: "68%", or "0.7%" below 10% where whole percents would say 0.
+pub struct Pct(pub u64, pub u64);
+
+impl fmt::Display for Pct {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.1 == 0 {
+            return f.write_str("?");
+        }
+        let tenths = (self.0 as u128 * 1000 / self.1 as u128) as u64;
+        if tenths < 100 {
+            write!(f, "{}.{}", tenths / 10, tenths % 10)
+        } else {
+            write!(f, "{}", tenths / 10)
+        }
+    }
+}
+
+/// `"{}"` of a Display value into a stack buffer (for column widths), cut at 64 bytes.
+fn small_text(v: &dyn fmt::Display) -> heapless::String<64> {
+    let mut s = heapless::String::new();
+    let _ = fmt::Write::write_fmt(&mut s, format_args!("{v}"));
+    s
+}
+
+const MIB: f64 = 1024.0;
+
+/// The human report.
+pub fn write_text(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "VERDICT: {}", Verdict(r))?;
+    writeln!(out)?;
+
+    let g = &r.ghost;
+    writeln!(
+        out,
+        "Accounting equation (/proc/meminfo)               kB         MiB"
+    )?;
+    let row = |out: &mut dyn Write, label: &dyn fmt::Display, kb: i64, note: &str| {
+        writeln!(
+            out,
+            "  {:<36} {:>12} {:>11.1}{}",
+            small_text(label).as_str(),
+            kb,
+            kb as f64 / MIB,
+            note
+        )
+    };
+    row(out, &"MemTotal", g.mem_total_kb as i64, "")?;
+    for t in &g.terms {
+        let note = match t.name {
+            "VmallocUsed" if g.vmalloc_source == ghost::VmallocSource::Vmallocinfo => {
+                "   (from vmallocinfo: meminfo reads 0 on this kernel)"
+            }
+            "Hugetlb" if r.mem.get(Field::Hugetlb).is_none() => {
+                "   (HugePages_Total x Hugepagesize)"
+            }
+            _ => "",
+        };
+        row(out, &format_args!("- {}", t.name), t.kb as i64, note)?;
+    }
+    row(out, &"= accounted", g.accounted_kb as i64, "")?;
+    let pm = r.ghost_permille();
+    let ghost_note = small_text(&format_args!(
+        "   {}{}.{}% of RAM",
+        if pm < 0 { "-" } else { "" },
+        pm.unsigned_abs() / 10,
+        pm.unsigned_abs() % 10
+    ));
+    row(
+        out,
+        &"Ghost = MemTotal - accounted",
+        g.ghost_kb,
+        ghost_note.as_str(),
+    )?;
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "Memory                                               kB         MiB"
+    )?;
+    let mrow = |out: &mut dyn Write, label: &dyn fmt::Display, kb: u64, note: &str| {
+        writeln!(
+            out,
+            "  {:<44} {:>12} {:>11.1}{}",
+            small_text(label).as_str(),
+            kb,
+            kb as f64 / MIB,
+            note
+        )
+    };
+    mrow(
+        out,
+        &"used (Total-Free-Buffers-Cached-SReclaimable)",
+        r.used_kb(),
+        "",
+    )?;
+    let p = &r.procs;
+    mrow(
+        out,
+        &format_args!(
+            "process RSS total ({} processes)",
+            p.count.saturating_sub(p.kernel_threads)
+        ),
+        p.rss_total_kb,
+        "   (shared pages count once per process)",
+    )?;
+    if let Some((pid, comm, kb)) = p.largest {
+        mrow(
+            out,
+            &format_args!("  largest: {} (pid {pid})", Printable(comm.as_bytes())),
+            kb,
+            "",
+        )?;
+    }
+    mrow(out, &"Shmem (tmpfs, shared memory)", r.shmem_kb(), "")?;
+    mrow(out, &"MemAvailable", r.available_kb(), "")?;
+    if let Some(s) = &r.sockstat {
+        if let Some(pages) = s.tcp_mem_pages {
+            mrow(
+                out,
+                &"TCP buffers (sockstat mem)",
+                pages.saturating_mul(r.page_size) / 1024,
+                "",
+            )?;
+        }
+        if let Some(pages) = s.udp_mem_pages {
+            mrow(
+                out,
+                &"UDP buffers (sockstat mem)",
+                pages.saturating_mul(r.page_size) / 1024,
+                "",
+            )?;
+        }
+    }
+    writeln!(out)?;
+
+    write_socket_table(r, out)?;
+    writeln!(out)?;
+
+    if r.skipped.is_empty() {
+        writeln!(out, "Skipped: nothing — every file was readable.")?;
+    } else {
+        writeln!(out, "Skipped")?;
+        for s in &r.skipped {
+            writeln!(out, "  - {s}")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "Sockets by receive queue (top {} of {}; {} queued in all; via {}, {} network namespace{})",
+        r.top.len(),
+        r.sockets_total(),
+        Bytes(r.rx_queued_total()),
+        r.socket_source.name(),
+        r.netns.list.len(),
+        if r.netns.list.len() == 1 { "" } else { "s" }
+    )?;
+    // Idle sockets say nothing to the reader: list the ones with data queued or dropped.
+    let busy = || r.top.iter().filter(|s| s.rx_queue > 0 || s.drops > 0);
+    if busy().next().is_none() {
+        writeln!(out, "  every receive queue is empty.")?;
+        return Ok(());
+    }
+    let width = busy()
+        .map(|s| small_text(&LocalIn(r, s)).len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    writeln!(
+        out,
+        "  {:<8} {:<width$} {:>12} {:>10} {:>8} {:>10} {:>6}  OWNERS",
+        "PROTO", "LOCAL", "RX_QUEUE", "TX_QUEUE", "DROPS", "INODE", "UID"
+    )?;
+    for s in busy() {
+        write!(
+            out,
+            "  {:<8} {:<width$} {:>12} {:>10} {:>8} {:>10} {:>6}  ",
+            s.proto.name(),
+            small_text(&LocalIn(r, s)).as_str(),
+            s.rx_queue,
+            s.tx_queue,
+            s.drops,
+            s.inode,
+            s.uid
+        )?;
+        let mut n = 0;
+        for o in r.owners.of(s.inode) {
+            if n == 4 {
+                break;
+            }
+            if n > 0 {
+                out.write_all(b",")?;
+            }
+            write!(out, "{}/{}", o.pid, Printable(o.comm.as_bytes()))?;
+            n += 1;
+        }
+        let more = r.owners.of(s.inode).count() - n + r.owners.more(s.inode) as usize;
+        if more > 0 {
+            write!(out, " +{more} more")?;
+        } else if n == 0 {
+            out.write_all(if r.owners.pids_denied > 0 { b"?" } else { b"-" })?;
+        }
+        writeln!(out)?;
+    }
+    let idle = r.top.len() - busy().count();
+    if idle > 0 {
+        writeln!(
+            out,
+            "  ({idle} more of the top {} have empty queues; see --json)",
+            r.top.len()
+        )?;
+    }
+    Ok(())
+}

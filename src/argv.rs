@@ -90,13 +90,15 @@ pub fn check_template(argv: &[Str]) -> Result<(), TemplateError> {
 }
 
 /// The argv to run: every item of `argv` with `{pid}`, `{comm}`, `{inode}` filled from
-/// `target` (items unchanged without one). Err (the action's failure reason) if `{comm}`
-/// would be empty or start with `-`, where a program would read it as an option.
+/// `target` (items unchanged without one). Err (the action's failure reason) if the template
+/// breaks `check_template`, or `{comm}` would be empty or start with `-` (an option).
 pub fn substitute_all(
     argv: &[Str],
     target: Option<&Target>,
 ) -> Result<Vec<std::ffi::OsString>, &'static str> {
     use std::os::unix::ffi::OsStringExt;
+    // Config validation already refused these; a caller that skipped it is refused here.
+    check_template(argv).map_err(|e| e.why)?;
     if let Some(t) = target {
         let name = t.comm.as_bytes();
         let uses_comm = argv.iter().any(|a| a.contains(COMM));

@@ -7,6 +7,7 @@
 
 use crate::act::{self, Outcome, ResultKind, Target};
 use crate::audit::AuditLine;
+use crate::children::{self, Children, Job, Running};
 use crate::config::{self, ActionKind, Config, Trigger};
 use crate::ghost;
 use crate::owners::{self, Owners, WalkMode};
@@ -16,6 +17,7 @@ use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, insert_top};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
 use crate::proc::{ProcRoot, pid};
+use crate::schedule::Schedule;
 use crate::sink::{self, Severity};
 use crate::status::{self, IncidentLevel, Stats};
 use crate::sys::{self, Fd};
@@ -59,7 +61,13 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
-/// Installs HUP/TERM/INT handlers without SA_RESTART, so the interval sleep returns at once.
+extern "C" fn on_child(_: libc::c_int) {
+    // Nothing to do: the signal itself ends the loop's sleep so a finished command is reaped
+    // and audited at once.
+}
+
+/// Installs HUP/TERM/INT handlers without SA_RESTART, so the interval sleep returns at once,
+/// and a SIGCHLD handler (SA_RESTART: it must not disturb other syscalls; the sleep ends anyway).
 fn install_signal_handlers() {
     for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
         // SAFETY: a zeroed sigaction with a plain handler is valid; handler is async-signal-safe.
@@ -71,6 +79,14 @@ fn install_signal_handlers() {
             libc::sigaction(sig, &sa, core::ptr::null_mut());
         }
     }
+    // SAFETY: as above; the handler does nothing.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = on_child as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        sa.sa_flags = libc::SA_RESTART | libc::SA_NOCLDSTOP;
+        libc::sigaction(libc::SIGCHLD, &sa, core::ptr::null_mut());
+    }
     // A vanished syslog over TCP must not kill us.
     // SAFETY: ignoring SIGPIPE is always valid.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
@@ -79,6 +95,15 @@ fn install_signal_handlers() {
 /// True once SIGTERM/SIGINT arrived.
 pub fn stopping() -> bool {
     TERM.load(Ordering::SeqCst)
+}
+
+/// Why process actions are not carried out under `--proc-root` (start line and each action).
+const FAKE_ROOT_NOTE: &str = "dry-run: --proc-root is for diagnosis";
+
+/// True for actions that reach outside a `--proc-root` tree: they signal, ptrace
+/// (pidfd_getfd), run commands or reboot. Log and sysctl (written inside the tree) are not.
+fn touches_live_system(a: ActionKind) -> bool {
+    !matches!(a, ActionKind::Log | ActionKind::Sysctl)
 }
 
 /// Which config the agent runs with, and where it came from (for reloads and the start line).
@@ -118,6 +143,8 @@ pub fn load_config(src: &ConfigSource) -> Result<Config, String> {
 
 /// Runs the agent; returns the process exit status (0 clean stop, 1 runtime failure, 2 bad config).
 pub fn run(opts: Options) -> u8 {
+    // Before anything lowers it: the value the agent's commands get back.
+    children::remember_oom_score_adj();
     let source = choose_config(opts.config_path.as_deref());
     let mut cfg = match load_config(&source) {
         Ok(c) => c,
@@ -159,31 +186,45 @@ pub fn run(opts: Options) -> u8 {
             .kvd("dry_run", agent.cfg.dry_run as u8)
             .kv("proc_root", agent.root.dir().as_bytes());
         agent.start_pairs(&mut l);
+        if !agent.root.is_live() {
+            l.kv("process_actions", FAKE_ROOT_NOTE.as_bytes());
+        }
         agent.emit(Severity::Info, l);
     }
 
-    let mut next = sys::monotonic_ms();
+    // One absolute deadline: signals and commands wake the loop early, never postpone a poll.
+    // A HUP storm reloads at most once per poll (the flag stays set until the next one).
+    let mut sched = Schedule::new(sys::monotonic_ms(), agent.cfg.interval_ms);
+    let mut reloaded_since_poll = false;
     loop {
-        if HUP.swap(false, Ordering::SeqCst) {
-            agent.reload(&source, opts.dry_run);
-        }
-        let now = sys::monotonic_ms();
-        agent.poll(now);
-        agent.pet_watchdog();
-        if opts.once || stopping() {
-            break;
-        }
-        next += agent.cfg.interval_ms as u64;
-        let now = sys::monotonic_ms();
-        if next <= now {
-            // A slow cycle (a long action): start the next one from now, not in a burst.
-            next = now + agent.cfg.interval_ms as u64;
-        }
-        sleep_until_ms(next);
         if stopping() {
             break;
         }
+        let now = sys::monotonic_ms();
+        agent.reap_children(now, false);
+        if !reloaded_since_poll && HUP.swap(false, Ordering::SeqCst) {
+            agent.reload(&source, opts.dry_run);
+            reloaded_since_poll = true;
+            sched.set_interval(agent.cfg.interval_ms, now);
+        }
+        if sched.due(now) {
+            agent.poll(now);
+            agent.pet_watchdog();
+            reloaded_since_poll = false;
+            if opts.once || stopping() {
+                break;
+            }
+            sched.polled(sys::monotonic_ms());
+        }
+        let now = sys::monotonic_ms();
+        let wake = agent
+            .children
+            .next_wake_ms(now)
+            .map_or(sched.next_ms(), |w| w.min(sched.next_ms()));
+        sleep_until_ms(wake);
     }
+    // --once waits for its commands; a signal stops them (TERM, grace, KILL), audited.
+    agent.finish_children(!opts.once);
     let watchdog = agent.close_watchdog();
     let mut l = AuditLine::new("stop");
     if let Some(w) = watchdog {
@@ -236,6 +277,8 @@ pub struct Agent {
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
     vmalloc_kb: Option<u64>,
     page_size: u64,
+    /// Commands (exec/restart) still running; polled at every wake-up of the loop.
+    pub children: Children,
     pub stats: Stats,
     pub cycles: u64,
     firmware: firmware::Firmware,
@@ -261,6 +304,7 @@ impl Agent {
             decisions: heapless::Vec::new(),
             vmalloc_kb: None,
             page_size: sys::page_size(),
+            children: Children::default(),
             stats: Stats::default(),
             cycles: 0,
             firmware,
@@ -464,6 +508,7 @@ impl Agent {
     /// decision is carried out.
     pub fn poll(&mut self, now_ms: u64) {
         let t0_us = sys::monotonic_us();
+        self.reap_children(now_ms, false);
         self.cycles += 1;
         self.stats.cycles = self.cycles;
         self.firmware.healthy = false;
@@ -606,43 +651,95 @@ impl Agent {
                         comm: o.owner.comm,
                     })
                 });
-                let outcome = if dry_run {
-                    Outcome::new(ResultKind::DryRun)
-                } else {
-                    self.execute(&r, target.as_ref(), snap, trigger)
-                };
-                self.stats.actions[outcome.result.index()] += 1;
                 let mut l = AuditLine::new("action");
                 l.kv("rule", r.name.as_bytes())
                     .kv("action", r.action.name().as_bytes())
                     .kv("trigger", trigger.name().as_bytes());
                 measurement_pairs(&mut l, snap, trigger, suspect, owner);
-                outcome.audit_pairs(&mut l);
-                let sev = if outcome.result == ResultKind::Failed {
-                    Severity::Err
+                let outcome = if dry_run {
+                    Outcome::new(ResultKind::DryRun)
+                } else if !self.root.is_live() && touches_live_system(r.action) {
+                    let mut o = Outcome::new(ResultKind::DryRun);
+                    o.set_reason(format_args!("{FAKE_ROOT_NOTE}"));
+                    o
                 } else {
-                    Severity::Warning
+                    match self.execute(&r, target.as_ref(), snap, trigger) {
+                        Carried::Done(o) => o,
+                        Carried::Started(run) => {
+                            // Audited when it ends (reap_children), with its duration.
+                            let job = Job {
+                                run,
+                                rule: r.name.clone(),
+                                line: l,
+                            };
+                            if let Err(job) = self.children.push(job) {
+                                // execute checked for room; never lose the line anyway.
+                                let mut o = Outcome::new(ResultKind::Skipped);
+                                o.set_reason(format_args!("too many commands running"));
+                                self.finish_action(job.line, &o);
+                            }
+                            return;
+                        }
+                    }
                 };
-                self.emit(sev, l);
+                self.finish_action(l, &outcome);
             }
         }
     }
 
-    /// Runs rule `r` for real.
+    /// Counts an action's outcome and emits its audit line (`l` holds the pairs up to the
+    /// result: event, rule, action, trigger, measurements).
+    fn finish_action(&mut self, mut l: AuditLine, outcome: &Outcome) {
+        self.stats.actions[outcome.result.index()] += 1;
+        outcome.audit_pairs(&mut l);
+        let sev = if outcome.result == ResultKind::Failed {
+            Severity::Err
+        } else {
+            Severity::Warning
+        };
+        self.emit(sev, l);
+    }
+
+    /// Polls the running commands without blocking; audits each that ended (or, with
+    /// `shutting_down`, starts stopping them). Allocates nothing while none ends.
+    pub fn reap_children(&mut self, now_ms: u64, shutting_down: bool) {
+        if self.children.is_empty() {
+            return;
+        }
+        let mut kids = core::mem::take(&mut self.children);
+        kids.reap(now_ms, shutting_down, &mut |job, o| {
+            self.finish_action(job.line, &o)
+        });
+        self.children = kids;
+    }
+
+    /// Before exit: with `stop`, every running command's group gets SIGTERM (SIGKILL after
+    /// the grace) and is audited "stopped: agent shutting down"; without (`--once`), they are
+    /// waited for up to their timeouts (a signal still stops them).
+    pub fn finish_children(&mut self, stop: bool) {
+        while !self.children.is_empty() {
+            self.reap_children(sys::monotonic_ms(), stop || stopping());
+            if !self.children.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// Runs rule `r` for real: done at once, or a command started (see `children`).
     fn execute(
         &mut self,
         r: &config::Rule,
         target: Option<&Target>,
         snap: &Snapshot,
         trigger: Trigger,
-    ) -> Outcome {
+    ) -> Carried {
         let no_owner = "no owner process known for the suspect socket";
         // Policy decides Act for an owner-targeting rule only with a matching owner (else it
         // skips: NoMatchingOwner); an Act without one is a broken invariant, failed, not run.
-        match (r.action, target) {
+        let o = match (r.action, target) {
             (ActionKind::Log, _) => Outcome::new(ResultKind::Ok),
             (ActionKind::Exec, t) | (ActionKind::Restart, t @ Some(_)) => {
-                act::exec(&r.argv, t, r.timeout_s as u64 * 1000, &stopping)
+                return self.start_command(r, t);
             }
             (ActionKind::Sysctl, _) => match (&r.sysctl, &r.value) {
                 (Some(k), Some(v)) => act::sysctl(&self.root, k, v),
@@ -662,8 +759,34 @@ impl Agent {
                 ActionKind::Restart | ActionKind::Clamp | ActionKind::Drain | ActionKind::Kill,
                 None,
             ) => failed(no_owner),
-        }
+        };
+        Carried::Done(o)
     }
+
+    /// Starts rule `r`'s command unless one of it still runs or the table is full (skipped).
+    fn start_command(&mut self, r: &config::Rule, target: Option<&Target>) -> Carried {
+        let why = if self.children.runs(&r.name) {
+            "previous run of this rule still going"
+        } else if self.children.is_full() {
+            "too many commands running"
+        } else {
+            match Running::spawn(&r.argv, target, r.timeout_s as u64 * 1000) {
+                Ok(run) => return Carried::Started(run),
+                Err(o) => return Carried::Done(o),
+            }
+        };
+        let mut o = Outcome::new(ResultKind::Skipped);
+        o.set_reason(format_args!("{why}"));
+        Carried::Done(o)
+    }
+}
+
+/// What `execute` did: finished, or started a command that runs on. (Plain values, no Box:
+/// nothing here may allocate in the loop.)
+#[allow(clippy::large_enum_variant)]
+enum Carried {
+    Done(Outcome),
+    Started(Running),
 }
 
 fn failed(reason: &str) -> Outcome {

@@ -7,6 +7,7 @@
 pub mod act;
 pub mod agent;
 pub mod audit;
+pub mod children;
 pub mod config;
 pub mod escape;
 pub mod ghost;
@@ -16,6 +17,7 @@ pub mod policy;
 pub mod proc;
 pub mod protect;
 pub mod report;
+pub mod schedule;
 pub mod sink;
 pub mod status;
 pub mod sys;

@@ -5,6 +5,7 @@
 mod support;
 
 use ghostwatch::act::{self, ResultKind, Target};
+use ghostwatch::children;
 use ghostwatch::config::Str;
 use ghostwatch::proc::ProcRoot;
 use ghostwatch::proc::pid::Comm;
@@ -187,21 +188,21 @@ fn never() -> bool {
 
 #[test]
 fn exec_reports_exit_status_and_failures() {
-    let o = act::exec(&argv(&["true"]), None, 5000, &never);
+    let o = children::run_blocking(&argv(&["true"]), None, 5000, &never);
     assert_eq!(o.result, ResultKind::Ok, "{}", o.reason);
 
-    let o = act::exec(&argv(&["sh", "-c", "exit 3"]), None, 5000, &never);
+    let o = children::run_blocking(&argv(&["sh", "-c", "exit 3"]), None, 5000, &never);
     assert_eq!(o.result, ResultKind::Failed);
     assert_eq!(o.reason.as_str(), "exit status 3");
 
-    let o = act::exec(&argv(&["sh", "-c", "kill -9 $$"]), None, 5000, &never);
+    let o = children::run_blocking(&argv(&["sh", "-c", "kill -9 $$"]), None, 5000, &never);
     assert_eq!(o.reason.as_str(), "killed by signal 9");
 
-    let o = act::exec(&argv(&["/nonexistent/restart-zebra"]), None, 5000, &never);
+    let o = children::run_blocking(&argv(&["/nonexistent/restart-zebra"]), None, 5000, &never);
     assert_eq!(o.result, ResultKind::Failed);
     assert_eq!(o.reason.as_str(), "exec failed: No such file or directory");
 
-    let o = act::exec(&[], None, 5000, &never);
+    let o = children::run_blocking(&[], None, 5000, &never);
     assert_eq!(o.reason.as_str(), "empty argv");
 }
 
@@ -215,7 +216,7 @@ fn exec_gets_a_clean_env_and_substituted_args() {
     };
     // Config strings hold at most 128 bytes, so the script is terse.
     let script = r#"[ -z "$HOME" ]&&[ $PATH = /usr/sbin:/usr/bin:/sbin:/bin ]&&[ "$1" = "4242 zeb ra 99" ]&&[ $PWD = / ]&&! read x"#;
-    let o = act::exec(
+    let o = children::run_blocking(
         &argv(&["sh", "-c", script, "sh", "{pid} {comm} {inode}"]),
         Some(&t),
         5000,
@@ -228,7 +229,7 @@ fn exec_gets_a_clean_env_and_substituted_args() {
 fn exec_timeout_kills_the_whole_group() {
     // A background grandchild in the same group must die too.
     let marker = "987651";
-    let o = act::exec(
+    let o = children::run_blocking(
         &argv(&["sh", "-c", &format!("sleep {marker} & exec sleep {marker}")]),
         None,
         300,
@@ -250,7 +251,7 @@ fn exec_timeout_kills_the_whole_group() {
 
     // A command that ignores SIGTERM is SIGKILLed after the 1 s grace.
     let marker = "987652";
-    let o = act::exec(
+    let o = children::run_blocking(
         &argv(&["sh", "-c", &format!("trap '' TERM; sleep {marker} & wait")]),
         None,
         200,
@@ -274,7 +275,7 @@ fn exec_timeout_kills_the_whole_group() {
 fn exec_stops_when_the_agent_stops() {
     let t0 = std::time::Instant::now();
     let stop = move || t0.elapsed() > Duration::from_millis(100);
-    let o = act::exec(&argv(&["sleep", "987653"]), None, 60_000, &stop);
+    let o = children::run_blocking(&argv(&["sleep", "987653"]), None, 60_000, &stop);
     assert_eq!(o.reason.as_str(), "stopped: agent shutting down");
     assert!(o.duration_ms < 2000);
     assert!(pids_with_cmdline("sleep 987653").is_empty());

@@ -41,6 +41,12 @@ impl ProcRoot {
         })
     }
 
+    /// True when this is the real /proc (not a `--proc-root` tree): only then may the agent
+    /// act on processes or write outside the tree.
+    pub fn is_live(&self) -> bool {
+        self.root.as_bytes() == b"/proc"
+    }
+
     /// The root directory itself.
     pub fn dir(&self) -> &CPath {
         &self.root

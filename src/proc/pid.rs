@@ -61,8 +61,20 @@ pub struct Status {
 pub struct Stat {
     pub state: u8,
     pub ppid: u32,
+    /// Field 9, the kernel's PF_* flags (PF_KTHREAD marks a kernel thread).
+    pub flags: u64,
     /// Clock ticks since boot when the process started: with the PID, identifies it across reuse.
     pub starttime: u64,
+}
+
+/// PF_KTHREAD in /proc/PID/stat's flags (include/linux/sched.h, stable since 2.6.27).
+pub const PF_KTHREAD: u64 = 0x0020_0000;
+
+impl Stat {
+    /// True for a kernel thread (never a target for a signal).
+    pub fn is_kernel_thread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
 }
 
 /// /proc/PID/comm (the kernel's task name, at most 15 bytes plus a newline).
@@ -154,10 +166,13 @@ pub fn parse_stat(text: &[u8]) -> Result<Stat, ProcError> {
         _ => return Err(bad("state")),
     };
     let ppid = f.next().and_then(sys::parse_u32).ok_or(bad("ppid"))?;
-    let starttime = f.nth(17).and_then(parse_dec).ok_or(bad("starttime"))?;
+    // Fields 5-8 (pgrp, session, tty_nr, tpgid), then 9: flags.
+    let flags = f.nth(4).and_then(parse_dec).ok_or(bad("flags"))?;
+    let starttime = f.nth(12).and_then(parse_dec).ok_or(bad("starttime"))?;
     Ok(Stat {
         state,
         ppid,
+        flags,
         starttime,
     })
 }
@@ -258,6 +273,7 @@ mod tests {
             Stat {
                 state: b'S',
                 ppid: 1,
+                flags: 4202816,
                 starttime: 2931
             }
         );
@@ -295,8 +311,10 @@ mod tests {
         if let Ok(st) = read_status(&root, 2, &mut buf) {
             if st.name.as_bytes() == b"kthreadd" {
                 assert_eq!(st.vm_rss_kb, None);
+                assert!(read_stat(&root, 2, &mut buf).unwrap().is_kernel_thread());
             }
         }
+        assert!(!read_stat(&root, me(), &mut buf).unwrap().is_kernel_thread());
     }
 
     #[test]

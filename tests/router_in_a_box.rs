@@ -108,6 +108,15 @@ impl Console {
             .collect()
     }
 
+    /// Line index of `GWVM phase name=NAME <edge>_ms=...` (edge: start or end).
+    fn phase(&self, name: &str, edge: &str) -> usize {
+        let want = format!("GWVM phase name={name} {edge}_ms=");
+        self.text
+            .lines()
+            .position(|l| l.starts_with(&want))
+            .unwrap_or_else(|| panic!("no phase {name} {edge} ({})", self.log.display()))
+    }
+
     fn syslog_has(&self, needle: &str) -> bool {
         self.lines("syslog").iter().any(|l| l.contains(needle))
     }
@@ -145,10 +154,9 @@ struct BRun {
     oom_kills: u64,
 }
 
-/// Checks one scenario-B console: the agent acted on the leaky daemon's socket (audited in
-/// the guest's syslog), nothing was OOM-killed, the innocent process lives, and the
-/// watchdog (fed by the feeder, where the guest has one) never fired.
-fn check_b(c: &Console, expect_watchdog: bool) -> BRun {
+/// Checks that the agent saved the box during the flood: it acted on the leaky daemon's
+/// socket (audited in the guest's syslog), nothing was OOM-killed, the innocent process lives.
+fn check_saved(c: &Console) -> BRun {
     let flood = c.line("flood");
     assert_eq!(support::field(flood, "stop"), Some("done"), "{flood}");
     let oom_kills = c.num("flood", "oom_kills");
@@ -177,6 +185,17 @@ fn check_b(c: &Console, expect_watchdog: bool) -> BRun {
     let first = support::field(flood, "first_action_ms")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no action seen during the flood: {flood}"));
+    BRun {
+        first_action_ms: first,
+        min_avail_kb: c.num("flood", "min_avail_kb"),
+        oom_kills,
+    }
+}
+
+/// Scenario B on top of `check_saved`: where the guest has a watchdog, the feeder ran, the
+/// agent protected it from the OOM killer (`event=protect`), and the watchdog never fired.
+fn check_b(c: &Console, expect_watchdog: bool) -> BRun {
+    let r = check_saved(c);
     if expect_watchdog {
         assert!(
             c.line("watchdog").contains("device=/dev/watchdog"),
@@ -184,17 +203,20 @@ fn check_b(c: &Console, expect_watchdog: bool) -> BRun {
             c.log.display()
         );
         assert!(!c.lines("feeder").is_empty(), "feeder did not start");
+        assert!(
+            c.lines("syslog").iter().any(|l| l.contains("event=protect")
+                && l.contains("comm=watchdog")
+                && l.contains("oom_score_adj=-1000")),
+            "the feeder was not protected ({})",
+            c.log.display()
+        );
     }
     assert!(
         c.watchdog_firings().is_empty(),
         "the watchdog fired ({})",
         c.log.display()
     );
-    BRun {
-        first_action_ms: first,
-        min_avail_kb: c.num("flood", "min_avail_kb"),
-        oom_kills,
-    }
+    r
 }
 
 fn runs() -> usize {
@@ -289,4 +311,67 @@ fn aarch64_b_agent_saves_the_box() {
 fn armv7_b_agent_saves_the_box() {
     // Debian's armmp kernel has no i6300esb driver: this guest has no hardware watchdog.
     scenario_b("armv7", 480, false);
+}
+
+#[test]
+#[ignore = "boots a qemu guest (about 100 s under TCG); run by tests/vm/run.sh"]
+fn x86_64_c_agent_owns_the_watchdog() {
+    let Some(g) = prepare("x86_64") else { return };
+    let c = boot(&g, "C", 1, 300);
+    assert!(
+        c.line("watchdog").contains("device=/dev/watchdog"),
+        "no /dev/watchdog in the guest ({})",
+        c.log.display()
+    );
+    assert!(
+        c.lines("feeder").is_empty(),
+        "scenario C must run without the feeder"
+    );
+    assert!(
+        c.syslog_has("watchdog=/dev/watchdog") && c.syslog_has("watchdog_timeout_s=8"),
+        "the agent's event=start does not name the watchdog ({})",
+        c.log.display()
+    );
+    // The agent alone keeps the box up through the flood and the quiet phase after it.
+    let r = check_saved(&c);
+    let firings = c.watchdog_firings();
+    let held_end = c.phase("held", "end");
+    assert!(
+        c.text
+            .lines()
+            .nth(held_end)
+            .unwrap_or("")
+            .contains("agent_running=1"),
+        "the agent died while owning the watchdog ({})",
+        c.log.display()
+    );
+    let (term_start, term_end) = (c.phase("sigterm", "start"), c.phase("sigterm", "end"));
+    let (kill_start, kill_end) = (c.phase("sigkill", "start"), c.phase("sigkill", "end"));
+    assert!(
+        firings.iter().all(|&i| i > kill_start),
+        "the watchdog fired before the agent was SIGKILLed (console lines {firings:?}; sigterm {term_start}..{term_end}, sigkill from {kill_start}; {})",
+        c.log.display()
+    );
+    assert!(
+        firings.iter().any(|&i| i > kill_start && i < kill_end),
+        "the watchdog did not fire after the agent was SIGKILLed ({})",
+        c.log.display()
+    );
+    // The guest ticks once a second after the SIGKILL: the first tick after the firing
+    // bounds when it happened.
+    let lines: Vec<&str> = c.text.lines().collect();
+    let kill_ms = support::field(lines[kill_start], "start_ms").and_then(|v| v.parse::<u64>().ok());
+    let fired_ms = lines[firings[0]..].iter().find_map(|l| {
+        support::field(l.strip_prefix("GWVM tick ")?, "ms")?
+            .parse::<u64>()
+            .ok()
+    });
+    let delay = match (kill_ms, fired_ms) {
+        (Some(k), Some(f)) => format!("{} s", (f.saturating_sub(k) as f64 / 1000.0).ceil()),
+        _ => "?".to_string(),
+    };
+    println!(
+        "x86_64 C: no firing while the agent ran (flood: first action {} ms, lowest MemAvailable {} kB) nor after SIGTERM (magic close); fired within {delay} of SIGKILL (watchdog_timeout_s=8)",
+        r.first_action_ms, r.min_avail_kb
+    );
 }

@@ -13,12 +13,13 @@ use crate::ghost;
 use crate::owners::{self, Owners, WalkMode};
 use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
 use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, insert_top};
+use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
 use crate::proc::{ProcRoot, pid};
 use crate::schedule::Schedule;
 use crate::sink::{self, Severity};
+use crate::sockets::Scanner;
 use crate::status::{self, IncidentLevel, Stats};
 use crate::sys::{self, Fd};
 use core::fmt::Write as _;
@@ -245,10 +246,7 @@ pub fn run(opts: Options) -> u8 {
 
 /// Sleeps on CLOCK_MONOTONIC until `deadline_ms`; returns early when a signal arrives.
 fn sleep_until_ms(deadline_ms: u64) {
-    let ts = libc::timespec {
-        tv_sec: (deadline_ms / 1000) as _,
-        tv_nsec: ((deadline_ms % 1000) * 1_000_000) as libc::c_long,
-    };
+    let ts = crate::sys::timespec(deadline_ms / 1000, (deadline_ms % 1000) as u32 * 1_000_000);
     // SAFETY: valid timespec; EINTR (a signal) simply ends the sleep.
     unsafe {
         libc::clock_nanosleep(
@@ -274,6 +272,7 @@ pub struct Agent {
     owners: Owners<{ policy::MAX_SUSPECTS }>,
     owners_for: heapless::Vec<u64, { policy::MAX_SUSPECTS }>,
     owners_at_cycle: u64,
+    scanner: Scanner,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
     vmalloc_kb: Option<u64>,
     page_size: u64,
@@ -291,6 +290,7 @@ impl Agent {
             .open(b"meminfo")
             .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
         let firmware = firmware::Firmware::new(&root, &cfg);
+        let scanner = Scanner::new(&root, Scanner::is_live_root(&root));
         Ok(Agent {
             cfg,
             root,
@@ -301,6 +301,7 @@ impl Agent {
             owners: Owners::default(),
             owners_for: heapless::Vec::new(),
             owners_at_cycle: 0,
+            scanner,
             decisions: heapless::Vec::new(),
             vmalloc_kb: None,
             page_size: sys::page_size(),
@@ -425,47 +426,58 @@ impl Agent {
                 read_udp = policy::sockstat_says_read(&self.cfg, ss.udp_mem_pages, self.page_size);
             }
         }
-        let mut seen = 0u64;
-        let mut tables = 0u32;
-        let mut bad = None;
-        let suspects = &mut self.suspects;
-        let mut src = ProcNet {
-            root: &self.root,
-            buf: &mut self.buf,
+        // Network namespaces come and go: look for new ones with the periodic full scan.
+        if full && self.cycles % policy::FULL_SCAN_EVERY == 1 && self.cycles > 1 {
+            self.scanner.discover(&self.root);
+        }
+        // Unix queues are small by construction (bounded by their senders' buffers), so the
+        // unix dump rides along with full scans only.
+        let want = |proto: Proto| match proto {
+            Proto::Tcp | Proto::Tcp6 => read_tcp,
+            Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6 => read_udp,
+            Proto::Unix => full,
+            _ => true,
         };
-        for proto in Proto::ALL {
-            let skip = match proto {
-                Proto::Tcp | Proto::Tcp6 => !read_tcp,
-                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6 => !read_udp,
-                _ => false,
-            };
-            if skip {
-                continue;
-            }
-            tables += 1;
-            let st = src.for_each(proto, &mut |s: &SocketEntry| {
+        let mut seen = 0u64;
+        let suspects = &mut self.suspects;
+        let mut per_table = [TableStats::default(); Proto::COUNT];
+        self.scanner.scan(
+            &self.root,
+            &mut self.buf,
+            &want,
+            &mut per_table,
+            &mut |s: &SocketEntry| {
                 seen += 1;
-                if s.rx_queue == 0 {
-                    return;
+                if s.rx_queue > 0 {
+                    insert_top(
+                        suspects,
+                        policy::MAX_SUSPECTS,
+                        s.rx_queue,
+                        |x: &Suspect| x.socket.rx_queue,
+                        || Suspect {
+                            socket: *s,
+                            owners: heapless::Vec::new(),
+                        },
+                    );
                 }
-                insert_top(
-                    suspects,
-                    policy::MAX_SUSPECTS,
-                    s.rx_queue,
-                    |x: &Suspect| x.socket.rx_queue,
-                    || Suspect {
-                        socket: *s,
-                        owners: heapless::Vec::new(),
-                    },
-                );
+            },
+        );
+        let tables = Proto::ALL.iter().filter(|&&p| want(p)).count() as u32;
+        // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
+        // or unreadable one is logged (read_error rate-limits) and the poll goes on.
+        let bad = Proto::ALL
+            .into_iter()
+            .find_map(|p| match per_table[p.index()].first_error {
+                None | Some(crate::proc::ProcError::Io(libc::ENOENT)) => None,
+                Some(e) => Some((p, e)),
             });
-            // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
-            // or unreadable one is logged (read_error rate-limits) and the poll goes on.
-            match st.first_error {
-                None | Some(crate::proc::ProcError::Io(libc::ENOENT)) => {}
-                Some(e) if bad.is_none() => bad = Some((proto, e)),
-                Some(_) => {}
-            }
+        // Source fallbacks and namespaces we cannot enter: each is noted once by the scanner.
+        for n in self.scanner.take_notes() {
+            let mut l = AuditLine::new("error");
+            let mut msg = heapless::String::<160>::new();
+            let _ = write!(msg, "{n}");
+            l.kv("reason", msg.as_bytes());
+            self.emit(Severity::Warning, l);
         }
         self.stats.sockets_seen = seen;
         self.stats.tables_read = tables;

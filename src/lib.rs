@@ -19,6 +19,7 @@ pub mod protect;
 pub mod report;
 pub mod schedule;
 pub mod sink;
+pub mod sockets;
 pub mod status;
 pub mod sys;
 pub mod watchdog;

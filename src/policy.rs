@@ -723,6 +723,7 @@ mod tests {
                 drops: 0,
                 uid: 0,
                 inode,
+                netns: 0,
             },
             owners: heapless::Vec::new(),
         };

@@ -426,12 +426,19 @@ pub fn parse_u32(s: &[u8]) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
+/// A `timespec` of `sec` seconds and `nsec` nanoseconds. Built from zeroes because with a 64-bit
+/// `time_t` on 32-bit musl (see targets/README.md) the struct has private padding fields.
+pub fn timespec(sec: u64, nsec: u32) -> libc::timespec {
+    // SAFETY: timespec is plain integers; all-zero is a valid value.
+    let mut ts: libc::timespec = unsafe { core::mem::zeroed() };
+    ts.tv_sec = sec as _;
+    ts.tv_nsec = nsec as _;
+    ts
+}
+
 /// Monotonic clock in microseconds (CLOCK_MONOTONIC; never jumps with wall time).
 pub fn monotonic_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = timespec(0, 0);
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
@@ -445,6 +452,19 @@ pub fn monotonic_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::unnecessary_cast)] // the casts are not no-ops on every target
+    fn wall_clock_survives_2038() {
+        // 32-bit musl targets are built with the libc crate's 64-bit time_t (targets/build.sh);
+        // a build without it would stamp syslog lines wrongly from 2038-01-19 on.
+        assert_eq!(core::mem::size_of::<libc::time_t>(), 8);
+        let ts = timespec(1 << 32, 999_999_999);
+        assert_eq!(
+            (ts.tv_sec as i64, ts.tv_nsec as i64),
+            (1 << 32, 999_999_999)
+        );
+    }
 
     #[test]
     fn cut_keeps_whole_characters_that_fit() {

@@ -103,6 +103,7 @@ fn suspect(rx_queue: u64, inode: u64, pid: u32, comm: &str, exe: &str) -> Suspec
             drops: 0,
             uid: 0,
             inode,
+            netns: 0,
         },
         owners,
     }

@@ -4,8 +4,10 @@
 //! Nothing here allocates per line or per record; malformed input is an `Err`, never a panic.
 //! All paths go through `ProcRoot`, so `--proc-root DIR` replaces /proc for every read.
 
+pub mod diag;
 pub mod meminfo;
 pub mod net;
+pub mod netns;
 pub mod pid;
 pub mod sockstat;
 pub mod vmallocinfo;

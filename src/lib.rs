@@ -22,4 +22,5 @@ pub mod sink;
 pub mod sockets;
 pub mod status;
 pub mod sys;
+pub mod trust;
 pub mod watchdog;

@@ -16,6 +16,9 @@ impl Scratch {
         let dir = std::env::temp_dir().join(format!("gw-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        // Configs in here must pass the trust check: mode 0755 whatever the umask.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod temp dir");
         Scratch(dir)
     }
 }
@@ -426,6 +429,8 @@ fn broken_configs_print_file_line_col_and_exit_2() {
     for (i, (what, text, expected)) in cases.iter().enumerate() {
         let path = dir.0.join(format!("bad{i:02}.json"));
         std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
         let (code, stdout, stderr) = check(&path);
         let want = format!("{}:{expected}\n", path.display());
         if code != 2 || stderr != want || !stdout.is_empty() {
@@ -493,7 +498,7 @@ fn unreadable_and_oversized_files() {
     assert_eq!(
         stderr,
         format!(
-            "{}:0:0: cannot read the config: Is a directory (errno 21)\n",
+            "{}:0:0: refusing a config that is a directory, not a regular file; fix: point -c at a regular file\n",
             dir.0.display()
         )
     );

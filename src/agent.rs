@@ -224,9 +224,10 @@ pub fn run(opts: Options) -> u8 {
             .map_or(sched.next_ms(), |w| w.min(sched.next_ms()));
         sleep_until_ms(wake);
     }
+    // The magic close first: waiting for commands below no longer pets the watchdog.
+    let watchdog = agent.close_watchdog();
     // --once waits for its commands; a signal stops them (TERM, grace, KILL), audited.
     agent.finish_children(!opts.once);
-    let watchdog = agent.close_watchdog();
     let mut l = AuditLine::new("stop");
     if let Some(w) = watchdog {
         l.kv("watchdog", w.as_bytes());

@@ -413,9 +413,9 @@ fn broken() -> Vec<(&'static str, Vec<u8>, String)> {
             "1:24: \"watchdog_timeout_s\" needs \"watchdog_device\"".into(),
         ),
         (
-            "watchdog_timeout_s shorter than a restart",
-            b("{\"watchdog_device\": \"/dev/watchdog\", \"watchdog_timeout_s\": 30,\n \"rules\": [{\"name\": \"r\", \"trigger\": \"backlog\", \"comm\": \"zebra\", \"action\": \"restart\", \"argv\": [\"/bin/true\"]}]}"),
-            "1:60: \"watchdog_timeout_s\" (30) must exceed rule \"r\"'s timeout_s (30) plus the interval: the loop does not pet while a command runs".into(),
+            "watchdog_timeout_s shorter than two intervals and a drain",
+            b("{\"interval_ms\": 2000, \"watchdog_device\": \"/dev/watchdog\",\n \"watchdog_timeout_s\": 5}"),
+            "2:24: \"watchdog_timeout_s\" (5) must be at least 6: two intervals plus the longest action inside a poll (a drain, 2000 ms)".into(),
         ),
     ]
 }

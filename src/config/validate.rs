@@ -322,9 +322,9 @@ impl Validator<'_> {
         Ok(())
     }
 
-    /// `watchdog_timeout_s`: needs `watchdog_device`, and must outlast what can keep the poll
-    /// loop from petting: two intervals, and the longest command a rule runs (exec/restart
-    /// block the loop up to their timeout_s) plus one interval.
+    /// `watchdog_timeout_s`: needs `watchdog_device`, and must outlast what can keep the loop
+    /// from petting in normal operation: two intervals plus the longest action that runs inside
+    /// a poll (a drain, `DRAIN_MAX_MS`; commands run beside the loop and do not count).
     fn watchdog_timeout(&self, v: Option<i64>, cfg: &mut Config) -> Result<(), ConfigError> {
         if v.is_none() {
             return Ok(());
@@ -337,33 +337,16 @@ impl Validator<'_> {
                 format_args!("\"watchdog_timeout_s\" needs \"watchdog_device\""),
             ));
         }
-        let interval_s = (i64::from(cfg.interval_ms) + 999) / 1000;
-        if t < 2 * interval_s {
+        let need_ms = 2 * u64::from(cfg.interval_ms) + defaults::DRAIN_MAX_MS;
+        let need_s = need_ms.div_ceil(1000);
+        if u64::try_from(t).unwrap_or(0) < need_s {
             return Err(self.err(
                 at,
                 format_args!(
-                    "\"watchdog_timeout_s\" ({t}) must be at least two intervals ({} s)",
-                    2 * interval_s
+                    "\"watchdog_timeout_s\" ({t}) must be at least {need_s}: two intervals plus the longest action inside a poll (a drain, {} ms)",
+                    defaults::DRAIN_MAX_MS
                 ),
             ));
-        }
-        let longest = cfg
-            .rules
-            .iter()
-            .filter(|r| matches!(r.action, ActionKind::Exec | ActionKind::Restart))
-            .max_by_key(|r| r.timeout_s);
-        if let Some(r) = longest {
-            let need = i64::from(r.timeout_s) + interval_s;
-            if t <= need {
-                return Err(self.err(
-                    at,
-                    format_args!(
-                        "\"watchdog_timeout_s\" ({t}) must exceed rule {}'s timeout_s ({}) plus the interval: the loop does not pet while a command runs",
-                        Shown(r.name.as_bytes()),
-                        r.timeout_s
-                    ),
-                ));
-            }
         }
         cfg.watchdog_timeout_s = u32::try_from(t).ok();
         Ok(())

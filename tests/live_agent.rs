@@ -8,7 +8,7 @@ mod support;
 
 use e2e::*;
 use std::time::Duration;
-use support::Rsyslogd;
+use support::{INSTALL_RSYSLOG, Rsyslogd, require_program};
 
 fn unix_target(r: &Rsyslogd) -> String {
     format!("unix:{}", r.sock.display())
@@ -61,7 +61,9 @@ fn kv<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 #[test]
 fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
-    if !need_root("restart_rule_restarts_the_owner_and_frees_the_backlog") {
+    if !need_root("restart_rule_restarts_the_owner_and_frees_the_backlog")
+        || !require_program("rsyslogd", INSTALL_RSYSLOG)
+    {
         return;
     }
     let dir = TempDir::new("restart");
@@ -130,7 +132,9 @@ fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
 
 #[test]
 fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
-    if !need_root("clamp_and_drain_keep_the_pid_and_cap_the_socket") {
+    if !need_root("clamp_and_drain_keep_the_pid_and_cap_the_socket")
+        || !require_program("rsyslogd", INSTALL_RSYSLOG)
+    {
         return;
     }
     let dir = TempDir::new("clamp");
@@ -182,7 +186,9 @@ fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
 
 #[test]
 fn dry_run_audits_and_touches_nothing() {
-    if !need_root("dry_run_audits_and_touches_nothing") {
+    if !need_root("dry_run_audits_and_touches_nothing")
+        || !require_program("rsyslogd", INSTALL_RSYSLOG)
+    {
         return;
     }
     let dir = TempDir::new("dry");
@@ -221,7 +227,9 @@ fn dry_run_audits_and_touches_nothing() {
 
 #[test]
 fn audit_over_udp_to_a_loopback_collector() {
-    if !need_root("audit_over_udp_to_a_loopback_collector") {
+    if !need_root("audit_over_udp_to_a_loopback_collector")
+        || !require_program("rsyslogd", INSTALL_RSYSLOG)
+    {
         return;
     }
     let dir = TempDir::new("udp");
@@ -253,7 +261,9 @@ fn audit_over_udp_to_a_loopback_collector() {
 
 #[test]
 fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
-    if !need_root("sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero") {
+    if !need_root("sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero")
+        || !require_program("rsyslogd", INSTALL_RSYSLOG)
+    {
         return;
     }
     let dir = TempDir::new("hup");

@@ -1,0 +1,731 @@
+//! Passes 2 and 3 of parsing a config (see config.rs): serde-json-core fills the `Raw*` structs
+//! from the spans the scan accepted, then `Validator` applies defaults and checks meaning
+//! (ranges, enums, cross-field rules), pointing at the offending key or value through the
+//! positions the scan recorded.
+
+use core::fmt::{self, Write as _};
+
+use heapless::Vec;
+use serde::Deserialize;
+
+use super::scan::{self, KeyAt, Layout, Place, Shown, Slot};
+use super::schema::{self, KeySpec};
+use super::{
+    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Msg, Name, Rule, Str, SyslogTarget,
+    Trigger, bounded, defaults,
+};
+
+/// Fills `cfg` from `text`, which the scan accepted into `lay`: defaults for what is absent,
+/// the first problem (with its position) as Err. On Err `cfg` must not be used.
+pub(super) fn validate(text: &[u8], lay: &Layout, cfg: &mut Config) -> Result<(), ConfigError> {
+    let raw = if lay.empty {
+        RawConfig::default()
+    } else {
+        deserialize(text, lay.body, text.len())?
+    };
+    Validator { text, lay }.config(&raw, cfg)
+}
+
+/// Runs serde-json-core on `text[start..end]`, a span the scan already accepted.
+/// Fails only if serde-json-core refuses what the scanner accepted (a bug, reported as such).
+fn deserialize<'t, T: Deserialize<'t>>(
+    text: &'t [u8],
+    start: usize,
+    end: usize,
+) -> Result<T, ConfigError> {
+    let span = text.get(start..end).unwrap_or(&[]);
+    // serde-json-core unescapes into this buffer; the scan proved every string fits.
+    let mut unescaped = [0u8; MAX_STR];
+    serde_json_core::from_slice_escaped::<T>(span, &mut unescaped)
+        .map(|(v, _)| v)
+        .map_err(|e| {
+            scan::error_at(
+                text,
+                start,
+                format_args!(
+                    "serde-json-core rejected a config the checker accepted ({e}); please report this"
+                ),
+            )
+        })
+}
+
+// ---- pass 2: what serde-json-core fills in ------------------------------------------------
+
+/// The top level as written. Every field is optional; numbers are i64 so that range errors
+/// are ours (with a position), not serde's. The scan guarantees every value fits.
+/// `rules` is absent on purpose: serde skips it, and each rule is deserialized on its own
+/// from the span the scan recorded, so one `RawRule` (1.6 KB), not sixteen, is on the stack
+/// at a time — serde moving a 26 KB array through its frames cost ~400 KB of stack.
+#[derive(Debug, Default, Deserialize)]
+struct RawConfig {
+    interval_ms: Option<i64>,
+    syslog: Option<Str>,
+    facility: Option<Str>,
+    status_file: Option<Str>,
+    metrics_file: Option<Str>,
+    dry_run: Option<bool>,
+    ghost_warn_kb: Option<i64>,
+    ghost_act_kb: Option<i64>,
+    ghost_growth: Option<bool>,
+    backlog_warn_bytes: Option<i64>,
+    backlog_act_bytes: Option<i64>,
+    min_available_kb: Option<i64>,
+    available_warn_kb: Option<i64>,
+    cooldown_s: Option<i64>,
+    max_actions_per_hour: Option<i64>,
+    oom_score_adj: Option<i64>,
+    mlock: Option<bool>,
+    breadcrumb_file: Option<Str>,
+    drain_max_packets: Option<i64>,
+}
+
+/// One rule as written. `signal` is absent on purpose: it may be a string or a number, and
+/// serde-json-core cannot deserialize "either" (no deserialize_any), so serde skips it and
+/// the validator reads it from the position the scan recorded.
+#[derive(Debug, Default, Deserialize)]
+struct RawRule {
+    name: Option<Str>,
+    trigger: Option<Str>,
+    comm: Option<Str>,
+    exe: Option<Str>,
+    action: Option<Str>,
+    argv: Option<Vec<Str, MAX_ARGV>>,
+    sysctl: Option<Str>,
+    value: Option<Str>,
+    rcvbuf: Option<i64>,
+    timeout_s: Option<i64>,
+    escalate_after_s: Option<i64>,
+}
+
+// ---- pass 3: defaults and meaning ---------------------------------------------------------
+
+/// Lists allowed words in messages: `a, b, c`.
+struct OneOf<'a>(&'a [&'a str]);
+
+impl fmt::Display for OneOf<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, w) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(w)?;
+        }
+        Ok(())
+    }
+}
+
+struct Validator<'a> {
+    text: &'a [u8],
+    lay: &'a Layout,
+}
+
+impl Validator<'_> {
+    fn err(&self, at: usize, args: fmt::Arguments) -> ConfigError {
+        scan::error_at(self.text, at, args)
+    }
+
+    /// Where a key's value sits, for errors: the value if present, else `fallback`.
+    fn val_at(slot: Option<Slot>, fallback: usize) -> usize {
+        slot.map_or(fallback, |s| s.val)
+    }
+
+    /// Checks `v` against the key's range; returns it, or `default` when absent.
+    fn ranged(
+        &self,
+        v: Option<i64>,
+        spec: KeySpec,
+        place: Place,
+        slot: Option<Slot>,
+        default: i64,
+    ) -> Result<i64, ConfigError> {
+        let Some(v) = v else { return Ok(default) };
+        if let schema::Kind::Int { min, max } = spec.kind {
+            if v < min || v > max {
+                return Err(self.err(
+                    Self::val_at(slot, 0),
+                    format_args!(
+                        "{} must be between {min} and {max}, got {v}",
+                        KeyAt(spec.name, place)
+                    ),
+                ));
+            }
+        }
+        Ok(v)
+    }
+
+    /// A top-level number: range-checked, or `default` when absent.
+    fn top_int(&self, v: Option<i64>, name: &str, default: i64) -> Result<i64, ConfigError> {
+        self.ranged(
+            v,
+            schema::spec(schema::TOP, name),
+            Place::Top,
+            self.lay.top(name),
+            default,
+        )
+    }
+
+    /// A top-level path: must be absolute.
+    fn path(&self, v: &Option<Str>, name: &str) -> Result<Option<Str>, ConfigError> {
+        match v {
+            Some(p) if !p.starts_with('/') => Err(self.err(
+                Self::val_at(self.lay.top(name), 0),
+                format_args!(
+                    "{} must be an absolute path, got {}",
+                    KeyAt(name, Place::Top),
+                    Shown(p.as_bytes())
+                ),
+            )),
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// Fills `cfg` from the raw top level and each rule's span.
+    fn config(&self, raw: &RawConfig, cfg: &mut Config) -> Result<(), ConfigError> {
+        cfg.reset();
+        let u32_of = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        let u64_of = |v: i64| u64::try_from(v).unwrap_or(0);
+
+        cfg.interval_ms =
+            u32_of(self.top_int(raw.interval_ms, "interval_ms", defaults::INTERVAL_MS.into())?);
+        if let Some(s) = &raw.syslog {
+            cfg.syslog = self.syslog(s)?;
+        }
+        if let Some(f) = &raw.facility {
+            if !schema::FACILITIES.contains(&f.as_str()) {
+                return Err(self.err(
+                    Self::val_at(self.lay.top("facility"), 0),
+                    format_args!(
+                        "unknown facility {} (expected one of: {})",
+                        Shown(f.as_bytes()),
+                        OneOf(schema::FACILITIES)
+                    ),
+                ));
+            }
+            cfg.facility = bounded(f);
+        }
+        cfg.status_file = self.path(&raw.status_file, "status_file")?;
+        cfg.metrics_file = self.path(&raw.metrics_file, "metrics_file")?;
+        if let Some(p) = self.path(&raw.breadcrumb_file, "breadcrumb_file")? {
+            cfg.breadcrumb_file = p;
+        }
+        cfg.dry_run = raw.dry_run.unwrap_or(false);
+        cfg.ghost_growth = raw.ghost_growth.unwrap_or(false);
+        cfg.mlock = raw.mlock.unwrap_or(true);
+
+        (cfg.ghost_warn_kb, cfg.ghost_act_kb) = self.pair(
+            raw.ghost_warn_kb,
+            raw.ghost_act_kb,
+            ("ghost_warn_kb", "ghost_act_kb"),
+            (defaults::GHOST_WARN_KB, defaults::GHOST_ACT_KB),
+            schema::MAX_KB,
+        )?;
+        (cfg.backlog_warn_bytes, cfg.backlog_act_bytes) = self.pair(
+            raw.backlog_warn_bytes,
+            raw.backlog_act_bytes,
+            ("backlog_warn_bytes", "backlog_act_bytes"),
+            (defaults::BACKLOG_WARN_BYTES, defaults::BACKLOG_ACT_BYTES),
+            schema::MAX_BYTES,
+        )?;
+
+        cfg.min_available_kb = u64_of(self.top_int(raw.min_available_kb, "min_available_kb", 0)?);
+        let min = cfg.min_available_kb;
+        cfg.available_warn_kb = match raw.available_warn_kb {
+            None => min.saturating_mul(2).min(u64_of(schema::MAX_KB)),
+            Some(_) => {
+                let warn = u64_of(self.top_int(raw.available_warn_kb, "available_warn_kb", 0)?);
+                if warn < min {
+                    return Err(self.err(
+                        Self::val_at(self.lay.top("available_warn_kb"), 0),
+                        format_args!(
+                            "\"available_warn_kb\" ({warn}) must not be below \"min_available_kb\" ({min})"
+                        ),
+                    ));
+                }
+                warn
+            }
+        };
+        cfg.cooldown_s =
+            u32_of(self.top_int(raw.cooldown_s, "cooldown_s", defaults::COOLDOWN_S.into())?);
+        cfg.max_actions_per_hour = u32_of(self.top_int(
+            raw.max_actions_per_hour,
+            "max_actions_per_hour",
+            defaults::MAX_ACTIONS_PER_HOUR.into(),
+        )?);
+        cfg.oom_score_adj = i32::try_from(self.top_int(
+            raw.oom_score_adj,
+            "oom_score_adj",
+            defaults::OOM_SCORE_ADJ.into(),
+        )?)
+        .unwrap_or(defaults::OOM_SCORE_ADJ);
+        cfg.drain_max_packets = u32_of(self.top_int(
+            raw.drain_max_packets,
+            "drain_max_packets",
+            defaults::DRAIN_MAX_PACKETS.into(),
+        )?);
+
+        for (r, slots) in self.lay.rules.iter().enumerate().take(self.lay.n_rules) {
+            {
+                let raw: RawRule = deserialize(self.text, slots.start, slots.end)?;
+                let rule = self.rule(r, &raw, cfg)?;
+                if let Some(first) = cfg.rules.iter().position(|x| x.name == rule.name) {
+                    let at = self
+                        .lay
+                        .rule_key(r, "name")
+                        .map_or_else(|| self.rule_start(r), |s| s.val);
+                    return Err(self.err(
+                        at,
+                        format_args!(
+                            "duplicate rule name {} in rules[{r}] (rules[{first}] has it too)",
+                            Shown(rule.name.as_bytes())
+                        ),
+                    ));
+                }
+                // The scan caps rules at MAX_RULES, so this push cannot fail.
+                let _ = cfg.rules.push(rule);
+            }
+        }
+        Ok(())
+    }
+
+    /// A warn/act threshold pair. When only one is set, the other follows it (warn at most
+    /// half of act, act at least twice warn) instead of clashing with its default.
+    fn pair(
+        &self,
+        warn: Option<i64>,
+        act: Option<i64>,
+        names: (&str, &str),
+        default: (u64, u64),
+        max: i64,
+    ) -> Result<(u64, u64), ConfigError> {
+        let to_u64 = |v: i64| u64::try_from(v).unwrap_or(0);
+        let w = self.top_int(warn, names.0, 0)?;
+        let a = self.top_int(act, names.1, 0)?;
+        Ok(match (warn, act) {
+            (Some(_), Some(_)) => {
+                if w > a {
+                    return Err(self.err(
+                        Self::val_at(self.lay.top(names.0), 0),
+                        format_args!(
+                            "\"{}\" ({w}) must not be above \"{}\" ({a})",
+                            names.0, names.1
+                        ),
+                    ));
+                }
+                (to_u64(w), to_u64(a))
+            }
+            (Some(_), None) => {
+                let a = default.1.max(to_u64(w).saturating_mul(2)).min(to_u64(max));
+                (to_u64(w), a)
+            }
+            (None, Some(_)) => (default.0.min(to_u64(a) / 2).max(1), to_u64(a)),
+            (None, None) => default,
+        })
+    }
+
+    fn syslog(&self, s: &Str) -> Result<SyslogTarget, ConfigError> {
+        let at = Self::val_at(self.lay.top("syslog"), 0);
+        let shown = Shown(s.as_bytes());
+        if s == "stderr" {
+            return Ok(SyslogTarget::Stderr);
+        }
+        if let Some(path) = s.strip_prefix("unix:") {
+            if !path.starts_with('/') {
+                return Err(self.err(
+                    at,
+                    format_args!("\"syslog\" unix socket path must be absolute, got {shown}"),
+                ));
+            }
+            return Ok(SyslogTarget::Unix(bounded(path)));
+        }
+        let (udp, hostport) = match (s.strip_prefix("udp:"), s.strip_prefix("tcp:")) {
+            (Some(hp), _) => (true, hp),
+            (_, Some(hp)) => (false, hp),
+            _ => {
+                return Err(self.err(
+                    at,
+                    format_args!(
+                        "\"syslog\" must be \"unix:/PATH\", \"udp:HOST:PORT\", \"tcp:HOST:PORT\" or \"stderr\", got {shown}"
+                    ),
+                ));
+            }
+        };
+        let Some((host, port)) = hostport.rsplit_once(':') else {
+            return Err(self.err(
+                at,
+                format_args!("\"syslog\" needs HOST:PORT after the protocol, got {shown}"),
+            ));
+        };
+        let port_ok = !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_ok_and(|p| p >= 1);
+        if !port_ok {
+            return Err(self.err(
+                at,
+                format_args!("\"syslog\" port must be a number from 1 to 65535, got {shown}"),
+            ));
+        }
+        let bracketed = host.len() > 2 && host.starts_with('[') && host.ends_with(']');
+        if host.is_empty() || host == "[]" {
+            return Err(self.err(
+                at,
+                format_args!("\"syslog\" needs a host before the port, got {shown}"),
+            ));
+        }
+        if host.contains(':') && !bracketed {
+            return Err(self.err(
+                at,
+                format_args!(
+                    "\"syslog\" IPv6 hosts need brackets, e.g. \"udp:[::1]:514\", got {shown}"
+                ),
+            ));
+        }
+        if host
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b == b'/')
+        {
+            return Err(self.err(
+                at,
+                format_args!("\"syslog\" host is not a host name or address, got {shown}"),
+            ));
+        }
+        let hp = bounded(hostport);
+        Ok(if udp {
+            SyslogTarget::Udp(hp)
+        } else {
+            SyslogTarget::Tcp(hp)
+        })
+    }
+
+    fn rule_start(&self, r: usize) -> usize {
+        self.lay.rules.get(r).map_or(0, |x| x.start)
+    }
+
+    /// Validates rule `r` against the already-validated top level `cfg`.
+    fn rule(&self, r: usize, raw: &RawRule, cfg: &Config) -> Result<Rule, ConfigError> {
+        let start = self.rule_start(r);
+        let slot = |name: &str| self.lay.rule_key(r, name);
+        let at = |name: &str| Self::val_at(slot(name), start);
+        let key_at = |name: &str| slot(name).map_or(start, |s| s.key);
+        let place = Place::Rule(r);
+        let int = |v: Option<i64>, name: &str, default: i64| {
+            self.ranged(
+                v,
+                schema::spec(schema::RULE, name),
+                place,
+                slot(name),
+                default,
+            )
+        };
+        let non_empty = |v: &Option<Str>, name: &str| -> Result<(), ConfigError> {
+            match v {
+                Some(s) if s.is_empty() => Err(self.err(
+                    at(name),
+                    format_args!("{} must not be empty", KeyAt(name, place)),
+                )),
+                _ => Ok(()),
+            }
+        };
+
+        let name: Name = match &raw.name {
+            Some(n) => {
+                let ok = !n.is_empty()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+                if !ok {
+                    return Err(self.err(
+                        at("name"),
+                        format_args!(
+                            "rule name {} in rules[{r}] must be letters, digits, '_', '-' or '.' (it appears in syslog lines as rule=NAME)",
+                            Shown(n.as_bytes())
+                        ),
+                    ));
+                }
+                bounded(n)
+            }
+            None => {
+                let mut n = Msg::new();
+                let _ = write!(n, "rule{}", r + 1);
+                bounded(&n.0)
+            }
+        };
+
+        let Some(trigger_text) = &raw.trigger else {
+            return Err(self.err(
+                start,
+                format_args!(
+                    "rules[{r}] needs \"trigger\" (one of: {})",
+                    OneOf(schema::TRIGGERS)
+                ),
+            ));
+        };
+        let trigger = match trigger_text.as_str() {
+            "ghost" => Trigger::Ghost,
+            "backlog" => Trigger::Backlog,
+            "available" => Trigger::Available,
+            other => {
+                return Err(self.err(
+                    at("trigger"),
+                    format_args!(
+                        "unknown trigger {} in rules[{r}] (expected one of: {})",
+                        Shown(other.as_bytes()),
+                        OneOf(schema::TRIGGERS)
+                    ),
+                ));
+            }
+        };
+        if trigger == Trigger::Available && cfg.min_available_kb == 0 {
+            return Err(self.err(
+                at("trigger"),
+                format_args!(
+                    "rules[{r}] has trigger \"available\" but \"min_available_kb\" is 0 (off), so it would never fire; set min_available_kb"
+                ),
+            ));
+        }
+
+        let Some(action_text) = &raw.action else {
+            return Err(self.err(
+                start,
+                format_args!(
+                    "rules[{r}] needs \"action\" (one of: {})",
+                    OneOf(schema::ACTIONS)
+                ),
+            ));
+        };
+        let action = match action_text.as_str() {
+            "log" => ActionKind::Log,
+            "exec" => ActionKind::Exec,
+            "restart" => ActionKind::Restart,
+            "sysctl" => ActionKind::Sysctl,
+            "clamp" => ActionKind::Clamp,
+            "drain" => ActionKind::Drain,
+            "kill" => ActionKind::Kill,
+            "reboot" => ActionKind::Reboot,
+            other => {
+                return Err(self.err(
+                    at("action"),
+                    format_args!(
+                        "unknown action {} in rules[{r}] (expected one of: {})",
+                        Shown(other.as_bytes()),
+                        OneOf(schema::ACTIONS)
+                    ),
+                ));
+            }
+        };
+        let action_at = at("action");
+        let act = action.name();
+
+        non_empty(&raw.comm, "comm")?;
+        non_empty(&raw.exe, "exe")?;
+        if let Some(exe) = &raw.exe {
+            if exe.contains('/') && !exe.starts_with('/') {
+                return Err(self.err(
+                    at("exe"),
+                    format_args!(
+                        "\"exe\" in rules[{r}] must be an absolute path or a bare program name, got {}",
+                        Shown(exe.as_bytes())
+                    ),
+                ));
+            }
+        }
+        if action.targets_owner() && raw.comm.is_none() && raw.exe.is_none() {
+            return Err(self.err(
+                action_at,
+                format_args!(
+                    "action \"{act}\" in rules[{r}] would act on whatever process owns the worst socket; name its comm or exe"
+                ),
+            ));
+        }
+
+        // Keys that only one action reads: reject them elsewhere so nobody believes
+        // e.g. that "rcvbuf" limits a drain.
+        let only_for = |name: &str, users: &[ActionKind], what: &str| -> Result<(), ConfigError> {
+            if slot(name).is_some() && !users.contains(&action) {
+                return Err(self.err(
+                    key_at(name),
+                    format_args!(
+                        "{} is only used by action {what} (this rule's action is \"{act}\")",
+                        KeyAt(name, place)
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        only_for(
+            "argv",
+            &[ActionKind::Exec, ActionKind::Restart],
+            "\"exec\" or \"restart\"",
+        )?;
+        only_for("sysctl", &[ActionKind::Sysctl], "\"sysctl\"")?;
+        only_for("value", &[ActionKind::Sysctl], "\"sysctl\"")?;
+        only_for("rcvbuf", &[ActionKind::Clamp], "\"clamp\"")?;
+
+        let argv = raw.argv.clone().unwrap_or_default();
+        if matches!(action, ActionKind::Exec | ActionKind::Restart) {
+            match &raw.argv {
+                None => {
+                    return Err(self.err(
+                        action_at,
+                        format_args!(
+                            "action \"{act}\" in rules[{r}] needs \"argv\" (the program and its arguments, e.g. [\"/etc/init.d/zebra\", \"restart\"])"
+                        ),
+                    ));
+                }
+                Some(v) if v.is_empty() => {
+                    return Err(self.err(
+                        at("argv"),
+                        format_args!("\"argv\" in rules[{r}] must not be empty"),
+                    ));
+                }
+                Some(v) if v.first().is_some_and(|p| p.is_empty()) => {
+                    let item = self.lay.rules.get(r).map_or(start, |x| x.argv[0]);
+                    return Err(self.err(
+                        item,
+                        format_args!("rules[{r}].argv[0] (the program) must not be empty"),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+
+        if action == ActionKind::Sysctl {
+            let Some(name) = &raw.sysctl else {
+                return Err(self.err(
+                    action_at,
+                    format_args!(
+                        "action \"sysctl\" in rules[{r}] needs \"sysctl\" (a name such as net.core.rmem_max)"
+                    ),
+                ));
+            };
+            let ok = !name.is_empty()
+                && !name.starts_with('.')
+                && !name.contains("..")
+                && name
+                    .bytes()
+                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-'));
+            if !ok {
+                return Err(self.err(
+                    at("sysctl"),
+                    format_args!(
+                        "\"sysctl\" in rules[{r}] must be a dotted name of a-z, 0-9, '_', '.', '-' (no '/' or '..'), got {}",
+                        Shown(name.as_bytes())
+                    ),
+                ));
+            }
+            let Some(value) = &raw.value else {
+                return Err(self.err(
+                    action_at,
+                    format_args!(
+                        "action \"sysctl\" in rules[{r}] needs \"value\" (the text to write, e.g. \"4194304\")"
+                    ),
+                ));
+            };
+            if value.is_empty() || value.chars().any(|c| c.is_control() && c != '\t') {
+                return Err(self.err(
+                    at("value"),
+                    format_args!(
+                        "\"value\" in rules[{r}] must be non-empty text without line breaks or control characters"
+                    ),
+                ));
+            }
+        }
+
+        let rcvbuf = int(raw.rcvbuf, "rcvbuf", 0)?;
+        if action == ActionKind::Clamp && raw.rcvbuf.is_none() {
+            return Err(self.err(
+                action_at,
+                format_args!(
+                    "action \"clamp\" in rules[{r}] needs \"rcvbuf\" (bytes, 4096 to {})",
+                    1u32 << 30
+                ),
+            ));
+        }
+
+        let signal = self.signal(r)?;
+        let timeout_s = int(raw.timeout_s, "timeout_s", defaults::TIMEOUT_S.into())?;
+        let escalate = int(raw.escalate_after_s, "escalate_after_s", 0)?;
+
+        Ok(Rule {
+            name,
+            trigger,
+            comm: raw.comm.as_deref().map(bounded),
+            exe: raw.exe.clone(),
+            action,
+            argv,
+            sysctl: raw.sysctl.clone(),
+            value: raw.value.clone(),
+            rcvbuf: raw
+                .rcvbuf
+                .map(|_| u32::try_from(rcvbuf).unwrap_or(u32::MAX)),
+            signal,
+            timeout_s: u32::try_from(timeout_s).unwrap_or(defaults::TIMEOUT_S),
+            escalate_after_s: raw
+                .escalate_after_s
+                .map(|_| u32::try_from(escalate).unwrap_or(0)),
+        })
+    }
+
+    /// Rule `r`'s signal, read from the text at the position the scan recorded (see RawRule).
+    fn signal(&self, r: usize) -> Result<i32, ConfigError> {
+        let Some(slot) = self.lay.rule_key(r, "signal") else {
+            return Ok(defaults::SIGNAL);
+        };
+        let token = self.text.get(slot.val..slot.end).unwrap_or(&[]);
+        let unknown = |shown: Shown| {
+            self.err(
+                slot.val,
+                format_args!(
+                    "unknown signal {shown} in rules[{r}] (expected a number from 1 to {} or one of: {})",
+                    schema::MAX_SIGNAL,
+                    Signals
+                ),
+            )
+        };
+        if let Some(inner) = token
+            .strip_prefix(b"\"")
+            .and_then(|t| t.strip_suffix(b"\""))
+        {
+            let mut buf = [0u8; MAX_STR];
+            let name = scan::unescape(inner, &mut buf).unwrap_or(inner);
+            let bare = match name.get(..3) {
+                Some(p) if p.eq_ignore_ascii_case(b"SIG") => name.get(3..).unwrap_or(&[]),
+                _ => name,
+            };
+            return schema::SIGNALS
+                .iter()
+                .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(bare))
+                .map(|&(_, num)| num)
+                .ok_or_else(|| unknown(Shown(name)));
+        }
+        let num = core::str::from_utf8(token)
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok());
+        match num {
+            Some(n) if (1..=schema::MAX_SIGNAL).contains(&n) => {
+                Ok(i32::try_from(n).unwrap_or(defaults::SIGNAL))
+            }
+            _ => Err(self.err(
+                slot.val,
+                format_args!(
+                    "\"signal\" in rules[{r}] must be between 1 and {}, got {}",
+                    schema::MAX_SIGNAL,
+                    core::str::from_utf8(token).unwrap_or("?")
+                ),
+            )),
+        }
+    }
+}
+
+/// The accepted signal names, for messages.
+struct Signals;
+
+impl fmt::Display for Signals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (n, _)) in schema::SIGNALS.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            f.write_str(n)?;
+        }
+        Ok(())
+    }
+}

@@ -2,8 +2,10 @@
 //! them, like zebra's raw6 socket in the field report. Not shipped; built by `cargo test`.
 //!
 //!   gw-testd [--udp PORT] [--udp6 PORT] [--raw6] [--rcvbuf BYTES] [--pidfile FILE] [--fork]
+//!            [--name COMM]
 //!
-//! It sets its comm to "gw-testd", writes its PID (and the socket inodes, one `proto inode`
+//! It sets its comm to COMM ("gw-testd" by default; tests that run agents concurrently give
+//! each daemon its own, so one test's rules cannot match another test's daemon), writes its PID (and the socket inodes, one `proto inode`
 //! per line, to FILE.socks) and sleeps until killed. --fork: a child keeps the same sockets.
 
 use std::io::Write;
@@ -80,6 +82,7 @@ fn main() {
     let mut it = args.iter();
     let (mut udp4, mut udp6, mut raw6, mut rcvbuf, mut pidfile, mut fork) =
         (None, None, false, 64 << 20, None, false);
+    let mut name = String::from("gw-testd");
     while let Some(a) = it.next() {
         let mut val = || {
             it.next()
@@ -93,19 +96,17 @@ fn main() {
             "--rcvbuf" => rcvbuf = val().parse::<i32>().unwrap_or_else(|_| fail("bad rcvbuf")),
             "--pidfile" => pidfile = Some(val()),
             "--fork" => fork = true,
+            "--name" => name = val(),
             _ => fail(&format!("unknown argument {a}")),
         }
     }
+    // comm holds 15 bytes; a longer name would be cut and then match nothing.
+    if name.is_empty() || name.len() > 15 || name.contains('\0') {
+        fail("--name needs 1 to 15 bytes");
+    }
+    let comm = std::ffi::CString::new(name).unwrap_or_else(|_| fail("bad --name"));
     // SAFETY: prctl with a NUL-terminated name.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_NAME,
-            c"gw-testd".as_ptr() as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr() as libc::c_ulong, 0, 0, 0) };
     let mut socks = String::new();
     if let Some(p) = udp4 {
         socks += &format!("udp {}\n", inode(udp(p, false, rcvbuf)));

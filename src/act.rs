@@ -1,32 +1,50 @@
 //! Action executors: exec/restart, sysctl, clamp, drain, kill, reboot. Each returns an
 //! `Outcome` the agent audits. I/O lives here; deciding *whether* to act lives in policy.
 //!
-//! OWNER: actions. No executor panics or returns early without an `Outcome`: a failure is
+//! No executor panics or returns early without an `Outcome`: a failure is
 //! `result=failed` with a reason an operator can act on ("needs CAP_SYS_PTRACE").
 
 use crate::audit::{AuditLine, push_pair, push_pair_display};
 use crate::proc::ProcRoot;
 use crate::proc::pid::Comm;
-use crate::sys::{self, CPath, Errno, Fd, monotonic_ms, strerror};
+use crate::sys::{self, CPath, Cut, Errno, Fd, monotonic_ms, strerror};
 use core::fmt::{self, Write as _};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResultKind {
     Ok,
     Failed,
-    Skipped,
     DryRun,
+    Skipped,
 }
 
 impl ResultKind {
+    /// Every result, in the order status and metrics list them.
+    pub const ALL: [ResultKind; 4] = [
+        ResultKind::Ok,
+        ResultKind::Failed,
+        ResultKind::DryRun,
+        ResultKind::Skipped,
+    ];
+
     /// Contract text: "ok", "failed", "skipped", "dry-run".
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             ResultKind::Ok => "ok",
             ResultKind::Failed => "failed",
             ResultKind::Skipped => "skipped",
             ResultKind::DryRun => "dry-run",
         }
+    }
+
+    /// The result for a contract name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<ResultKind> {
+        ResultKind::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Position in `ALL`: the slot of this result in per-result counters.
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -81,21 +99,6 @@ impl Outcome {
     }
 }
 
-/// fmt::Write into a fixed string that keeps what fits and silently drops the rest: a reason
-/// cut short is better than no reason.
-struct Cut<'a, const N: usize>(&'a mut heapless::String<N>);
-
-impl<const N: usize> fmt::Write for Cut<'_, N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            if self.0.push(c).is_err() {
-                break;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// The process and socket an action aims at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Target {
@@ -106,153 +109,9 @@ pub struct Target {
     pub comm: Comm,
 }
 
-/// The only environment a command gets: no inherited secrets, no LD_PRELOAD, a fixed PATH.
-pub const EXEC_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+// exec/restart commands: see `children` (spawned there, polled by the agent's loop).
 
-/// How often `exec` polls the child and `stop()`.
-const EXEC_POLL_MS: u64 = 10;
-/// Grace between SIGTERM and SIGKILL of a command's process group.
-const EXEC_KILL_GRACE_MS: u64 = 1000;
-
-/// Runs `argv` directly (no shell) with an empty fixed environment (PATH only), substituting
-/// `{pid}`, `{comm}`, `{inode}` from `target`; kills its process group after `timeout_ms` or
-/// as soon as `stop()` says the agent is shutting down. Ok only on exit status 0.
-///
-/// Reasons: "exit status 3", "killed by signal 9", "timeout after 30000 ms", "stopped: agent
-/// shutting down", "exec failed: No such file or directory", "empty argv". Without a target the
-/// placeholders are left as written. The command's own process group is killed only on
-/// timeout/stop, so a service it (re)starts in the background survives a normal exit.
-pub fn exec(
-    argv: &[crate::config::Str],
-    target: Option<&Target>,
-    timeout_ms: u64,
-    stop: &dyn Fn() -> bool,
-) -> Outcome {
-    use std::os::unix::ffi::OsStringExt;
-    use std::os::unix::process::{CommandExt, ExitStatusExt};
-    use std::process::{Command, Stdio};
-
-    let start = monotonic_ms();
-    let Some((prog, args)) = argv.split_first() else {
-        return Outcome::failed(format_args!("empty argv")).timed(start);
-    };
-    let arg = |s: &str| std::ffi::OsString::from_vec(substitute(s, target));
-    let mut cmd = Command::new(arg(prog));
-    cmd.args(args.iter().map(|a| arg(a)))
-        .env_clear()
-        .env("PATH", EXEC_PATH)
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            let e = e.raw_os_error().unwrap_or(libc::EIO);
-            return Outcome::failed(format_args!("exec failed: {}", strerror(e))).timed(start);
-        }
-    };
-    let pgid = child.id() as libc::pid_t;
-
-    let why = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let mut o = Outcome::new(ResultKind::Ok);
-                if let Some(code) = status.code() {
-                    if code != 0 {
-                        o = Outcome::failed(format_args!("exit status {code}"));
-                    }
-                } else if let Some(sig) = status.signal() {
-                    o = Outcome::failed(format_args!("killed by signal {sig}"));
-                }
-                return o.timed(start);
-            }
-            Ok(None) => {}
-            // ECHILD cannot happen for a child we own; treat any error as "cannot watch it".
-            Err(_) => break Stopped::WaitFailed,
-        }
-        let elapsed = monotonic_ms().saturating_sub(start);
-        if elapsed >= timeout_ms {
-            break Stopped::Timeout;
-        }
-        if stop() {
-            break Stopped::Shutdown;
-        }
-        sleep_ms(EXEC_POLL_MS.min(timeout_ms - elapsed));
-    };
-
-    kill_group(pgid, &mut child);
-    let o = match why {
-        Stopped::Timeout => Outcome::failed(format_args!("timeout after {timeout_ms} ms")),
-        Stopped::Shutdown => Outcome::failed(format_args!("stopped: agent shutting down")),
-        Stopped::WaitFailed => Outcome::failed(format_args!("could not wait for command; killed")),
-    };
-    o.timed(start)
-}
-
-enum Stopped {
-    Timeout,
-    Shutdown,
-    WaitFailed,
-}
-
-/// SIGTERM to the group, up to 1 s for it to go, then SIGKILL; the leader is always reaped.
-/// The group is signalled only while its leader is unreaped or other members live, so the
-/// PGID cannot have been reused by then.
-fn kill_group(pgid: libc::pid_t, child: &mut std::process::Child) {
-    // SAFETY: plain syscalls; pgid is our child's own group (process_group(0)).
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
-    let deadline = monotonic_ms() + EXEC_KILL_GRACE_MS;
-    let mut reaped = false;
-    while monotonic_ms() < deadline {
-        if !reaped {
-            reaped = matches!(child.try_wait(), Ok(Some(_)) | Err(_));
-        }
-        // SAFETY: signal 0 only checks whether any member is left.
-        if reaped && unsafe { libc::kill(-pgid, 0) } != 0 {
-            return;
-        }
-        sleep_ms(EXEC_POLL_MS);
-    }
-    // SAFETY: as above.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    if !reaped {
-        let _ = child.wait();
-    }
-}
-
-/// `s` with `{pid}`, `{comm}`, `{inode}` replaced from `target` (unchanged without one).
-fn substitute(s: &str, target: Option<&Target>) -> Vec<u8> {
-    let Some(t) = target else {
-        return s.as_bytes().to_vec();
-    };
-    let mut out = Vec::with_capacity(s.len() + 16);
-    let mut rest = s;
-    while let Some(i) = rest.find('{') {
-        out.extend_from_slice(&rest.as_bytes()[..i]);
-        let tail = &rest[i..];
-        if let Some(r) = tail.strip_prefix("{pid}") {
-            out.extend_from_slice(t.pid.to_string().as_bytes());
-            rest = r;
-        } else if let Some(r) = tail.strip_prefix("{comm}") {
-            out.extend_from_slice(t.comm.as_bytes());
-            rest = r;
-        } else if let Some(r) = tail.strip_prefix("{inode}") {
-            out.extend_from_slice(t.inode.to_string().as_bytes());
-            rest = r;
-        } else {
-            out.push(b'{');
-            rest = &tail[1..];
-        }
-    }
-    out.extend_from_slice(rest.as_bytes());
-    out
-}
-
-fn sleep_ms(ms: u64) {
-    std::thread::sleep(std::time::Duration::from_millis(ms));
-}
+// Placeholders ({pid}, {comm}, {inode}) are checked at load and filled in `argv`.
 
 /// Writes `value` to ROOT/sys/<name with dots as slashes>; detail says `old=... new=...`.
 ///
@@ -266,6 +125,9 @@ pub fn sysctl(root: &ProcRoot, name: &str, value: &str) -> Outcome {
         Ok(p) => p,
         Err(why) => return Outcome::failed(format_args!("{why}")).timed(start),
     };
+    if let Err(why) = no_symlink_beneath(root, &path) {
+        return Outcome::failed(format_args!("{why}")).timed(start);
+    }
     let mut old_buf = [0u8; 256];
     let old = match sys::read_file(&path, &mut old_buf) {
         Ok(b) => trim_ws(b),
@@ -289,6 +151,34 @@ pub fn sysctl(root: &ProcRoot, name: &str, value: &str) -> Outcome {
     push_pair(&mut o.detail, "old", old);
     push_pair(&mut o.detail, "new", new);
     o.timed(start)
+}
+
+/// Under a `--proc-root` tree, refuses a sysctl path with a symlink in any component below
+/// the root (lstat of each prefix): a planted `DIR/sys/net -> /proc/sys/net` must not turn a
+/// diagnosis run into a write to the live kernel or anywhere else. The live /proc/sys has no
+/// symlinks, and the check is skipped there. (A tree rewritten between the check and the open
+/// is outside this guard: a tree someone else can write is not one to run actions on.)
+fn no_symlink_beneath(root: &ProcRoot, path: &CPath) -> Result<(), &'static str> {
+    if root.is_live() {
+        return Ok(());
+    }
+    let base = root.dir().len();
+    let full = path.as_bytes();
+    for (i, &c) in full.iter().enumerate().skip(base + 1) {
+        if c != b'/' && i + 1 != full.len() {
+            continue;
+        }
+        let mut p = path.clone();
+        p.truncate(if c == b'/' { i } else { i + 1 });
+        // SAFETY: p is NUL-terminated; st is a valid out-pointer.
+        let mut st: libc::stat = unsafe { core::mem::zeroed() };
+        if unsafe { libc::lstat(p.as_ptr(), &mut st) } == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+        {
+            return Err("refusing a symlink under --proc-root");
+        }
+    }
+    Ok(())
 }
 
 /// ROOT/sys/a/b/c for "a.b.c" (a '/' in the name becomes '.').
@@ -497,14 +387,16 @@ pub fn drain(target: &Target, max_packets: u32, max_ms: u64) -> Outcome {
     o.timed(start)
 }
 
-/// Signals the target. Refuses PID 1 and the agent itself.
+/// Signals the target. Refuses PID 1, the agent itself and kernel threads (PF_KTHREAD).
 ///
 /// Also refuses PID 0 and PIDs above i32::MAX (kill(2) would signal a whole process group).
-/// The signal goes through a pidfd when the kernel has one (Linux >= 5.3), after checking the
-/// live /proc/PID/comm still equals `target.comm` (when given), so a PID reused since the
-/// decision is not hit. Reasons: "refusing to signal PID 1", "refusing to signal ghostwatch
-/// itself", "pid N is no longer COMM", errno text ("No such process").
-pub fn kill(target: &Target, signal: i32) -> Outcome {
+/// The signal goes through a pidfd when the kernel has one (Linux >= 5.3), after checking
+/// ROOT/PID/comm (`root` is the `--proc-root`, like every other read) still equals
+/// `target.comm` (when given), so a PID reused since the decision is not hit; the kernel-thread
+/// check reads the live /proc/PID/stat of the pinned process. Reasons: "refusing to signal PID
+/// 1", "refusing to signal ghostwatch itself", "refusing to signal a kernel thread", "pid N is
+/// no longer COMM", errno text ("No such process").
+pub fn kill(root: &ProcRoot, target: &Target, signal: i32) -> Outcome {
     let start = monotonic_ms();
     let pid = target.pid;
     // SAFETY: getpid has no preconditions.
@@ -536,7 +428,7 @@ pub fn kill(target: &Target, signal: i32) -> Outcome {
     // The pidfd pins the process: if /proc/PID/comm matches now, the signal hits that process.
     if !target.comm.as_bytes().is_empty() {
         let mut buf = [0u8; 64];
-        let live = ProcRoot::live()
+        let live = root
             .pid_path(pid, b"comm")
             .and_then(|path| sys::read_file(&path, &mut buf).map(Comm::from_bytes));
         match live {
@@ -549,6 +441,17 @@ pub fn kill(target: &Target, signal: i32) -> Outcome {
                 .timed(start);
             }
         }
+    }
+    // A kernel thread ignores most signals, but one is never a remediation target (a PID
+    // confusion or a hostile fixture); unreadable stat: the process is gone, refuse too.
+    let mut buf = [0u8; 512];
+    match crate::proc::pid::read_stat(&ProcRoot::live(), pid, &mut buf) {
+        Ok(st) if !st.is_kernel_thread() => {}
+        Ok(_) => {
+            return Outcome::failed(format_args!("refusing to signal a kernel thread"))
+                .timed(start);
+        }
+        Err(e) => return Outcome::failed(format_args!("pid {pid}: {e}")).timed(start),
     }
     // SAFETY: integer syscall on our pidfd; null siginfo means "as kill(2)".
     let r = unsafe {
@@ -644,16 +547,6 @@ mod tests {
     }
 
     #[test]
-    fn substitutes_placeholders() {
-        let t = target(42, b"zeb ra");
-        assert_eq!(
-            substitute("--pid={pid} {comm}/{inode} {x} {", Some(&t)),
-            b"--pid=42 zeb ra/77 {x} {".to_vec()
-        );
-        assert_eq!(substitute("{pid}", None), b"{pid}".to_vec());
-    }
-
-    #[test]
     fn sysctl_names_map_to_paths() {
         let root = ProcRoot::new(b"/r").unwrap();
         let p = sysctl_path(&root, "net.core.rmem_max").unwrap();
@@ -671,6 +564,15 @@ mod tests {
         let o = Outcome::failed(format_args!("write {long}"));
         assert_eq!(o.reason.len(), 128);
         assert!(o.reason.starts_with("write xx"));
+    }
+
+    #[test]
+    fn result_table_round_trips() {
+        for (i, r) in ResultKind::ALL.into_iter().enumerate() {
+            assert_eq!(r.index(), i);
+            assert_eq!(ResultKind::from_name(r.name()), Some(r));
+        }
+        assert_eq!(ResultKind::from_name("dry_run"), None);
     }
 
     #[test]
@@ -703,18 +605,68 @@ mod tests {
     fn kill_refuses_init_self_and_groups() {
         let me = std::process::id();
         assert_eq!(
-            kill(&target(1, b""), 0).reason.as_str(),
+            kill(&ProcRoot::live(), &target(1, b""), 0).reason.as_str(),
             "refusing to signal PID 1"
         );
         assert_eq!(
-            kill(&target(me, b""), 0).reason.as_str(),
+            kill(&ProcRoot::live(), &target(me, b""), 0).reason.as_str(),
             "refusing to signal ghostwatch itself"
         );
-        assert_eq!(kill(&target(0, b""), 0).reason.as_str(), "bad pid 0");
         assert_eq!(
-            kill(&target(u32::MAX, b""), 0).reason.as_str(),
+            kill(&ProcRoot::live(), &target(0, b""), 0).reason.as_str(),
+            "bad pid 0"
+        );
+        assert_eq!(
+            kill(&ProcRoot::live(), &target(u32::MAX, b""), 0)
+                .reason
+                .as_str(),
             "bad pid 4294967295"
         );
+    }
+
+    #[test]
+    fn kill_refuses_a_kernel_thread() {
+        // PID 2 is kthreadd on every Linux since 2.6 (outside odd PID namespaces). Signal 0
+        // would "succeed" on it; the refusal must come first.
+        let comm = std::fs::read_to_string("/proc/2/comm").unwrap_or_default();
+        if comm.trim() != "kthreadd" {
+            println!("SKIPPED: PID 2 is not kthreadd here");
+            return;
+        }
+        let live = ProcRoot::live();
+        let o = kill(&live, &target(2, b"kthreadd"), 0);
+        assert_eq!(o.reason.as_str(), "refusing to signal a kernel thread");
+        // An ordinary process of ours passes the check (signal 0 delivers nothing).
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let o = kill(&live, &target(child.id(), b"sleep"), 0);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(o.result, ResultKind::Ok, "{}", o.reason);
+    }
+
+    #[test]
+    fn kill_checks_comm_under_the_proc_root() {
+        // A live child whose comm, as the proc root shows it, is not the one decided on:
+        // kill must read the root (not the live /proc) and refuse.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let dir = std::env::temp_dir().join(format!("gw-act-kill-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join(pid.to_string())).unwrap();
+        std::fs::write(dir.join(pid.to_string()).join("comm"), b"other\n").unwrap();
+        let root = ProcRoot::new(dir.to_str().unwrap().as_bytes()).unwrap();
+        let o = kill(&root, &target(pid, b"sleep"), libc::SIGKILL);
+        let alive = child.try_wait().unwrap().is_none();
+        let _ = child.kill();
+        let _ = child.wait();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(o.reason.as_str(), format!("pid {pid} is no longer sleep"));
+        assert!(alive, "kill signalled although the root's comm differs");
     }
 
     #[test]

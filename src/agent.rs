@@ -7,20 +7,25 @@
 
 use crate::act::{self, Outcome, ResultKind, Target};
 use crate::audit::AuditLine;
+use crate::children::{self, Children, Job, Running};
 use crate::config::{self, ActionKind, Config, Trigger};
 use crate::ghost;
 use crate::owners::{self, Owners, WalkMode};
-use crate::policy::{self, Decision, Level, Policy, SkipReason, Snapshot, Suspect, SuspectOwner};
+use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
 use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource};
+use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
 use crate::proc::{ProcRoot, pid};
+use crate::schedule::Schedule;
 use crate::sink::{self, Severity};
+use crate::sockets::Scanner;
 use crate::status::{self, IncidentLevel, Stats};
 use crate::sys::{self, Fd};
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, Ordering};
+
+mod firmware;
 
 /// Where `run` looks for a config when no -c is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ghostwatch.json";
@@ -57,7 +62,13 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
-/// Installs HUP/TERM/INT handlers without SA_RESTART, so the interval sleep returns at once.
+extern "C" fn on_child(_: libc::c_int) {
+    // Nothing to do: the signal itself ends the loop's sleep so a finished command is reaped
+    // and audited at once.
+}
+
+/// Installs HUP/TERM/INT handlers without SA_RESTART, so the interval sleep returns at once,
+/// and a SIGCHLD handler (SA_RESTART: it must not disturb other syscalls; the sleep ends anyway).
 fn install_signal_handlers() {
     for sig in [libc::SIGHUP, libc::SIGTERM, libc::SIGINT] {
         // SAFETY: a zeroed sigaction with a plain handler is valid; handler is async-signal-safe.
@@ -69,6 +80,14 @@ fn install_signal_handlers() {
             libc::sigaction(sig, &sa, core::ptr::null_mut());
         }
     }
+    // SAFETY: as above; the handler does nothing.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = on_child as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        sa.sa_flags = libc::SA_RESTART | libc::SA_NOCLDSTOP;
+        libc::sigaction(libc::SIGCHLD, &sa, core::ptr::null_mut());
+    }
     // A vanished syslog over TCP must not kill us.
     // SAFETY: ignoring SIGPIPE is always valid.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
@@ -77,6 +96,15 @@ fn install_signal_handlers() {
 /// True once SIGTERM/SIGINT arrived.
 pub fn stopping() -> bool {
     TERM.load(Ordering::SeqCst)
+}
+
+/// Why process actions are not carried out under `--proc-root` (start line and each action).
+const FAKE_ROOT_NOTE: &str = "dry-run: --proc-root is for diagnosis";
+
+/// True for actions that reach outside a `--proc-root` tree: they signal, ptrace
+/// (pidfd_getfd), run commands or reboot. Log and sysctl (written inside the tree) are not.
+fn touches_live_system(a: ActionKind) -> bool {
+    !matches!(a, ActionKind::Log | ActionKind::Sysctl)
 }
 
 /// Which config the agent runs with, and where it came from (for reloads and the start line).
@@ -116,6 +144,8 @@ pub fn load_config(src: &ConfigSource) -> Result<Config, String> {
 
 /// Runs the agent; returns the process exit status (0 clean stop, 1 runtime failure, 2 bad config).
 pub fn run(opts: Options) -> u8 {
+    // Before anything lowers it: the value the agent's commands get back.
+    children::remember_oom_score_adj();
     let source = choose_config(opts.config_path.as_deref());
     let mut cfg = match load_config(&source) {
         Ok(c) => c,
@@ -147,6 +177,7 @@ pub fn run(opts: Options) -> u8 {
         }
     };
     agent.protect_self();
+    agent.open_watchdog();
     {
         let mut l = AuditLine::new("start");
         l.kv("version", env!("CARGO_PKG_VERSION").as_bytes())
@@ -155,31 +186,52 @@ pub fn run(opts: Options) -> u8 {
             .kvd("rules", agent.cfg.rules.len())
             .kvd("dry_run", agent.cfg.dry_run as u8)
             .kv("proc_root", agent.root.dir().as_bytes());
+        agent.start_pairs(&mut l);
+        if !agent.root.is_live() {
+            l.kv("process_actions", FAKE_ROOT_NOTE.as_bytes());
+        }
         agent.emit(Severity::Info, l);
     }
 
-    let mut next = sys::monotonic_ms();
+    // One absolute deadline: signals and commands wake the loop early, never postpone a poll.
+    // A HUP storm reloads at most once per poll (the flag stays set until the next one).
+    let mut sched = Schedule::new(sys::monotonic_ms(), agent.cfg.interval_ms);
+    let mut reloaded_since_poll = false;
     loop {
-        if HUP.swap(false, Ordering::SeqCst) {
-            agent.reload(&source, opts.dry_run);
-        }
-        let now = sys::monotonic_ms();
-        agent.poll(now);
-        if opts.once || stopping() {
-            break;
-        }
-        next += agent.cfg.interval_ms as u64;
-        let now = sys::monotonic_ms();
-        if next <= now {
-            // A slow cycle (a long action): start the next one from now, not in a burst.
-            next = now + agent.cfg.interval_ms as u64;
-        }
-        sleep_until_ms(next);
         if stopping() {
             break;
         }
+        let now = sys::monotonic_ms();
+        agent.reap_children(now, false);
+        if !reloaded_since_poll && HUP.swap(false, Ordering::SeqCst) {
+            agent.reload(&source, opts.dry_run);
+            reloaded_since_poll = true;
+            sched.set_interval(agent.cfg.interval_ms, now);
+        }
+        if sched.due(now) {
+            agent.poll(now);
+            agent.pet_watchdog();
+            reloaded_since_poll = false;
+            if opts.once || stopping() {
+                break;
+            }
+            sched.polled(sys::monotonic_ms());
+        }
+        let now = sys::monotonic_ms();
+        let wake = agent
+            .children
+            .next_wake_ms(now)
+            .map_or(sched.next_ms(), |w| w.min(sched.next_ms()));
+        sleep_until_ms(wake);
     }
+    // The magic close first: waiting for commands below no longer pets the watchdog.
+    let watchdog = agent.close_watchdog();
+    // --once waits for its commands; a signal stops them (TERM, grace, KILL), audited.
+    agent.finish_children(!opts.once);
     let mut l = AuditLine::new("stop");
+    if let Some(w) = watchdog {
+        l.kv("watchdog", w.as_bytes());
+    }
     l.kv(
         "reason",
         if stopping() {
@@ -195,10 +247,7 @@ pub fn run(opts: Options) -> u8 {
 
 /// Sleeps on CLOCK_MONOTONIC until `deadline_ms`; returns early when a signal arrives.
 fn sleep_until_ms(deadline_ms: u64) {
-    let ts = libc::timespec {
-        tv_sec: (deadline_ms / 1000) as _,
-        tv_nsec: ((deadline_ms % 1000) * 1_000_000) as libc::c_long,
-    };
+    let ts = crate::sys::timespec(deadline_ms / 1000, (deadline_ms % 1000) as u32 * 1_000_000);
     // SAFETY: valid timespec; EINTR (a signal) simply ends the sleep.
     unsafe {
         libc::clock_nanosleep(
@@ -210,17 +259,6 @@ fn sleep_until_ms(deadline_ms: u64) {
     };
 }
 
-fn trigger_index(t: Trigger) -> usize {
-    match t {
-        Trigger::Ghost => 0,
-        Trigger::Backlog => 1,
-        Trigger::Available => 2,
-    }
-}
-
-/// How often (in polls) the tcp/udp tables are read even when sockstat says their queues are
-/// small: a safety net for the sockstat prefilter.
-const FULL_SCAN_EVERY: u64 = 30;
 /// How often (in polls) /proc/vmallocinfo is re-read where meminfo's VmallocUsed is 0.
 const VMALLOCINFO_EVERY: u64 = 10;
 
@@ -235,11 +273,15 @@ pub struct Agent {
     owners: Owners<{ policy::MAX_SUSPECTS }>,
     owners_for: heapless::Vec<u64, { policy::MAX_SUSPECTS }>,
     owners_at_cycle: u64,
+    scanner: Scanner,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
     vmalloc_kb: Option<u64>,
-    page_kb: u64,
+    page_size: u64,
+    /// Commands (exec/restart) still running; polled at every wake-up of the loop.
+    pub children: Children,
     pub stats: Stats,
     pub cycles: u64,
+    firmware: firmware::Firmware,
 }
 
 impl Agent {
@@ -248,8 +290,8 @@ impl Agent {
         let meminfo_fd = root
             .open(b"meminfo")
             .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
-        // SAFETY: sysconf is always safe to call.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let firmware = firmware::Firmware::new(&root, &cfg);
+        let scanner = Scanner::new(&root, Scanner::is_live_root(&root));
         Ok(Agent {
             cfg,
             root,
@@ -260,37 +302,15 @@ impl Agent {
             owners: Owners::default(),
             owners_for: heapless::Vec::new(),
             owners_at_cycle: 0,
+            scanner,
             decisions: heapless::Vec::new(),
             vmalloc_kb: None,
-            page_kb: if page > 0 { page as u64 / 1024 } else { 4 },
+            page_size: sys::page_size(),
+            children: Children::default(),
             stats: Stats::default(),
             cycles: 0,
+            firmware,
         })
-    }
-
-    /// oom_score_adj and mlockall, as configured; failures are logged, never fatal.
-    pub fn protect_self(&mut self) {
-        let mut w = heapless::String::<12>::new();
-        let _ = write!(w, "{}", self.cfg.oom_score_adj);
-        let res = sys::CPath::from_bytes(b"/proc/self/oom_score_adj")
-            .and_then(|p| Fd::open(&p, libc::O_WRONLY))
-            .and_then(|fd| fd.write_all(w.as_bytes()));
-        if let Err(e) = res {
-            let mut l = AuditLine::new("error");
-            l.kv("reason", b"cannot set oom_score_adj")
-                .kv("error", sys::strerror(e).as_bytes());
-            self.emit(Severity::Warning, l);
-        }
-        if self.cfg.mlock {
-            // SAFETY: plain syscall.
-            if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
-                let e = sys::errno();
-                let mut l = AuditLine::new("error");
-                l.kv("reason", b"mlockall failed")
-                    .kv("error", sys::strerror(e).as_bytes());
-                self.emit(Severity::Warning, l);
-            }
-        }
     }
 
     /// Re-reads the config after SIGHUP; a bad one is logged and the old one stays.
@@ -306,11 +326,13 @@ impl Agent {
                         eprintln!("ghostwatch: syslog unavailable after reload ({e})");
                     }
                 }
+                let old_watchdog = self.cfg.watchdog_device.take();
                 self.cfg = c;
+                self.reconfigure_firmware(old_watchdog.as_ref());
                 let mut l = AuditLine::new("reload");
                 l.kv("config", source.describe().as_bytes())
                     .kvd("rules", self.cfg.rules.len())
-                    .kv("result", b"ok");
+                    .kv("result", ResultKind::Ok.name().as_bytes());
                 self.emit(Severity::Notice, l);
             }
             Err(e) => {
@@ -379,7 +401,7 @@ impl Agent {
                 .open(b"vmallocinfo")
                 .ok()
                 .and_then(|fd| VmallocSummary::read(fd, &mut self.buf).ok())
-                .map(|s| s.vmalloc_kb(self.page_kb * 1024));
+                .map(|s| s.vmalloc_kb(self.page_size));
         }
         self.vmalloc_kb
     }
@@ -389,7 +411,7 @@ impl Agent {
     /// The tcp and udp tables cost milliseconds on hosts with large hash tables even when
     /// empty, so they are read only when /proc/net/sockstat says their protocol holds enough
     /// queued memory for one socket to reach the warn level, when Ghost or MemAvailable is in
-    /// trouble anyway, or every FULL_SCAN_EVERY polls. raw, netlink and packet (not covered by
+    /// trouble anyway, or every policy::FULL_SCAN_EVERY polls. raw, netlink and packet (not covered by
     /// sockstat's memory counters, and cheap) are always read.
     fn read_sockets(&mut self, full: bool) {
         self.suspects.clear();
@@ -401,45 +423,62 @@ impl Agent {
                 .map_err(crate::proc::ProcError::Io)
                 .and_then(|fd| SockStat::read(fd, &mut self.buf))
             {
-                // Per-CPU memory reserves can lag the global counter; a quarter of the
-                // warn level is a generous margin.
-                let gate_pages = self.cfg.backlog_warn_bytes / 4 / (self.page_kb * 1024);
-                read_tcp = ss.tcp_mem_pages.is_none_or(|p| p >= gate_pages);
-                read_udp = ss.udp_mem_pages.is_none_or(|p| p >= gate_pages);
+                read_tcp = policy::sockstat_says_read(&self.cfg, ss.tcp_mem_pages, self.page_size);
+                read_udp = policy::sockstat_says_read(&self.cfg, ss.udp_mem_pages, self.page_size);
             }
         }
-        let mut seen = 0u64;
-        let mut tables = 0u32;
-        let mut bad = None;
-        let suspects = &mut self.suspects;
-        let mut src = ProcNet {
-            root: &self.root,
-            buf: &mut self.buf,
+        // Network namespaces come and go: look for new ones with the periodic full scan.
+        if full && self.cycles % policy::FULL_SCAN_EVERY == 1 && self.cycles > 1 {
+            self.scanner.discover(&self.root);
+        }
+        // Unix queues are small by construction (bounded by their senders' buffers), so the
+        // unix dump rides along with full scans only.
+        let want = |proto: Proto| match proto {
+            Proto::Tcp | Proto::Tcp6 => read_tcp,
+            Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6 => read_udp,
+            Proto::Unix => full,
+            _ => true,
         };
-        for proto in Proto::ALL {
-            let skip = match proto {
-                Proto::Tcp | Proto::Tcp6 => !read_tcp,
-                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6 => !read_udp,
-                _ => false,
-            };
-            if skip {
-                continue;
-            }
-            tables += 1;
-            let st = src.for_each(proto, &mut |s: &SocketEntry| {
+        let mut seen = 0u64;
+        let suspects = &mut self.suspects;
+        let mut per_table = [TableStats::default(); Proto::COUNT];
+        self.scanner.scan(
+            &self.root,
+            &mut self.buf,
+            &want,
+            &mut per_table,
+            &mut |s: &SocketEntry| {
                 seen += 1;
-                if s.rx_queue == 0 {
-                    return;
+                if s.rx_queue > 0 {
+                    insert_top(
+                        suspects,
+                        policy::MAX_SUSPECTS,
+                        s.rx_queue,
+                        |x: &Suspect| x.socket.rx_queue,
+                        || Suspect {
+                            socket: *s,
+                            owners: heapless::Vec::new(),
+                        },
+                    );
                 }
-                insert_suspect(suspects, s);
+            },
+        );
+        let tables = Proto::ALL.iter().filter(|&&p| want(p)).count() as u32;
+        // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
+        // or unreadable one is logged (read_error rate-limits) and the poll goes on.
+        let bad = Proto::ALL
+            .into_iter()
+            .find_map(|p| match per_table[p.index()].first_error {
+                None | Some(crate::proc::ProcError::Io(libc::ENOENT)) => None,
+                Some(e) => Some((p, e)),
             });
-            // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
-            // or unreadable one is logged (read_error rate-limits) and the poll goes on.
-            match st.first_error {
-                None | Some(crate::proc::ProcError::Io(libc::ENOENT)) => {}
-                Some(e) if bad.is_none() => bad = Some((proto, e)),
-                Some(_) => {}
-            }
+        // Source fallbacks and namespaces we cannot enter: each is noted once by the scanner.
+        for n in self.scanner.take_notes() {
+            let mut l = AuditLine::new("error");
+            let mut msg = heapless::String::<160>::new();
+            let _ = write!(msg, "{n}");
+            l.kv("reason", msg.as_bytes());
+            self.emit(Severity::Warning, l);
         }
         self.stats.sockets_seen = seen;
         self.stats.tables_read = tables;
@@ -451,14 +490,14 @@ impl Agent {
     }
 
     /// Resolves owners (and their exe) of the current suspects, reusing the last walk while the
-    /// suspect set is unchanged (re-walked every FULL_SCAN_EVERY polls).
+    /// suspect set is unchanged (re-walked every policy::FULL_SCAN_EVERY polls).
     fn resolve_owners(&mut self) {
         let mut inodes: heapless::Vec<u64, { policy::MAX_SUSPECTS }> = heapless::Vec::new();
         for s in &self.suspects {
             let _ = inodes.push(s.socket.inode);
         }
         if inodes != self.owners_for
-            || self.cycles.saturating_sub(self.owners_at_cycle) >= FULL_SCAN_EVERY
+            || self.cycles.saturating_sub(self.owners_at_cycle) >= policy::FULL_SCAN_EVERY
         {
             owners::find_owners(&self.root, &inodes, WalkMode::AllOwners, &mut self.owners);
             self.owners_for = inodes;
@@ -482,8 +521,11 @@ impl Agent {
     /// decision is carried out.
     pub fn poll(&mut self, now_ms: u64) {
         let t0_us = sys::monotonic_us();
+        self.reap_children(now_ms, false);
         self.cycles += 1;
         self.stats.cycles = self.cycles;
+        self.firmware.healthy = false;
+        self.protect_poll();
 
         let Some(mi) = self.read_meminfo() else {
             status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
@@ -506,7 +548,7 @@ impl Agent {
         let trouble = self
             .policy
             .wants_owners(&self.cfg, g.ghost_kb, 0, available_kb);
-        let full = trouble || self.cycles % FULL_SCAN_EVERY == 1;
+        let full = trouble || policy::full_scan_due(self.cycles);
         self.read_sockets(full);
         let max_rx = self.suspects.first().map_or(0, |s| s.socket.rx_queue);
         self.stats.worst = self.suspects.first().map(|s| s.socket);
@@ -527,13 +569,10 @@ impl Agent {
         let mut decisions = core::mem::take(&mut self.decisions);
         self.policy.evaluate(&self.cfg, &snap, &mut decisions);
         // The status file shows the policy's own incident state: one source of truth.
-        for t in [Trigger::Ghost, Trigger::Backlog, Trigger::Available] {
-            self.stats.incidents[trigger_index(t)] = match self.policy.level(t) {
-                None => IncidentLevel::None,
-                Some(Level::Warn) => IncidentLevel::Warn,
-                Some(Level::Act) => IncidentLevel::Act,
-            };
+        for t in Trigger::ALL {
+            self.stats.incidents[t.index()] = IncidentLevel::from(self.policy.level(t));
         }
+        self.stats.actions_last_hour = self.policy.actions_in_last_hour(now_ms) as u64;
         for d in decisions.iter() {
             self.carry_out(d, &snap);
             if stopping() {
@@ -544,6 +583,7 @@ impl Agent {
         self.suspects = snap.suspects;
         self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
         status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+        self.firmware.healthy = true;
     }
 
     /// Audits one decision and, for Act, runs the action.
@@ -556,13 +596,7 @@ impl Agent {
             } => {
                 let mut l = AuditLine::new("threshold");
                 l.kv("trigger", trigger.name().as_bytes())
-                    .kv(
-                        "level",
-                        match level {
-                            Level::Warn => b"warn".as_slice(),
-                            Level::Act => b"act".as_slice(),
-                        },
-                    )
+                    .kv("level", level.name().as_bytes())
                     .kvd("value", value);
                 measurement_pairs(
                     &mut l,
@@ -597,7 +631,7 @@ impl Agent {
                 trigger,
                 reason,
             } => {
-                self.stats.actions_skipped += 1;
+                self.stats.actions[ResultKind::Skipped.index()] += 1;
                 let Some(r) = self.cfg.rules.get(rule) else {
                     return;
                 };
@@ -606,15 +640,8 @@ impl Agent {
                     .kv("action", r.action.name().as_bytes())
                     .kv("trigger", trigger.name().as_bytes());
                 measurement_pairs(&mut l, snap, trigger, None, None);
-                l.kv("result", b"skipped").kv(
-                    "reason",
-                    match reason {
-                        SkipReason::RateLimit => b"max_actions_per_hour reached".as_slice(),
-                        SkipReason::NoMatchingOwner => {
-                            b"no suspect socket owned by a matching process".as_slice()
-                        }
-                    },
-                );
+                l.kv("result", ResultKind::Skipped.name().as_bytes())
+                    .kv("reason", reason.text().as_bytes());
                 self.emit(Severity::Warning, l);
             }
             Decision::Act {
@@ -637,74 +664,142 @@ impl Agent {
                         comm: o.owner.comm,
                     })
                 });
-                let outcome = if dry_run {
-                    Outcome::new(ResultKind::DryRun)
-                } else {
-                    self.execute(&r, target.as_ref(), snap, trigger)
-                };
-                match outcome.result {
-                    ResultKind::Ok => self.stats.actions_ok += 1,
-                    ResultKind::Failed => self.stats.actions_failed += 1,
-                    ResultKind::DryRun => self.stats.actions_dry_run += 1,
-                    ResultKind::Skipped => self.stats.actions_skipped += 1,
-                }
                 let mut l = AuditLine::new("action");
                 l.kv("rule", r.name.as_bytes())
                     .kv("action", r.action.name().as_bytes())
                     .kv("trigger", trigger.name().as_bytes());
                 measurement_pairs(&mut l, snap, trigger, suspect, owner);
-                outcome.audit_pairs(&mut l);
-                let sev = if outcome.result == ResultKind::Failed {
-                    Severity::Err
+                let outcome = if dry_run {
+                    Outcome::new(ResultKind::DryRun)
+                } else if !self.root.is_live() && touches_live_system(r.action) {
+                    let mut o = Outcome::new(ResultKind::DryRun);
+                    o.set_reason(format_args!("{FAKE_ROOT_NOTE}"));
+                    o
                 } else {
-                    Severity::Warning
+                    match self.execute(&r, target.as_ref(), snap, trigger) {
+                        Carried::Done(o) => o,
+                        Carried::Started(run) => {
+                            // Audited when it ends (reap_children), with its duration.
+                            let job = Job {
+                                run,
+                                rule: r.name.clone(),
+                                line: l,
+                            };
+                            if let Err(job) = self.children.push(job) {
+                                // execute checked for room; never lose the line anyway.
+                                let mut o = Outcome::new(ResultKind::Skipped);
+                                o.set_reason(format_args!("too many commands running"));
+                                self.finish_action(job.line, &o);
+                            }
+                            return;
+                        }
+                    }
                 };
-                self.emit(sev, l);
+                self.finish_action(l, &outcome);
             }
         }
     }
 
-    /// Runs rule `r` for real.
+    /// Counts an action's outcome and emits its audit line (`l` holds the pairs up to the
+    /// result: event, rule, action, trigger, measurements).
+    fn finish_action(&mut self, mut l: AuditLine, outcome: &Outcome) {
+        self.stats.actions[outcome.result.index()] += 1;
+        outcome.audit_pairs(&mut l);
+        let sev = if outcome.result == ResultKind::Failed {
+            Severity::Err
+        } else {
+            Severity::Warning
+        };
+        self.emit(sev, l);
+    }
+
+    /// Polls the running commands without blocking; audits each that ended (or, with
+    /// `shutting_down`, starts stopping them). Allocates nothing while none ends.
+    pub fn reap_children(&mut self, now_ms: u64, shutting_down: bool) {
+        if self.children.is_empty() {
+            return;
+        }
+        let mut kids = core::mem::take(&mut self.children);
+        kids.reap(now_ms, shutting_down, &mut |job, o| {
+            self.finish_action(job.line, &o)
+        });
+        self.children = kids;
+    }
+
+    /// Before exit: with `stop`, every running command's group gets SIGTERM (SIGKILL after
+    /// the grace) and is audited "stopped: agent shutting down"; without (`--once`), they are
+    /// waited for up to their timeouts (a signal still stops them).
+    pub fn finish_children(&mut self, stop: bool) {
+        while !self.children.is_empty() {
+            self.reap_children(sys::monotonic_ms(), stop || stopping());
+            if !self.children.is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// Runs rule `r` for real: done at once, or a command started (see `children`).
     fn execute(
         &mut self,
         r: &config::Rule,
         target: Option<&Target>,
         snap: &Snapshot,
         trigger: Trigger,
-    ) -> Outcome {
+    ) -> Carried {
         let no_owner = "no owner process known for the suspect socket";
-        match r.action {
-            ActionKind::Log => Outcome::new(ResultKind::Ok),
-            ActionKind::Restart if target.is_none() => failed(no_owner),
-            ActionKind::Exec | ActionKind::Restart => {
-                act::exec(&r.argv, target, r.timeout_s as u64 * 1000, &stopping)
+        // Policy decides Act for an owner-targeting rule only with a matching owner (else it
+        // skips: NoMatchingOwner); an Act without one is a broken invariant, failed, not run.
+        let o = match (r.action, target) {
+            (ActionKind::Log, _) => Outcome::new(ResultKind::Ok),
+            (ActionKind::Exec, t) | (ActionKind::Restart, t @ Some(_)) => {
+                return self.start_command(r, t);
             }
-            ActionKind::Sysctl => match (&r.sysctl, &r.value) {
+            (ActionKind::Sysctl, _) => match (&r.sysctl, &r.value) {
                 (Some(k), Some(v)) => act::sysctl(&self.root, k, v),
                 _ => failed("sysctl rule without sysctl/value"),
             },
-            ActionKind::Clamp => target.map_or_else(
-                || failed(no_owner),
-                |t| act::clamp(t, r.rcvbuf.unwrap_or(262_144)),
-            ),
-            ActionKind::Drain => target.map_or_else(
-                || failed(no_owner),
-                |t| act::drain(t, self.cfg.drain_max_packets, 2000),
-            ),
-            ActionKind::Kill => target.map_or_else(|| failed(no_owner), |t| act::kill(t, r.signal)),
-            ActionKind::Reboot => {
-                let mut text = heapless::String::<256>::new();
-                let _ = write!(
-                    text,
-                    "ghostwatch rebooted the box: rule={} trigger={} ghost_kb={}",
-                    r.name,
-                    trigger.name(),
-                    snap.ghost_kb
-                );
-                act::reboot(&self.cfg.breadcrumb_file, &text)
+            (ActionKind::Clamp, Some(t)) => {
+                act::clamp(t, r.rcvbuf.unwrap_or(config::defaults::CLAMP_RCVBUF))
             }
-        }
+            (ActionKind::Drain, Some(t)) => act::drain(
+                t,
+                self.cfg.drain_max_packets,
+                config::defaults::DRAIN_MAX_MS,
+            ),
+            (ActionKind::Kill, Some(t)) => act::kill(&self.root, t, r.signal),
+            (ActionKind::Reboot, _) => self.reboot(r, snap, trigger),
+            (
+                ActionKind::Restart | ActionKind::Clamp | ActionKind::Drain | ActionKind::Kill,
+                None,
+            ) => failed(no_owner),
+        };
+        Carried::Done(o)
     }
+
+    /// Starts rule `r`'s command unless one of it still runs or the table is full (skipped).
+    fn start_command(&mut self, r: &config::Rule, target: Option<&Target>) -> Carried {
+        let why = if self.children.runs(&r.name) {
+            "previous run of this rule still going"
+        } else if self.children.is_full() {
+            "too many commands running"
+        } else {
+            match Running::spawn(&r.argv, target, r.timeout_s as u64 * 1000) {
+                Ok(run) => return Carried::Started(run),
+                Err(o) => return Carried::Done(o),
+            }
+        };
+        let mut o = Outcome::new(ResultKind::Skipped);
+        o.set_reason(format_args!("{why}"));
+        Carried::Done(o)
+    }
+}
+
+/// What `execute` did: finished, or started a command that runs on. (Plain values, no Box:
+/// nothing here may allocate in the loop.)
+#[allow(clippy::large_enum_variant)]
+enum Carried {
+    Done(Outcome),
+    Started(Running),
 }
 
 fn failed(reason: &str) -> Outcome {
@@ -741,25 +836,4 @@ fn measurement_pairs(
     if let Some(a) = snap.available_kb {
         l.kvd("available_kb", a);
     }
-}
-
-/// Keeps `v` sorted by rx_queue descending, holding at most its capacity (no allocation).
-fn insert_suspect(v: &mut heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>, s: &SocketEntry) {
-    if v.is_full() && v.last().is_some_and(|l| l.socket.rx_queue >= s.rx_queue) {
-        return;
-    }
-    let pos = v
-        .iter()
-        .position(|x| x.socket.rx_queue < s.rx_queue)
-        .unwrap_or(v.len());
-    if v.is_full() {
-        v.pop();
-    }
-    let _ = v.insert(
-        pos,
-        Suspect {
-            socket: *s,
-            owners: heapless::Vec::new(),
-        },
-    );
 }

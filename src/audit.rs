@@ -1,6 +1,6 @@
 //! The logfmt audit line: `event=action rule=... result=ok ...`, one per decision.
 //!
-//! OWNER: actions. Built in a fixed buffer; values with spaces are double-quoted, control
+//! Built in a fixed buffer; values with spaces are double-quoted, control
 //! characters escaped (never passed through). A line that would overflow is cut at a key boundary
 //! and ends with `truncated=1`.
 //!
@@ -12,25 +12,18 @@ use core::fmt::{self, Write as _};
 
 pub const MAX_LINE: usize = 1024;
 
+/// A `Display` value rendered before it is escaped; longer than this is "does not fit".
+type DisplayText = heapless::String<256>;
+
 /// What a cut line ends with; room for it is always kept free.
 const TRUNCATED: &str = " truncated=1";
 
 /// One audit line under construction.
 pub struct AuditLine {
-    buf: heapless::Vec<u8, MAX_LINE>,
+    /// Written through `heapless::String`'s own `fmt::Write`, which refuses (writes nothing)
+    /// what does not fit, so a pair can be rolled back whole.
+    buf: heapless::String<MAX_LINE>,
     truncated: bool,
-}
-
-/// Appends `s` to a fixed buffer, failing (without writing) when it does not fit; the
-/// fmt::Write face lets `write_value` serve both `AuditLine` and `Outcome::detail`.
-struct VecWriter<'a, const N: usize>(&'a mut heapless::Vec<u8, N>);
-
-impl<const N: usize> fmt::Write for VecWriter<'_, N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0
-            .extend_from_slice(s.as_bytes())
-            .map_err(|_| fmt::Error)
-    }
 }
 
 /// True if `value` cannot be written bare: empty, or holds a byte that would end or confuse
@@ -121,42 +114,18 @@ pub fn push_pair_display<const N: usize>(
     key: &str,
     v: impl fmt::Display,
 ) -> bool {
-    let mut tmp = DisplayBuf::new();
+    let mut tmp = DisplayText::new();
     if write!(tmp, "{v}").is_err() {
         return false;
     }
     push_pair(buf, key, tmp.as_bytes())
 }
 
-/// A small stack buffer for rendering a `Display` value before escaping it.
-struct DisplayBuf {
-    buf: heapless::Vec<u8, 256>,
-}
-
-impl DisplayBuf {
-    fn new() -> Self {
-        DisplayBuf {
-            buf: heapless::Vec::new(),
-        }
-    }
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf
-    }
-}
-
-impl fmt::Write for DisplayBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.buf
-            .extend_from_slice(s.as_bytes())
-            .map_err(|_| fmt::Error)
-    }
-}
-
 impl AuditLine {
     /// Starts a line with `event=<event>` ("threshold", "action", "recovered", "error").
     pub fn new(event: &str) -> AuditLine {
         let mut line = AuditLine {
-            buf: heapless::Vec::new(),
+            buf: heapless::String::new(),
             truncated: false,
         };
         line.pair(|w| {
@@ -181,7 +150,7 @@ impl AuditLine {
     /// Appends ` key=<Display of v>` (numbers, enums). A value longer than 256 bytes
     /// rendered is treated as not fitting (the line is marked truncated).
     pub fn kvd(&mut self, key: &str, v: impl fmt::Display) -> &mut Self {
-        let mut tmp = DisplayBuf::new();
+        let mut tmp = DisplayText::new();
         if write!(tmp, "{v}").is_err() {
             self.mark_truncated();
             return self;
@@ -203,11 +172,11 @@ impl AuditLine {
 
     /// The line so far (always valid UTF-8: values are escaped while written).
     pub fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf).unwrap_or("event=error reason=\"audit line not utf-8\"")
+        &self.buf
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
+        self.buf.as_bytes()
     }
 
     /// True if a pair was dropped for lack of room.
@@ -217,13 +186,12 @@ impl AuditLine {
 
     /// Writes one pair with `f`; keeps it only if it fits while leaving room for the
     /// truncation marker, else rolls it back and marks the line truncated.
-    fn pair(&mut self, f: impl FnOnce(&mut VecWriter<'_, MAX_LINE>) -> fmt::Result) {
+    fn pair(&mut self, f: impl FnOnce(&mut heapless::String<MAX_LINE>) -> fmt::Result) {
         if self.truncated {
             return;
         }
         let before = self.buf.len();
-        let ok = f(&mut VecWriter(&mut self.buf)).is_ok()
-            && self.buf.len() + TRUNCATED.len() <= MAX_LINE;
+        let ok = f(&mut self.buf).is_ok() && self.buf.len() + TRUNCATED.len() <= MAX_LINE;
         if !ok {
             self.buf.truncate(before);
             self.mark_truncated();
@@ -234,7 +202,7 @@ impl AuditLine {
         if !self.truncated {
             self.truncated = true;
             // Room for the marker is reserved by `pair`, so this cannot fail.
-            let _ = self.buf.extend_from_slice(TRUNCATED.as_bytes());
+            let _ = self.buf.push_str(TRUNCATED);
         }
     }
 }

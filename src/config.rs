@@ -1,7 +1,7 @@
 //! The agent's configuration: one JSON file parsed with serde-json-core into bounded heapless
 //! structures (no heap), validated with errors that say `FILE:LINE:COL: what and what is allowed`.
 //!
-//! OWNER: config. The types below are shared with policy, act and agent: add fields, don't rename.
+//! The types below are shared with policy, act and agent: add fields, don't rename.
 //!
 //! Parsing runs in three passes, none of which allocates:
 //! 1. `scan` checks JSON syntax and the schema (keys, types, lengths, counts, duplicates) and
@@ -23,14 +23,17 @@ mod scan;
 mod schema;
 mod validate;
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 
 use heapless::{String, Vec};
 
+use crate::sys::{cut_fmt, cut_str};
 use scan::Layout;
 
 pub const MAX_RULES: usize = 16;
 pub const MAX_ARGV: usize = 8;
+/// Longest `protect` list.
+pub const MAX_PROTECT: usize = 8;
 /// Longest argv element, path or sysctl value (bytes).
 pub const MAX_STR: usize = 128;
 
@@ -49,6 +52,16 @@ pub enum SyslogTarget {
     Stderr,
 }
 
+impl SyslogTarget {
+    /// `defaults::SYSLOG` as a target: the local socket it names.
+    pub fn default_target() -> SyslogTarget {
+        let path = defaults::SYSLOG
+            .strip_prefix("unix:")
+            .unwrap_or(defaults::SYSLOG);
+        SyslogTarget::Unix(cut_str(path))
+    }
+}
+
 /// Which measurement a rule reacts to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Trigger {
@@ -58,12 +71,26 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub fn name(self) -> &'static str {
+    /// Every trigger, in the order of per-trigger arrays (`index`), config messages and output.
+    pub const ALL: [Trigger; 3] = [Trigger::Ghost, Trigger::Backlog, Trigger::Available];
+
+    /// Contract name: "ghost", "backlog", "available".
+    pub const fn name(self) -> &'static str {
         match self {
             Trigger::Ghost => "ghost",
             Trigger::Backlog => "backlog",
             Trigger::Available => "available",
         }
+    }
+
+    /// The trigger for a contract name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<Trigger> {
+        Trigger::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// Position in `ALL`: the slot of this trigger in per-trigger arrays.
+    pub const fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -80,7 +107,20 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub fn name(self) -> &'static str {
+    /// Every action, in the order config messages and docs list them.
+    pub const ALL: [ActionKind; 8] = [
+        ActionKind::Log,
+        ActionKind::Exec,
+        ActionKind::Restart,
+        ActionKind::Sysctl,
+        ActionKind::Clamp,
+        ActionKind::Drain,
+        ActionKind::Kill,
+        ActionKind::Reboot,
+    ];
+
+    /// Contract name: "log", "exec", "restart", ...
+    pub const fn name(self) -> &'static str {
         match self {
             ActionKind::Log => "log",
             ActionKind::Exec => "exec",
@@ -91,6 +131,11 @@ impl ActionKind {
             ActionKind::Kill => "kill",
             ActionKind::Reboot => "reboot",
         }
+    }
+
+    /// The action for a contract name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<ActionKind> {
+        ActionKind::ALL.into_iter().find(|a| a.name() == name)
     }
 
     /// Actions that touch the box (everything but `log`): these count against
@@ -165,6 +210,13 @@ pub struct Config {
     pub breadcrumb_file: Str,
     /// drain: most packets discarded per action.
     pub drain_max_packets: u32,
+    /// Processes kept out of the OOM killer's reach (oom_score_adj -1000): comm names (root's
+    /// processes only) or absolute exe paths. The agent itself is covered by `oom_score_adj`.
+    pub protect: Vec<Str, MAX_PROTECT>,
+    /// A watchdog device the agent owns and pets each healthy poll (None: not the agent's job).
+    pub watchdog_device: Option<Str>,
+    /// WDIOC_SETTIMEOUT for `watchdog_device` (None: keep the driver's timeout).
+    pub watchdog_timeout_s: Option<u32>,
     pub rules: Vec<Rule, MAX_RULES>,
 }
 
@@ -182,26 +234,6 @@ pub struct ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: {}", self.line, self.col, self.msg)
-    }
-}
-
-/// A message buffer that keeps what fits and drops the rest, so formatting never fails.
-pub(crate) struct Msg(String<MSG_CAP>);
-
-impl Msg {
-    fn new() -> Self {
-        Msg(String::new())
-    }
-}
-
-impl fmt::Write for Msg {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            if self.0.push(c).is_err() {
-                break;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -230,20 +262,14 @@ pub mod defaults {
     pub const OOM_SCORE_ADJ: i32 = -1000;
     pub const BREADCRUMB_FILE: &str = "/var/lib/ghostwatch/reboot-reason";
     pub const DRAIN_MAX_PACKETS: u32 = 100_000;
+    /// drain: longest time one drain action runs (ms).
+    pub const DRAIN_MAX_MS: u64 = 2000;
+    /// clamp: SO_RCVBUF when a rule gives none (validation requires `rcvbuf`, so this is a
+    /// guard, not a documented default).
+    pub const CLAMP_RCVBUF: u32 = 262_144;
     /// Rule defaults.
     pub const TIMEOUT_S: u32 = 30;
     pub const SIGNAL: i32 = libc::SIGTERM;
-}
-
-/// Copies as much of `s` as fits into a bounded string (whole characters only).
-fn bounded<const N: usize>(s: &str) -> String<N> {
-    let mut out = String::new();
-    for c in s.chars() {
-        if out.push(c).is_err() {
-            break;
-        }
-    }
-    out
 }
 
 impl Default for Config {
@@ -251,8 +277,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             interval_ms: defaults::INTERVAL_MS,
-            syslog: SyslogTarget::Unix(bounded("/dev/log")),
-            facility: bounded(defaults::FACILITY),
+            syslog: SyslogTarget::default_target(),
+            facility: cut_str(defaults::FACILITY),
             status_file: None,
             metrics_file: None,
             dry_run: false,
@@ -267,8 +293,11 @@ impl Default for Config {
             max_actions_per_hour: defaults::MAX_ACTIONS_PER_HOUR,
             oom_score_adj: defaults::OOM_SCORE_ADJ,
             mlock: true,
-            breadcrumb_file: bounded(defaults::BREADCRUMB_FILE),
+            breadcrumb_file: cut_str(defaults::BREADCRUMB_FILE),
             drain_max_packets: defaults::DRAIN_MAX_PACKETS,
+            protect: Vec::new(),
+            watchdog_device: None,
+            watchdog_timeout_s: None,
             rules: Vec::new(),
         }
     }
@@ -290,8 +319,8 @@ impl Config {
     /// whole `Config::default()` would put a 26 KB temporary on the stack.
     fn reset(&mut self) {
         self.interval_ms = defaults::INTERVAL_MS;
-        self.syslog = SyslogTarget::Unix(bounded("/dev/log"));
-        self.facility = bounded(defaults::FACILITY);
+        self.syslog = SyslogTarget::default_target();
+        self.facility = cut_str(defaults::FACILITY);
         self.status_file = None;
         self.metrics_file = None;
         self.dry_run = false;
@@ -306,8 +335,11 @@ impl Config {
         self.max_actions_per_hour = defaults::MAX_ACTIONS_PER_HOUR;
         self.oom_score_adj = defaults::OOM_SCORE_ADJ;
         self.mlock = true;
-        self.breadcrumb_file = bounded(defaults::BREADCRUMB_FILE);
+        self.breadcrumb_file = cut_str(defaults::BREADCRUMB_FILE);
         self.drain_max_packets = defaults::DRAIN_MAX_PACKETS;
+        self.protect.clear();
+        self.watchdog_device = None;
+        self.watchdog_timeout_s = None;
         self.rules.clear();
     }
 }
@@ -321,8 +353,8 @@ pub fn parse(text: &[u8]) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
-/// `parse`, filling `cfg` in place instead of returning a 26 KB value (keeps the stack of a
-/// reload small). On Err, `cfg` holds a mix of defaults and parsed values: don't use it
+/// `parse`, filling `cfg` in place instead of returning a 26 KB value (`load_into` and
+/// `Config::embedded_default` use it to keep their stack small). On Err, `cfg` holds a mix of defaults and parsed values: don't use it
 /// (parse into a spare `Config` when the old one must survive a bad reload).
 pub fn parse_into(text: &[u8], cfg: &mut Config) -> Result<(), ConfigError> {
     let mut lay = Layout::new();
@@ -364,16 +396,14 @@ pub fn load(path: &str) -> Result<Config, LoadError> {
 /// `load`, filling `cfg` in place (see `parse_into`; on Err `cfg` must not be used).
 pub fn load_into(path: &str, cfg: &mut Config) -> Result<(), LoadError> {
     let fail = |err: ConfigError| LoadError {
-        path: bounded(path),
+        path: cut_str(path),
         err,
     };
     let file_error = |args: fmt::Arguments| {
-        let mut msg = Msg::new();
-        let _ = msg.write_fmt(args);
         fail(ConfigError {
             line: 0,
             col: 0,
-            msg: msg.0,
+            msg: cut_fmt(args),
         })
     };
     let os = |e: crate::sys::Errno| {
@@ -382,8 +412,9 @@ pub fn load_into(path: &str, cfg: &mut Config) -> Result<(), LoadError> {
             crate::sys::strerror(e)
         ))
     };
-    let cpath = crate::sys::CPath::from_bytes(path.as_bytes()).map_err(os)?;
-    let fd = crate::sys::Fd::open_ro(&cpath).map_err(os)?;
+    // Not a regular root-owned file that only root can change: refused (see `trust`).
+    let fd = crate::trust::open_trusted(path.as_bytes(), MAX_FILE as u64)
+        .map_err(|e| file_error(format_args!("{e}")))?;
     // One byte more than allowed, to tell "exactly MAX_FILE" from "too big".
     let mut buf = [0u8; MAX_FILE + 1];
     let n = fd.read_full(&mut buf).map_err(os)?;
@@ -414,6 +445,19 @@ mod tests {
     }
 
     #[test]
+    fn enum_tables_round_trip() {
+        for (i, t) in Trigger::ALL.into_iter().enumerate() {
+            assert_eq!(t.index(), i);
+            assert_eq!(Trigger::from_name(t.name()), Some(t));
+        }
+        for a in ActionKind::ALL {
+            assert_eq!(ActionKind::from_name(a.name()), Some(a));
+        }
+        assert_eq!(Trigger::from_name("Ghost"), None);
+        assert_eq!(ActionKind::from_name(""), None);
+    }
+
+    #[test]
     fn embedded_default_parses_and_only_logs() {
         let cfg = parse(EMBEDDED_DEFAULT_JSON.as_bytes()).unwrap();
         assert_eq!(cfg, Config::embedded_default());
@@ -433,7 +477,7 @@ mod tests {
         assert_eq!(ok("\u{feff}{}\n"), Config::default());
         let d = Config::default();
         assert_eq!(d.interval_ms, 1000);
-        assert_eq!(d.syslog, SyslogTarget::Unix(bounded("/dev/log")));
+        assert_eq!(d.syslog, SyslogTarget::Unix(cut_str("/dev/log")));
         assert_eq!(d.facility, "daemon");
         assert_eq!((d.ghost_warn_kb, d.ghost_act_kb), (65536, 131072));
         assert_eq!(
@@ -470,7 +514,7 @@ mod tests {
                        "signal": "SIGKILL", "timeout_s": 9, "escalate_after_s": 12}]
         }"#);
         assert_eq!(cfg.interval_ms, 250);
-        assert_eq!(cfg.syslog, SyslogTarget::Udp(bounded("10.0.0.1:514")));
+        assert_eq!(cfg.syslog, SyslogTarget::Udp(cut_str("10.0.0.1:514")));
         assert_eq!(cfg.facility, "local3");
         assert_eq!(cfg.status_file.as_deref(), Some("/run/gw.status"));
         assert_eq!(cfg.metrics_file.as_deref(), Some("/run/gw.prom"));
@@ -553,13 +597,13 @@ mod tests {
         assert_eq!(t("stderr"), SyslogTarget::Stderr);
         assert_eq!(
             t("unix:/var/run/log"),
-            SyslogTarget::Unix(bounded("/var/run/log"))
+            SyslogTarget::Unix(cut_str("/var/run/log"))
         );
         assert_eq!(
             t("tcp:logs.example:6514"),
-            SyslogTarget::Tcp(bounded("logs.example:6514"))
+            SyslogTarget::Tcp(cut_str("logs.example:6514"))
         );
-        assert_eq!(t("udp:[::1]:514"), SyslogTarget::Udp(bounded("[::1]:514")));
+        assert_eq!(t("udp:[::1]:514"), SyslogTarget::Udp(cut_str("[::1]:514")));
         for (s, why) in [
             ("udp:host:0", "port must be a number from 1 to 65535"),
             ("udp:host:65536", "port must be a number from 1 to 65535"),
@@ -637,7 +681,10 @@ mod tests {
                 );
             }
         }
-        for w in schema::FACILITIES.iter().chain(schema::ACTIONS) {
+        for w in schema::FACILITIES
+            .iter()
+            .chain(&ActionKind::ALL.map(ActionKind::name))
+        {
             assert!(doc.contains(w), "{w}");
         }
     }
@@ -651,6 +698,9 @@ mod tests {
         );
         let dir = std::env::temp_dir().join(format!("gw-config-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        // A trusted place (see `trust`): 0755 whatever the umask.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         let big = dir.join("big.json");
         let mut text = std::string::String::from("{}");
         text.push_str(&" ".repeat(MAX_FILE - 2));
@@ -665,7 +715,7 @@ mod tests {
         assert_eq!((e.err.line, e.err.col), (0, 0));
         assert!(e.err.msg.contains("larger than 16384 bytes"), "{e}");
         let e = load(dir.to_str().unwrap()).unwrap_err();
-        assert!(e.err.msg.contains("Is a directory"), "{e}");
+        assert!(e.err.msg.contains("a directory, not a regular file"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,6 +1,6 @@
 //! The decision core: a snapshot (numbers) + history + config in, decisions out.
 //!
-//! OWNER: policy. Pure: no file I/O, no sleeping, no logging, no clock reads — time comes
+//! Pure: no file I/O, no sleeping, no logging, no clock reads — time comes
 //! in as `Snapshot::now_ms` (CLOCK_MONOTONIC in the agent, a fake clock in tests).
 //! `evaluate` never allocates (fixed arrays and heapless only) and costs
 //! O(rules * suspects * owners), so the poll loop can call it on a box that is out of memory.
@@ -34,10 +34,32 @@ pub const MAX_ACTIONS_PER_HOUR: usize = 64;
 
 /// One evaluation emits at most one Threshold or Recovered per trigger plus one decision per
 /// rule, so `out` can never overflow.
-const _: () = assert!(TRIGGERS.len() + crate::config::MAX_RULES <= MAX_DECISIONS);
+const _: () = assert!(Trigger::ALL.len() + crate::config::MAX_RULES <= MAX_DECISIONS);
 
 const HOUR_MS: u64 = 3_600_000;
-const TRIGGERS: [Trigger; 3] = [Trigger::Ghost, Trigger::Backlog, Trigger::Available];
+
+/// How often (in polls) the tcp/udp tables are read, and owners re-walked, even when nothing
+/// looks wrong: the safety net under the sockstat prefilter and the owner cache.
+pub const FULL_SCAN_EVERY: u64 = 30;
+
+/// The sockstat prefilter reads a protocol's tables once its queued memory reaches
+/// `backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`: per-CPU memory reserves can lag the global
+/// counter, and a quarter of the warn level is a generous margin.
+pub const SOCKSTAT_GATE_DIVISOR: u64 = 4;
+
+/// True on the polls (1-based `cycle`) that read every table whatever sockstat says: the
+/// first, then every FULL_SCAN_EVERY-th.
+pub fn full_scan_due(cycle: u64) -> bool {
+    cycle % FULL_SCAN_EVERY == 1
+}
+
+/// True when a protocol whose queues hold `mem_pages` pages (sockstat's `mem`; None: the
+/// kernel did not say) may hold a socket at the backlog warn level, so its tables are worth
+/// reading. `page_size` in bytes.
+pub fn sockstat_says_read(cfg: &Config, mem_pages: Option<u64>, page_size: u64) -> bool {
+    let gate_pages = cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR / page_size.max(1);
+    mem_pages.is_none_or(|p| p >= gate_pages)
+}
 
 /// A process holding a suspect socket, with what rules match on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +115,16 @@ pub enum Level {
     Act,
 }
 
+impl Level {
+    /// Audit and status text: "warn", "act".
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Warn => "warn",
+            Level::Act => "act",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SkipReason {
     /// `max_actions_per_hour` reached.
@@ -100,6 +132,16 @@ pub enum SkipReason {
     /// The rule needs an owner matching comm/exe and none of the suspects has one (also: an
     /// owner-targeting rule without comm/exe, which policy refuses to aim at a random process).
     NoMatchingOwner,
+}
+
+impl SkipReason {
+    /// The audit line's `reason=` text.
+    pub fn text(self) -> &'static str {
+        match self {
+            SkipReason::RateLimit => "max_actions_per_hour reached",
+            SkipReason::NoMatchingOwner => "no suspect socket owned by a matching process",
+        }
+    }
 }
 
 /// One decision. Indices point into the config's rules and the snapshot's suspects/owners.
@@ -220,7 +262,7 @@ enum Target {
 /// History between evaluations: incidents, per-rule last action, the hourly action window.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
-    incidents: [Incident; 3],
+    incidents: [Incident; Trigger::ALL.len()],
     rules: [RuleState; crate::config::MAX_RULES],
     /// The (name, trigger) each rule state belongs to: a reload that changes either drops it.
     rule_keys: [Option<(Name, Trigger)>; crate::config::MAX_RULES],
@@ -229,14 +271,6 @@ pub struct Policy {
     ghost_floor_kb: Option<i64>,
     /// When the disruptive actions of the last hour were decided, oldest first.
     disruptive_ms: heapless::Deque<u64, MAX_ACTIONS_PER_HOUR>,
-}
-
-fn slot(t: Trigger) -> usize {
-    match t {
-        Trigger::Ghost => 0,
-        Trigger::Backlog => 1,
-        Trigger::Available => 2,
-    }
 }
 
 fn saturating_i64(v: u64) -> i64 {
@@ -375,7 +409,7 @@ impl Policy {
         available_kb: Option<u64>,
     ) -> bool {
         let ghost_value = Policy::ghost_value(cfg, self.ghost_floor_kb, ghost_kb);
-        TRIGGERS.iter().any(|&t| {
+        Trigger::ALL.into_iter().any(|t| {
             reading(cfg, t, ghost_value, max_rx_queue, available_kb)
                 .is_some_and(|(_, level)| level.is_some())
         })
@@ -384,13 +418,15 @@ impl Policy {
     /// The level of `trigger`'s open incident (None: no incident), for status output.
     pub fn level(&self, trigger: Trigger) -> Option<Level> {
         self.incidents
-            .get(slot(trigger))
+            .get(trigger.index())
             .and_then(|i| i.started_ms.and(i.level))
     }
 
     /// When `trigger`'s open incident started (snapshot clock, ms), None without one.
     pub fn incident_started_ms(&self, trigger: Trigger) -> Option<u64> {
-        self.incidents.get(slot(trigger)).and_then(|i| i.started_ms)
+        self.incidents
+            .get(trigger.index())
+            .and_then(|i| i.started_ms)
     }
 
     /// The lowest ghost_kb seen since start (the `ghost_growth` baseline), None before the
@@ -448,14 +484,14 @@ impl Policy {
         let ghost_value = Policy::ghost_value(cfg, Some(floor), snap.ghost_kb);
         let worst_rx = snap.worst_rx_queue();
 
-        let mut at_act = [false; TRIGGERS.len()];
-        for t in TRIGGERS {
+        let mut at_act = [false; Trigger::ALL.len()];
+        for t in Trigger::ALL {
             let (value, level) = match reading(cfg, t, ghost_value, worst_rx, snap.available_kb) {
                 Some(r) => r,
                 // Off (e.g. thresholds zeroed by a reload): an open incident ends.
-                None => (self.incidents[slot(t)].last_value, None),
+                None => (self.incidents[t.index()].last_value, None),
             };
-            match self.incidents[slot(t)].step(level, value, now) {
+            match self.incidents[t.index()].step(level, value, now) {
                 Step::Quiet => {}
                 Step::Entered(level) => push(
                     out,
@@ -477,7 +513,7 @@ impl Policy {
                     self.forget_incident(t);
                 }
             }
-            at_act[slot(t)] = level == Some(Level::Act);
+            at_act[t.index()] = level == Some(Level::Act);
         }
 
         while self
@@ -493,9 +529,9 @@ impl Policy {
         // Per trigger, the escalation zero point set by the nearest earlier rule that could hit
         // something: None = no such rule yet (zero point: incident reached act),
         // Some(None) = there is one and it has not acted yet (later rungs wait for it).
-        let mut rung: [Option<Option<u64>>; TRIGGERS.len()] = [None; TRIGGERS.len()];
+        let mut rung: [Option<Option<u64>>; Trigger::ALL.len()] = [None; Trigger::ALL.len()];
         for ((i, rule), state) in cfg.rules.iter().enumerate().zip(self.rules.iter_mut()) {
-            let ts = slot(rule.trigger);
+            let ts = rule.trigger.index();
             if !at_act[ts] {
                 continue;
             }
@@ -631,6 +667,9 @@ mod tests {
             mlock: false,
             breadcrumb_file: Str::try_from("/var/lib/ghostwatch.reboot").unwrap(),
             drain_max_packets: 1000,
+            protect: heapless::Vec::new(),
+            watchdog_device: None,
+            watchdog_timeout_s: None,
             rules: heapless::Vec::new(),
         }
     }
@@ -684,6 +723,7 @@ mod tests {
                 drops: 0,
                 uid: 0,
                 inode,
+                netns: 0,
             },
             owners: heapless::Vec::new(),
         };
@@ -742,6 +782,25 @@ mod tests {
     const GHOST_OK: i64 = 50_000;
     const GHOST_WARN: i64 = 150_000;
     const GHOST_ACT: i64 = 250_000;
+
+    #[test]
+    fn scan_schedule_and_sockstat_gate() {
+        // Poll 1 reads everything, then every FULL_SCAN_EVERY-th poll.
+        let due: Vec<u64> = (1..=70).filter(|&c| full_scan_due(c)).collect();
+        assert_eq!(due, vec![1, 1 + FULL_SCAN_EVERY, 1 + 2 * FULL_SCAN_EVERY]);
+        // Warn at 1 MiB: a quarter of it (64 pages of 4 KiB) opens the gate.
+        let c = Config {
+            backlog_warn_bytes: 1 << 20,
+            ..cfg()
+        };
+        assert!(!sockstat_says_read(&c, Some(63), 4096));
+        assert!(sockstat_says_read(&c, Some(64), 4096));
+        assert!(sockstat_says_read(&c, None, 4096), "unknown: read");
+        assert!(
+            !sockstat_says_read(&c, Some(0), 0),
+            "no page size: no division by 0"
+        );
+    }
 
     #[test]
     fn threshold_events_once_per_crossing() {

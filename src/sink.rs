@@ -1,16 +1,16 @@
 //! Where audit and error lines go: syslog (unix socket, UDP, TCP) through the `log` and `syslog`
 //! crates, with reconnect, and stderr as the fallback with a count of lines that went there.
 //!
-//! OWNER: actions. One global sink (the `log` crate allows one logger per process): its state
+//! One global sink (the `log` crate allows one logger per process): its state
 //! lives in a static Mutex and is swapped on reconfigure. Nothing is dropped silently: a line
 //! syslog refuses is resent once over a fresh connection, then written to stderr and counted.
 //! Reconnects are tried at most once a second, so a dead syslogd costs one failed send per line.
 
 use crate::config::{Config, Str, SyslogTarget};
+use crate::sys::{Cut, cut, cut_fmt};
 use core::fmt::{self, Write as _};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use syslog::{Facility, LogFormat, Logger, LoggerBackend};
 
@@ -68,6 +68,11 @@ struct State {
     logger: Option<Logger<LoggerBackend, Rfc3164>>,
     /// When a connection was last tried (monotonic ms), for the once-a-second limit.
     last_connect_ms: Option<u64>,
+    /// Counters since the process started (they survive reconfigure). Plain integers under the
+    /// lock every emit holds anyway: 32-bit MIPS and ARMv5/6 have no 64-bit atomics.
+    lines_sent: u64,
+    lines_to_stderr: u64,
+    reconnects: u64,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -75,10 +80,10 @@ static STATE: Mutex<State> = Mutex::new(State {
     facility: Facility::LOG_DAEMON,
     logger: None,
     last_connect_ms: None,
+    lines_sent: 0,
+    lines_to_stderr: 0,
+    reconnects: 0,
 });
-static LINES_SENT: AtomicU64 = AtomicU64::new(0);
-static LINES_TO_STDERR: AtomicU64 = AtomicU64::new(0);
-static RECONNECTS: AtomicU64 = AtomicU64::new(0);
 static LOG_ONCE: std::sync::Once = std::sync::Once::new();
 static LOGGER: SinkLogger = SinkLogger;
 
@@ -113,12 +118,10 @@ pub fn init(target: &SyslogTarget, facility: &str) -> Result<(), &'static str> {
     match connect(&st.dest, facility) {
         Ok(l) => st.logger = Some(l),
         Err(e) => {
-            let mut note = Buf::<256>::new();
-            let _ = write!(
-                note,
+            let note: heapless::String<256> = cut_fmt(format_args!(
                 "syslog {} not reachable yet ({e}); lines go to stderr until it is",
                 DestText(&st.dest)
-            );
+            ));
             write_stderr(note.as_str());
         }
     }
@@ -131,12 +134,12 @@ pub fn emit(sev: Severity, line: &str) {
     let mut st = lock();
     if matches!(st.dest, Dest::Stderr) {
         write_stderr(line);
-        LINES_SENT.fetch_add(1, Ordering::Relaxed);
+        st.lines_sent += 1;
         return;
     }
     if let Some(logger) = st.logger.as_mut() {
         if !peer_closed(&logger.backend) && send(logger, sev, line) {
-            LINES_SENT.fetch_add(1, Ordering::Relaxed);
+            st.lines_sent += 1;
             return;
         }
         st.logger = None;
@@ -149,25 +152,26 @@ pub fn emit(sev: Severity, line: &str) {
     if may_try {
         st.last_connect_ms = Some(now);
         if let Ok(mut logger) = connect(&st.dest, st.facility) {
-            RECONNECTS.fetch_add(1, Ordering::Relaxed);
+            st.reconnects += 1;
             let ok = send(&mut logger, sev, line);
             st.logger = Some(logger);
             if ok {
-                LINES_SENT.fetch_add(1, Ordering::Relaxed);
+                st.lines_sent += 1;
                 return;
             }
         }
     }
     write_stderr(line);
-    LINES_TO_STDERR.fetch_add(1, Ordering::Relaxed);
+    st.lines_to_stderr += 1;
 }
 
 /// The counters since the process started (they survive reconfigure).
 pub fn stats() -> SinkStats {
+    let st = lock();
     SinkStats {
-        lines_sent: LINES_SENT.load(Ordering::Relaxed),
-        lines_to_stderr: LINES_TO_STDERR.load(Ordering::Relaxed),
-        reconnects: RECONNECTS.load(Ordering::Relaxed),
+        lines_sent: st.lines_sent,
+        lines_to_stderr: st.lines_to_stderr,
+        reconnects: st.reconnects,
     }
 }
 
@@ -305,17 +309,18 @@ impl LogFormat<&str> for Rfc3164 {
         severity: syslog::Severity,
         message: &str,
     ) -> syslog::Result<()> {
-        let mut msg = Buf::<FRAME_MAX>::new();
+        let mut msg = heapless::String::<FRAME_MAX>::new();
         let pri = self.facility as u8 | severity as u8;
-        let _ = write!(msg, "<{pri}>");
-        write_timestamp(&mut msg);
+        let mut m = Cut(&mut msg);
+        let _ = write!(m, "<{pri}>");
+        write_timestamp(&mut m);
         if let Some(h) = &self.hostname {
-            let _ = write!(msg, "{h} ");
+            let _ = write!(m, "{h} ");
         }
-        let _ = write!(msg, "ghostwatch[{}]: {message}", self.pid);
+        let _ = write!(m, "ghostwatch[{}]: {message}", self.pid);
         let sent = if self.octet_counting {
-            let mut framed = Buf::<{ FRAME_MAX + 8 }>::new();
-            let _ = write!(framed, "{} {}", msg.as_bytes().len(), msg.as_str());
+            let framed: heapless::String<{ FRAME_MAX + 8 }> =
+                cut_fmt(format_args!("{} {}", msg.len(), msg.as_str()));
             w.write_all(framed.as_bytes())
         } else {
             w.write_all(msg.as_bytes())
@@ -348,10 +353,8 @@ fn write_timestamp(w: &mut impl fmt::Write) {
 /// Writes `ghostwatch: line\n` to stderr in one write(2) when it fits, so lines from
 /// different threads do not interleave. Errors are ignored: there is nowhere left to report.
 fn write_stderr(line: &str) {
-    let mut b = Buf::<{ MAX_MESSAGE + 16 }>::new();
-    let _ = b.write_str(STDERR_PREFIX);
-    let _ = b.write_str(line);
-    let _ = b.write_str("\n");
+    let b: heapless::String<{ MAX_MESSAGE + 16 }> =
+        cut_fmt(format_args!("{STDERR_PREFIX}{line}\n"));
     let mut data = b.as_bytes();
     while !data.is_empty() {
         // SAFETY: data is valid for data.len() bytes.
@@ -363,50 +366,6 @@ fn write_stderr(line: &str) {
             return;
         }
         data = data.get(n as usize..).unwrap_or_default();
-    }
-}
-
-/// `s` cut to at most `max` bytes at a char boundary.
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// A fixed byte buffer that keeps what fits (cut at a char boundary) and drops the rest.
-struct Buf<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> Buf<N> {
-    fn new() -> Self {
-        Buf {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-    fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or_default()
-    }
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(self.as_bytes()).unwrap_or("")
-    }
-}
-
-impl<const N: usize> fmt::Write for Buf<N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let s = cut(s, N - self.len);
-        if let Some(dst) = self.buf.get_mut(self.len..self.len + s.len()) {
-            dst.copy_from_slice(s.as_bytes());
-            self.len += s.len();
-        }
-        Ok(())
     }
 }
 
@@ -441,8 +400,7 @@ impl log::Log for SinkLogger {
             log::Level::Warn => Severity::Warning,
             _ => Severity::Info,
         };
-        let mut b = Buf::<MAX_MESSAGE>::new();
-        let _ = write!(b, "{}", record.args());
+        let b: heapless::String<MAX_MESSAGE> = cut_fmt(*record.args());
         emit(sev, b.as_str());
     }
 

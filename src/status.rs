@@ -5,7 +5,10 @@
 //! reader never sees half a file and the poll loop never allocates. No fsync: these files live on
 //! tmpfs on a router, and flash must not be worn by a once-a-second write.
 
-use crate::config::Config;
+use crate::act::ResultKind;
+use crate::config::{Config, Trigger};
+use crate::escape::JsonText;
+use crate::policy::Level;
 use crate::proc::net::SocketEntry;
 use crate::sink;
 use crate::sys::{CPath, Fd};
@@ -29,8 +32,19 @@ impl IncidentLevel {
     pub fn name(self) -> &'static str {
         match self {
             IncidentLevel::None => "none",
-            IncidentLevel::Warn => "warn",
-            IncidentLevel::Act => "act",
+            IncidentLevel::Warn => Level::Warn.name(),
+            IncidentLevel::Act => Level::Act.name(),
+        }
+    }
+}
+
+impl From<Option<Level>> for IncidentLevel {
+    /// The policy's level of a trigger's open incident (None: no incident).
+    fn from(l: Option<Level>) -> IncidentLevel {
+        match l {
+            None => IncidentLevel::None,
+            Some(Level::Warn) => IncidentLevel::Warn,
+            Some(Level::Act) => IncidentLevel::Act,
         }
     }
 }
@@ -46,12 +60,14 @@ pub struct Stats {
     pub worst: Option<SocketEntry>,
     pub sockets_seen: u64,
     pub tables_read: u32,
-    pub actions_ok: u64,
-    pub actions_failed: u64,
-    pub actions_dry_run: u64,
-    pub actions_skipped: u64,
+    /// Actions carried out (or not) per result, in `ResultKind::ALL` order.
+    pub actions: [u64; ResultKind::ALL.len()],
+    /// Disruptive actions decided in the last hour (dry-run ones included): what
+    /// `max_actions_per_hour` is compared with.
+    pub actions_last_hour: u64,
     pub read_errors: u64,
-    pub incidents: [IncidentLevel; 3],
+    /// Per trigger, in `Trigger::ALL` order.
+    pub incidents: [IncidentLevel; Trigger::ALL.len()],
     pub seq: u64,
 }
 
@@ -113,26 +129,6 @@ pub fn replace_file(path: &str, data: &[u8]) -> Result<(), crate::sys::Errno> {
     Ok(())
 }
 
-/// Writes `s` as a JSON string literal (quotes included), escaping control characters and
-/// replacing invalid UTF-8.
-pub fn json_str(w: &mut impl Write, s: &[u8]) -> fmt::Result {
-    w.write_char('"')?;
-    for chunk in s.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => w.write_str("\\\"")?,
-                '\\' => w.write_str("\\\\")?,
-                c if (c as u32) < 0x20 || c == '\u{7f}' => write!(w, "\\u{:04x}", c as u32)?,
-                c => w.write_char(c)?,
-            }
-        }
-        if !chunk.invalid().is_empty() {
-            w.write_str("\\ufffd")?;
-        }
-    }
-    w.write_char('"')
-}
-
 /// The status file: one JSON object describing the last poll.
 pub fn format_status(
     w: &mut impl Write,
@@ -170,26 +166,34 @@ pub fn format_status(
         Some(x) => {
             write!(
                 w,
-                "{{\"proto\":\"{}\",\"local\":\"{}\",\"rx_queue\":{},\"inode\":{}}}",
+                "{{\"proto\":\"{}\",\"local\":{},\"rx_queue\":{},\"inode\":{}}}",
                 x.proto.name(),
-                x.local,
+                JsonText(&x.local),
                 x.rx_queue,
                 x.inode
             )?;
         }
         None => w.write_str("null")?,
     }
+    w.write_str(",\"incidents\":{")?;
+    for (i, t) in Trigger::ALL.into_iter().enumerate() {
+        let sep = if i > 0 { "," } else { "" };
+        write!(w, "{sep}\"{}\":\"{}\"", t.name(), s.incidents[i].name())?;
+    }
+    w.write_str("},\"actions\":{")?;
+    for (i, r) in ResultKind::ALL.into_iter().enumerate() {
+        let sep = if i > 0 { "," } else { "" };
+        // JSON keys use '_' where the audit text has '-' ("dry-run" -> "dry_run").
+        write!(w, "{sep}\"")?;
+        for c in r.name().chars() {
+            w.write_char(if c == '-' { '_' } else { c })?;
+        }
+        write!(w, "\":{}", s.actions[i])?;
+    }
     write!(
         w,
-        ",\"incidents\":{{\"ghost\":\"{}\",\"backlog\":\"{}\",\"available\":\"{}\"}}",
-        s.incidents[0].name(),
-        s.incidents[1].name(),
-        s.incidents[2].name()
-    )?;
-    write!(
-        w,
-        ",\"actions\":{{\"ok\":{},\"failed\":{},\"dry_run\":{},\"skipped\":{}}},\"read_errors\":{},",
-        s.actions_ok, s.actions_failed, s.actions_dry_run, s.actions_skipped, s.read_errors
+        "}},\"read_errors\":{},\"actions_last_hour\":{},",
+        s.read_errors, s.actions_last_hour
     )?;
     writeln!(
         w,
@@ -238,18 +242,19 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         s.last_cycle_us as i64,
     )?;
     w.write_str("# HELP ghostwatch_incident Incident level per trigger (0 none, 1 warn, 2 act).\n# TYPE ghostwatch_incident gauge\n")?;
-    for (i, t) in ["ghost", "backlog", "available"].iter().enumerate() {
+    for (i, t) in Trigger::ALL.into_iter().enumerate() {
         let lvl = s.incidents[i] as u8;
-        writeln!(w, "ghostwatch_incident{{trigger=\"{t}\"}} {lvl}")?;
+        writeln!(w, "ghostwatch_incident{{trigger=\"{}\"}} {lvl}", t.name())?;
     }
+    gauge(
+        w,
+        "ghostwatch_actions_last_hour",
+        "Disruptive actions decided in the last hour (dry-run included).",
+        s.actions_last_hour as i64,
+    )?;
     w.write_str("# HELP ghostwatch_actions_total Actions by result.\n# TYPE ghostwatch_actions_total counter\n")?;
-    for (r, v) in [
-        ("ok", s.actions_ok),
-        ("failed", s.actions_failed),
-        ("dry-run", s.actions_dry_run),
-        ("skipped", s.actions_skipped),
-    ] {
-        writeln!(w, "ghostwatch_actions_total{{result=\"{r}\"}} {v}")?;
+    for (r, v) in ResultKind::ALL.into_iter().zip(s.actions) {
+        writeln!(w, "ghostwatch_actions_total{{result=\"{}\"}} {v}", r.name())?;
     }
     write!(
         w,
@@ -273,10 +278,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_str_escapes_control_and_invalid() {
-        let mut s = heapless::String::<64>::new();
-        json_str(&mut s, b"a\"b\\c\n\x1b\xff").unwrap();
-        assert_eq!(s.as_str(), "\"a\\\"b\\\\c\\u000a\\u001b\\ufffd\"");
+    fn per_trigger_and_per_result_sections() {
+        let s = Stats {
+            incidents: [IncidentLevel::Act, IncidentLevel::None, IncidentLevel::Warn],
+            actions: [1, 2, 3, 4],
+            read_errors: 5,
+            actions_last_hour: 6,
+            ..Default::default()
+        };
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(
+            t.contains(r#","incidents":{"ghost":"act","backlog":"none","available":"warn"},"actions":{"ok":1,"failed":2,"dry_run":3,"skipped":4},"read_errors":5,"#),
+            "{t}"
+        );
+        assert!(
+            t.contains(r#""read_errors":5,"actions_last_hour":6,"#),
+            "{t}"
+        );
+        let mut t = Text::new();
+        format_metrics(&mut t, &s).unwrap();
+        for line in [
+            "ghostwatch_incident{trigger=\"ghost\"} 2\n",
+            "ghostwatch_incident{trigger=\"backlog\"} 0\n",
+            "ghostwatch_incident{trigger=\"available\"} 1\n",
+            "ghostwatch_actions_total{result=\"ok\"} 1\n",
+            "ghostwatch_actions_total{result=\"failed\"} 2\n",
+            "ghostwatch_actions_total{result=\"dry-run\"} 3\n",
+            "ghostwatch_actions_total{result=\"skipped\"} 4\n",
+            "ghostwatch_actions_last_hour 6\n",
+        ] {
+            assert!(t.contains(line), "{line} missing from\n{t}");
+        }
     }
 
     #[test]

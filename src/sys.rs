@@ -162,6 +162,50 @@ impl core::ops::Deref for Lossy<'_> {
     }
 }
 
+/// The kernel's page size in bytes (sysconf), 4096 if it cannot be read. Page counts in
+/// /proc (sockstat's `mem`, vmallocinfo's `pages=`) are converted with this.
+pub fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 { n as u64 } else { 4096 }
+}
+
+/// `fmt::Write` into a fixed string that keeps what fits (whole characters) and drops the rest,
+/// so formatting never fails: a message cut short beats no message. The one bounded writer
+/// (config errors, action reasons, syslog frames); where a value must fit whole or not at all
+/// (an audit pair), write to the `heapless::String` itself, whose `fmt::Write` refuses instead.
+pub struct Cut<'a, const N: usize>(pub &'a mut heapless::String<N>);
+
+impl<const N: usize> fmt::Write for Cut<'_, N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let _ = self.0.push_str(cut(s, N - self.0.len()));
+        Ok(())
+    }
+}
+
+/// `s` cut to at most `max` bytes at a char boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+/// `args` formatted into a new fixed string, cut to fit (see `Cut`).
+pub fn cut_fmt<const N: usize>(args: fmt::Arguments<'_>) -> heapless::String<N> {
+    let mut out = heapless::String::new();
+    let _ = fmt::Write::write_fmt(&mut Cut(&mut out), args);
+    out
+}
+
+/// `s` copied into a new fixed string, cut to fit (whole characters).
+pub fn cut_str<const N: usize>(s: &str) -> heapless::String<N> {
+    let mut out = heapless::String::new();
+    let _ = fmt::Write::write_str(&mut Cut(&mut out), s);
+    out
+}
+
 /// Appends `b` to `out` as lossy UTF-8 (invalid bytes as U+FFFD), stopping when full.
 pub fn push_lossy<const N: usize>(out: &mut heapless::String<N>, b: &[u8]) {
     for chunk in b.utf8_chunks() {
@@ -382,12 +426,19 @@ pub fn parse_u32(s: &[u8]) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
+/// A `timespec` of `sec` seconds and `nsec` nanoseconds. Built from zeroes because with a 64-bit
+/// `time_t` on 32-bit musl (see targets/README.md) the struct has private padding fields.
+pub fn timespec(sec: u64, nsec: u32) -> libc::timespec {
+    // SAFETY: timespec is plain integers; all-zero is a valid value.
+    let mut ts: libc::timespec = unsafe { core::mem::zeroed() };
+    ts.tv_sec = sec as _;
+    ts.tv_nsec = nsec as _;
+    ts
+}
+
 /// Monotonic clock in microseconds (CLOCK_MONOTONIC; never jumps with wall time).
 pub fn monotonic_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = timespec(0, 0);
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
@@ -401,6 +452,29 @@ pub fn monotonic_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::unnecessary_cast)] // the casts are not no-ops on every target
+    fn wall_clock_survives_2038() {
+        // 32-bit musl targets are built with the libc crate's 64-bit time_t (targets/build.sh);
+        // a build without it would stamp syslog lines wrongly from 2038-01-19 on.
+        assert_eq!(core::mem::size_of::<libc::time_t>(), 8);
+        let ts = timespec(1 << 32, 999_999_999);
+        assert_eq!(
+            (ts.tv_sec as i64, ts.tv_nsec as i64),
+            (1 << 32, 999_999_999)
+        );
+    }
+
+    #[test]
+    fn cut_keeps_whole_characters_that_fit() {
+        let s: heapless::String<5> = cut_str("ab路c");
+        assert_eq!(s.as_str(), "ab路");
+        let s: heapless::String<4> = cut_str("ab路c");
+        assert_eq!(s.as_str(), "ab");
+        let s: heapless::String<8> = cut_fmt(format_args!("{}-{}", 12345, 678));
+        assert_eq!(s.as_str(), "12345-67");
+    }
 
     #[test]
     fn cpath_builds_and_refuses_overflow() {

@@ -9,8 +9,11 @@
 //! reboot(2) never returns.
 //!
 //! Test seam: a FIFO at `watchdog_device` is accepted in place of the character device (no
-//! ioctls; the bytes written are what a test reads). These machines cannot create a real
-//! watchdog; softdog is not loadable here. Anything else that is not a character device is
+//! ioctls; the bytes written are what a test reads). These machines cannot offer a real one:
+//! their kernel has `# CONFIG_SOFT_WATCHDOG is not set` (/proc/config.gz) and no module support
+//! (no /proc/modules), so softdog cannot be loaded, and there is no /sys/class/watchdog. The
+//! real device path (WDIOC_SETTIMEOUT on an i6300esb) runs in the router-in-a-box guest
+//! (tests/router_in_a_box.rs, scenario C). Anything else that is not a character device is
 //! refused.
 
 use crate::sys::{self, CPath, Errno, Fd};
@@ -181,6 +184,24 @@ mod tests {
             Watchdog::open("/nonexistent/watchdog", None),
             Err(OpenError::Open(libc::ENOENT))
         ));
+    }
+
+    /// A character device that is not a watchdog: the ioctls fail (ENOTTY), which is reported,
+    /// and the device is used with its own timeout (the path a driver without SETTIMEOUT takes).
+    #[test]
+    fn char_device_without_watchdog_ioctls() {
+        let w = Watchdog::open("/dev/null", Some(30)).unwrap();
+        assert!(!w.is_stand_in);
+        // The kernel says ENOTTY; qemu-user (targets/build.sh --test runs this on foreign CPUs)
+        // answers ENOSYS for ioctls it does not translate before they reach the kernel.
+        assert!(
+            matches!(w.set_result, Err(e) if e == libc::ENOTTY || e == libc::ENOSYS),
+            "{:?}",
+            w.set_result
+        );
+        assert_eq!(w.timeout_s, None);
+        assert_eq!(w.pet(), Ok(true));
+        w.close_clean().unwrap();
     }
 
     #[test]

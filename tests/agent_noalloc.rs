@@ -44,11 +44,48 @@ fn poll_loop_does_not_allocate() {
     cfg.ghost_act_kb = u64::MAX / 2;
     cfg.backlog_warn_bytes = u64::MAX / 4;
     cfg.backlog_act_bytes = u64::MAX / 2;
+    // The firmware duties run in the same loop: a protect list (names nothing here runs, so
+    // every new PID is probed and none changed; an exe path exercises the stat match) and a
+    // watchdog (the FIFO stand-in), petted after each poll as `run` does.
+    let not_running = dir.join("not-running");
+    std::fs::write(&not_running, b"").unwrap();
+    cfg.protect
+        .push("gw-noalloc-none".try_into().unwrap())
+        .unwrap();
+    cfg.protect
+        .push(not_running.to_str().unwrap().try_into().unwrap())
+        .unwrap();
+    let fifo = dir.join("watchdog");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // SAFETY: as above; the reader keeps the FIFO open for the agent's O_NONBLOCK writer.
+    let reader = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK) };
+    assert!(reader >= 0);
+    cfg.watchdog_device = Some(fifo.to_str().unwrap().try_into().unwrap());
     let mut agent = Agent::new(cfg, ProcRoot::live()).unwrap();
-    agent.poll(1_000); // the first poll may set things up
-    let n = count_allocs(&mut agent, 2_000, 50);
-    assert_eq!(n, 0, "{n} allocations in 50 quiet polls of the live /proc");
+    agent.open_watchdog();
+    agent.poll(1_000); // the first poll may set things up (and sweeps /proc for `protect`)
+    agent.pet_watchdog();
+    // 60 polls: one of them is the protector's periodic full sweep.
+    let n = count(|| {
+        for i in 0..60 {
+            agent.poll(2_000 + i * 1000);
+            agent.pet_watchdog();
+        }
+    })
+    .1;
+    assert_eq!(n, 0, "{n} allocations in 60 quiet polls of the live /proc");
     assert!(agent.stats.sockets_seen > 0 || agent.stats.tables_read > 0);
+    let mut pets = [0u8; 256];
+    // SAFETY: reading into a stack buffer from our fd.
+    let got = unsafe { libc::read(reader, pets.as_mut_ptr().cast(), pets.len()) };
+    assert_eq!(got, 61, "one pet per healthy poll");
+    assert_eq!(agent.close_watchdog(), Some("closed"));
+    // SAFETY: as above, then closing our fd.
+    let got = unsafe { libc::read(reader, pets.as_mut_ptr().cast(), pets.len()) };
+    assert_eq!((got, pets[0]), (1, b'V'), "magic close");
+    unsafe { libc::close(reader) };
 
     // 2. The seed box: Ghost 2.5 GB and zebra's 76 MB backlog keep an incident open. After the
     // first polls have audited the threshold crossings and the log rules (cooldown 60 s),

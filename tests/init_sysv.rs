@@ -62,6 +62,19 @@ impl Box_ {
 
     /// Runs `ghostwatch.initd ARG` under the chosen shell.
     fn run(&self, arg: &str) -> Output {
+        let out = self.command(arg).output().expect("run init script");
+        eprintln!(
+            "[{:?}] initd {arg}: exit {:?}\n  stdout: {}  stderr: {}",
+            self.shell,
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The command that runs `ghostwatch.initd ARG` under the chosen shell.
+    fn command(&self, arg: &str) -> Command {
         let mut c = match self.shell {
             Shell::Busybox => {
                 let mut c = Command::new(self.applets.join("busybox"));
@@ -75,16 +88,9 @@ impl Box_ {
             .env("GHOSTWATCH_BIN", env!("CARGO_BIN_EXE_ghostwatch"))
             .env("GHOSTWATCH_CONFIG", &self.config)
             .env("GHOSTWATCH_PIDFILE", &self.pidfile)
-            .env("GHOSTWATCH_STOP_TIMEOUT", "5");
-        let out = c.output().expect("run init script");
-        eprintln!(
-            "[{:?}] initd {arg}: exit {:?}\n  stdout: {}  stderr: {}",
-            self.shell,
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+            .env("GHOSTWATCH_STOP_TIMEOUT", "5")
+            .env("GHOSTWATCH_REFUSE_DELAY", "1");
+        c
     }
 
     fn pid(&self) -> Option<i32> {
@@ -288,6 +294,56 @@ fn busybox_stale_pidfile() {
 fn bash_stale_pidfile() {
     if ready("initd stale pidfile under bash") {
         stale_pidfile_not_signalled(Shell::Bash);
+    }
+}
+
+/// The inittab mode: `foreground` becomes the agent (same PID, so init supervises the agent
+/// itself); a bad config is refused, after a delay that keeps init from respawning in a loop.
+fn foreground(shell: Shell) {
+    let syslog = Rsyslogd::start();
+    let b = Box_::new(shell, &syslog.sock);
+    let child = b
+        .command("foreground")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut g = support::ChildGuard(child);
+    let pid = g.pid() as i32;
+    let line = syslog.wait_line("event=start").expect("agent started");
+    assert!(
+        line.contains(&format!("[{pid}]")),
+        "not exec'd in place: {line}"
+    );
+    assert_eq!(comm(pid).as_deref(), Some("ghostwatch"));
+    // SAFETY: plain kill of our child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let st = g.0.wait().unwrap();
+    assert_eq!(st.code(), Some(0));
+
+    b.write_config("{ \"interval_ms\": 5 }\n");
+    let t0 = std::time::Instant::now();
+    let out = b.run("foreground");
+    assert_eq!(out.status.code(), Some(6));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(":1:18: \"interval_ms\" must be between")
+    );
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "refused without the delay"
+    );
+}
+
+#[test]
+fn busybox_foreground_for_inittab() {
+    if ready("initd foreground under busybox") {
+        foreground(Shell::Busybox);
+    }
+}
+
+#[test]
+fn bash_foreground_for_inittab() {
+    if ready("initd foreground under bash") {
+        foreground(Shell::Bash);
     }
 }
 

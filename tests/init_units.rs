@@ -323,3 +323,37 @@ fn systemd_unit_verifies_clean() {
         assert!(!has(bad), "{bad} would stop the agent from working");
     }
 }
+
+/// Every example config in init/ passes `ghostwatch check` (the procd package ships one, the
+/// README points at the others).
+#[test]
+fn example_configs_pass_check() {
+    let mut n = 0;
+    for e in std::fs::read_dir(repo("init")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        n += 1;
+        let out = Command::new(env!("CARGO_BIN_EXE_ghostwatch"))
+            .arg("check")
+            .arg("-c")
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{} fails check: {}",
+            p.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for want in [
+        "ghostwatch.json",
+        "ghostwatch.zebra-box.json",
+        "ghostwatch.openwrt.json",
+    ] {
+        assert!(repo("init").join(want).exists(), "init/{want} missing");
+    }
+    assert!(n >= 3);
+}

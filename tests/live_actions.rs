@@ -5,6 +5,7 @@
 mod support;
 
 use ghostwatch::act::{self, ResultKind, Target};
+use ghostwatch::children;
 use ghostwatch::config::Str;
 use ghostwatch::proc::ProcRoot;
 use ghostwatch::proc::pid::Comm;
@@ -187,21 +188,21 @@ fn never() -> bool {
 
 #[test]
 fn exec_reports_exit_status_and_failures() {
-    let o = act::exec(&argv(&["true"]), None, 5000, &never);
+    let o = children::run_blocking(&argv(&["true"]), None, 5000, &never);
     assert_eq!(o.result, ResultKind::Ok, "{}", o.reason);
 
-    let o = act::exec(&argv(&["sh", "-c", "exit 3"]), None, 5000, &never);
+    let o = children::run_blocking(&argv(&["sh", "-c", "exit 3"]), None, 5000, &never);
     assert_eq!(o.result, ResultKind::Failed);
     assert_eq!(o.reason.as_str(), "exit status 3");
 
-    let o = act::exec(&argv(&["sh", "-c", "kill -9 $$"]), None, 5000, &never);
+    let o = children::run_blocking(&argv(&["sh", "-c", "kill -9 $$"]), None, 5000, &never);
     assert_eq!(o.reason.as_str(), "killed by signal 9");
 
-    let o = act::exec(&argv(&["/nonexistent/restart-zebra"]), None, 5000, &never);
+    let o = children::run_blocking(&argv(&["/nonexistent/restart-zebra"]), None, 5000, &never);
     assert_eq!(o.result, ResultKind::Failed);
     assert_eq!(o.reason.as_str(), "exec failed: No such file or directory");
 
-    let o = act::exec(&[], None, 5000, &never);
+    let o = children::run_blocking(&[], None, 5000, &never);
     assert_eq!(o.reason.as_str(), "empty argv");
 }
 
@@ -214,9 +215,10 @@ fn exec_gets_a_clean_env_and_substituted_args() {
         comm: Comm::from_bytes(b"zeb ra"),
     };
     // Config strings hold at most 128 bytes, so the script is terse.
-    let script = r#"[ -z "$HOME" ]&&[ $PATH = /usr/sbin:/usr/bin:/sbin:/bin ]&&[ "$1" = "4242 zeb ra 99" ]&&[ $PWD = / ]&&! read x"#;
-    let o = act::exec(
-        &argv(&["sh", "-c", script, "sh", "{pid} {comm} {inode}"]),
+    // {comm} is a whole item (issue 8): the script gets it as one argument, $2.
+    let script = r#"[ -z "$HOME" ]&&[ $PATH = /usr/sbin:/usr/bin:/sbin:/bin ]&&[ "$1/$2" = "4242 99/zeb ra" ]&&[ $PWD = / ]&&! read x"#;
+    let o = children::run_blocking(
+        &argv(&["sh", "-c", script, "sh", "{pid} {inode}", "{comm}"]),
         Some(&t),
         5000,
         &never,
@@ -228,7 +230,7 @@ fn exec_gets_a_clean_env_and_substituted_args() {
 fn exec_timeout_kills_the_whole_group() {
     // A background grandchild in the same group must die too.
     let marker = "987651";
-    let o = act::exec(
+    let o = children::run_blocking(
         &argv(&["sh", "-c", &format!("sleep {marker} & exec sleep {marker}")]),
         None,
         300,
@@ -250,7 +252,7 @@ fn exec_timeout_kills_the_whole_group() {
 
     // A command that ignores SIGTERM is SIGKILLed after the 1 s grace.
     let marker = "987652";
-    let o = act::exec(
+    let o = children::run_blocking(
         &argv(&["sh", "-c", &format!("trap '' TERM; sleep {marker} & wait")]),
         None,
         200,
@@ -274,7 +276,7 @@ fn exec_timeout_kills_the_whole_group() {
 fn exec_stops_when_the_agent_stops() {
     let t0 = std::time::Instant::now();
     let stop = move || t0.elapsed() > Duration::from_millis(100);
-    let o = act::exec(&argv(&["sleep", "987653"]), None, 60_000, &stop);
+    let o = children::run_blocking(&argv(&["sleep", "987653"]), None, 60_000, &stop);
     assert_eq!(o.reason.as_str(), "stopped: agent shutting down");
     assert!(o.duration_ms < 2000);
     assert!(pids_with_cmdline("sleep 987653").is_empty());
@@ -328,10 +330,10 @@ fn kill_refuses_pid1_and_self_and_signals_a_child() {
         comm: Comm::from_bytes(b""),
     };
     assert_eq!(
-        act::kill(&init, 0).reason.as_str(),
+        act::kill(&ProcRoot::live(), &init, 0).reason.as_str(),
         "refusing to signal PID 1"
     );
-    let o = act::kill(&Target { pid: me, ..init }, 0);
+    let o = act::kill(&ProcRoot::live(), &Target { pid: me, ..init }, 0);
     assert_eq!(o.reason.as_str(), "refusing to signal ghostwatch itself");
 
     let mut child = ChildGuard(
@@ -348,6 +350,7 @@ fn kill_refuses_pid1_and_self_and_signals_a_child() {
     };
     // A comm that no longer matches (PID reused) is refused, and nothing is signalled.
     let o = act::kill(
+        &ProcRoot::live(),
         &Target {
             comm: Comm::from_bytes(b"zebra"),
             ..t
@@ -358,14 +361,14 @@ fn kill_refuses_pid1_and_self_and_signals_a_child() {
     assert_eq!(o.reason.as_str(), format!("pid {pid} is no longer zebra"));
     assert!(child.is_running());
 
-    let o = act::kill(&t, libc::SIGTERM);
+    let o = act::kill(&ProcRoot::live(), &t, libc::SIGTERM);
     assert_eq!(o.result, ResultKind::Ok, "{}", o.reason);
     use std::os::unix::process::ExitStatusExt;
     let st = child.0.wait().unwrap();
     assert_eq!(st.signal(), Some(libc::SIGTERM));
 
     // Reaped: the PID is gone now.
-    let o = act::kill(&t, libc::SIGTERM);
+    let o = act::kill(&ProcRoot::live(), &t, libc::SIGTERM);
     assert_eq!(o.result, ResultKind::Failed);
     assert_eq!(o.reason.as_str(), "No such process");
 }

@@ -55,7 +55,7 @@ fn write_config(dir: &TempDir, name: &str, syslog: &str, extra: &str, rules: &st
         MIB,
         4 * MIB
     );
-    std::fs::write(&p, text).unwrap();
+    support::write_trusted(&p, text);
     p.display().to_string()
 }
 
@@ -108,7 +108,7 @@ fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
     let dir = TempDir::new("restart");
     let log = Rsyslogd::start();
     let port = free_udp_port();
-    let d = Daemon::start(&dir.0, &["--name", &name, "--udp", &port.to_string()]);
+    let d = Daemon::start(&dir.0, &["--comm", &name, "--udp", &port.to_string()]);
     let pid0 = d.pid().expect("daemon pid");
     let inode0 = d.inode("udp").expect("daemon socket inode");
     let rules = format!(
@@ -186,7 +186,7 @@ fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
     let dir = TempDir::new("clamp");
     let log = Rsyslogd::start();
     let port = free_udp_port();
-    let d = Daemon::start(&dir.0, &["--name", &name, "--udp", &port.to_string()]);
+    let d = Daemon::start(&dir.0, &["--comm", &name, "--udp", &port.to_string()]);
     let pid0 = d.pid().unwrap();
     let rules = format!(
         r#"[
@@ -249,7 +249,7 @@ fn dry_run_audits_and_touches_nothing() {
     let dir = TempDir::new("dry");
     let log = Rsyslogd::start();
     let port = free_udp_port();
-    let d = Daemon::start(&dir.0, &["--name", &name, "--udp", &port.to_string()]);
+    let d = Daemon::start(&dir.0, &["--comm", &name, "--udp", &port.to_string()]);
     let pid0 = d.pid().unwrap();
     let rules = format!(
         "[{{ \"name\": \"clamp-testd\", \"trigger\": \"backlog\", \"comm\": \"{name}\", \"action\": \"clamp\", \"rcvbuf\": 65536 }},\n    {{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"{name}\", \"action\": \"restart\", \"argv\": {} }}]",
@@ -291,14 +291,13 @@ fn audit_over_udp_to_a_loopback_collector() {
     let log = Rsyslogd::start();
     // ghost_warn_kb 1: any box has more Ghost than that, so one poll yields a threshold line.
     let cfg = dir.path("udp.json");
-    std::fs::write(
+    support::write_trusted(
         &cfg,
         format!(
             "{{\"syslog\": \"{}\", \"ghost_warn_kb\": 1, \"ghost_act_kb\": 2, \"mlock\": false, \"oom_score_adj\": 0, \"rules\": [{{\"name\": \"note\", \"trigger\": \"ghost\", \"action\": \"log\"}}]}}",
             udp_target(&log)
         ),
-    )
-    .unwrap();
+    );
     let out = std::process::Command::new(ghostwatch_bin())
         .args(["run", "--once", "-c", cfg.to_str().unwrap()])
         .output()
@@ -336,7 +335,7 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
     );
     let _ = extra;
     let cfg = dir.path("hup.json");
-    std::fs::write(&cfg, &text).unwrap();
+    support::write_trusted(&cfg, &text);
     let mut agent = AgentProc::start(&["-c", cfg.to_str().unwrap()], &dir.0);
     wait_for(5_000, || {
         std::fs::read_to_string(&status)
@@ -345,7 +344,7 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
     })
     .expect("status file written");
 
-    std::fs::write(&cfg, "{\"interval_ms\": \"fast\"}").unwrap();
+    support::write_trusted(&cfg, "{\"interval_ms\": \"fast\"}");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
     let e = find_line(&log, &["event=error", "reload"], 5_000)
@@ -353,7 +352,7 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
     assert!(e.contains("hup.json:1:"), "error names FILE:LINE:COL: {e}");
     assert!(alive(agent.pid()), "agent died on a bad reload");
 
-    std::fs::write(&cfg, &text).unwrap();
+    support::write_trusted(&cfg, &text);
     unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
     find_line(&log, &["event=reload", "result=ok"], 5_000).expect("reload ok line");
 
@@ -373,7 +372,7 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
 fn run_refuses_a_bad_config_with_its_position() {
     let dir = TempDir::new("bad");
     let cfg = dir.path("bad.json");
-    std::fs::write(&cfg, "{\n  \"interval_ms\": 1000,\n  \"trigerr\": 1\n}\n").unwrap();
+    support::write_trusted(&cfg, "{\n  \"interval_ms\": 1000,\n  \"trigerr\": 1\n}\n");
     let out = std::process::Command::new(ghostwatch_bin())
         .args(["run", "--once", "-c", cfg.to_str().unwrap()])
         .output()

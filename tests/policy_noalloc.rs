@@ -72,6 +72,9 @@ fn config() -> Config {
         mlock: false,
         breadcrumb_file: Str::try_from("/var/lib/ghostwatch.reboot").unwrap(),
         drain_max_packets: 1000,
+        protect: heapless::Vec::new(),
+        watchdog_device: None,
+        watchdog_timeout_s: None,
         rules,
     }
 }
@@ -100,6 +103,7 @@ fn suspect(rx_queue: u64, inode: u64, pid: u32, comm: &str, exe: &str) -> Suspec
             drops: 0,
             uid: 0,
             inode,
+            netns: 0,
         },
         owners,
     }

@@ -14,7 +14,7 @@
 use core::fmt::{self, Write};
 
 use super::schema::{self, KeySpec, Kind};
-use super::{ConfigError, MAX_ARGV, MAX_RULES, Msg};
+use super::{ConfigError, MAX_ARGV, MAX_RULES};
 
 /// Where a key and its value sit (byte offsets into the text).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,6 +27,22 @@ pub struct Slot {
     pub end: usize,
     /// The value was `null` (treated as absent).
     pub is_null: bool,
+}
+
+/// Which string array a scan is in (for messages and where item positions go).
+#[derive(Clone, Copy, Debug)]
+enum List {
+    Argv(usize),
+    Protect,
+}
+
+impl fmt::Display for List {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            List::Argv(r) => write!(f, "rules[{r}].argv"),
+            List::Protect => f.write_str("protect"),
+        }
+    }
 }
 
 pub const N_TOP: usize = schema::TOP.len();
@@ -55,6 +71,8 @@ pub struct Layout {
     pub top: [Option<Slot>; N_TOP],
     pub rules: [RuleSlots; MAX_RULES],
     pub n_rules: usize,
+    /// Each `protect` item's opening quote.
+    pub protect: [usize; super::MAX_PROTECT],
 }
 
 impl Layout {
@@ -102,12 +120,10 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// An error at byte offset `at` of `text`.
 pub fn error_at(text: &[u8], at: usize, args: fmt::Arguments) -> ConfigError {
     let (line, col) = pos_of(text, at);
-    let mut msg = Msg::new();
-    let _ = msg.write_fmt(args);
     ConfigError {
         line,
         col,
-        msg: msg.0,
+        msg: crate::sys::cut_fmt(args),
     }
 }
 
@@ -240,6 +256,7 @@ impl Layout {
             top: [None; N_TOP],
             rules: [RuleSlots::default(); MAX_RULES],
             n_rules: 0,
+            protect: [0; super::MAX_PROTECT],
         }
     }
 }
@@ -560,12 +577,7 @@ impl<'a> Scanner<'a> {
         let mut fractional = false;
         if self.peek() == Some(b'.') {
             self.i += 1;
-            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                return Err(self.bad_number(start));
-            }
-            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                self.i += 1;
-            }
+            self.digits(start)?;
             fractional = true;
         }
         if let Some(b'e' | b'E') = self.peek() {
@@ -573,12 +585,7 @@ impl<'a> Scanner<'a> {
             if let Some(b'+' | b'-') = self.peek() {
                 self.i += 1;
             }
-            if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                return Err(self.bad_number(start));
-            }
-            while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-                self.i += 1;
-            }
+            self.digits(start)?;
             fractional = true;
         }
         if self
@@ -593,6 +600,18 @@ impl<'a> Scanner<'a> {
             fractional,
             int: if fractional { None } else { int },
         })
+    }
+
+    /// Skips one or more digits (a fraction's or an exponent's); none is a bad number that
+    /// started at `start`.
+    fn digits(&mut self, start: usize) -> Result<(), ConfigError> {
+        if !self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            return Err(self.bad_number(start));
+        }
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.i += 1;
+        }
+        Ok(())
     }
 
     /// The error for a malformed number starting at `start` ("64k", "0x10", "1.", "-").
@@ -611,6 +630,25 @@ impl<'a> Scanner<'a> {
         )
     }
 
+    /// True (and the container closed) when the cursor is on `close` ('}' or ']'); Err if a
+    /// comma, at `comma`, came right before it.
+    fn container_ends(&mut self, close: u8, comma: Option<usize>) -> Result<bool, ConfigError> {
+        if self.peek() != Some(close) {
+            return Ok(false);
+        }
+        if let Some(at) = comma {
+            return Err(self.err(
+                at,
+                format_args!(
+                    "trailing comma before '{}' (JSON does not allow one)",
+                    close as char
+                ),
+            ));
+        }
+        self.close();
+        Ok(true)
+    }
+
     /// Scans an object of `place`'s schema (cursor on '{'), recording slots in `lay`.
     fn object(&mut self, lay: &mut Layout, place: Place) -> Result<(), ConfigError> {
         let table = match place {
@@ -623,13 +661,7 @@ impl<'a> Scanner<'a> {
             self.skip_ws();
             match self.peek() {
                 Some(b'}') => {
-                    if let Some(at) = comma {
-                        return Err(self.err(
-                            at,
-                            format_args!("trailing comma before '}}' (JSON does not allow one)"),
-                        ));
-                    }
-                    self.close();
+                    self.container_ends(b'}', comma)?;
                     return Ok(());
                 }
                 Some(b'"') => {}
@@ -844,7 +876,10 @@ impl<'a> Scanner<'a> {
                 _ => return Err(self.type_error(&what, spec.kind.expected(), found)),
             },
             Kind::StrList { cap, max_items } => match (found, place) {
-                (Found::Array, Place::Rule(r)) => self.argv(lay, r, cap, max_items)?,
+                (Found::Array, Place::Rule(r)) => {
+                    self.str_list(lay, List::Argv(r), cap, max_items)?
+                }
+                (Found::Array, Place::Top) => self.str_list(lay, List::Protect, cap, max_items)?,
                 _ => return Err(self.type_error(&what, spec.kind.expected(), found)),
             },
             Kind::Rules { max_items } => match found {
@@ -868,11 +903,12 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// Scans the argv array of rule `r` (cursor on '[').
-    fn argv(
+    /// Scans a string array (cursor on '['): a rule's argv or the top-level `protect`,
+    /// recording each item's position.
+    fn str_list(
         &mut self,
         lay: &mut Layout,
-        r: usize,
+        list: List,
         cap: usize,
         max_items: usize,
     ) -> Result<(), ConfigError> {
@@ -881,39 +917,38 @@ impl<'a> Scanner<'a> {
         let mut comma: Option<usize> = None;
         loop {
             self.skip_ws();
-            if self.peek() == Some(b']') {
-                if let Some(at) = comma {
-                    return Err(self.err(
-                        at,
-                        format_args!("trailing comma before ']' (JSON does not allow one)"),
-                    ));
-                }
-                self.close();
+            if self.container_ends(b']', comma)? {
                 return Ok(());
             }
             if n > 0 && comma.is_none() {
-                return Err(
-                    self.expected(format_args!("',' or ']' after rules[{r}].argv[{}]", n - 1))
-                );
+                return Err(self.expected(format_args!("',' or ']' after {list}[{}]", n - 1)));
             }
             if n == max_items {
-                return Err(self.err(
-                    self.i,
-                    format_args!("too many items in \"argv\" in rules[{r}] (at most {max_items})"),
-                ));
+                return Err(match list {
+                    List::Argv(r) => self.err(
+                        self.i,
+                        format_args!(
+                            "too many items in \"argv\" in rules[{r}] (at most {max_items})"
+                        ),
+                    ),
+                    List::Protect => self.err(
+                        self.i,
+                        format_args!("too many items in \"protect\" (at most {max_items})"),
+                    ),
+                });
             }
             let found = self.found();
             if found != Found::String {
-                return Err(self.type_error(
-                    &format_args!("rules[{r}].argv[{n}]"),
-                    "a string",
-                    found,
-                ));
+                return Err(self.type_error(&format_args!("{list}[{n}]"), "a string", found));
             }
-            if let Some(slot) = lay.rules.get_mut(r).and_then(|rule| rule.argv.get_mut(n)) {
+            let slot = match list {
+                List::Argv(r) => lay.rules.get_mut(r).and_then(|rule| rule.argv.get_mut(n)),
+                List::Protect => lay.protect.get_mut(n),
+            };
+            if let Some(slot) = slot {
                 *slot = self.i;
             }
-            self.bounded_string(&format_args!("rules[{r}].argv[{n}]"), cap)?;
+            self.bounded_string(&format_args!("{list}[{n}]"), cap)?;
             n += 1;
             self.skip_ws();
             comma = None;
@@ -930,14 +965,7 @@ impl<'a> Scanner<'a> {
         let mut comma: Option<usize> = None;
         loop {
             self.skip_ws();
-            if self.peek() == Some(b']') {
-                if let Some(at) = comma {
-                    return Err(self.err(
-                        at,
-                        format_args!("trailing comma before ']' (JSON does not allow one)"),
-                    ));
-                }
-                self.close();
+            if self.container_ends(b']', comma)? {
                 return Ok(());
             }
             let n = lay.n_rules;

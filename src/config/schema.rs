@@ -4,7 +4,7 @@
 //! (ranges, allowed words), so a key's limits are written down exactly once. docs/CONFIG.md
 //! documents the same table; `tests/config_check.rs` keeps them honest.
 
-use super::{MAX_ARGV, MAX_RULES, MAX_STR};
+use super::{MAX_ARGV, MAX_PROTECT, MAX_RULES, MAX_STR};
 
 /// What JSON value a key takes. `null` is accepted for every key and means "as if absent".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +79,8 @@ pub const MAX_KB: i64 = 1 << 30;
 pub const MAX_BYTES: i64 = 1 << 40;
 /// Longest time a rule may wait or a cooldown may last: one day.
 pub const MAX_DELAY_S: i64 = 86_400;
+/// Longest watchdog timeout accepted (s); hardware watchdogs top out well below this.
+pub const MAX_WATCHDOG_S: i64 = 3600;
 /// Longest rule name; matches `config::Name`.
 pub const NAME_CAP: usize = 32;
 /// Longest comm the kernel reports (TASK_COMM_LEN 16 minus the NUL).
@@ -107,6 +109,15 @@ pub const TOP: &[KeySpec] = &[
     flag("mlock"),
     text("breadcrumb_file", MAX_STR),
     int("drain_max_packets", 1, 10_000_000),
+    KeySpec {
+        name: "protect",
+        kind: Kind::StrList {
+            cap: MAX_STR,
+            max_items: MAX_PROTECT,
+        },
+    },
+    text("watchdog_device", MAX_STR),
+    int("watchdog_timeout_s", 1, MAX_WATCHDOG_S),
     KeySpec {
         name: "rules",
         kind: Kind::Rules {
@@ -157,10 +168,6 @@ pub fn spec(table: &[KeySpec], name: &str) -> KeySpec {
     }
 }
 
-pub const TRIGGERS: &[&str] = &["ghost", "backlog", "available"];
-pub const ACTIONS: &[&str] = &[
-    "log", "exec", "restart", "sysctl", "clamp", "drain", "kill", "reboot",
-];
 /// The facility names the `syslog` crate understands (without its "log_" aliases).
 pub const FACILITIES: &[&str] = &[
     "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",

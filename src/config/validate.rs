@@ -3,16 +3,18 @@
 //! (ranges, enums, cross-field rules), pointing at the offending key or value through the
 //! positions the scan recorded.
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 
 use heapless::Vec;
 use serde::Deserialize;
 
+use crate::sys::{cut_fmt, cut_str};
+
 use super::scan::{self, KeyAt, Layout, Place, Shown, Slot};
 use super::schema::{self, KeySpec};
 use super::{
-    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Msg, Name, Rule, Str, SyslogTarget,
-    Trigger, bounded, defaults,
+    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Name, Rule, Str, SyslogTarget, Trigger,
+    defaults,
 };
 
 /// Fills `cfg` from `text`, which the scan accepted into `lay`: defaults for what is absent,
@@ -77,6 +79,9 @@ struct RawConfig {
     mlock: Option<bool>,
     breadcrumb_file: Option<Str>,
     drain_max_packets: Option<i64>,
+    protect: Option<Vec<Str, { super::MAX_PROTECT }>>,
+    watchdog_device: Option<Str>,
+    watchdog_timeout_s: Option<i64>,
 }
 
 /// One rule as written. `signal` is absent on purpose: it may be a string or a number, and
@@ -201,7 +206,7 @@ impl Validator<'_> {
                     ),
                 ));
             }
-            cfg.facility = bounded(f);
+            cfg.facility = cut_str(f);
         }
         cfg.status_file = self.path(&raw.status_file, "status_file")?;
         cfg.metrics_file = self.path(&raw.metrics_file, "metrics_file")?;
@@ -263,6 +268,11 @@ impl Validator<'_> {
             defaults::DRAIN_MAX_PACKETS.into(),
         )?);
 
+        if let Some(list) = &raw.protect {
+            self.protect(list, cfg)?;
+        }
+        cfg.watchdog_device = self.path(&raw.watchdog_device, "watchdog_device")?;
+
         for (r, slots) in self.lay.rules.iter().enumerate().take(self.lay.n_rules) {
             {
                 let raw: RawRule = deserialize(self.text, slots.start, slots.end)?;
@@ -284,6 +294,61 @@ impl Validator<'_> {
                 let _ = cfg.rules.push(rule);
             }
         }
+        self.watchdog_timeout(raw.watchdog_timeout_s, cfg)
+    }
+
+    /// `protect`: names (as comm shows them, at most 15 bytes) or absolute exe paths.
+    fn protect(&self, list: &[Str], cfg: &mut Config) -> Result<(), ConfigError> {
+        for (i, entry) in list.iter().enumerate() {
+            let at = self.lay.protect.get(i).copied().unwrap_or(0);
+            let bad = if entry.is_empty() {
+                Some("must not be empty")
+            } else if entry.contains('/') && !entry.starts_with('/') {
+                Some("must be a process name or an absolute exe path")
+            } else if !entry.contains('/') && entry.len() > schema::COMM_CAP {
+                Some("is longer than a process name can be (15 bytes, as comm shows it)")
+            } else {
+                None
+            };
+            if let Some(why) = bad {
+                return Err(self.err(
+                    at,
+                    format_args!("protect[{i}] {} {why}", Shown(entry.as_bytes())),
+                ));
+            }
+            // The scan caps the list at MAX_PROTECT, so this push cannot fail.
+            let _ = cfg.protect.push(entry.clone());
+        }
+        Ok(())
+    }
+
+    /// `watchdog_timeout_s`: needs `watchdog_device`, and must outlast what can keep the loop
+    /// from petting in normal operation: two intervals plus the longest action that runs inside
+    /// a poll (a drain, `DRAIN_MAX_MS`; commands run beside the loop and do not count).
+    fn watchdog_timeout(&self, v: Option<i64>, cfg: &mut Config) -> Result<(), ConfigError> {
+        if v.is_none() {
+            return Ok(());
+        }
+        let t = self.top_int(v, "watchdog_timeout_s", 0)?;
+        let at = Self::val_at(self.lay.top("watchdog_timeout_s"), 0);
+        if cfg.watchdog_device.is_none() {
+            return Err(self.err(
+                at,
+                format_args!("\"watchdog_timeout_s\" needs \"watchdog_device\""),
+            ));
+        }
+        let need_ms = 2 * u64::from(cfg.interval_ms) + defaults::DRAIN_MAX_MS;
+        let need_s = need_ms.div_ceil(1000);
+        if u64::try_from(t).unwrap_or(0) < need_s {
+            return Err(self.err(
+                at,
+                format_args!(
+                    "\"watchdog_timeout_s\" ({t}) must be at least {need_s}: two intervals plus the longest action inside a poll (a drain, {} ms)",
+                    defaults::DRAIN_MAX_MS
+                ),
+            ));
+        }
+        cfg.watchdog_timeout_s = u32::try_from(t).ok();
         Ok(())
     }
 
@@ -335,7 +400,7 @@ impl Validator<'_> {
                     format_args!("\"syslog\" unix socket path must be absolute, got {shown}"),
                 ));
             }
-            return Ok(SyslogTarget::Unix(bounded(path)));
+            return Ok(SyslogTarget::Unix(cut_str(path)));
         }
         let (udp, hostport) = match (s.strip_prefix("udp:"), s.strip_prefix("tcp:")) {
             (Some(hp), _) => (true, hp),
@@ -388,7 +453,7 @@ impl Validator<'_> {
                 format_args!("\"syslog\" host is not a host name or address, got {shown}"),
             ));
         }
-        let hp = bounded(hostport);
+        let hp = cut_str(hostport);
         Ok(if udp {
             SyslogTarget::Udp(hp)
         } else {
@@ -440,13 +505,9 @@ impl Validator<'_> {
                         ),
                     ));
                 }
-                bounded(n)
+                cut_str(n)
             }
-            None => {
-                let mut n = Msg::new();
-                let _ = write!(n, "rule{}", r + 1);
-                bounded(&n.0)
-            }
+            None => cut_fmt(format_args!("rule{}", r + 1)),
         };
 
         let Some(trigger_text) = &raw.trigger else {
@@ -454,24 +515,19 @@ impl Validator<'_> {
                 start,
                 format_args!(
                     "rules[{r}] needs \"trigger\" (one of: {})",
-                    OneOf(schema::TRIGGERS)
+                    OneOf(&Trigger::ALL.map(Trigger::name))
                 ),
             ));
         };
-        let trigger = match trigger_text.as_str() {
-            "ghost" => Trigger::Ghost,
-            "backlog" => Trigger::Backlog,
-            "available" => Trigger::Available,
-            other => {
-                return Err(self.err(
-                    at("trigger"),
-                    format_args!(
-                        "unknown trigger {} in rules[{r}] (expected one of: {})",
-                        Shown(other.as_bytes()),
-                        OneOf(schema::TRIGGERS)
-                    ),
-                ));
-            }
+        let Some(trigger) = Trigger::from_name(trigger_text) else {
+            return Err(self.err(
+                at("trigger"),
+                format_args!(
+                    "unknown trigger {} in rules[{r}] (expected one of: {})",
+                    Shown(trigger_text.as_bytes()),
+                    OneOf(&Trigger::ALL.map(Trigger::name))
+                ),
+            ));
         };
         if trigger == Trigger::Available && cfg.min_available_kb == 0 {
             return Err(self.err(
@@ -487,29 +543,19 @@ impl Validator<'_> {
                 start,
                 format_args!(
                     "rules[{r}] needs \"action\" (one of: {})",
-                    OneOf(schema::ACTIONS)
+                    OneOf(&ActionKind::ALL.map(ActionKind::name))
                 ),
             ));
         };
-        let action = match action_text.as_str() {
-            "log" => ActionKind::Log,
-            "exec" => ActionKind::Exec,
-            "restart" => ActionKind::Restart,
-            "sysctl" => ActionKind::Sysctl,
-            "clamp" => ActionKind::Clamp,
-            "drain" => ActionKind::Drain,
-            "kill" => ActionKind::Kill,
-            "reboot" => ActionKind::Reboot,
-            other => {
-                return Err(self.err(
-                    at("action"),
-                    format_args!(
-                        "unknown action {} in rules[{r}] (expected one of: {})",
-                        Shown(other.as_bytes()),
-                        OneOf(schema::ACTIONS)
-                    ),
-                ));
-            }
+        let Some(action) = ActionKind::from_name(action_text) else {
+            return Err(self.err(
+                at("action"),
+                format_args!(
+                    "unknown action {} in rules[{r}] (expected one of: {})",
+                    Shown(action_text.as_bytes()),
+                    OneOf(&ActionKind::ALL.map(ActionKind::name))
+                ),
+            ));
         };
         let action_at = at("action");
         let act = action.name();
@@ -583,7 +629,19 @@ impl Validator<'_> {
                         format_args!("rules[{r}].argv[0] (the program) must not be empty"),
                     ));
                 }
-                Some(_) => {}
+                Some(v) => {
+                    if let Err(e) = crate::argv::check_template(v) {
+                        let item = self
+                            .lay
+                            .rules
+                            .get(r)
+                            .and_then(|x| x.argv.get(e.item).copied())
+                            .unwrap_or(start);
+                        return Err(
+                            self.err(item, format_args!("rules[{r}].argv[{}]: {}", e.item, e.why))
+                        );
+                    }
+                }
             }
         }
 
@@ -647,7 +705,7 @@ impl Validator<'_> {
         Ok(Rule {
             name,
             trigger,
-            comm: raw.comm.as_deref().map(bounded),
+            comm: raw.comm.as_deref().map(cut_str),
             exe: raw.exe.clone(),
             action,
             argv,

@@ -4,7 +4,7 @@
 //! fields are ignored (newer kernels keep adding lines); absent ones read as `None`, which
 //! is how callers tell "this kernel has no such counter" from "the counter is 0".
 
-use super::{LineReader, ProcError, Source, fields, parse_dec};
+use super::{ProcError, Source, fields, parse_dec, read_lines};
 
 /// Every meminfo field ghostwatch knows. `name()` is the kernel's spelling.
 ///
@@ -398,18 +398,8 @@ impl MemInfo {
     /// valid MemTotal line was seen.
     pub fn read<S: Source>(src: S, buf: &mut [u8]) -> Result<MemInfo, ProcError> {
         let mut mi = MemInfo::default();
-        let mut r = LineReader::new(src, buf);
-        while let Some(line) = r.next_line() {
-            match line {
-                Ok(l) => {
-                    if mi.parse_line(l.text).is_err() {
-                        mi.malformed = mi.malformed.saturating_add(1);
-                    }
-                }
-                Err(ProcError::Io(e)) => return Err(ProcError::Io(e)),
-                Err(_) => mi.malformed = mi.malformed.saturating_add(1),
-            }
-        }
+        let read = read_lines(src, buf, &mut |line| mi.parse_line(line));
+        mi.malformed = read.whole_file()?;
         if mi.get(Field::MemTotal).is_none() {
             return Err(ProcError::Missing("MemTotal"));
         }

@@ -4,8 +4,10 @@
 //! Nothing here allocates per line or per record; malformed input is an `Err`, never a panic.
 //! All paths go through `ProcRoot`, so `--proc-root DIR` replaces /proc for every read.
 
+pub mod diag;
 pub mod meminfo;
 pub mod net;
+pub mod netns;
 pub mod pid;
 pub mod sockstat;
 pub mod vmallocinfo;
@@ -39,6 +41,12 @@ impl ProcRoot {
         Ok(ProcRoot {
             root: CPath::from_bytes(d)?,
         })
+    }
+
+    /// True when this is the real /proc (not a `--proc-root` tree): only then may the agent
+    /// act on processes or write outside the tree.
+    pub fn is_live(&self) -> bool {
+        self.root.as_bytes() == b"/proc"
     }
 
     /// The root directory itself.
@@ -142,6 +150,68 @@ impl Source for SliceSource<'_> {
         self.data = &self.data[n..];
         Ok(n)
     }
+}
+
+/// What `read_lines` saw besides the good lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinesRead {
+    /// Lines that did not parse (or did not fit the buffer).
+    pub malformed: u32,
+    /// The first of them.
+    pub first_malformed: Option<ProcError>,
+    /// The read error that ended the file early, and how many lines came before it.
+    pub io_error: Option<(Errno, u32)>,
+}
+
+impl LinesRead {
+    /// For readers that want the whole file or nothing: the malformed-line count of a file read
+    /// to its end, Err(Io) if a read error cut it short.
+    pub fn whole_file(&self) -> Result<u32, ProcError> {
+        match self.io_error {
+            Some((e, _)) => Err(ProcError::Io(e)),
+            None => Ok(self.malformed),
+        }
+    }
+
+    /// The first problem of any kind: the first malformed line, else the read error.
+    pub fn first_error(&self) -> Option<ProcError> {
+        self.first_malformed
+            .or(self.io_error.map(|(e, _)| ProcError::Io(e)))
+    }
+}
+
+/// The one "read a /proc file, count the lines that do not parse" loop: streams `src` through
+/// `buf` and hands every line's text to `parse`. A line `parse` rejects (with what was wrong),
+/// or one too long for `buf`, is counted and skipped. A read error ends the file; it is
+/// returned in `io_error` with the number of lines read before it, so each reader decides
+/// whether what came before is worth keeping.
+pub fn read_lines<S: Source>(
+    src: S,
+    buf: &mut [u8],
+    parse: &mut dyn FnMut(&[u8]) -> Result<(), &'static str>,
+) -> LinesRead {
+    let mut out = LinesRead::default();
+    let note = |out: &mut LinesRead, e: ProcError| {
+        out.malformed = out.malformed.saturating_add(1);
+        out.first_malformed.get_or_insert(e);
+    };
+    let mut r = LineReader::new(src, buf);
+    while let Some(line) = r.next_line() {
+        match line {
+            Ok(l) => {
+                let no = l.no;
+                if let Err(what) = parse(l.text) {
+                    note(&mut out, ProcError::Malformed { line: no, what });
+                }
+            }
+            Err(ProcError::Io(e)) => {
+                out.io_error = Some((e, r.line_no()));
+                break;
+            }
+            Err(e) => note(&mut out, e),
+        }
+    }
+    out
 }
 
 /// One line handed out by `LineReader`: its 1-based number and its text without the newline.

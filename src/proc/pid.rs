@@ -1,6 +1,6 @@
-//! Per-process readers: comm, cmdline, status (VmRSS, Uid), stat (starttime), exe, fd/.
+//! Per-process readers: comm, status (VmRSS, Uid), stat (starttime), exe, fd/.
 //!
-//! OWNER: processes. A PID that vanishes mid-read is Err(Io(ENOENT|ESRCH)), never a panic.
+//! A PID that vanishes mid-read is Err(Io(ENOENT|ESRCH)), never a panic.
 
 use super::{LineReader, ProcError, ProcRoot, fields, parse_dec};
 use crate::sys::{self, Dir, Errno, Fd};
@@ -61,8 +61,20 @@ pub struct Status {
 pub struct Stat {
     pub state: u8,
     pub ppid: u32,
+    /// Field 9, the kernel's PF_* flags (PF_KTHREAD marks a kernel thread).
+    pub flags: u64,
     /// Clock ticks since boot when the process started: with the PID, identifies it across reuse.
     pub starttime: u64,
+}
+
+/// PF_KTHREAD in /proc/PID/stat's flags (include/linux/sched.h, stable since 2.6.27).
+pub const PF_KTHREAD: u64 = 0x0020_0000;
+
+impl Stat {
+    /// True for a kernel thread (never a target for a signal).
+    pub fn is_kernel_thread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
 }
 
 /// /proc/PID/comm (the kernel's task name, at most 15 bytes plus a newline).
@@ -154,29 +166,15 @@ pub fn parse_stat(text: &[u8]) -> Result<Stat, ProcError> {
         _ => return Err(bad("state")),
     };
     let ppid = f.next().and_then(sys::parse_u32).ok_or(bad("ppid"))?;
-    let starttime = f.nth(17).and_then(parse_dec).ok_or(bad("starttime"))?;
+    // Fields 5-8 (pgrp, session, tty_nr, tpgid), then 9: flags.
+    let flags = f.nth(4).and_then(parse_dec).ok_or(bad("flags"))?;
+    let starttime = f.nth(12).and_then(parse_dec).ok_or(bad("starttime"))?;
     Ok(Stat {
         state,
         ppid,
+        flags,
         starttime,
     })
-}
-
-/// /proc/PID/cmdline with NULs turned into spaces (trailing one dropped); cut to `buf`.
-/// Empty for kernel threads and zombies. Err(errno) if unreadable (ENOENT/ESRCH: PID gone).
-pub fn read_cmdline<'b>(root: &ProcRoot, pid: u32, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
-    let path = root.pid_path(pid, b"cmdline")?;
-    let n = sys::read_file(&path, buf)?.len();
-    let mut s = &mut buf[..n];
-    while let [rest @ .., 0] = s {
-        s = rest;
-    }
-    for c in s.iter_mut() {
-        if *c == 0 {
-            *c = b' ';
-        }
-    }
-    Ok(s)
 }
 
 /// Target of /proc/PID/exe (" (deleted)" suffix kept as the kernel shows it).
@@ -275,6 +273,7 @@ mod tests {
             Stat {
                 state: b'S',
                 ppid: 1,
+                flags: 4202816,
                 starttime: 2931
             }
         );
@@ -297,8 +296,6 @@ mod tests {
         let stat = read_stat(&root, me(), &mut buf).unwrap();
         assert_eq!(stat.ppid, st.ppid);
         assert!(stat.starttime > 0);
-        let cmd = read_cmdline(&root, me(), &mut buf).unwrap();
-        assert!(!cmd.is_empty() && !cmd.contains(&0));
         let mut exe = [0u8; 512];
         assert!(read_exe(&root, me(), &mut exe).unwrap().starts_with(b"/"));
         let mut found = false;
@@ -314,8 +311,10 @@ mod tests {
         if let Ok(st) = read_status(&root, 2, &mut buf) {
             if st.name.as_bytes() == b"kthreadd" {
                 assert_eq!(st.vm_rss_kb, None);
+                assert!(read_stat(&root, 2, &mut buf).unwrap().is_kernel_thread());
             }
         }
+        assert!(!read_stat(&root, me(), &mut buf).unwrap().is_kernel_thread());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `UDPLITE: inuse N`, `RAW: inuse N`, `FRAG: inuse N memory N`. Parsed as "SECTION: key value
 //! key value ..." so unknown sections and keys (future kernels) are ignored.
 
-use super::{LineReader, ProcError, Source, fields, parse_dec};
+use super::{ProcError, Source, fields, parse_dec, read_lines};
 
 /// Parsed /proc/net/sockstat; `None` where the kernel printed no such value.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub struct SockStat {
     pub raw_inuse: Option<u64>,
     pub frag_inuse: Option<u64>,
     pub frag_memory: Option<u64>,
+    /// Lines that did not parse (a known key without a decimal value, or an over-long line).
+    pub malformed: u32,
 }
 
 impl SockStat {
@@ -64,18 +66,11 @@ impl SockStat {
     /// cannot be read, Err(Missing("sockstat values")) if no known value was found at all.
     pub fn read<S: Source>(src: S, buf: &mut [u8]) -> Result<SockStat, ProcError> {
         let mut s = SockStat::default();
-        let mut r = LineReader::new(src, buf);
-        while let Some(line) = r.next_line() {
-            match line {
-                // A bad value only loses that line's remaining pairs.
-                Ok(l) => {
-                    let _ = s.parse_line(l.text);
-                }
-                Err(ProcError::Io(e)) => return Err(ProcError::Io(e)),
-                Err(_) => {}
-            }
-        }
-        if s == SockStat::default() {
+        // A bad value only loses that line's remaining pairs.
+        let read = read_lines(src, buf, &mut |line| s.parse_line(line));
+        s.malformed = read.whole_file()?;
+        let values = SockStat { malformed: 0, ..s };
+        if values == SockStat::default() {
             return Err(ProcError::Missing("sockstat values"));
         }
         Ok(s)
@@ -100,6 +95,19 @@ mod tests {
         assert_eq!(s.parse_line(b"TCP: inuse"), Err("value"));
         assert_eq!(s.parse_line(b"NEW: thing 3 other"), Ok(()));
         let got = SockStat::read(SliceSource::new(b"\x00\xff\n"), &mut buf[..]);
+        assert_eq!(got, Err(ProcError::Missing("sockstat values")));
+    }
+
+    #[test]
+    fn counts_bad_lines() {
+        let text =
+            b"sockets: used 14\nTCP: inuse x mem 3\nUDP: inuse 2 mem 7\nRAW inuse\nFRAG: inuse\n";
+        let mut buf = [0u8; 64];
+        let s = SockStat::read(SliceSource::new(text), &mut buf[..]).unwrap();
+        assert_eq!((s.sockets_used, s.udp_mem_pages), (Some(14), Some(7)));
+        assert_eq!(s.tcp_mem_pages, None);
+        assert_eq!(s.malformed, 2);
+        let got = SockStat::read(SliceSource::new(b"TCP: inuse x\n"), &mut buf[..]);
         assert_eq!(got, Err(ProcError::Missing("sockstat values")));
     }
 }

@@ -6,7 +6,7 @@
 //! `vpages`, `dma-coherent`; "unpurged vm_area" and "vm_map_ram" lines have no caller.
 //! Only the `vmalloc` word and `pages=` matter here; everything else is tolerated.
 
-use super::{LineReader, ProcError, Source, fields, parse_dec};
+use super::{ProcError, Source, fields, parse_dec, read_lines};
 
 /// Sum over vmalloc'd areas.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,21 +44,14 @@ impl VmallocSummary {
     /// (EACCES for non-root on most kernels).
     pub fn read<S: Source>(src: S, buf: &mut [u8]) -> Result<VmallocSummary, ProcError> {
         let mut s = VmallocSummary::default();
-        let mut r = LineReader::new(src, buf);
-        while let Some(line) = r.next_line() {
-            match line {
-                Ok(l) => match parse_line(l.text) {
-                    Ok(Some(pages)) => {
-                        s.vmalloc_pages = s.vmalloc_pages.saturating_add(pages);
-                        s.vmalloc_areas = s.vmalloc_areas.saturating_add(1);
-                    }
-                    Ok(None) => {}
-                    Err(_) => s.malformed = s.malformed.saturating_add(1),
-                },
-                Err(ProcError::Io(e)) => return Err(ProcError::Io(e)),
-                Err(_) => s.malformed = s.malformed.saturating_add(1),
+        let read = read_lines(src, buf, &mut |line| {
+            if let Some(pages) = parse_line(line)? {
+                s.vmalloc_pages = s.vmalloc_pages.saturating_add(pages);
+                s.vmalloc_areas = s.vmalloc_areas.saturating_add(1);
             }
-        }
+            Ok(())
+        });
+        s.malformed = read.whole_file()?;
         Ok(s)
     }
 

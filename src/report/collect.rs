@@ -6,11 +6,13 @@ use super::{MAX_SKIPS, MAX_TOP};
 use crate::ghost::{self, Ghost};
 use crate::owners::{self, Owners, WalkMode};
 use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats};
+use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
+use crate::proc::netns::NetnsTable;
 use crate::proc::pid::{self, Comm};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
 use crate::proc::{ProcError, ProcRoot};
+use crate::sockets::{Note, Scanner, SourceKind};
 use crate::sys::{self, Errno};
 use core::fmt;
 
@@ -28,6 +30,8 @@ pub enum Skip {
     /// Lines of meminfo that did not parse.
     MeminfoMalformed(u32),
     Sockstat(ProcError),
+    /// Lines of sockstat that did not parse.
+    SockstatMalformed(u32),
     /// A socket table could not be opened or read to the end.
     Table(Proto, ProcError),
     /// A socket table had `count` lines that did not parse; `first` is the first of them.
@@ -46,6 +50,8 @@ pub enum Skip {
     StatusMalformed(u32),
     /// The proc root itself could not be listed: no processes, no owners.
     ProcWalk(Errno),
+    /// The socket source fell back or a network namespace could not be read.
+    Sockets(Note),
 }
 
 impl fmt::Display for Skip {
@@ -72,6 +78,9 @@ impl fmt::Display for Skip {
             }
             Skip::MeminfoMalformed(n) => write!(f, "meminfo: {n} malformed line(s) ignored"),
             Skip::Sockstat(e) => write!(f, "net/sockstat: {e}"),
+            Skip::SockstatMalformed(n) => {
+                write!(f, "net/sockstat: {n} malformed line(s) ignored")
+            }
             Skip::Table(p, ProcError::Io(libc::ENOENT)) => write!(
                 f,
                 "net/{}: not present (protocol not built into this kernel?)",
@@ -116,6 +125,7 @@ impl fmt::Display for Skip {
                 "process list: {} — no process RSS, no socket owners",
                 sys::strerror(e)
             ),
+            Skip::Sockets(n) => n.fmt(f),
         }
     }
 }
@@ -145,17 +155,45 @@ pub struct Findings {
     pub page_size: u64,
     pub sockstat: Option<SockStat>,
     /// Per table, in `Proto::ALL` order.
-    pub tables: [TableStats; 10],
+    pub tables: [TableStats; Proto::ALL.len()],
     /// Bytes queued for reading per table, in `Proto::ALL` order.
-    pub rx_queued: [u64; 10],
+    pub rx_queued: [u64; Proto::ALL.len()],
     /// The largest receive queues, largest first.
     pub top: heapless::Vec<SocketEntry, MAX_TOP>,
+    /// Where the sockets came from, and the network namespaces they were read in.
+    pub socket_source: SourceKind,
+    pub netns: NetnsTable,
     pub owners: Owners<MAX_TOP>,
     pub procs: ProcSummary,
     pub skipped: heapless::Vec<Skip, MAX_SKIPS>,
 }
 
 impl Findings {
+    /// Findings with the memory side filled in and nothing else read yet: no sockstat, empty
+    /// tables, no sockets, owners, processes or notes.
+    pub fn new(
+        mem: MemInfo,
+        ghost: Ghost,
+        vmalloc: Option<VmallocSummary>,
+        page_size: u64,
+    ) -> Self {
+        Findings {
+            mem,
+            ghost,
+            vmalloc,
+            page_size,
+            sockstat: None,
+            tables: [TableStats::default(); Proto::ALL.len()],
+            rx_queued: [0; Proto::ALL.len()],
+            top: heapless::Vec::new(),
+            socket_source: SourceKind::Proc,
+            netns: NetnsTable::default(),
+            owners: Owners::default(),
+            procs: ProcSummary::default(),
+            skipped: heapless::Vec::new(),
+        }
+    }
+
     pub fn mem_total_kb(&self) -> u64 {
         self.ghost.mem_total_kb
     }
@@ -221,30 +259,14 @@ impl Findings {
 }
 
 /// Inserts `e` into `top` (sorted by rx_queue then drops, descending) if it ranks among the
-/// first `n`. Equal keys keep arrival order, so the result does not depend on the sort algorithm.
+/// first `n` (see `proc::net::insert_top`).
 pub(super) fn offer(top: &mut heapless::Vec<SocketEntry, MAX_TOP>, n: usize, e: &SocketEntry) {
-    let n = n.min(MAX_TOP);
     // Idle sockets without an inode (TIME_WAIT, closing) have no owner and nothing queued.
-    if n == 0 || (e.inode == 0 && e.rx_queue == 0) {
+    if e.inode == 0 && e.rx_queue == 0 {
         return;
     }
     let key = |s: &SocketEntry| (s.rx_queue, s.drops);
-    if top.len() >= n {
-        match top.last() {
-            Some(last) if key(e) > key(last) => {
-                top.pop();
-            }
-            _ => return,
-        }
-    }
-    let pos = top.partition_point(|s| key(s) >= key(e));
-    let _ = top.insert(pos, *e);
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 { n as u64 } else { 4096 }
+    insert_top(top, n, key(e), key, || *e);
 }
 
 /// Reads everything from `root`. Only meminfo is required: Err (naming the file) if it cannot
@@ -264,7 +286,7 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
             e => format!("{mem_path}: {e}"),
         })?;
 
-    let page_size = page_size();
+    let page_size = sys::page_size();
     let vmalloc = root
         .open(b"vmallocinfo")
         .map_err(ProcError::Io)
@@ -272,19 +294,7 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     let ghost = ghost::compute(&mem, vmalloc.as_ref().ok().map(|v| v.vmalloc_kb(page_size)))
         .map_err(|what| format!("{mem_path}: no {what} line — is this a /proc tree?"))?;
 
-    let mut f = Findings {
-        mem,
-        ghost,
-        vmalloc: vmalloc.as_ref().ok().copied(),
-        page_size,
-        sockstat: None,
-        tables: [TableStats::default(); 10],
-        rx_queued: [0; 10],
-        top: heapless::Vec::new(),
-        owners: Owners::default(),
-        procs: ProcSummary::default(),
-        skipped: heapless::Vec::new(),
-    };
+    let mut f = Findings::new(mem, ghost, vmalloc.as_ref().ok().copied(), page_size);
     if f.mem.malformed > 0 {
         f.skip(Skip::MeminfoMalformed(f.mem.malformed));
     }
@@ -301,35 +311,41 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
         .map_err(ProcError::Io)
         .and_then(|fd| SockStat::read(fd, &mut buf))
     {
-        Ok(s) => f.sockstat = Some(s),
+        Ok(s) => {
+            if s.malformed > 0 {
+                f.skip(Skip::SockstatMalformed(s.malformed));
+            }
+            f.sockstat = Some(s);
+        }
         Err(e) => f.skip(Skip::Sockstat(e)),
     }
 
-    // Every socket table, streamed through one 4 KiB buffer; only the top N are kept.
+    // Every socket, in every network namespace, streamed (sock_diag, or the text tables
+    // through one 4 KiB buffer); only the top N are kept.
     {
-        let mut net = ProcNet {
-            root,
-            buf: &mut buf,
-        };
+        let mut scanner = Scanner::new(root, Scanner::is_live_root(root));
         let Findings {
             tables,
             rx_queued,
             top,
             ..
         } = &mut f;
-        for (i, proto) in Proto::ALL.into_iter().enumerate() {
-            let mut queued = 0u64;
-            let stats = net.for_each(proto, &mut |e| {
-                queued = queued.saturating_add(e.rx_queue);
-                offer(top, top_n, e);
-            });
-            tables[i] = stats;
-            rx_queued[i] = queued;
+        scanner.scan(root, &mut buf, &|_| true, tables, &mut |e| {
+            let q = &mut rx_queued[e.proto.index()];
+            *q = q.saturating_add(e.rx_queue);
+            offer(top, top_n, e);
+        });
+        f.socket_source = scanner.kind();
+        f.netns = scanner.netns.clone();
+        for n in scanner.take_notes() {
+            f.skip(Skip::Sockets(n));
         }
     }
     for (i, proto) in Proto::ALL.into_iter().enumerate() {
         let t = f.tables[i];
         match t.first_error {
+            // Text unix rows carry no queue: a tree without net/unix loses nothing worth a note.
+            Some(ProcError::Io(libc::ENOENT)) if proto == Proto::Unix => {}
             Some(ProcError::Io(e)) => f.skip(Skip::Table(proto, ProcError::Io(e))),
             Some(first) if t.malformed > 0 => {
                 f.skip(Skip::TableMalformed(proto, t.malformed, first))

@@ -7,6 +7,7 @@
 
 use super::Findings;
 use super::verdict::{Verdict, verdict_kind};
+use crate::escape::{JsonStr, JsonText};
 use crate::proc::meminfo::Field;
 use crate::proc::net::Proto;
 use std::io::{self, Write};
@@ -75,7 +76,7 @@ impl<'w> JsonWriter<'w> {
     /// Writes `"key":`; the next call writes its value.
     pub fn key(&mut self, k: &str) -> io::Result<()> {
         self.sep()?;
-        write_escaped(self.out, k.as_bytes())?;
+        write!(self.out, "{}", JsonStr(k.as_bytes()))?;
         self.out.write_all(b":")?;
         self.after_key = true;
         Ok(())
@@ -84,21 +85,13 @@ impl<'w> JsonWriter<'w> {
     /// A string value from raw bytes (escaped; invalid UTF-8 becomes U+FFFD).
     pub fn str(&mut self, s: &[u8]) -> io::Result<()> {
         self.sep()?;
-        write_escaped(self.out, s)
+        write!(self.out, "{}", JsonStr(s))
     }
 
     /// A string value from anything Display-able (escaped), without allocating.
     pub fn display(&mut self, v: &dyn core::fmt::Display) -> io::Result<()> {
         self.sep()?;
-        self.out.write_all(b"\"")?;
-        let mut esc = Escaper {
-            out: &mut *self.out,
-            err: None,
-        };
-        if core::fmt::write(&mut esc, format_args!("{v}")).is_err() {
-            return Err(esc.err.unwrap_or_else(|| io::Error::other("format error")));
-        }
-        self.out.write_all(b"\"")
+        write!(self.out, "{}", JsonText(v))
     }
 
     pub fn u64(&mut self, v: u64) -> io::Result<()> {
@@ -142,59 +135,8 @@ impl<'w> JsonWriter<'w> {
     }
 }
 
-/// Routes `fmt::Write` text through the escaper (for Display values such as addresses).
-struct Escaper<'a> {
-    out: &'a mut dyn Write,
-    err: Option<io::Error>,
-}
-
-impl core::fmt::Write for Escaper<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        escape_valid(self.out, s).map_err(|e| {
-            self.err = Some(e);
-            core::fmt::Error
-        })
-    }
-}
-
-/// Writes `s` as a quoted JSON string: `"` and `\` escaped, control characters (and DEL) as
-/// \u00XX, invalid UTF-8 replaced by \ufffd. Output is pure ASCII-safe JSON.
-pub fn write_escaped(out: &mut dyn Write, s: &[u8]) -> io::Result<()> {
-    out.write_all(b"\"")?;
-    for chunk in s.utf8_chunks() {
-        escape_valid(out, chunk.valid())?;
-        if !chunk.invalid().is_empty() {
-            out.write_all(b"\\ufffd")?;
-        }
-    }
-    out.write_all(b"\"")
-}
-
-fn escape_valid(out: &mut dyn Write, s: &str) -> io::Result<()> {
-    let b = s.as_bytes();
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\t' => b"\\t",
-            b'\r' => b"\\r",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
-        out.write_all(&b[start..i])?;
-        if esc.is_empty() {
-            write!(out, "\\u{:04x}", c)?;
-        } else {
-            out.write_all(esc)?;
-        }
-        start = i + 1;
-    }
-    out.write_all(&b[start..])
-}
-
-/// The `--json` report: one object, the contract in PRODUCT.md plus extras.
+/// The `--json` report: one object. The interface contract fixes `ghost`, `sockets` (with
+/// `owners`) and `processes.rss_total_kb`; every other field is an extra.
 pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     let mut w = JsonWriter::new(out);
     w.begin_object()?;
@@ -244,6 +186,10 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
         w.field_u64("drops", s.drops)?;
         w.field_u64("inode", s.inode)?;
         w.field_u64("uid", s.uid as u64)?;
+        w.field_u64("netns", s.netns)?;
+        if let Some(name) = r.netns.name_of(s.netns) {
+            w.field_str("netns_name", name.as_bytes())?;
+        }
         w.key("owners")?;
         w.begin_array()?;
         for o in r.owners.of(s.inode) {
@@ -272,6 +218,20 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     }
     w.end_object()?;
     w.field_u64("rx_queue_total_bytes", r.rx_queued_total())?;
+    w.field_str("socket_source", r.socket_source.name().as_bytes())?;
+    w.key("netns")?;
+    w.begin_array()?;
+    for n in &r.netns.list {
+        w.begin_object()?;
+        w.field_u64("inode", n.inode)?;
+        if !n.name.is_empty() {
+            w.field_str("name", n.name.as_bytes())?;
+        }
+        w.key("home")?;
+        w.bool(n.inode == r.netns.home)?;
+        w.end_object()?;
+    }
+    w.end_array()?;
 
     let p = &r.procs;
     w.key("processes")?;
@@ -316,25 +276,6 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn esc(s: &[u8]) -> String {
-        let mut v = Vec::new();
-        write_escaped(&mut v, s).unwrap();
-        String::from_utf8(v).unwrap()
-    }
-
-    #[test]
-    fn escapes_everything_a_comm_can_hold() {
-        assert_eq!(esc(b"zebra"), "\"zebra\"");
-        assert_eq!(esc(b"a\"b\\c"), "\"a\\\"b\\\\c\"");
-        assert_eq!(
-            esc(b"x\ny\tz\x01\x1b\x7f"),
-            "\"x\\ny\\tz\\u0001\\u001b\\u007f\""
-        );
-        assert_eq!(esc(b"\xff\xfeok"), "\"\\ufffd\\ufffdok\"");
-        assert_eq!(esc("pré".as_bytes()), "\"pré\"");
-        assert_eq!(esc(b""), "\"\"");
-    }
 
     #[test]
     fn nests_with_commas() {

@@ -4,17 +4,16 @@
 //!
 //! Collection (`collect`) does the I/O once into a `Findings`; the verdict and both writers are
 //! pure functions of it. Socket tables are streamed: only the top N sockets are ever kept.
-//!
-//! OWNER: processes.
 
 mod collect;
 mod json;
 mod text;
 mod verdict;
 
+pub use crate::escape::Printable;
 pub use collect::{Findings, ProcSummary, Skip, collect};
 pub use json::write_json;
-pub use text::{Bytes, Kb, Pct, Printable, write_text};
+pub use text::{Bytes, Kb, Pct, write_text};
 pub use verdict::{
     BIG_BACKLOG_BYTES, GHOST_SIGNIFICANT_KB, GHOST_SIGNIFICANT_PERCENT, HUGE_BACKLOG_BYTES,
     LOW_AVAILABLE_PERCENT, Verdict, VerdictKind, verdict_kind,
@@ -57,11 +56,11 @@ mod tests {
     use super::collect::offer;
     use super::*;
     use crate::ghost;
-    use crate::owners::{Owner, Owners};
+    use crate::owners::Owner;
     use crate::proc::ProcError;
     use crate::proc::meminfo::{Field, MemInfo};
     use crate::proc::net::Endpoint;
-    use crate::proc::net::{Proto, SocketEntry, TableStats};
+    use crate::proc::net::{Proto, SocketEntry};
     use crate::proc::pid::Comm;
 
     fn sock(inode: u64, rx: u64) -> SocketEntry {
@@ -79,6 +78,7 @@ mod tests {
             drops: 0,
             uid: 0,
             inode,
+            netns: 0,
         }
     }
 
@@ -102,19 +102,7 @@ mod tests {
         }
         let ghost = ghost::compute(&mem, None).unwrap();
         // Synthetic boxes read every table; tests that want otherwise overwrite `tables`.
-        Findings {
-            mem,
-            ghost,
-            vmalloc: None,
-            page_size: 4096,
-            sockstat: None,
-            tables: [TableStats::default(); 10],
-            rx_queued: [0; 10],
-            top: heapless::Vec::new(),
-            owners: Owners::default(),
-            procs: ProcSummary::default(),
-            skipped: heapless::Vec::new(),
-        }
+        Findings::new(mem, ghost, None, 4096)
     }
 
     fn own(f: &mut Findings, inode: u64, pid: u32, comm: &[u8]) {

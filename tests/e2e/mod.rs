@@ -21,6 +21,9 @@ impl TempDir {
         let p = std::env::temp_dir().join(format!("gw-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create temp dir");
+        // Configs in here must pass the trust check: mode 0755 whatever the umask.
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod temp dir");
         TempDir(p)
     }
     pub fn path(&self, name: &str) -> PathBuf {

@@ -62,6 +62,9 @@ impl TempDir {
         ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create temp dir");
+        // Configs in here must pass the trust check: mode 0755 whatever the umask.
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod temp dir");
         TempDir(p)
     }
     pub fn path(&self) -> &Path {
@@ -332,6 +335,15 @@ impl Drop for Rsyslogd {
 /// True if something is bound to 127.0.0.1:`port` in /proc/net/udp.
 fn udp_listening(port: u16) -> bool {
     udp_row(port).is_some()
+}
+
+/// Writes a config the way `ghostwatch check` trusts it (issue 8): mode 0644 whatever the
+/// umask, owned by whoever runs the test (root under CI), inside a TempDir (mode 0755).
+pub fn write_trusted(p: impl AsRef<Path>, text: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(p.as_ref(), text).expect("write config");
+    std::fs::set_permissions(p.as_ref(), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod config");
 }
 
 /// Makes `dir` a directory holding one link per busybox applet, to use as the only PATH entry

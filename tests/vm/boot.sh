@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Boots the router-in-a-box guest once under `timeout` and copies its serial console (and
+# QEMU's own messages, e.g. "watchdog: timer fired", in the order they happened) to LOG.
+#
+#   tests/vm/boot.sh ARCH KERNEL INITRD SCENARIO LOG [TIMEOUT_S] [EXTRA_APPEND]
+#
+# TCG only: /dev/kvm on these machines is a software scheme that aborts or hangs QEMU
+# (see shared ENVIRONMENT.md). The i6300esb watchdog's action is "debug": a firing is
+# reported on QEMU's stderr instead of resetting the guest, so the test can see it.
+set -euo pipefail
+arch=$1 kernel=$2 initrd=$3 scenario=$4 log=$5 tmo=${6:-300} extra=${7:-}
+append="quiet panic=-1 gwvm.scenario=$scenario $extra"
+common=(-accel tcg -m 256M -smp 1 -nic none -no-reboot -display none -monitor none
+  -serial stdio -kernel "$kernel" -initrd "$initrd")
+case $arch in
+  x86_64)
+    cmd=(qemu-system-x86_64 -M pc "${common[@]}" -device i6300esb -action watchdog=debug
+      -append "console=ttyS0 $append") ;;
+  aarch64)
+    cmd=(qemu-system-aarch64 -M virt -cpu cortex-a53 "${common[@]}" -device i6300esb
+      -action watchdog=debug -append "console=ttyAMA0 $append") ;;
+  armv7)
+    # armmp is not an LPAE kernel: keep all RAM and devices below 4 GiB. Its config has no
+    # i6300esb driver, so this guest runs without a hardware watchdog.
+    cmd=(qemu-system-arm -M virt,highmem=off -cpu cortex-a15 "${common[@]}"
+      -append "console=ttyAMA0 $append") ;;
+  *) echo "boot: unknown arch $arch" >&2; exit 2 ;;
+esac
+mkdir -p "$(dirname "$log")"
+start=$(date +%s.%N)
+rc=0
+timeout --kill-after=10 "$tmo" "${cmd[@]}" </dev/null >"$log" 2>&1 || rc=$?
+end=$(date +%s.%N)
+echo "GWHOST boot_s=$(awk "BEGIN { printf \"%.1f\", $end - $start }") rc=$rc" >> "$log"
+exit $rc

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Fetches a Debian 12 kernel for the router-in-a-box guest WITHOUT installing it: `apt-get
+# download` the image package, `dpkg -x` it into a cache, and keep only what the guest needs
+# (the kernel and the watchdog modules). Prints the cache directory on stdout.
+#
+#   tests/vm/fetch-kernel.sh x86_64|aarch64|armv7 [CACHE_DIR]
+#
+# CACHE_DIR defaults to target/vm-cache (CI can keep it between runs). The package version is
+# part of the directory name, so a new Debian kernel lands beside the old one, never mixed.
+# Needs: apt-get, dpkg; aarch64 needs the arm64 dpkg architecture (added here if missing).
+set -euo pipefail
+arch=${1:?usage: fetch-kernel.sh x86_64|aarch64|armv7 [CACHE_DIR]}
+cache=${2:-$(cd "$(dirname "$0")/../.." && pwd)/target/vm-cache}
+case $arch in
+  x86_64) meta=linux-image-amd64 dpkg_arch=amd64 ;;
+  aarch64) meta=linux-image-arm64 dpkg_arch=arm64 ;;
+  armv7) meta=linux-image-armmp dpkg_arch=armhf ;;
+  *) echo "fetch-kernel: unknown arch $arch" >&2; exit 2 ;;
+esac
+log() { echo "fetch-kernel: $*" >&2; }
+
+if [ "$dpkg_arch" != "$(dpkg --print-architecture)" ] &&
+  ! dpkg --print-foreign-architectures | grep -qx "$dpkg_arch"; then
+  log "adding dpkg architecture $dpkg_arch (package lists only; nothing of it is installed)"
+  dpkg --add-architecture "$dpkg_arch"
+  apt-get update -qq -o DPkg::Lock::Timeout=600 >&2 || log "apt-get update reported errors (a mirror mid-sync?); going on with the lists it got"
+fi
+q=$meta
+[ "$dpkg_arch" != "$(dpkg --print-architecture)" ] && q=$meta:$dpkg_arch
+# The meta package depends on the versioned image package, e.g. linux-image-6.1.0-57-amd64.
+pkg=$(apt-cache depends "$q" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -1)
+if [ -z "$pkg" ]; then
+  log "no $q in the package lists; running apt-get update"
+  apt-get update -qq -o DPkg::Lock::Timeout=600 >&2 || log "apt-get update reported errors (a mirror mid-sync?); going on with the lists it got"
+  pkg=$(apt-cache depends "$q" | sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -1)
+fi
+[ -n "$pkg" ] || { log "cannot resolve $q"; exit 1; }
+ver=$(apt-cache policy "$pkg:$dpkg_arch" | sed -n 's/^ *Candidate: //p')
+dir=$cache/$arch/$pkg-$ver
+if [ -s "$dir/kernel" ] && [ -s "$dir/modules.order" ]; then
+  echo "$dir"
+  exit 0
+fi
+
+rm -rf "$dir.tmp"
+mkdir -p "$dir.tmp/deb"
+log "downloading $pkg:$dpkg_arch $ver"
+(cd "$dir.tmp/deb" && apt-get download -q -o APT::Sandbox::User=root "$pkg:$dpkg_arch" >&2)
+dpkg -x "$dir.tmp"/deb/*.deb "$dir.tmp/x"
+kver=$(ls "$dir.tmp/x/lib/modules")
+vmlinuz=$dir.tmp/x/boot/vmlinuz-$kver
+
+# x86_64: the bzImage decompresses itself under TCG in 7-10 s; unpacking it once to the ELF
+# vmlinux and booting that through PVH takes ~4 s. The payload is the XZ stream after the
+# first XZ magic (the kernel's scripts/extract-vmlinux does the same).
+if [ "$arch" = x86_64 ]; then
+  off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$vmlinuz" | head -1 | cut -d: -f1)
+  [ -n "$off" ] || { log "no XZ payload in $vmlinuz"; exit 1; }
+  tail -c +$((off + 1)) "$vmlinuz" | xz -dc 2>/dev/null > "$dir.tmp/kernel" || true
+  head -c 4 "$dir.tmp/kernel" | grep -q 'ELF' || { log "unpacked kernel is not ELF"; exit 1; }
+else
+  # arm64's vmlinuz is a gzipped Image and armmp's a zImage: QEMU loads both directly.
+  cp "$vmlinuz" "$dir.tmp/kernel"
+fi
+
+# The watchdog driver and what it depends on, in load order (the .deb ships no modules.dep,
+# so resolve `depends=` from each module's own .modinfo). Missing i6300esb is not an error:
+# the guest then runs without a hardware watchdog and says so.
+moddir=$dir.tmp/x/lib/modules/$kver
+mkdir -p "$dir.tmp/modules"
+: > "$dir.tmp/modules.order"
+find_mod() { find "$moddir" -name "$1.ko" -o -name "$(echo "$1" | tr _ -).ko" | head -1; }
+add_mod() {
+  local name=$1 f dep
+  grep -qx "$name.ko" "$dir.tmp/modules.order" && return 0
+  f=$(find_mod "$name")
+  [ -n "$f" ] || { log "module $name not in $pkg (built in or absent)"; return 0; }
+  # depends= lives in the module's .modinfo section as a NUL-terminated string.
+  for dep in $(tr '\0' '\n' < "$f" | sed -n 's/^depends=//p' | head -1 | tr , ' '); do
+    add_mod "$dep"
+  done
+  cp "$f" "$dir.tmp/modules/$name.ko"
+  echo "$name.ko" >> "$dir.tmp/modules.order"
+}
+add_mod i6300esb
+echo "$kver" > "$dir.tmp/kernel.release"
+rm -rf "$dir.tmp/deb" "$dir.tmp/x"
+rm -rf "$dir"
+mv "$dir.tmp" "$dir"
+log "$dir: kernel $kver, modules: $(tr '\n' ' ' < "$dir/modules.order")"
+echo "$dir"

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Everything a router-in-a-box boot needs for one architecture, cached under target/:
+# the Debian kernel (fetch-kernel.sh), static binaries (ghostwatch, gw-testd, gw-vmguest),
+# and the initramfs (build-initramfs.sh). Prints two lines: KERNEL=path and INITRD=path.
+#
+#   tests/vm/prepare.sh x86_64|aarch64|armv7
+set -euo pipefail
+arch=${1:?usage: prepare.sh x86_64|aarch64|armv7}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+cache=${GW_VM_CACHE:-$root/target/vm-cache}
+log() { echo "prepare: $*" >&2; }
+
+kdir=$(tests/vm/fetch-kernel.sh "$arch" "$cache")
+case $arch in
+  x86_64) triple=x86_64-unknown-linux-musl ;;
+  aarch64) triple=aarch64-unknown-linux-musl ;;
+  armv7) triple=armv7-unknown-linux-musleabihf ;;
+  *) log "unknown arch $arch"; exit 2 ;;
+esac
+if [ "$arch" = armv7 ]; then
+  tests/vm/build-armv7.sh >&2
+else
+  cargo build --quiet --release --target "$triple" --bin ghostwatch \
+    --example gw-testd --example gw-vmguest >&2
+fi
+rel=$root/target/$triple/release
+bindir=$root/target/vm/$arch/bin
+mkdir -p "$bindir"
+for b in ghostwatch examples/gw-testd examples/gw-vmguest; do
+  if file "$rel/$b" | grep -q 'dynamically linked'; then
+    log "$rel/$b is dynamically linked; the guest has no libc"
+    exit 1
+  fi
+  cp "$rel/$b" "$bindir/"
+done
+initrd=$root/target/vm/$arch/initramfs.cpio.gz
+tests/vm/build-initramfs.sh "$arch" "$kdir" "$bindir" "$initrd"
+echo "KERNEL=$kdir/kernel"
+echo "INITRD=$initrd"

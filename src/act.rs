@@ -111,33 +111,7 @@ pub struct Target {
 
 // exec/restart commands: see `children` (spawned there, polled by the agent's loop).
 
-/// `s` with `{pid}`, `{comm}`, `{inode}` replaced from `target` (unchanged without one).
-pub(crate) fn substitute(s: &str, target: Option<&Target>) -> Vec<u8> {
-    let Some(t) = target else {
-        return s.as_bytes().to_vec();
-    };
-    let mut out = Vec::with_capacity(s.len() + 16);
-    let mut rest = s;
-    while let Some(i) = rest.find('{') {
-        out.extend_from_slice(&rest.as_bytes()[..i]);
-        let tail = &rest[i..];
-        if let Some(r) = tail.strip_prefix("{pid}") {
-            out.extend_from_slice(t.pid.to_string().as_bytes());
-            rest = r;
-        } else if let Some(r) = tail.strip_prefix("{comm}") {
-            out.extend_from_slice(t.comm.as_bytes());
-            rest = r;
-        } else if let Some(r) = tail.strip_prefix("{inode}") {
-            out.extend_from_slice(t.inode.to_string().as_bytes());
-            rest = r;
-        } else {
-            out.push(b'{');
-            rest = &tail[1..];
-        }
-    }
-    out.extend_from_slice(rest.as_bytes());
-    out
-}
+// Placeholders ({pid}, {comm}, {inode}) are checked at load and filled in `argv`.
 
 /// Writes `value` to ROOT/sys/<name with dots as slashes>; detail says `old=... new=...`.
 ///
@@ -573,16 +547,6 @@ mod tests {
     }
 
     #[test]
-    fn substitutes_placeholders() {
-        let t = target(42, b"zeb ra");
-        assert_eq!(
-            substitute("--pid={pid} {comm}/{inode} {x} {", Some(&t)),
-            b"--pid=42 zeb ra/77 {x} {".to_vec()
-        );
-        assert_eq!(substitute("{pid}", None), b"{pid}".to_vec());
-    }
-
-    #[test]
     fn sysctl_names_map_to_paths() {
         let root = ProcRoot::new(b"/r").unwrap();
         let p = sysctl_path(&root, "net.core.rmem_max").unwrap();
@@ -677,6 +641,15 @@ mod tests {
             .arg("30")
             .spawn()
             .unwrap();
+        // spawn() returns once exec closed the CLOEXEC pipe, which the kernel does before it
+        // renames the task: wait for the comm to say "sleep".
+        let comm_path = format!("/proc/{}/comm", child.id());
+        for _ in 0..200 {
+            if std::fs::read_to_string(&comm_path).is_ok_and(|c| c.trim() == "sleep") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let o = kill(&live, &target(child.id(), b"sleep"), 0);
         let _ = child.kill();
         let _ = child.wait();

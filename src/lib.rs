@@ -6,6 +6,7 @@
 
 pub mod act;
 pub mod agent;
+pub mod argv;
 pub mod audit;
 pub mod children;
 pub mod config;

@@ -32,8 +32,8 @@ impl IncidentLevel {
     pub fn name(self) -> &'static str {
         match self {
             IncidentLevel::None => "none",
-            IncidentLevel::Warn => "warn",
-            IncidentLevel::Act => "act",
+            IncidentLevel::Warn => Level::Warn.name(),
+            IncidentLevel::Act => Level::Act.name(),
         }
     }
 }

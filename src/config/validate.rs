@@ -629,7 +629,19 @@ impl Validator<'_> {
                         format_args!("rules[{r}].argv[0] (the program) must not be empty"),
                     ));
                 }
-                Some(_) => {}
+                Some(v) => {
+                    if let Err(e) = crate::argv::check_template(v) {
+                        let item = self
+                            .lay
+                            .rules
+                            .get(r)
+                            .and_then(|x| x.argv.get(e.item).copied())
+                            .unwrap_or(start);
+                        return Err(
+                            self.err(item, format_args!("rules[{r}].argv[{}]: {}", e.item, e.why))
+                        );
+                    }
+                }
             }
         }
 

@@ -10,6 +10,7 @@ use crate::audit::AuditLine;
 use crate::children::{self, Children, Job, Running};
 use crate::config::{self, ActionKind, Config, Trigger};
 use crate::ghost;
+use crate::identity::{self, FileId};
 use crate::owners::{self, Owners, WalkMode};
 use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
 use crate::proc::meminfo::{Field, MemInfo};
@@ -273,6 +274,8 @@ pub struct Agent {
     owners: Owners<{ policy::MAX_SUSPECTS }>,
     owners_for: heapless::Vec<u64, { policy::MAX_SUSPECTS }>,
     owners_at_cycle: u64,
+    /// Identity of each rule's absolute `exe`, re-stat()ed with every owner resolution.
+    rule_exe: [Option<FileId>; config::MAX_RULES],
     scanner: Scanner,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
     vmalloc_kb: Option<u64>,
@@ -302,6 +305,7 @@ impl Agent {
             owners: Owners::default(),
             owners_for: heapless::Vec::new(),
             owners_at_cycle: 0,
+            rule_exe: [None; config::MAX_RULES],
             scanner,
             decisions: heapless::Vec::new(),
             vmalloc_kb: None,
@@ -510,10 +514,22 @@ impl Agent {
                 if let Ok(p) = pid::read_exe(&self.root, o.pid, &mut self.buf) {
                     sys::push_lossy(&mut exe, p);
                 }
-                if s.owners.push(SuspectOwner { owner: *o, exe }).is_err() {
+                // Who it is beyond its name: the file it runs and the account it runs as.
+                let owner = SuspectOwner {
+                    owner: *o,
+                    exe,
+                    exe_id: identity::exe_id(&self.root, o.pid),
+                    uid: identity::uid_of(&self.root, o.pid, &mut self.buf),
+                };
+                if s.owners.push(owner).is_err() {
                     break;
                 }
             }
+        }
+        // The rules' exe paths as root sees them now (a binary upgraded since the last walk
+        // is a new inode).
+        for (slot, r) in self.rule_exe.iter_mut().zip(self.cfg.rules.iter()) {
+            *slot = r.exe.as_deref().and_then(identity::path_id);
         }
     }
 
@@ -565,6 +581,7 @@ impl Agent {
             ghost_kb: g.ghost_kb,
             available_kb,
             suspects: core::mem::take(&mut self.suspects),
+            rule_exe: self.rule_exe,
         };
         let mut decisions = core::mem::take(&mut self.decisions);
         self.policy.evaluate(&self.cfg, &snap, &mut decisions);

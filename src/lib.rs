@@ -12,6 +12,7 @@ pub mod children;
 pub mod config;
 pub mod escape;
 pub mod ghost;
+pub mod identity;
 pub mod lastresort;
 pub mod owners;
 pub mod policy;

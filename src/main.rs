@@ -150,6 +150,17 @@ fn main() -> ExitCode {
             };
             match config::load(file) {
                 Ok(cfg) => {
+                    // Valid, but say where a process action could hit an impostor.
+                    for (i, r) in cfg.rules.iter().enumerate() {
+                        if let Some(w) = ghostwatch::identity::reach(r) {
+                            let _ = writeln!(
+                                std::io::stderr(),
+                                "{file}: warning: rules[{i}] \"{}\" ({}): {w}",
+                                r.name,
+                                r.action.name()
+                            );
+                        }
+                    }
                     println!(
                         "{file}: ok ({} rule{})",
                         cfg.rules.len(),

@@ -19,7 +19,7 @@ use std::time::Duration;
 use support::{ChildGuard, Rsyslogd, TempDir, wait_for};
 
 fn ready(what: &str) -> bool {
-    support::require_root(what) && support::require_tool("rsyslogd")
+    support::require_root(what) && support::require_program("rsyslogd", support::INSTALL_RSYSLOG)
 }
 
 fn write_config(path: &Path, text: &str) {
@@ -333,7 +333,9 @@ fn watchdog_not_petted_when_polls_fail() {
 /// fails with EPERM. Then the next start reports the breadcrumb.
 #[test]
 fn reboot_sequence_stops_petting_writes_breadcrumb_and_next_start_reports_it() {
-    if !ready("reboot sequence") || !support::require_tool("setpriv") {
+    if !ready("reboot sequence")
+        || !support::require_program("setpriv", "apt-get install util-linux")
+    {
         return;
     }
     // setpriv must really drop CAP_SYS_BOOT, or this test must not run at all.

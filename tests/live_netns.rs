@@ -93,7 +93,9 @@ fn report_json() -> Value {
 
 #[test]
 fn a_flooded_socket_in_another_namespace_is_found_attributed_and_drained() {
-    if !need_root("network namespaces") || !support::require_tool("ip") {
+    if !need_root("network namespaces")
+        || !support::require_program("ip", "apt-get install iproute2")
+    {
         return;
     }
     let ns = Netns::add(&format!("gw-ns-{}", std::process::id()));

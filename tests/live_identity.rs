@@ -261,7 +261,7 @@ fn an_unprivileged_impostor_with_the_same_name_is_never_acted_on() {
 fn an_exe_rule_is_not_fooled_by_another_binary_at_the_same_path() {
     let _serial = serial();
     if !need_root("an_exe_rule_is_not_fooled_by_another_binary_at_the_same_path")
-        || !support::require_tool("unshare")
+        || !support::require_program("unshare", "apt-get install -y util-linux")
     {
         return;
     }

@@ -60,6 +60,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
         HUP.store(true, Ordering::SeqCst);
     } else {
         TERM.store(true, Ordering::SeqCst);
+        sys::request_stop();
     }
 }
 
@@ -358,6 +359,23 @@ impl Agent {
         sink::emit(sev, line.as_str());
     }
 
+    /// Rewrites the status and metrics files; a failure (read-only directory, a planted
+    /// directory at the path, ...) is audited, the first 10 and then every 100th.
+    fn write_outputs(&mut self) {
+        let Err((path, e)) = status::write_all(&self.stats, &status::Outputs::of(&self.cfg)) else {
+            return;
+        };
+        self.stats.write_errors += 1;
+        let n = self.stats.write_errors;
+        if n <= 10 || n % 100 == 0 {
+            let mut msg = heapless::String::<192>::new();
+            let _ = write!(msg, "cannot write {path}: {}", sys::strerror(e));
+            let mut l = AuditLine::new("error");
+            l.kv("reason", msg.as_bytes()).kvd("errors_total", n);
+            self.emit(Severity::Err, l);
+        }
+    }
+
     fn read_error(&mut self, what: &str, err: impl core::fmt::Display) {
         self.stats.read_errors += 1;
         // One line per distinct failure would be ideal; a failing /proc read is rare enough
@@ -544,7 +562,7 @@ impl Agent {
         self.protect_poll();
 
         let Some(mi) = self.read_meminfo() else {
-            status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+            self.write_outputs();
             return;
         };
         let vm = self.vmallocinfo_kb(&mi);
@@ -599,7 +617,7 @@ impl Agent {
         self.decisions = decisions;
         self.suspects = snap.suspects;
         self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
-        status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+        self.write_outputs();
         self.firmware.healthy = true;
     }
 

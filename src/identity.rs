@@ -8,7 +8,7 @@
 //! streamed through `LineReader`, paths are `CPath`s.
 
 use crate::proc::{LineReader, ProcRoot, fields};
-use crate::sys::{self, CPath, Fd};
+use crate::sys::{self, CPath};
 
 /// A file's identity: its device and inode (what stat() reports, following links).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -51,7 +51,7 @@ pub fn path_id(path: &str) -> Option<FileId> {
 /// of /proc/PID/status all equal. None when they differ (a setuid program started by another
 /// user is not that user, nor root), or when the status cannot be read.
 pub fn uid_of(root: &ProcRoot, pid: u32, buf: &mut [u8]) -> Option<u32> {
-    let fd = Fd::open_ro(&root.pid_path(pid, b"status").ok()?).ok()?;
+    let fd = crate::safefile::open_read(&root.pid_path(pid, b"status").ok()?).ok()?;
     let mut r = LineReader::new(fd, buf);
     while let Some(line) = r.next_line() {
         let Ok(line) = line else { continue };
@@ -82,7 +82,7 @@ pub fn lookup_user(passwd_path: &str, name: &str) -> Option<u32> {
     if name.is_empty() || name.contains(':') {
         return None;
     }
-    let fd = Fd::open_ro(&CPath::from_bytes(passwd_path.as_bytes()).ok()?).ok()?;
+    let fd = crate::safefile::open_read(&CPath::from_bytes(passwd_path.as_bytes()).ok()?).ok()?;
     let mut buf = [0u8; 512];
     let mut r = LineReader::new(fd, &mut buf);
     while let Some(line) = r.next_line() {
@@ -121,16 +121,16 @@ impl core::fmt::Display for Reach {
     }
 }
 
-/// Whether `rule` (with a process action) could act on an impostor, or on nothing; None when
-/// its identity is tight (absolute exe and uid, or names with uid 0).
-pub fn reach(rule: &crate::config::Rule) -> Option<Reach> {
-    if !rule.action.targets_owner() {
+/// Whether a rule with a process action (`targets_owner`), naming `exe` and `uid`, could act
+/// on an impostor; None when its identity is tight (absolute exe and uid, or names with uid 0).
+pub fn reach(targets_owner: bool, exe: Option<&str>, uid: Option<u32>) -> Option<Reach> {
+    if !targets_owner {
         return None;
     }
     // (An exe that does not exist here is not reported: configs are checked at image build
     // time, on a host without the router's binaries.)
-    let abs = rule.exe.as_deref().filter(|e| e.starts_with('/'));
-    match (abs, rule.uid) {
+    let abs = exe.filter(|e| e.starts_with('/'));
+    match (abs, uid) {
         (Some(_), None) => Some(Reach::AnyUserOfExe),
         (None, Some(u)) if u != 0 => Some(Reach::AnyProcessOfUid(u)),
         _ => None,

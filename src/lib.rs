@@ -19,6 +19,7 @@ pub mod policy;
 pub mod proc;
 pub mod protect;
 pub mod report;
+pub mod safefile;
 pub mod schedule;
 pub mod sink;
 pub mod sockets;

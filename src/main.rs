@@ -152,7 +152,12 @@ fn main() -> ExitCode {
                 Ok(cfg) => {
                     // Valid, but say where a process action could hit an impostor.
                     for (i, r) in cfg.rules.iter().enumerate() {
-                        if let Some(w) = ghostwatch::identity::reach(r) {
+                        let reach = ghostwatch::identity::reach(
+                            r.action.targets_owner(),
+                            r.exe.as_deref(),
+                            r.uid,
+                        );
+                        if let Some(w) = reach {
                             let _ = writeln!(
                                 std::io::stderr(),
                                 "{file}: warning: rules[{i}] \"{}\" ({}): {w}",

@@ -276,7 +276,7 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     let mem_path = root
         .path(b"meminfo")
         .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
-    let mem = sys::Fd::open_ro(&mem_path)
+    let mem = crate::safefile::open_read(&mem_path)
         .map_err(ProcError::Io)
         .and_then(|fd| MemInfo::read(fd, &mut buf))
         .map_err(|e| match e {

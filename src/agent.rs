@@ -371,7 +371,15 @@ impl Agent {
     /// Reads meminfo through the kept-open fd (reopened if it went bad).
     fn read_meminfo(&mut self) -> Option<MemInfo> {
         if self.meminfo_fd.is_none() {
-            self.meminfo_fd = self.root.open(b"meminfo").ok();
+            // A meminfo that cannot be reopened is counted and logged like any read error (a
+            // blind agent also stops petting an owned watchdog: the operator must see why).
+            match self.root.open(b"meminfo") {
+                Ok(fd) => self.meminfo_fd = Some(fd),
+                Err(e) => {
+                    self.read_error("meminfo", sys::strerror(e));
+                    return None;
+                }
+            }
         }
         let fd = self.meminfo_fd.as_ref()?;
         if let Err(e) = fd.rewind() {

@@ -5,11 +5,11 @@
 
 mod support;
 
-use support::TempDir;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::TempDir;
 
 fn mkfifo(p: &Path) {
     let _ = std::fs::remove_file(p);

@@ -361,9 +361,27 @@ fn watchdog_not_petted_when_polls_fail() {
     std::fs::remove_file(root.join("meminfo")).unwrap();
     syslog.wait_line("meminfo").expect("read error audited");
     let status = t.path().join("status.json");
+    let errors = || {
+        std::fs::read_to_string(&syslog.out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("event=error") && l.contains("meminfo"))
+            .count()
+    };
     let _ = drain(&mut reader);
     let c0 = cycles(&status).unwrap();
+    let e0 = errors();
     wait_polls(&status, c0, 3);
+    // Each of those polls said why (the first ten read errors are all logged).
+    if e0 <= 7 {
+        assert!(
+            wait_for(Duration::from_secs(5), || (errors() >= e0 + 3)
+                .then_some(()))
+            .is_some(),
+            "failing polls were silent: {} error lines after {e0}",
+            errors()
+        );
+    }
     assert!(
         drain(&mut reader).0.is_empty(),
         "polls that cannot read meminfo petted the watchdog"

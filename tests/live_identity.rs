@@ -5,18 +5,18 @@
 //! The daemons are examples/gw-testd started directly (no shell: the names are hostile), the
 //! agent's audit lines go to its stderr (`"syslog": "stderr"`).
 
-mod e2e;
 mod support;
 
-use e2e::*;
+use std::time::Duration;
+
 use std::process::{Command, Stdio};
-use support::ChildGuard;
+use support::*;
 
 const MIB: u64 = 1 << 20;
 
 /// gw-testd on a loopback UDP port with `extra` options; waits for its pidfile.
 fn testd(dir: &TempDir, tag: &str, port: u16, extra: &[&str]) -> (ChildGuard, u32) {
-    let pidfile = dir.path(&format!("{tag}.pid"));
+    let pidfile = dir.join(&format!("{tag}.pid"));
     let child = Command::new(testd_bin())
         .args([
             "--udp",
@@ -31,7 +31,7 @@ fn testd(dir: &TempDir, tag: &str, port: u16, extra: &[&str]) -> (ChildGuard, u3
         .spawn()
         .expect("spawn gw-testd");
     let g = ChildGuard(child);
-    let pid = wait_for(5_000, || {
+    let pid = wait_for(Duration::from_millis(5_000), || {
         std::fs::read_to_string(&pidfile)
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok())
@@ -53,7 +53,7 @@ fn uid_of(pid: u32) -> Option<u32> {
 }
 
 fn config(dir: &TempDir, name: &str, rules: &str) -> String {
-    let p = dir.path(name);
+    let p = dir.join(name);
     support::write_trusted(
         &p,
         format!(
@@ -87,7 +87,7 @@ impl Drop for Marker {
 
 #[test]
 fn a_hostile_process_name_never_runs_as_shell_code() {
-    if !need_root("a_hostile_process_name_never_runs_as_shell_code") {
+    if !require_root("a_hostile_process_name_never_runs_as_shell_code") {
         return;
     }
     let dir = TempDir::new("placeholder");
@@ -96,7 +96,7 @@ fn a_hostile_process_name_never_runs_as_shell_code() {
     // 14 bytes: fits the kernel's 15-byte comm.
     let hostile = format!(";id>{};#", marker.0);
     assert!(hostile.len() <= 15, "{hostile}");
-    let out = dir.path("out");
+    let out = dir.join("out");
 
     // 1. A template that splices the name into a shell script is refused by check and run.
     let spliced = config(
@@ -140,9 +140,9 @@ fn a_hostile_process_name_never_runs_as_shell_code() {
     let (code, msg) = check(&cfg);
     assert_eq!(code, 0, "{msg}");
     flood(port, 300, 60_000);
-    assert!(udp_rx_queue(port).unwrap_or(0) > 4 * MIB);
-    let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
-    let got = wait_for(15_000, || {
+    assert!(udp_row(port).map(|r| r.rx_queue).unwrap_or(0) > 4 * MIB);
+    let mut agent = AgentProc::start(&["-c", &cfg], dir.path());
+    let got = wait_for(Duration::from_millis(15_000), || {
         std::fs::read(&out).ok().filter(|b| !b.is_empty())
     })
     .unwrap_or_else(|| panic!("the command never ran; agent: {}", agent.stderr()));

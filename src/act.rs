@@ -641,6 +641,15 @@ mod tests {
             .arg("30")
             .spawn()
             .unwrap();
+        // spawn() returns once exec closed the CLOEXEC pipe, which the kernel does before it
+        // renames the task: wait for the comm to say "sleep".
+        let comm_path = format!("/proc/{}/comm", child.id());
+        for _ in 0..200 {
+            if std::fs::read_to_string(&comm_path).is_ok_and(|c| c.trim() == "sleep") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let o = kill(&live, &target(child.id(), b"sleep"), 0);
         let _ = child.kill();
         let _ = child.wait();

@@ -10,7 +10,6 @@ use crate::audit::AuditLine;
 use crate::children::{self, Children, Job, Running};
 use crate::config::{self, ActionKind, Config, Trigger};
 use crate::ghost;
-use crate::owners::{self, Owners, WalkMode};
 use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
 use crate::proc::meminfo::{Field, MemInfo};
 use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
@@ -26,6 +25,7 @@ use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 mod firmware;
+mod owner_track;
 
 /// Where `run` looks for a config when no -c is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ghostwatch.json";
@@ -176,6 +176,9 @@ pub fn run(opts: Options) -> u8 {
             return 1;
         }
     };
+    if opts.once {
+        agent.owner_walk_budget_us = u64::MAX;
+    }
     agent.protect_self();
     agent.open_watchdog();
     {
@@ -216,6 +219,10 @@ pub fn run(opts: Options) -> u8 {
                 break;
             }
             sched.polled(sys::monotonic_ms());
+        } else if agent.owner_walk_pending() {
+            // A long owner walk goes on in budgeted slices between polls, not inside one.
+            agent.owner_walk_slice();
+            continue;
         }
         let now = sys::monotonic_ms();
         let wake = agent
@@ -270,9 +277,10 @@ pub struct Agent {
     meminfo_fd: Option<Fd>,
     buf: [u8; 4096],
     suspects: heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>,
-    owners: Owners<{ policy::MAX_SUSPECTS }>,
-    owners_for: heapless::Vec<u64, { policy::MAX_SUSPECTS }>,
-    owners_at_cycle: u64,
+    owners: owner_track::OwnerTrack,
+    /// Most time one poll (or one slice between polls) spends in the owner walk; `run --once`
+    /// lifts it (one poll must finish the walk).
+    pub owner_walk_budget_us: u64,
     scanner: Scanner,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
     vmalloc_kb: Option<u64>,
@@ -299,9 +307,8 @@ impl Agent {
             meminfo_fd: Some(meminfo_fd),
             buf: [0; 4096],
             suspects: heapless::Vec::new(),
-            owners: Owners::default(),
-            owners_for: heapless::Vec::new(),
-            owners_at_cycle: 0,
+            owners: owner_track::OwnerTrack::default(),
+            owner_walk_budget_us: owner_track::WALK_BUDGET_US,
             scanner,
             decisions: heapless::Vec::new(),
             vmalloc_kb: None,
@@ -371,7 +378,15 @@ impl Agent {
     /// Reads meminfo through the kept-open fd (reopened if it went bad).
     fn read_meminfo(&mut self) -> Option<MemInfo> {
         if self.meminfo_fd.is_none() {
-            self.meminfo_fd = self.root.open(b"meminfo").ok();
+            // A meminfo that cannot be reopened is counted and logged like any read error (a
+            // blind agent also stops petting an owned watchdog: the operator must see why).
+            match self.root.open(b"meminfo") {
+                Ok(fd) => self.meminfo_fd = Some(fd),
+                Err(e) => {
+                    self.read_error("meminfo", sys::strerror(e));
+                    return None;
+                }
+            }
         }
         let fd = self.meminfo_fd.as_ref()?;
         if let Err(e) = fd.rewind() {
@@ -489,23 +504,24 @@ impl Agent {
         }
     }
 
-    /// Resolves owners (and their exe) of the current suspects, reusing the last walk while the
-    /// suspect set is unchanged (re-walked every policy::FULL_SCAN_EVERY polls).
+    /// Resolves owners (and their exe) of the current suspects through the owner cache: a
+    /// remembered owner costs one readlink per poll; a walk runs under a budget (owner_track).
     fn resolve_owners(&mut self) {
+        // Owners are sought for the sockets that can matter: the largest, and every one within
+        // reach of the warn level. Small queues come and go; walking for them would never end.
         let mut inodes: heapless::Vec<u64, { policy::MAX_SUSPECTS }> = heapless::Vec::new();
-        for s in &self.suspects {
-            let _ = inodes.push(s.socket.inode);
+        for (i, s) in self.suspects.iter().enumerate() {
+            if owner_worthy(&self.cfg, i, s) {
+                let _ = inodes.push(s.socket.inode);
+            }
         }
-        if inodes != self.owners_for
-            || self.cycles.saturating_sub(self.owners_at_cycle) >= policy::FULL_SCAN_EVERY
-        {
-            owners::find_owners(&self.root, &inodes, WalkMode::AllOwners, &mut self.owners);
-            self.owners_for = inodes;
-            self.owners_at_cycle = self.cycles;
-        }
+        // Remembered owners re-validated by one readlink each; the fd walk only when one is
+        // missing or moved (or periodically), under a per-poll time budget (owner_track).
+        self.owners
+            .update(&self.root, &inodes, self.cycles, self.owner_walk_budget_us);
         for s in self.suspects.iter_mut() {
             s.owners.clear();
-            for o in self.owners.of(s.socket.inode) {
+            for o in self.owners.of(&self.root, s.socket.inode) {
                 let mut exe = heapless::String::<128>::new();
                 if let Ok(p) = pid::read_exe(&self.root, o.pid, &mut self.buf) {
                     sys::push_lossy(&mut exe, p);
@@ -515,6 +531,17 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// True while an owner walk is split over several slices (see `owner_track`).
+    pub fn owner_walk_pending(&self) -> bool {
+        self.owners.walking()
+    }
+
+    /// Walks owners for one budget's worth; decisions wait for the next poll.
+    pub fn owner_walk_slice(&mut self) {
+        self.owners
+            .resume_walk(&self.root, self.cycles, self.owner_walk_budget_us);
     }
 
     /// One poll: measure, decide, act, audit, write status. Allocates nothing unless a
@@ -544,6 +571,18 @@ impl Agent {
         self.stats.mem_total_kb = g.mem_total_kb;
         self.stats.available_kb = available_kb;
 
+        // An owner walk split over polls (owner_track) goes on first: until it is complete
+        // there is nothing new to decide about owners, so this poll only walks.
+        if self.owners.walking() {
+            self.owner_walk_slice();
+            if self.owners.walking() {
+                self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
+                status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+                self.firmware.healthy = true;
+                return;
+            }
+        }
+
         // Cheap screen first; a full table read once trouble shows or as a periodic safety net.
         let trouble = self
             .policy
@@ -558,6 +597,17 @@ impl Agent {
             .wants_owners(&self.cfg, g.ghost_kb, max_rx, available_kb)
         {
             self.resolve_owners();
+            // An owner walk spanning polls (owner_track's budget) while a suspect has no known
+            // owner: decide once the walk is complete, not on owner-less suspects (that would
+            // audit a false "no matching owner"). The poll still ends healthy (watchdog, status).
+            let unowned =
+                |(i, s): (usize, &Suspect)| owner_worthy(&self.cfg, i, s) && s.owners.is_empty();
+            if self.owners.walking() && self.suspects.iter().enumerate().any(unowned) {
+                self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
+                status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+                self.firmware.healthy = true;
+                return;
+            }
         }
 
         let snap = Snapshot {
@@ -800,6 +850,12 @@ impl Agent {
 enum Carried {
     Done(Outcome),
     Started(Running),
+}
+
+/// True for the suspects whose owners are worth an fd walk: the largest queue, and any within
+/// a quarter of the backlog warn level (the margin of the sockstat gate).
+fn owner_worthy(cfg: &Config, rank: usize, s: &Suspect) -> bool {
+    rank == 0 || s.socket.rx_queue >= cfg.backlog_warn_bytes / 4
 }
 
 fn failed(reason: &str) -> Outcome {

@@ -1,7 +1,7 @@
 //! Command templates of `exec`/`restart` rules: which placeholders exist, where they may stand,
 //! and how they are filled.
 //!
-//! OWNER: harden. `{comm}` is text the target process chose for itself (any 15 bytes, e.g.
+//! `{comm}` is text the target process chose for itself (any 15 bytes, e.g.
 //! `;id>/tmp/x;#`), so it must never be read as code. Commands run without a shell, and the
 //! config is refused (`check_template`) where a placeholder could still become code or a
 //! program name:
@@ -16,7 +16,7 @@
 //! stand anywhere but argv[0].
 
 use crate::act::Target;
-use crate::config::Str;
+use heapless::String;
 
 /// Every placeholder, as written in a template.
 pub const PLACEHOLDERS: [&str; 3] = ["{pid}", "{comm}", "{inode}"];
@@ -48,7 +48,7 @@ fn is_shell(prog: &str) -> bool {
 
 /// Checks where placeholders stand in `argv` (see the module comment). Ok, or the first item
 /// that breaks a rule with a message saying what to write instead.
-pub fn check_template(argv: &[Str]) -> Result<(), TemplateError> {
+pub fn check_template<const N: usize>(argv: &[String<N>]) -> Result<(), TemplateError> {
     let Some((prog, _)) = argv.split_first() else {
         return Ok(());
     };
@@ -92,8 +92,8 @@ pub fn check_template(argv: &[Str]) -> Result<(), TemplateError> {
 /// The argv to run: every item of `argv` with `{pid}`, `{comm}`, `{inode}` filled from
 /// `target` (items unchanged without one). Err (the action's failure reason) if the template
 /// breaks `check_template`, or `{comm}` would be empty or start with `-` (an option).
-pub fn substitute_all(
-    argv: &[Str],
+pub fn substitute_all<const N: usize>(
+    argv: &[String<N>],
     target: Option<&Target>,
 ) -> Result<Vec<std::ffi::OsString>, &'static str> {
     use std::os::unix::ffi::OsStringExt;
@@ -145,8 +145,12 @@ mod tests {
     use super::*;
     use crate::proc::pid::Comm;
 
-    fn v(items: &[&str]) -> Vec<Str> {
-        items.iter().map(|s| Str::try_from(*s).unwrap()).collect()
+    // The config's argv items (`config::Str`), without importing config (config uses us).
+    fn v(items: &[&str]) -> Vec<String<128>> {
+        items
+            .iter()
+            .map(|s| String::try_from(*s).unwrap())
+            .collect()
     }
 
     fn target(comm: &[u8]) -> Target {

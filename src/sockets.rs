@@ -286,6 +286,8 @@ impl Scanner {
                 self.note(Note::Stranded(e));
                 false
             }
+            // Its process exited since discovery: nothing to say, the next discovery drops it.
+            Err(NsError::Enter(libc::ENOENT | libc::ESRCH)) => false,
             Err(NsError::Enter(errno) | NsError::Socket(errno)) => {
                 if !self.noted_ns.contains(&inode) {
                     let _ = self.noted_ns.push(inode);

@@ -1,7 +1,7 @@
 //! Which files ghostwatch may obey: the config decides what runs as root, so it must be a
 //! regular file that only root can change, reached through directories only root can change.
 //!
-//! OWNER: harden. Nothing here allocates (config loading is proven allocation-free) and no
+//! Nothing here allocates (config loading is proven allocation-free) and no
 //! open can block: a FIFO planted where the config should be is refused, never waited on.
 //!
 //! The rules (OpenSSH's StrictModes, with the sticky-directory rule of sudo and systemd):

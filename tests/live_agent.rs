@@ -160,8 +160,9 @@ impl FloodCase {
     fn expect_recovered(&self) {
         find_line(&self.log, &["event=recovered", "trigger=backlog"], 5_000).unwrap_or_else(|| {
             panic!(
-                "recovered line; sockets over the warn level on the box: {:?}",
-                queues_over(MIB)
+                "recovered line; sockets over the warn level here: {:?}; syslog: {:#?}",
+                queues_over(MIB),
+                log_lines(&self.log)
             )
         });
     }

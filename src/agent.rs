@@ -10,6 +10,7 @@ use crate::audit::AuditLine;
 use crate::children::{self, Children, Job, Running};
 use crate::config::{self, ActionKind, Config, Trigger};
 use crate::ghost;
+use crate::identity::{self, FileId};
 use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
 use crate::proc::meminfo::{Field, MemInfo};
 use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
@@ -59,6 +60,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
         HUP.store(true, Ordering::SeqCst);
     } else {
         TERM.store(true, Ordering::SeqCst);
+        sys::request_stop();
     }
 }
 
@@ -281,6 +283,8 @@ pub struct Agent {
     /// Most time one poll (or one slice between polls) spends in the owner walk; `run --once`
     /// lifts it (one poll must finish the walk).
     pub owner_walk_budget_us: u64,
+    /// Identity of each rule's absolute `exe`, re-stat()ed with every owner resolution.
+    rule_exe: [Option<FileId>; config::MAX_RULES],
     scanner: Scanner,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
     vmalloc_kb: Option<u64>,
@@ -309,6 +313,7 @@ impl Agent {
             suspects: heapless::Vec::new(),
             owners: owner_track::OwnerTrack::default(),
             owner_walk_budget_us: owner_track::WALK_BUDGET_US,
+            rule_exe: [None; config::MAX_RULES],
             scanner,
             decisions: heapless::Vec::new(),
             vmalloc_kb: None,
@@ -359,6 +364,23 @@ impl Agent {
         self.stats.seq += 1;
         line.kvd("seq", self.stats.seq);
         sink::emit(sev, line.as_str());
+    }
+
+    /// Rewrites the status and metrics files; a failure (read-only directory, a planted
+    /// directory at the path, ...) is audited, the first 10 and then every 100th.
+    fn write_outputs(&mut self) {
+        let Err((path, e)) = status::write_all(&self.stats, &status::Outputs::of(&self.cfg)) else {
+            return;
+        };
+        self.stats.write_errors += 1;
+        let n = self.stats.write_errors;
+        if n <= 10 || n % 100 == 0 {
+            let mut msg = heapless::String::<192>::new();
+            let _ = write!(msg, "cannot write {path}: {}", sys::strerror(e));
+            let mut l = AuditLine::new("error");
+            l.kv("reason", msg.as_bytes()).kvd("errors_total", n);
+            self.emit(Severity::Err, l);
+        }
     }
 
     fn read_error(&mut self, what: &str, err: impl core::fmt::Display) {
@@ -526,10 +548,22 @@ impl Agent {
                 if let Ok(p) = pid::read_exe(&self.root, o.pid, &mut self.buf) {
                     sys::push_lossy(&mut exe, p);
                 }
-                if s.owners.push(SuspectOwner { owner: *o, exe }).is_err() {
+                // Who it is beyond its name: the file it runs and the account it runs as.
+                let owner = SuspectOwner {
+                    owner: *o,
+                    exe,
+                    exe_id: identity::exe_id(&self.root, o.pid),
+                    uid: identity::uid_of(&self.root, o.pid, &mut self.buf),
+                };
+                if s.owners.push(owner).is_err() {
                     break;
                 }
             }
+        }
+        // The rules' exe paths as root sees them now (a binary upgraded since the last walk
+        // is a new inode).
+        for (slot, r) in self.rule_exe.iter_mut().zip(self.cfg.rules.iter()) {
+            *slot = r.exe.as_deref().and_then(identity::path_id);
         }
     }
 
@@ -555,7 +589,7 @@ impl Agent {
         self.protect_poll();
 
         let Some(mi) = self.read_meminfo() else {
-            status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+            self.write_outputs();
             return;
         };
         let vm = self.vmallocinfo_kb(&mi);
@@ -577,7 +611,7 @@ impl Agent {
             self.owner_walk_slice();
             if self.owners.walking() {
                 self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
-                status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+                self.write_outputs();
                 self.firmware.healthy = true;
                 return;
             }
@@ -604,7 +638,7 @@ impl Agent {
                 |(i, s): (usize, &Suspect)| owner_worthy(&self.cfg, i, s) && s.owners.is_empty();
             if self.owners.walking() && self.suspects.iter().enumerate().any(unowned) {
                 self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
-                status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+                self.write_outputs();
                 self.firmware.healthy = true;
                 return;
             }
@@ -615,6 +649,7 @@ impl Agent {
             ghost_kb: g.ghost_kb,
             available_kb,
             suspects: core::mem::take(&mut self.suspects),
+            rule_exe: self.rule_exe,
         };
         let mut decisions = core::mem::take(&mut self.decisions);
         self.policy.evaluate(&self.cfg, &snap, &mut decisions);
@@ -632,7 +667,7 @@ impl Agent {
         self.decisions = decisions;
         self.suspects = snap.suspects;
         self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
-        status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+        self.write_outputs();
         self.firmware.healthy = true;
     }
 

@@ -136,7 +136,7 @@ impl FloodCase {
             &rules,
         );
         flood(port, 300, 60_000);
-        let queued = udp_row(port).map(|r| r.rx_queue).unwrap();
+        let queued = udp_rx_queue(port).unwrap();
         let agent = AgentProc::start(&["-c", &cfg], dir.path());
         FloodCase {
             agent,
@@ -153,7 +153,7 @@ impl FloodCase {
     }
 
     fn rx_queue(&self) -> Option<u64> {
-        udp_row(self.port).map(|r| r.rx_queue)
+        udp_rx_queue(self.port)
     }
 
     /// Waits for the backlog's recovered line; on failure names what else holds it up.

@@ -144,6 +144,11 @@ pub fn udp_row(port: u16) -> Option<UdpRow> {
         .map(|(_, r)| r)
 }
 
+/// rx_queue of the UDP socket bound to 127.0.0.1:`port`.
+pub fn udp_rx_queue(port: u16) -> Option<u64> {
+    udp_row(port).map(|r| r.rx_queue)
+}
+
 /// The row of UDP socket `inode` (None once it is gone).
 pub fn udp_row_by_inode(inode: u64) -> Option<UdpRow> {
     udp_rows()

@@ -627,10 +627,14 @@ impl Agent {
         let g = match ghost::compute(&mi, vm) {
             Ok(g) => g,
             Err(what) => {
+                // Unknown, not a guess: no Ghost rule runs on it and the files say null.
                 self.read_error("meminfo", what);
+                self.stats.ghost_unknown = true;
+                self.write_outputs();
                 return;
             }
         };
+        self.stats.ghost_unknown = false;
         let available_kb = mi.get(Field::MemAvailable);
         self.stats.ghost_kb = g.ghost_kb;
         self.stats.mem_total_kb = g.mem_total_kb;

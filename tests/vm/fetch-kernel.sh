@@ -37,7 +37,7 @@ fi
 [ -n "$pkg" ] || { log "cannot resolve $q"; exit 1; }
 ver=$(apt-cache policy "$pkg:$dpkg_arch" | sed -n 's/^ *Candidate: //p')
 dir=$cache/$arch/$pkg-$ver
-if [ -s "$dir/kernel" ] && [ -s "$dir/modules.order" ]; then
+if [ -s "$dir/kernel" ] && [ -e "$dir/modules.order" ]; then
   echo "$dir"
   exit 0
 fi

@@ -135,8 +135,8 @@ fn alive(pid: i32) -> bool {
 
 fn ready(what: &str) -> bool {
     support::require_root(what)
-        && support::require_tool("busybox")
-        && support::require_tool("rsyslogd")
+        && support::require_program("busybox", support::INSTALL_BUSYBOX)
+        && support::require_program("rsyslogd", support::INSTALL_RSYSLOG)
 }
 
 fn lifecycle(shell: Shell) {

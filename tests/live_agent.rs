@@ -7,8 +7,9 @@ mod e2e;
 mod support;
 
 use e2e::*;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use support::Rsyslogd;
+use support::{INSTALL_RSYSLOG, Rsyslogd, require_program};
 
 fn unix_target(r: &Rsyslogd) -> String {
     format!("unix:{}", r.sock.display())
@@ -28,6 +29,24 @@ fn log_lines(r: &Rsyslogd) -> Vec<String> {
 
 const MIB: u64 = 1 << 20;
 
+/// The backlog trigger is box-wide: an agent acts on the worst sockets of the whole box and
+/// reports `recovered` only once no socket on it is over the warn level. Two flood tests at
+/// once would each see the other's flood (one test's clamp agent drained the dry-run test's
+/// socket, and its own never recovered), so they run one at a time.
+static FLOOD: Mutex<()> = Mutex::new(());
+
+fn one_flood_at_a_time() -> MutexGuard<'static, ()> {
+    FLOOD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A daemon comm of this test in this test process, so that no rule can match another test's
+/// daemon (nor one of a concurrent run elsewhere on the box). At most 15 bytes.
+fn testd_name(tag: &str) -> String {
+    let name = format!("gw{tag}-{}", std::process::id() % 100_000);
+    assert!(name.len() <= 15, "comm {name:?} too long");
+    name
+}
+
 /// Writes a config file; `rules` is the JSON array text.
 fn write_config(dir: &TempDir, name: &str, syslog: &str, extra: &str, rules: &str) -> String {
     let p = dir.path(name);
@@ -36,7 +55,7 @@ fn write_config(dir: &TempDir, name: &str, syslog: &str, extra: &str, rules: &st
         MIB,
         4 * MIB
     );
-    std::fs::write(&p, text).unwrap();
+    support::write_trusted(&p, text);
     p.display().to_string()
 }
 
@@ -54,6 +73,24 @@ fn find_line(log: &Rsyslogd, needles: &[&str], ms: u64) -> Option<String> {
     })
 }
 
+/// "TABLE inode=N rx_queue=N" of every socket queueing more than `bytes` (backlog is box-wide:
+/// a failing recovery names what else holds it up).
+fn queues_over(bytes: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in ["udp", "udp6", "raw", "raw6", "tcp", "tcp6"] {
+        let text = std::fs::read_to_string(format!("/proc/net/{t}")).unwrap_or_default();
+        for l in text.lines().skip(1) {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let rx = f.get(4).and_then(|q| q.split_once(':'));
+            let rx = rx.and_then(|(_, rx)| u64::from_str_radix(rx, 16).ok());
+            if let (Some(rx), Some(ino)) = (rx.filter(|&rx| rx > bytes), f.get(9)) {
+                out.push(format!("{t} inode={ino} rx_queue={rx}"));
+            }
+        }
+    }
+    out
+}
+
 fn kv<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace()
         .find_map(|f| f.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
@@ -61,17 +98,21 @@ fn kv<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 #[test]
 fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
-    if !need_root("restart_rule_restarts_the_owner_and_frees_the_backlog") {
+    if !need_root("restart_rule_restarts_the_owner_and_frees_the_backlog")
+        || !require_program("rsyslogd", INSTALL_RSYSLOG)
+    {
         return;
     }
+    let _flood = one_flood_at_a_time();
+    let name = testd_name("restart");
     let dir = TempDir::new("restart");
     let log = Rsyslogd::start();
     let port = free_udp_port();
-    let d = Daemon::start(&dir.0, &["--udp", &port.to_string()]);
+    let d = Daemon::start(&dir.0, &["--comm", &name, "--udp", &port.to_string()]);
     let pid0 = d.pid().expect("daemon pid");
     let inode0 = d.inode("udp").expect("daemon socket inode");
     let rules = format!(
-        "[{{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"gw-testd\", \"action\": \"restart\", \"argv\": {}, \"timeout_s\": 20 }}]",
+        "[{{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"{name}\", \"action\": \"restart\", \"argv\": {}, \"timeout_s\": 20 }}]",
         json_argv(&d.init_argv("restart"))
     );
     let cfg = write_config(&dir, "restart.json", &unix_target(&log), "", &rules);
@@ -103,7 +144,7 @@ fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
         "{line}"
     );
     assert_eq!(kv(&line, "pid"), Some(pid0.to_string().as_str()), "{line}");
-    assert_eq!(kv(&line, "comm"), Some("gw-testd"), "{line}");
+    assert_eq!(kv(&line, "comm"), Some(name.as_str()), "{line}");
     assert!(
         kv(&line, "duration_ms").is_some() && kv(&line, "seq").is_some(),
         "{line}"
@@ -119,7 +160,12 @@ fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
         Some(0),
         "backlog not gone after restart"
     );
-    find_line(&log, &["event=recovered", "trigger=backlog"], 5_000).expect("recovered line");
+    find_line(&log, &["event=recovered", "trigger=backlog"], 5_000).unwrap_or_else(|| {
+        panic!(
+            "recovered line; sockets over the warn level on the box: {:?}",
+            queues_over(MIB)
+        )
+    });
     assert_eq!(
         agent.stop(2_000),
         Some(0),
@@ -130,19 +176,25 @@ fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
 
 #[test]
 fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
-    if !need_root("clamp_and_drain_keep_the_pid_and_cap_the_socket") {
+    if !need_root("clamp_and_drain_keep_the_pid_and_cap_the_socket")
+        || !require_program("rsyslogd", INSTALL_RSYSLOG)
+    {
         return;
     }
+    let _flood = one_flood_at_a_time();
+    let name = testd_name("clamp");
     let dir = TempDir::new("clamp");
     let log = Rsyslogd::start();
     let port = free_udp_port();
-    let d = Daemon::start(&dir.0, &["--udp", &port.to_string()]);
+    let d = Daemon::start(&dir.0, &["--comm", &name, "--udp", &port.to_string()]);
     let pid0 = d.pid().unwrap();
-    let rules = r#"[
-    { "name": "clamp-testd", "trigger": "backlog", "comm": "gw-testd", "action": "clamp", "rcvbuf": 65536 },
-    { "name": "drain-testd", "trigger": "backlog", "comm": "gw-testd", "action": "drain" }
-  ]"#;
-    let cfg = write_config(&dir, "clamp.json", &unix_target(&log), "", rules);
+    let rules = format!(
+        r#"[
+    {{ "name": "clamp-testd", "trigger": "backlog", "comm": "{name}", "action": "clamp", "rcvbuf": 65536 }},
+    {{ "name": "drain-testd", "trigger": "backlog", "comm": "{name}", "action": "drain" }}
+  ]"#
+    );
+    let cfg = write_config(&dir, "clamp.json", &unix_target(&log), "", &rules);
     flood(port, 300, 60_000);
     assert!(udp_rx_queue(port).unwrap() > 4 * MIB);
 
@@ -158,7 +210,12 @@ fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
     assert_eq!(kv(&clamp, "result"), Some("ok"), "{clamp}");
     let drain = find_line(&log, &["event=action", "rule=drain-testd"], 5_000).expect("drain line");
     assert_eq!(kv(&drain, "result"), Some("ok"), "{drain}");
-    find_line(&log, &["event=recovered", "trigger=backlog"], 5_000).expect("recovered line");
+    find_line(&log, &["event=recovered", "trigger=backlog"], 5_000).unwrap_or_else(|| {
+        panic!(
+            "recovered line; sockets over the warn level on the box: {:?}",
+            queues_over(MIB)
+        )
+    });
 
     assert_eq!(
         d.pid(),
@@ -182,16 +239,20 @@ fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
 
 #[test]
 fn dry_run_audits_and_touches_nothing() {
-    if !need_root("dry_run_audits_and_touches_nothing") {
+    if !need_root("dry_run_audits_and_touches_nothing")
+        || !require_program("rsyslogd", INSTALL_RSYSLOG)
+    {
         return;
     }
+    let _flood = one_flood_at_a_time();
+    let name = testd_name("dry");
     let dir = TempDir::new("dry");
     let log = Rsyslogd::start();
     let port = free_udp_port();
-    let d = Daemon::start(&dir.0, &["--udp", &port.to_string()]);
+    let d = Daemon::start(&dir.0, &["--comm", &name, "--udp", &port.to_string()]);
     let pid0 = d.pid().unwrap();
     let rules = format!(
-        "[{{ \"name\": \"clamp-testd\", \"trigger\": \"backlog\", \"comm\": \"gw-testd\", \"action\": \"clamp\", \"rcvbuf\": 65536 }},\n    {{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"gw-testd\", \"action\": \"restart\", \"argv\": {} }}]",
+        "[{{ \"name\": \"clamp-testd\", \"trigger\": \"backlog\", \"comm\": \"{name}\", \"action\": \"clamp\", \"rcvbuf\": 65536 }},\n    {{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"{name}\", \"action\": \"restart\", \"argv\": {} }}]",
         json_argv(&d.init_argv("restart"))
     );
     let cfg = write_config(
@@ -221,21 +282,22 @@ fn dry_run_audits_and_touches_nothing() {
 
 #[test]
 fn audit_over_udp_to_a_loopback_collector() {
-    if !need_root("audit_over_udp_to_a_loopback_collector") {
+    if !need_root("audit_over_udp_to_a_loopback_collector")
+        || !require_program("rsyslogd", INSTALL_RSYSLOG)
+    {
         return;
     }
     let dir = TempDir::new("udp");
     let log = Rsyslogd::start();
     // ghost_warn_kb 1: any box has more Ghost than that, so one poll yields a threshold line.
     let cfg = dir.path("udp.json");
-    std::fs::write(
+    support::write_trusted(
         &cfg,
         format!(
             "{{\"syslog\": \"{}\", \"ghost_warn_kb\": 1, \"ghost_act_kb\": 2, \"mlock\": false, \"oom_score_adj\": 0, \"rules\": [{{\"name\": \"note\", \"trigger\": \"ghost\", \"action\": \"log\"}}]}}",
             udp_target(&log)
         ),
-    )
-    .unwrap();
+    );
     let out = std::process::Command::new(ghostwatch_bin())
         .args(["run", "--once", "-c", cfg.to_str().unwrap()])
         .output()
@@ -253,7 +315,9 @@ fn audit_over_udp_to_a_loopback_collector() {
 
 #[test]
 fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
-    if !need_root("sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero") {
+    if !need_root("sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero")
+        || !require_program("rsyslogd", INSTALL_RSYSLOG)
+    {
         return;
     }
     let dir = TempDir::new("hup");
@@ -271,7 +335,7 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
     );
     let _ = extra;
     let cfg = dir.path("hup.json");
-    std::fs::write(&cfg, &text).unwrap();
+    support::write_trusted(&cfg, &text);
     let mut agent = AgentProc::start(&["-c", cfg.to_str().unwrap()], &dir.0);
     wait_for(5_000, || {
         std::fs::read_to_string(&status)
@@ -280,7 +344,7 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
     })
     .expect("status file written");
 
-    std::fs::write(&cfg, "{\"interval_ms\": \"fast\"}").unwrap();
+    support::write_trusted(&cfg, "{\"interval_ms\": \"fast\"}");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
     let e = find_line(&log, &["event=error", "reload"], 5_000)
@@ -288,7 +352,7 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
     assert!(e.contains("hup.json:1:"), "error names FILE:LINE:COL: {e}");
     assert!(alive(agent.pid()), "agent died on a bad reload");
 
-    std::fs::write(&cfg, &text).unwrap();
+    support::write_trusted(&cfg, &text);
     unsafe { libc::kill(agent.pid() as i32, libc::SIGHUP) };
     find_line(&log, &["event=reload", "result=ok"], 5_000).expect("reload ok line");
 
@@ -308,7 +372,7 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
 fn run_refuses_a_bad_config_with_its_position() {
     let dir = TempDir::new("bad");
     let cfg = dir.path("bad.json");
-    std::fs::write(&cfg, "{\n  \"interval_ms\": 1000,\n  \"trigerr\": 1\n}\n").unwrap();
+    support::write_trusted(&cfg, "{\n  \"interval_ms\": 1000,\n  \"trigerr\": 1\n}\n");
     let out = std::process::Command::new(ghostwatch_bin())
         .args(["run", "--once", "-c", cfg.to_str().unwrap()])
         .output()

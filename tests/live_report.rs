@@ -88,6 +88,23 @@ mod helper {
         Crowd,
     }
 
+    /// SO_RCVBUFFORCE: queues big enough to rank in the top 10 on a box others flood too.
+    fn rcvbuf_force(fd: libc::c_int, bytes: libc::c_int) {
+        // SAFETY: option value is a c_int of the stated size.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&bytes as *const libc::c_int).cast(),
+                core::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            fail("SO_RCVBUFFORCE");
+        }
+    }
+
     /// Forks a child that sets PDEATHSIG (so it dies with the holder), closes the report pipe
     /// and, in the child, runs `f` and then pauses forever. Returns the child's PID.
     fn fork_member(holder: libc::pid_t, f: impl FnOnce()) -> libc::pid_t {
@@ -294,6 +311,7 @@ mod helper {
             Mode::Crowd => {
                 let me = unsafe { libc::getpid() };
                 let shared = sock(libc::AF_INET, libc::SOCK_DGRAM, 0, "udp4 shared");
+                rcvbuf_force(shared, 8 << 20);
                 say(format_args!("shared {} {}\n", inode(shared), bind4(shared)));
                 for _ in 0..super::CROWD_SHARERS {
                     let g = fork_member(me, || {});
@@ -309,17 +327,7 @@ mod helper {
                     say(format_args!("member {g}\n"));
                 }
                 let u = sock(libc::AF_INET, libc::SOCK_DGRAM, 0, "udp4 culprit");
-                let rcvbuf: libc::c_int = 4 << 20;
-                // SAFETY: option value is a c_int of the stated size.
-                unsafe {
-                    libc::setsockopt(
-                        u,
-                        libc::SOL_SOCKET,
-                        libc::SO_RCVBUFFORCE,
-                        (&rcvbuf as *const libc::c_int).cast(),
-                        core::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                    )
-                };
+                rcvbuf_force(u, 16 << 20);
                 say(format_args!("udp {} {}\n", inode(u), bind4(u)));
                 let culprit = fork_member(me, || unsafe {
                     libc::prctl(libc::PR_SET_NAME, c"gw-culprit".as_ptr());
@@ -709,15 +717,15 @@ fn a_crowd_of_processes_cannot_hide_the_owner_of_a_flooded_socket() {
     assert_eq!(h.members.len(), CROWD_SHARERS + CROWD_IDLE + 1);
     let shared = h.socket("shared").clone();
     let flooded = h.socket("udp").clone();
-    flood_udp("127.0.0.1:0", ("127.0.0.1", shared.port), 32, 1000);
-    flood_udp("127.0.0.1:0", ("127.0.0.1", flooded.port), 3000, 1000);
+    flood_udp("127.0.0.1:0", ("127.0.0.1", shared.port), 3000, 1000);
+    flood_udp("127.0.0.1:0", ("127.0.0.1", flooded.port), 8000, 1000);
     let sharers = &h.members[..CROWD_SHARERS];
 
     // The default --top (10) and a long list full of idle sockets held by lower PIDs.
     for top in [10, 100] {
         let rep = report_json(top);
         let s = report_socket(&rep, flooded.inode);
-        assert!(num(s, "rx_queue") > 1 << 20, "flood did not queue: {s:?}");
+        assert!(num(s, "rx_queue") > 8 << 20, "flood did not queue: {s:?}");
         assert_eq!(
             owners(s),
             vec![(culprit, "gw-culprit".to_string())],
@@ -725,7 +733,7 @@ fn a_crowd_of_processes_cannot_hide_the_owner_of_a_flooded_socket() {
         );
         assert_eq!(num(s, "owners_more"), 0);
         let s = report_socket(&rep, shared.inode);
-        assert!(num(s, "rx_queue") > 0);
+        assert!(num(s, "rx_queue") > 4 << 20, "flood did not queue: {s:?}");
         let o = owners(s);
         assert_eq!(o.len(), 16, "top {top}: listed owners of the shared socket");
         assert!(o.iter().all(|(p, _)| sharers.contains(p)), "{o:?}");

@@ -73,7 +73,7 @@ fn inode_of(fd: i32) -> u64 {
 /// What one pass over everything saw, so the test can check the readers really read.
 #[derive(Default, Debug)]
 struct Seen {
-    sockets: [u32; 10],
+    sockets: [u32; Proto::COUNT],
     ours_in_udp: u32,
     malformed: u32,
     mem_total_kb: u64,

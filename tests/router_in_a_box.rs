@@ -30,12 +30,14 @@ struct Guest {
 /// Builds (or reuses from target/vm-cache) everything the guest needs. None = skipped
 /// because QEMU for `arch` is not installed (a failure under CI=true).
 fn prepare(arch: &'static str) -> Option<Guest> {
-    let qemu = match arch {
-        "x86_64" => "qemu-system-x86_64",
-        "aarch64" => "qemu-system-aarch64",
-        _ => "qemu-system-arm",
+    let (qemu, install) = match arch {
+        "x86_64" => ("qemu-system-x86_64", "apt-get install qemu-system-x86"),
+        "aarch64" => ("qemu-system-aarch64", "apt-get install qemu-system-arm"),
+        _ => ("qemu-system-arm", "apt-get install qemu-system-arm"),
     };
-    if !support::require_tool(qemu) || !support::require_tool("cpio") {
+    if !support::require_program(qemu, install)
+        || !support::require_program("cpio", "apt-get install cpio")
+    {
         return None;
     }
     let out = Command::new(repo().join("tests/vm/prepare.sh"))

@@ -21,6 +21,9 @@ impl TempDir {
         let p = std::env::temp_dir().join(format!("gw-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create temp dir");
+        // Configs in here must pass the trust check: mode 0755 whatever the umask.
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod temp dir");
         TempDir(p)
     }
     pub fn path(&self, name: &str) -> PathBuf {
@@ -38,20 +41,26 @@ pub fn ghostwatch_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ghostwatch"))
 }
 
-/// target/<profile>/examples/gw-testd (cargo test builds examples).
+/// target/<profile>/examples/gw-testd (cargo test builds examples). Never panics: Daemon's
+/// drop calls it, and a panic there while unwinding would abort and leak every child.
 pub fn testd_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
+    let exe = std::env::current_exe().unwrap_or_default();
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
-        .expect("target/<profile>");
-    let p = profile_dir.join("examples").join("gw-testd");
+        .unwrap_or(Path::new("."));
+    profile_dir.join("examples").join("gw-testd")
+}
+
+/// Panics unless gw-testd is built. (`cargo test --test NAME` alone does not rebuild
+/// examples: after changing examples/gw-testd.rs run `cargo build --examples` or `cargo test`.)
+fn check_testd_bin() {
+    let p = testd_bin();
     assert!(
         p.exists(),
         "{} missing: run the tests with `cargo test` (it builds examples)",
         p.display()
     );
-    p
 }
 
 pub fn init_script() -> PathBuf {
@@ -75,6 +84,7 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(dir: &Path, args: &[&str]) -> Daemon {
+        check_testd_bin();
         let d = Daemon {
             dir: dir.to_path_buf(),
             args: args.iter().map(|s| s.to_string()).collect(),

@@ -8,33 +8,45 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// True if the test may go on. Not root: prints SKIPPED and returns false, unless CI=true,
-/// where a skip would hide a regression, so it fails the test instead.
-pub fn require_root(what: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
+/// How to get the programs that only `.ci/run` installs (pass to `require_program`).
+pub const INSTALL_RSYSLOG: &str = "apt-get install rsyslog";
+pub const INSTALL_BUSYBOX: &str = "apt-get install busybox-static";
+pub const INSTALL_SYSTEMD: &str = "apt-get install systemd";
+
+/// The one skip policy of the tests. Outside CI: one line on the real stderr (written past
+/// libtest's capture, so a plain `cargo test` shows it) naming the test, what it needs and how
+/// to get it, then false. Under CI=true a skip would hide a regression: it panics instead.
+fn skip(need: &str, how: &str) -> bool {
+    let current = std::thread::current();
+    let test = current.name().unwrap_or("?");
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} needs root, and CI=true forbids skipping");
+        panic!("{test} needs {need}, and CI=true forbids skipping ({how})");
     }
-    println!("SKIPPED (needs root): {what}");
+    // One write, so the line is not interleaved with libtest's own output.
+    let line = format!("SKIPPED {test}: needs {need} ({how})\n");
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(line.as_bytes());
     false
 }
 
-/// True if `prog` is on PATH; under CI=true a missing tool fails the test.
-pub fn require_tool(prog: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
-        .unwrap_or(false);
-    if found {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{prog} not installed, and CI=true forbids skipping");
-    }
-    println!("SKIPPED (needs {prog})");
-    false
+/// True if the test may go on as root; otherwise skips (see `skip`). `what` says why root.
+pub fn require_root(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    root || skip(&format!("root: {what}"), "run it as root")
+}
+
+/// True if `program` is an executable on PATH; otherwise skips (see `skip`), saying how to
+/// get it (`install`, e.g. INSTALL_RSYSLOG). For programs only `.ci/run` installs.
+pub fn require_program(program: &str, install: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let found = std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            std::fs::metadata(d.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    found || skip(&format!("{program}, not on PATH"), install)
 }
 
 /// A directory under the system temp dir, removed (with everything in it) on drop.
@@ -50,6 +62,9 @@ impl TempDir {
         ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create temp dir");
+        // Configs in here must pass the trust check: mode 0755 whatever the umask.
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod temp dir");
         TempDir(p)
     }
     pub fn path(&self) -> &Path {
@@ -320,6 +335,15 @@ impl Drop for Rsyslogd {
 /// True if something is bound to 127.0.0.1:`port` in /proc/net/udp.
 fn udp_listening(port: u16) -> bool {
     udp_row(port).is_some()
+}
+
+/// Writes a config the way `ghostwatch check` trusts it (issue 8): mode 0644 whatever the
+/// umask, owned by whoever runs the test (root under CI), inside a TempDir (mode 0755).
+pub fn write_trusted(p: impl AsRef<Path>, text: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(p.as_ref(), text).expect("write config");
+    std::fs::set_permissions(p.as_ref(), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod config");
 }
 
 /// Makes `dir` a directory holding one link per busybox applet, to use as the only PATH entry

@@ -280,6 +280,8 @@ pub struct Agent {
     buf: [u8; 4096],
     suspects: heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>,
     owners: owner_track::OwnerTrack,
+    /// sockstat's tcp and udp `mem` (pages) when those tables were last read (suspect tracking).
+    mem_at_read: [Option<u64>; 2],
     /// Most time one poll (or one slice between polls) spends in the owner walk; `run --once`
     /// lifts it (one poll must finish the walk).
     pub owner_walk_budget_us: u64,
@@ -312,6 +314,7 @@ impl Agent {
             buf: [0; 4096],
             suspects: heapless::Vec::new(),
             owners: owner_track::OwnerTrack::default(),
+            mem_at_read: [None, None],
             owner_walk_budget_us: owner_track::WALK_BUDGET_US,
             rule_exe: [None; config::MAX_RULES],
             scanner,
@@ -451,29 +454,62 @@ impl Agent {
     /// trouble anyway, or every policy::FULL_SCAN_EVERY polls. raw, netlink and packet (not covered by
     /// sockstat's memory counters, and cheap) are always read.
     fn read_sockets(&mut self, full: bool) {
-        self.suspects.clear();
+        let periodic = policy::full_scan_due(self.cycles);
         let (mut read_tcp, mut read_udp) = (true, true);
-        if !full {
-            if let Ok(ss) = self
-                .root
-                .open(b"net/sockstat")
-                .map_err(crate::proc::ProcError::Io)
-                .and_then(|fd| SockStat::read(fd, &mut self.buf))
-            {
-                read_tcp = policy::sockstat_says_read(&self.cfg, ss.tcp_mem_pages, self.page_size);
-                read_udp = policy::sockstat_says_read(&self.cfg, ss.udp_mem_pages, self.page_size);
+        let mut mem = [None, None];
+        if let Ok(ss) = self
+            .root
+            .open(b"net/sockstat")
+            .map_err(crate::proc::ProcError::Io)
+            .and_then(|fd| SockStat::read(fd, &mut self.buf))
+        {
+            mem = [ss.tcp_mem_pages, ss.udp_mem_pages];
+            if !full {
+                read_tcp = policy::sockstat_says_read(&self.cfg, mem[0], self.page_size);
+                read_udp = policy::sockstat_says_read(&self.cfg, mem[1], self.page_size);
             }
+            // Suspect tracking: while the protocol's queued memory (a box-wide total) stays
+            // within the gate's margin of what it was when its tables were last read, that
+            // read's suspects still stand: keep them rather than dump every socket again.
+            // A periodic full scan re-reads regardless.
+            let margin = (self.cfg.backlog_warn_bytes
+                / policy::SOCKSTAT_GATE_DIVISOR
+                / self.page_size.max(1))
+            .max(1);
+            let unchanged = |now: Option<u64>, then: Option<u64>| match (now, then) {
+                (Some(n), Some(t)) => !periodic && n.abs_diff(t) < margin,
+                _ => false,
+            };
+            read_tcp &= !unchanged(mem[0], self.mem_at_read[0]);
+            read_udp &= !unchanged(mem[1], self.mem_at_read[1]);
+        }
+        let is_tcp = |p: Proto| matches!(p, Proto::Tcp | Proto::Tcp6);
+        let is_udp = |p: Proto| {
+            matches!(
+                p,
+                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6
+            )
+        };
+        // Suspects of the families not re-read this poll stay; the rest are found again.
+        self.suspects.retain(|s| {
+            (is_tcp(s.socket.proto) && !read_tcp) || (is_udp(s.socket.proto) && !read_udp)
+        });
+        if read_tcp {
+            self.mem_at_read[0] = mem[0];
+        }
+        if read_udp {
+            self.mem_at_read[1] = mem[1];
         }
         // Network namespaces come and go: look for new ones with the periodic full scan.
         if full && self.cycles % policy::FULL_SCAN_EVERY == 1 && self.cycles > 1 {
             self.scanner.discover(&self.root);
         }
         // Unix queues are small by construction (bounded by their senders' buffers), so the
-        // unix dump rides along with full scans only.
+        // unix dump rides along with the periodic full scans only.
         let want = |proto: Proto| match proto {
-            Proto::Tcp | Proto::Tcp6 => read_tcp,
-            Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6 => read_udp,
-            Proto::Unix => full,
+            p if is_tcp(p) => read_tcp,
+            p if is_udp(p) => read_udp,
+            Proto::Unix => periodic,
             _ => true,
         };
         let mut seen = 0u64;
@@ -596,10 +632,14 @@ impl Agent {
         let g = match ghost::compute(&mi, vm) {
             Ok(g) => g,
             Err(what) => {
+                // Unknown, not a guess: no Ghost rule runs on it and the files say null.
                 self.read_error("meminfo", what);
+                self.stats.ghost_unknown = true;
+                self.write_outputs();
                 return;
             }
         };
+        self.stats.ghost_unknown = false;
         let available_kb = mi.get(Field::MemAvailable);
         self.stats.ghost_kb = g.ghost_kb;
         self.stats.mem_total_kb = g.mem_total_kb;

@@ -560,4 +560,51 @@ mod tests {
         }
         assert!(n >= 3);
     }
+
+    extern "C" fn ignore(_: libc::c_int) {}
+
+    #[test]
+    fn a_stop_request_breaks_a_blocked_open() {
+        // A FIFO opened O_RDONLY (blocking) waits for a writer; a signal interrupts the wait.
+        let dir = std::env::temp_dir().join(format!("gw-eintr-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let path = CPath::from_bytes(fifo.to_str().unwrap().as_bytes()).unwrap();
+        // SAFETY: valid path; a no-op handler without SA_RESTART so open(2) sees EINTR.
+        unsafe {
+            assert_eq!(libc::mkfifo(path.as_ptr(), 0o600), 0);
+            let mut sa: libc::sigaction = core::mem::zeroed();
+            sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGUSR2, &sa, core::ptr::null_mut());
+        }
+        request_stop();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p2 = path.clone();
+        let t = std::thread::spawn(move || {
+            // SAFETY: pthread_self has no preconditions.
+            tx.send(unsafe { libc::pthread_self() }).unwrap();
+            Fd::open(&p2, libc::O_RDONLY).err()
+        });
+        let tid = rx.recv().unwrap();
+        let mut got = None;
+        for _ in 0..100 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            if t.is_finished() {
+                got = Some(t.join().unwrap());
+                break;
+            }
+            // SAFETY: the thread is alive (not finished) and ours.
+            unsafe { libc::pthread_kill(tid, libc::SIGUSR2) };
+        }
+        STOP.store(false, core::sync::atomic::Ordering::SeqCst);
+        let got = got.unwrap_or_else(|| {
+            // Unblock the thread (a writer appears) before failing, so the test ends.
+            let _w = Fd::open(&path, libc::O_WRONLY | libc::O_NONBLOCK);
+            panic!("open kept retrying EINTR after a stop request")
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(got, Some(libc::EINTR));
+    }
 }

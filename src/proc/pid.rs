@@ -15,12 +15,11 @@ pub struct Comm {
 }
 
 impl Comm {
-    /// Takes at most 16 bytes of `b`, stopping at a newline.
+    /// Takes at most 16 bytes of `b` without the one newline /proc/PID/comm ends with. A
+    /// newline inside the name (a process may call itself "a\nb") is kept: the writers escape
+    /// it, and dropping what follows would hide part of the name.
     pub fn from_bytes(b: &[u8]) -> Comm {
-        let b = match b.iter().position(|&c| c == b'\n') {
-            Some(i) => &b[..i],
-            None => b,
-        };
+        let b = b.strip_suffix(b"\n").unwrap_or(b);
         let n = b.len().min(16);
         let mut c = Comm {
             bytes: [0; 16],

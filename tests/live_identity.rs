@@ -5,13 +5,12 @@
 //! The daemons are examples/gw-testd started directly (no shell: the names are hostile), the
 //! agent's audit lines go to its stderr (`"syslog": "stderr"`).
 
-mod e2e;
 mod support;
 
-use e2e::*;
-use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::ChildGuard;
+
+use std::process::{Command, Stdio};
+use support::*;
 
 const MIB: u64 = 1 << 20;
 
@@ -25,7 +24,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// gw-testd on a loopback UDP port with `extra` options; waits for its pidfile.
 fn testd(dir: &TempDir, tag: &str, port: u16, extra: &[&str]) -> (ChildGuard, u32) {
-    let pidfile = dir.path(&format!("{tag}.pid"));
+    let pidfile = dir.join(&format!("{tag}.pid"));
     let child = Command::new(testd_bin())
         .args([
             "--udp",
@@ -40,7 +39,7 @@ fn testd(dir: &TempDir, tag: &str, port: u16, extra: &[&str]) -> (ChildGuard, u3
         .spawn()
         .expect("spawn gw-testd");
     let g = ChildGuard(child);
-    let pid = wait_for(5_000, || {
+    let pid = wait_for(Duration::from_millis(5_000), || {
         std::fs::read_to_string(&pidfile)
             .ok()
             .and_then(|s| s.trim().parse::<u32>().ok())
@@ -61,7 +60,7 @@ fn uid_of(pid: u32) -> Option<u32> {
 }
 
 fn config(dir: &TempDir, name: &str, rules: &str) -> String {
-    let p = dir.path(name);
+    let p = dir.join(name);
     support::write_trusted(
         &p,
         format!(
@@ -96,7 +95,7 @@ impl Drop for Marker {
 #[test]
 fn a_hostile_process_name_never_runs_as_shell_code() {
     let _serial = serial();
-    if !need_root("a_hostile_process_name_never_runs_as_shell_code") {
+    if !require_root("a_hostile_process_name_never_runs_as_shell_code") {
         return;
     }
     let dir = TempDir::new("placeholder");
@@ -105,7 +104,7 @@ fn a_hostile_process_name_never_runs_as_shell_code() {
     // 14 bytes: fits the kernel's 15-byte comm.
     let hostile = format!(";id>{};#", marker.0);
     assert!(hostile.len() <= 15, "{hostile}");
-    let out = dir.path("out");
+    let out = dir.join("out");
 
     // 1. A template that splices the name into a shell script is refused by check and run.
     let spliced = config(
@@ -150,8 +149,8 @@ fn a_hostile_process_name_never_runs_as_shell_code() {
     assert_eq!(code, 0, "{msg}");
     flood(port, 300, 60_000);
     assert!(udp_rx_queue(port).unwrap_or(0) > 4 * MIB);
-    let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
-    let got = wait_for(15_000, || {
+    let mut agent = AgentProc::start(&["-c", &cfg], dir.path());
+    let got = wait_for(Duration::from_millis(15_000), || {
         std::fs::read(&out).ok().filter(|b| !b.is_empty())
     })
     .unwrap_or_else(|| panic!("the command never ran; agent: {}", agent.stderr()));
@@ -188,7 +187,7 @@ fn action_pids(err: &str, rule: &str) -> Vec<String> {
 #[test]
 fn an_unprivileged_impostor_with_the_same_name_is_never_acted_on() {
     let _serial = serial();
-    if !need_root("an_unprivileged_impostor_with_the_same_name_is_never_acted_on") {
+    if !require_root("an_unprivileged_impostor_with_the_same_name_is_never_acted_on") {
         return;
     }
     let dir = TempDir::new("impostor");
@@ -200,8 +199,10 @@ fn an_unprivileged_impostor_with_the_same_name_is_never_acted_on() {
         p_imp,
         &["--comm", "gw-victim", "--setuid", "65534"],
     );
-    wait_for(5_000, || (uid_of(imp_pid) == Some(65534)).then_some(()))
-        .expect("impostor dropped to nobody");
+    wait_for(Duration::from_millis(5_000), || {
+        (uid_of(imp_pid) == Some(65534)).then_some(())
+    })
+    .expect("impostor dropped to nobody");
     // The real daemon: root, the same name, a smaller (but over the act level) backlog.
     let (mut real, real_pid) = testd(&dir, "real", p_real, &["--comm", "gw-victim"]);
     flood(p_imp, 400, 60_000);
@@ -213,7 +214,7 @@ fn an_unprivileged_impostor_with_the_same_name_is_never_acted_on() {
     );
 
     // Rules written the way docs/CONFIG.md used to teach: comm only (now: uid 0 owners only).
-    let marker = dir.path("restarted");
+    let marker = dir.join("restarted");
     let rules = format!(
         "[{{ \"name\": \"clamp\", \"trigger\": \"backlog\", \"comm\": \"gw-victim\", \"action\": \"clamp\", \"rcvbuf\": 65536 }},
           {{ \"name\": \"drain\", \"trigger\": \"backlog\", \"comm\": \"gw-victim\", \"action\": \"drain\" }},
@@ -222,9 +223,11 @@ fn an_unprivileged_impostor_with_the_same_name_is_never_acted_on() {
         marker.display()
     );
     let cfg = config(&dir, "impostor.json", &rules);
-    let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
-    wait_for(15_000, || (!real.is_running()).then_some(()))
-        .unwrap_or_else(|| panic!("the real daemon was not killed; agent: {}", agent.stderr()));
+    let mut agent = AgentProc::start(&["-c", &cfg], dir.path());
+    wait_for(Duration::from_millis(15_000), || {
+        (!real.is_running()).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the real daemon was not killed; agent: {}", agent.stderr()));
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(agent.stop(3_000), Some(0), "{}", agent.stderr());
     let err = agent.stderr();
@@ -260,19 +263,19 @@ fn an_unprivileged_impostor_with_the_same_name_is_never_acted_on() {
 #[test]
 fn an_exe_rule_is_not_fooled_by_another_binary_at_the_same_path() {
     let _serial = serial();
-    if !need_root("an_exe_rule_is_not_fooled_by_another_binary_at_the_same_path")
+    if !require_root("an_exe_rule_is_not_fooled_by_another_binary_at_the_same_path")
         || !support::require_program("unshare", "apt-get install -y util-linux")
     {
         return;
     }
     let dir = TempDir::new("exe-id");
     let orig = testd_bin();
-    let copy = dir.path("gw-testd-copy");
+    let copy = dir.join("gw-testd-copy");
     std::fs::copy(&orig, &copy).unwrap();
     // The impostor runs its own copy *at the real path* inside its own mount namespace, so
     // /proc/PID/exe reads the same text; only device+inode tell them apart.
     let (p_imp, p_real) = (free_udp_port(), free_udp_port());
-    let imp_pidfile = dir.path("imp.pid");
+    let imp_pidfile = dir.join("imp.pid");
     let script = format!(
         "mount --bind {} {} && exec {} --udp {p_imp} --comm gw-victim --pidfile {}",
         copy.display(),
@@ -286,7 +289,7 @@ fn an_exe_rule_is_not_fooled_by_another_binary_at_the_same_path() {
         .spawn()
         .expect("unshare");
     let _imp = ChildGuard(child);
-    let imp_pid: u32 = wait_for(5_000, || {
+    let imp_pid: u32 = wait_for(Duration::from_millis(5_000), || {
         std::fs::read_to_string(&imp_pidfile)
             .ok()
             .and_then(|s| s.trim().parse().ok())
@@ -307,9 +310,11 @@ fn an_exe_rule_is_not_fooled_by_another_binary_at_the_same_path() {
     let cfg = config(&dir, "exe.json", &rules);
     let (code, msg) = check(&cfg);
     assert_eq!(code, 0, "{msg}");
-    let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
-    wait_for(15_000, || (!real.is_running()).then_some(()))
-        .unwrap_or_else(|| panic!("the real daemon was not killed; agent: {}", agent.stderr()));
+    let mut agent = AgentProc::start(&["-c", &cfg], dir.path());
+    wait_for(Duration::from_millis(15_000), || {
+        (!real.is_running()).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the real daemon was not killed; agent: {}", agent.stderr()));
     assert_eq!(agent.stop(3_000), Some(0), "{}", agent.stderr());
     let err = agent.stderr();
     assert!(alive(imp_pid), "the impostor was killed: {err}");

@@ -8,7 +8,7 @@ use ghostwatch::policy::{Decision, MAX_DECISIONS, Policy, Snapshot, Suspect, Sus
 use ghostwatch::proc::net::{Endpoint, Proto, SocketEntry};
 use ghostwatch::proc::pid::Comm;
 
-#[path = "common/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::count;
 

@@ -2,6 +2,10 @@
 //! them, like zebra's raw6 socket in the field report. Not shipped; built by `cargo test`.
 //!
 //!   gw-testd [--udp PORT] [--udp6 PORT] [--raw6] [--rcvbuf BYTES] [--pidfile FILE] [--fork]
+//!            [--comm NAME] [--setuid UID]
+//!
+//! --comm: the name to take instead of "gw-testd" (impostors, hostile names). --setuid: after
+//! binding (as root, so SO_RCVBUFFORCE works) and writing the pidfile, drop to UID (gid too).
 //!
 //! It sets its comm to "gw-testd", writes its PID (and the socket inodes, one `proto inode`
 //! per line, to FILE.socks) and sleeps until killed. --fork: a child keeps the same sockets.
@@ -80,6 +84,7 @@ fn main() {
     let mut it = args.iter();
     let (mut udp4, mut udp6, mut raw6, mut rcvbuf, mut pidfile, mut fork) =
         (None, None, false, 64 << 20, None, false);
+    let (mut comm, mut setuid) = (String::from("gw-testd"), None::<u32>);
     while let Some(a) = it.next() {
         let mut val = || {
             it.next()
@@ -93,19 +98,14 @@ fn main() {
             "--rcvbuf" => rcvbuf = val().parse::<i32>().unwrap_or_else(|_| fail("bad rcvbuf")),
             "--pidfile" => pidfile = Some(val()),
             "--fork" => fork = true,
+            "--comm" => comm = val(),
+            "--setuid" => setuid = Some(val().parse().unwrap_or_else(|_| fail("bad uid"))),
             _ => fail(&format!("unknown argument {a}")),
         }
     }
+    let name = std::ffi::CString::new(comm).unwrap_or_else(|_| fail("bad comm"));
     // SAFETY: prctl with a NUL-terminated name.
-    unsafe {
-        libc::prctl(
-            libc::PR_SET_NAME,
-            c"gw-testd".as_ptr() as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr() as libc::c_ulong, 0, 0, 0) };
     let mut socks = String::new();
     if let Some(p) = udp4 {
         socks += &format!("udp {}\n", inode(udp(p, false, rcvbuf)));
@@ -141,6 +141,14 @@ fn main() {
         let _ = writeln!(f, "{}", std::process::id());
         drop(f);
         std::fs::rename(&tmp, &p).unwrap_or_else(|e| fail(&format!("{p}: {e}")));
+    }
+    if let Some(uid) = setuid {
+        // SAFETY: plain credential syscalls; the group first, while we still may.
+        let ok =
+            unsafe { libc::setresgid(uid, uid, uid) == 0 && libc::setresuid(uid, uid, uid) == 0 };
+        if !ok {
+            fail("setuid");
+        }
     }
     loop {
         // SAFETY: pause just waits for a signal (SIGTERM's default action ends us).

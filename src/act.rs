@@ -111,33 +111,7 @@ pub struct Target {
 
 // exec/restart commands: see `children` (spawned there, polled by the agent's loop).
 
-/// `s` with `{pid}`, `{comm}`, `{inode}` replaced from `target` (unchanged without one).
-pub(crate) fn substitute(s: &str, target: Option<&Target>) -> Vec<u8> {
-    let Some(t) = target else {
-        return s.as_bytes().to_vec();
-    };
-    let mut out = Vec::with_capacity(s.len() + 16);
-    let mut rest = s;
-    while let Some(i) = rest.find('{') {
-        out.extend_from_slice(&rest.as_bytes()[..i]);
-        let tail = &rest[i..];
-        if let Some(r) = tail.strip_prefix("{pid}") {
-            out.extend_from_slice(t.pid.to_string().as_bytes());
-            rest = r;
-        } else if let Some(r) = tail.strip_prefix("{comm}") {
-            out.extend_from_slice(t.comm.as_bytes());
-            rest = r;
-        } else if let Some(r) = tail.strip_prefix("{inode}") {
-            out.extend_from_slice(t.inode.to_string().as_bytes());
-            rest = r;
-        } else {
-            out.push(b'{');
-            rest = &tail[1..];
-        }
-    }
-    out.extend_from_slice(rest.as_bytes());
-    out
-}
+// Placeholders ({pid}, {comm}, {inode}) are checked at load and filled in `argv`.
 
 /// Writes `value` to ROOT/sys/<name with dots as slashes>; detail says `old=... new=...`.
 ///
@@ -161,8 +135,9 @@ pub fn sysctl(root: &ProcRoot, name: &str, value: &str) -> Outcome {
             return Outcome::failed(format_args!("read {path}: {}", strerror(e))).timed(start);
         }
     };
-    let written = Fd::open(&path, libc::O_WRONLY | libc::O_TRUNC)
-        .and_then(|fd| fd.write_all(value.as_bytes()));
+    // O_NOFOLLOW|O_NONBLOCK and a regular-file check: no planted link or FIFO is written to.
+    let written =
+        crate::safefile::open_write_existing(&path).and_then(|fd| fd.write_all(value.as_bytes()));
     if let Err(e) = written {
         return Outcome::failed(format_args!("write {path}: {}", strerror(e))).timed(start);
     }
@@ -539,24 +514,20 @@ pub fn reboot_with(breadcrumb_file: &str, breadcrumb_text: &str, do_reboot: Rebo
     o.timed(start)
 }
 
-/// Writes (replacing) the breadcrumb file and fsyncs it and its directory, creating the
-/// parent directory if missing. Returns Err(errno).
+/// Replaces the breadcrumb file (a fresh 0644 temp file, fsynced, renamed over it: no planted
+/// link or FIFO is followed; see `safefile::replace`), creating the parent directory if
+/// missing. Returns Err(errno).
 fn write_breadcrumb(file: &str, text: &str) -> Result<(), Errno> {
     let path = std::path::Path::new(file);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     }
-    let cpath = CPath::from_bytes(file.as_bytes())?;
-    let fd = Fd::open(&cpath, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
-    fd.write_all(text.as_bytes())?;
+    let mut line: heapless::Vec<u8, 1024> = heapless::Vec::new();
+    let _ = line.extend_from_slice(text.as_bytes());
     if !text.ends_with('\n') {
-        fd.write_all(b"\n")?;
+        let _ = line.push(b'\n');
     }
-    // SAFETY: fsync on an fd we own.
-    if unsafe { libc::fsync(fd.raw()) } != 0 {
-        return Err(sys::errno());
-    }
-    Ok(())
+    crate::safefile::replace(file.as_bytes(), &line, true)
 }
 
 #[cfg(test)]
@@ -570,16 +541,6 @@ mod tests {
             inode: 77,
             comm: Comm::from_bytes(comm),
         }
-    }
-
-    #[test]
-    fn substitutes_placeholders() {
-        let t = target(42, b"zeb ra");
-        assert_eq!(
-            substitute("--pid={pid} {comm}/{inode} {x} {", Some(&t)),
-            b"--pid=42 zeb ra/77 {x} {".to_vec()
-        );
-        assert_eq!(substitute("{pid}", None), b"{pid}".to_vec());
     }
 
     #[test]
@@ -677,6 +638,15 @@ mod tests {
             .arg("30")
             .spawn()
             .unwrap();
+        // spawn() returns once exec closed the CLOEXEC pipe, which the kernel does before it
+        // renames the task: wait for the comm to say "sleep".
+        let comm_path = format!("/proc/{}/comm", child.id());
+        for _ in 0..200 {
+            if std::fs::read_to_string(&comm_path).is_ok_and(|c| c.trim() == "sleep") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let o = kill(&live, &target(child.id(), b"sleep"), 0);
         let _ = child.kill();
         let _ = child.wait();

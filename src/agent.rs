@@ -10,21 +10,23 @@ use crate::audit::AuditLine;
 use crate::children::{self, Children, Job, Running};
 use crate::config::{self, ActionKind, Config, Trigger};
 use crate::ghost;
-use crate::owners::{self, Owners, WalkMode};
+use crate::identity::{self, FileId};
 use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
 use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, insert_top};
+use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
 use crate::proc::{ProcRoot, pid};
 use crate::schedule::Schedule;
 use crate::sink::{self, Severity};
+use crate::sockets::Scanner;
 use crate::status::{self, IncidentLevel, Stats};
 use crate::sys::{self, Fd};
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 mod firmware;
+mod owner_track;
 
 /// Where `run` looks for a config when no -c is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/ghostwatch.json";
@@ -58,6 +60,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
         HUP.store(true, Ordering::SeqCst);
     } else {
         TERM.store(true, Ordering::SeqCst);
+        sys::request_stop();
     }
 }
 
@@ -175,6 +178,9 @@ pub fn run(opts: Options) -> u8 {
             return 1;
         }
     };
+    if opts.once {
+        agent.owner_walk_budget_us = u64::MAX;
+    }
     agent.protect_self();
     agent.open_watchdog();
     {
@@ -215,6 +221,10 @@ pub fn run(opts: Options) -> u8 {
                 break;
             }
             sched.polled(sys::monotonic_ms());
+        } else if agent.owner_walk_pending() {
+            // A long owner walk goes on in budgeted slices between polls, not inside one.
+            agent.owner_walk_slice();
+            continue;
         }
         let now = sys::monotonic_ms();
         let wake = agent
@@ -223,9 +233,10 @@ pub fn run(opts: Options) -> u8 {
             .map_or(sched.next_ms(), |w| w.min(sched.next_ms()));
         sleep_until_ms(wake);
     }
+    // The magic close first: waiting for commands below no longer pets the watchdog.
+    let watchdog = agent.close_watchdog();
     // --once waits for its commands; a signal stops them (TERM, grace, KILL), audited.
     agent.finish_children(!opts.once);
-    let watchdog = agent.close_watchdog();
     let mut l = AuditLine::new("stop");
     if let Some(w) = watchdog {
         l.kv("watchdog", w.as_bytes());
@@ -245,10 +256,7 @@ pub fn run(opts: Options) -> u8 {
 
 /// Sleeps on CLOCK_MONOTONIC until `deadline_ms`; returns early when a signal arrives.
 fn sleep_until_ms(deadline_ms: u64) {
-    let ts = libc::timespec {
-        tv_sec: (deadline_ms / 1000) as _,
-        tv_nsec: ((deadline_ms % 1000) * 1_000_000) as libc::c_long,
-    };
+    let ts = crate::sys::timespec(deadline_ms / 1000, (deadline_ms % 1000) as u32 * 1_000_000);
     // SAFETY: valid timespec; EINTR (a signal) simply ends the sleep.
     unsafe {
         libc::clock_nanosleep(
@@ -271,9 +279,15 @@ pub struct Agent {
     meminfo_fd: Option<Fd>,
     buf: [u8; 4096],
     suspects: heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>,
-    owners: Owners<{ policy::MAX_SUSPECTS }>,
-    owners_for: heapless::Vec<u64, { policy::MAX_SUSPECTS }>,
-    owners_at_cycle: u64,
+    owners: owner_track::OwnerTrack,
+    /// sockstat's tcp and udp `mem` (pages) when those tables were last read (suspect tracking).
+    mem_at_read: [Option<u64>; 2],
+    /// Most time one poll (or one slice between polls) spends in the owner walk; `run --once`
+    /// lifts it (one poll must finish the walk).
+    pub owner_walk_budget_us: u64,
+    /// Identity of each rule's absolute `exe`, re-stat()ed with every owner resolution.
+    rule_exe: [Option<FileId>; config::MAX_RULES],
+    scanner: Scanner,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
     vmalloc_kb: Option<u64>,
     page_size: u64,
@@ -291,6 +305,7 @@ impl Agent {
             .open(b"meminfo")
             .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
         let firmware = firmware::Firmware::new(&root, &cfg);
+        let scanner = Scanner::new(&root, Scanner::is_live_root(&root));
         Ok(Agent {
             cfg,
             root,
@@ -298,9 +313,11 @@ impl Agent {
             meminfo_fd: Some(meminfo_fd),
             buf: [0; 4096],
             suspects: heapless::Vec::new(),
-            owners: Owners::default(),
-            owners_for: heapless::Vec::new(),
-            owners_at_cycle: 0,
+            owners: owner_track::OwnerTrack::default(),
+            mem_at_read: [None, None],
+            owner_walk_budget_us: owner_track::WALK_BUDGET_US,
+            rule_exe: [None; config::MAX_RULES],
+            scanner,
             decisions: heapless::Vec::new(),
             vmalloc_kb: None,
             page_size: sys::page_size(),
@@ -352,6 +369,23 @@ impl Agent {
         sink::emit(sev, line.as_str());
     }
 
+    /// Rewrites the status and metrics files; a failure (read-only directory, a planted
+    /// directory at the path, ...) is audited, the first 10 and then every 100th.
+    fn write_outputs(&mut self) {
+        let Err((path, e)) = status::write_all(&self.stats, &status::Outputs::of(&self.cfg)) else {
+            return;
+        };
+        self.stats.write_errors += 1;
+        let n = self.stats.write_errors;
+        if n <= 10 || n % 100 == 0 {
+            let mut msg = heapless::String::<192>::new();
+            let _ = write!(msg, "cannot write {path}: {}", sys::strerror(e));
+            let mut l = AuditLine::new("error");
+            l.kv("reason", msg.as_bytes()).kvd("errors_total", n);
+            self.emit(Severity::Err, l);
+        }
+    }
+
     fn read_error(&mut self, what: &str, err: impl core::fmt::Display) {
         self.stats.read_errors += 1;
         // One line per distinct failure would be ideal; a failing /proc read is rare enough
@@ -369,7 +403,15 @@ impl Agent {
     /// Reads meminfo through the kept-open fd (reopened if it went bad).
     fn read_meminfo(&mut self) -> Option<MemInfo> {
         if self.meminfo_fd.is_none() {
-            self.meminfo_fd = self.root.open(b"meminfo").ok();
+            // A meminfo that cannot be reopened is counted and logged like any read error (a
+            // blind agent also stops petting an owned watchdog: the operator must see why).
+            match self.root.open(b"meminfo") {
+                Ok(fd) => self.meminfo_fd = Some(fd),
+                Err(e) => {
+                    self.read_error("meminfo", sys::strerror(e));
+                    return None;
+                }
+            }
         }
         let fd = self.meminfo_fd.as_ref()?;
         if let Err(e) = fd.rewind() {
@@ -412,60 +454,99 @@ impl Agent {
     /// trouble anyway, or every policy::FULL_SCAN_EVERY polls. raw, netlink and packet (not covered by
     /// sockstat's memory counters, and cheap) are always read.
     fn read_sockets(&mut self, full: bool) {
-        self.suspects.clear();
+        let periodic = policy::full_scan_due(self.cycles);
         let (mut read_tcp, mut read_udp) = (true, true);
-        if !full {
-            if let Ok(ss) = self
-                .root
-                .open(b"net/sockstat")
-                .map_err(crate::proc::ProcError::Io)
-                .and_then(|fd| SockStat::read(fd, &mut self.buf))
-            {
-                read_tcp = policy::sockstat_says_read(&self.cfg, ss.tcp_mem_pages, self.page_size);
-                read_udp = policy::sockstat_says_read(&self.cfg, ss.udp_mem_pages, self.page_size);
+        let mut mem = [None, None];
+        if let Ok(ss) = self
+            .root
+            .open(b"net/sockstat")
+            .map_err(crate::proc::ProcError::Io)
+            .and_then(|fd| SockStat::read(fd, &mut self.buf))
+        {
+            mem = [ss.tcp_mem_pages, ss.udp_mem_pages];
+            if !full {
+                read_tcp = policy::sockstat_says_read(&self.cfg, mem[0], self.page_size);
+                read_udp = policy::sockstat_says_read(&self.cfg, mem[1], self.page_size);
             }
-        }
-        let mut seen = 0u64;
-        let mut tables = 0u32;
-        let mut bad = None;
-        let suspects = &mut self.suspects;
-        let mut src = ProcNet {
-            root: &self.root,
-            buf: &mut self.buf,
-        };
-        for proto in Proto::ALL {
-            let skip = match proto {
-                Proto::Tcp | Proto::Tcp6 => !read_tcp,
-                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6 => !read_udp,
-                _ => false,
+            // Suspect tracking: while the protocol's queued memory (a box-wide total) stays
+            // within the gate's margin of what it was when its tables were last read, that
+            // read's suspects still stand: keep them rather than dump every socket again.
+            // A periodic full scan re-reads regardless.
+            let unchanged = |now: Option<u64>, then: Option<u64>| {
+                policy::queued_memory_unchanged(&self.cfg, now, then, self.page_size, periodic)
             };
-            if skip {
-                continue;
-            }
-            tables += 1;
-            let st = src.for_each(proto, &mut |s: &SocketEntry| {
+            read_tcp &= !unchanged(mem[0], self.mem_at_read[0]);
+            read_udp &= !unchanged(mem[1], self.mem_at_read[1]);
+        }
+        let is_tcp = |p: Proto| matches!(p, Proto::Tcp | Proto::Tcp6);
+        let is_udp = |p: Proto| {
+            matches!(
+                p,
+                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6
+            )
+        };
+        // Suspects of the families not re-read this poll stay; the rest are found again.
+        self.suspects.retain(|s| {
+            (is_tcp(s.socket.proto) && !read_tcp) || (is_udp(s.socket.proto) && !read_udp)
+        });
+        if read_tcp {
+            self.mem_at_read[0] = mem[0];
+        }
+        if read_udp {
+            self.mem_at_read[1] = mem[1];
+        }
+        // Network namespaces come and go: look for new ones with the periodic full scan.
+        if full && periodic && self.cycles > 1 {
+            self.scanner.discover(&self.root);
+        }
+        // Unix queues are small by construction (bounded by their senders' buffers), so the
+        // unix dump rides along with the periodic full scans only.
+        let want = |proto: Proto| match proto {
+            p if is_tcp(p) => read_tcp,
+            p if is_udp(p) => read_udp,
+            Proto::Unix => periodic,
+            _ => true,
+        };
+        let mut seen = 0u64;
+        let suspects = &mut self.suspects;
+        let mut per_table = [TableStats::default(); Proto::COUNT];
+        self.scanner.scan(
+            &self.root,
+            &mut self.buf,
+            &want,
+            &mut per_table,
+            &mut |s: &SocketEntry| {
                 seen += 1;
-                if s.rx_queue == 0 {
-                    return;
+                if s.rx_queue > 0 {
+                    insert_top(
+                        suspects,
+                        policy::MAX_SUSPECTS,
+                        s.rx_queue,
+                        |x: &Suspect| x.socket.rx_queue,
+                        || Suspect {
+                            socket: *s,
+                            owners: heapless::Vec::new(),
+                        },
+                    );
                 }
-                insert_top(
-                    suspects,
-                    policy::MAX_SUSPECTS,
-                    s.rx_queue,
-                    |x: &Suspect| x.socket.rx_queue,
-                    || Suspect {
-                        socket: *s,
-                        owners: heapless::Vec::new(),
-                    },
-                );
+            },
+        );
+        let tables = Proto::ALL.iter().filter(|&&p| want(p)).count() as u32;
+        // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
+        // or unreadable one is logged (read_error rate-limits) and the poll goes on.
+        let bad = Proto::ALL
+            .into_iter()
+            .find_map(|p| match per_table[p.index()].first_error {
+                None | Some(crate::proc::ProcError::Io(libc::ENOENT)) => None,
+                Some(e) => Some((p, e)),
             });
-            // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
-            // or unreadable one is logged (read_error rate-limits) and the poll goes on.
-            match st.first_error {
-                None | Some(crate::proc::ProcError::Io(libc::ENOENT)) => {}
-                Some(e) if bad.is_none() => bad = Some((proto, e)),
-                Some(_) => {}
-            }
+        // Source fallbacks and namespaces we cannot enter: each is noted once by the scanner.
+        for n in self.scanner.take_notes() {
+            let mut l = AuditLine::new("error");
+            let mut msg = heapless::String::<160>::new();
+            let _ = write!(msg, "{n}");
+            l.kv("reason", msg.as_bytes());
+            self.emit(Severity::Warning, l);
         }
         self.stats.sockets_seen = seen;
         self.stats.tables_read = tables;
@@ -476,32 +557,56 @@ impl Agent {
         }
     }
 
-    /// Resolves owners (and their exe) of the current suspects, reusing the last walk while the
-    /// suspect set is unchanged (re-walked every policy::FULL_SCAN_EVERY polls).
+    /// Resolves owners (and their exe) of the current suspects through the owner cache: a
+    /// remembered owner costs one readlink per poll; a walk runs under a budget (owner_track).
     fn resolve_owners(&mut self) {
+        // Owners are sought for the sockets that can matter: the largest, and every one within
+        // reach of the warn level. Small queues come and go; walking for them would never end.
         let mut inodes: heapless::Vec<u64, { policy::MAX_SUSPECTS }> = heapless::Vec::new();
-        for s in &self.suspects {
-            let _ = inodes.push(s.socket.inode);
+        for (i, s) in self.suspects.iter().enumerate() {
+            if policy::owner_worthy(&self.cfg, i, s.socket.rx_queue) {
+                let _ = inodes.push(s.socket.inode);
+            }
         }
-        if inodes != self.owners_for
-            || self.cycles.saturating_sub(self.owners_at_cycle) >= policy::FULL_SCAN_EVERY
-        {
-            owners::find_owners(&self.root, &inodes, WalkMode::AllOwners, &mut self.owners);
-            self.owners_for = inodes;
-            self.owners_at_cycle = self.cycles;
-        }
+        // Remembered owners re-validated by one readlink each; the fd walk only when one is
+        // missing or moved (or periodically), under a per-poll time budget (owner_track).
+        self.owners
+            .update(&self.root, &inodes, self.cycles, self.owner_walk_budget_us);
         for s in self.suspects.iter_mut() {
             s.owners.clear();
-            for o in self.owners.of(s.socket.inode) {
+            for o in self.owners.of(&self.root, s.socket.inode) {
                 let mut exe = heapless::String::<128>::new();
                 if let Ok(p) = pid::read_exe(&self.root, o.pid, &mut self.buf) {
                     sys::push_lossy(&mut exe, p);
                 }
-                if s.owners.push(SuspectOwner { owner: *o, exe }).is_err() {
+                // Who it is beyond its name: the file it runs and the account it runs as.
+                let owner = SuspectOwner {
+                    owner: *o,
+                    exe,
+                    exe_id: identity::exe_id(&self.root, o.pid),
+                    uid: identity::uid_of(&self.root, o.pid, &mut self.buf),
+                };
+                if s.owners.push(owner).is_err() {
                     break;
                 }
             }
         }
+        // The rules' exe paths as root sees them now (a binary upgraded since the last walk
+        // is a new inode).
+        for (slot, r) in self.rule_exe.iter_mut().zip(self.cfg.rules.iter()) {
+            *slot = r.exe.as_deref().and_then(identity::path_id);
+        }
+    }
+
+    /// True while an owner walk is split over several slices (see `owner_track`).
+    pub fn owner_walk_pending(&self) -> bool {
+        self.owners.walking()
+    }
+
+    /// Walks owners for one budget's worth; decisions wait for the next poll.
+    pub fn owner_walk_slice(&mut self) {
+        self.owners
+            .resume_walk(&self.root, self.cycles, self.owner_walk_budget_us);
     }
 
     /// One poll: measure, decide, act, audit, write status. Allocates nothing unless a
@@ -515,21 +620,37 @@ impl Agent {
         self.protect_poll();
 
         let Some(mi) = self.read_meminfo() else {
-            status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+            self.write_outputs();
             return;
         };
         let vm = self.vmallocinfo_kb(&mi);
         let g = match ghost::compute(&mi, vm) {
             Ok(g) => g,
             Err(what) => {
+                // Unknown, not a guess: no Ghost rule runs on it and the files say null.
                 self.read_error("meminfo", what);
+                self.stats.ghost_unknown = true;
+                self.write_outputs();
                 return;
             }
         };
+        self.stats.ghost_unknown = false;
         let available_kb = mi.get(Field::MemAvailable);
         self.stats.ghost_kb = g.ghost_kb;
         self.stats.mem_total_kb = g.mem_total_kb;
         self.stats.available_kb = available_kb;
+
+        // An owner walk split over polls (owner_track) goes on first: until it is complete
+        // there is nothing new to decide about owners, so this poll only walks.
+        if self.owners.walking() {
+            self.owner_walk_slice();
+            if self.owners.walking() {
+                self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
+                self.write_outputs();
+                self.firmware.healthy = true;
+                return;
+            }
+        }
 
         // Cheap screen first; a full table read once trouble shows or as a periodic safety net.
         let trouble = self
@@ -545,6 +666,18 @@ impl Agent {
             .wants_owners(&self.cfg, g.ghost_kb, max_rx, available_kb)
         {
             self.resolve_owners();
+            // An owner walk spanning polls (owner_track's budget) while a suspect has no known
+            // owner: decide once the walk is complete, not on owner-less suspects (that would
+            // audit a false "no matching owner"). The poll still ends healthy (watchdog, status).
+            let unowned = |(i, s): (usize, &Suspect)| {
+                policy::owner_worthy(&self.cfg, i, s.socket.rx_queue) && s.owners.is_empty()
+            };
+            if self.owners.walking() && self.suspects.iter().enumerate().any(unowned) {
+                self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
+                self.write_outputs();
+                self.firmware.healthy = true;
+                return;
+            }
         }
 
         let snap = Snapshot {
@@ -552,6 +685,7 @@ impl Agent {
             ghost_kb: g.ghost_kb,
             available_kb,
             suspects: core::mem::take(&mut self.suspects),
+            rule_exe: self.rule_exe,
         };
         let mut decisions = core::mem::take(&mut self.decisions);
         self.policy.evaluate(&self.cfg, &snap, &mut decisions);
@@ -569,7 +703,7 @@ impl Agent {
         self.decisions = decisions;
         self.suspects = snap.suspects;
         self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
-        status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+        self.write_outputs();
         self.firmware.healthy = true;
     }
 

@@ -79,7 +79,6 @@ impl Running {
         target: Option<&Target>,
         timeout_ms: u64,
     ) -> Result<Running, Outcome> {
-        use std::os::unix::ffi::OsStringExt;
         use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
 
@@ -89,14 +88,24 @@ impl Running {
             o.duration_ms = monotonic_ms().saturating_sub(start);
             o
         };
-        let Some((prog, args)) = argv.split_first() else {
+        if argv.is_empty() {
+            return Err(failed(format_args!("empty argv")));
+        }
+        // {comm} is the target's own choice: one inert argument, or no command at all.
+        let fill = target.map(|t| crate::argv::Fill {
+            pid: t.pid,
+            comm: t.comm.as_bytes(),
+            inode: t.inode,
+        });
+        let items = crate::argv::substitute_all(argv, fill.as_ref())
+            .map_err(|why| failed(format_args!("{why}")))?;
+        let Some((prog, args)) = items.split_first() else {
             return Err(failed(format_args!("empty argv")));
         };
-        let arg = |s: &str| std::ffi::OsString::from_vec(crate::act::substitute(s, target));
         let mut adj = heapless::String::<12>::new();
         let _ = core::fmt::Write::write_fmt(&mut adj, format_args!("{}", start_oom_score_adj()));
-        let mut cmd = Command::new(arg(prog));
-        cmd.args(args.iter().map(|a| arg(a)))
+        let mut cmd = Command::new(prog);
+        cmd.args(args)
             .env_clear()
             .env("PATH", EXEC_PATH)
             .current_dir("/")

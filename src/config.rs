@@ -160,8 +160,13 @@ pub struct Rule {
     pub trigger: Trigger,
     /// Matches the owner's comm exactly.
     pub comm: Option<CommStr>,
-    /// Matches the owner's exe path exactly, or its basename if this has no '/'.
+    /// An absolute path matches the owner whose /proc/PID/exe is that very file (device and
+    /// inode); a bare name matches the basename of the exe's path text (a name, not an identity).
     pub exe: Option<Str>,
+    /// Matches owners running as this uid (`uid`, or `user` resolved at load). Without it and
+    /// without an absolute `exe`, a rule matches only owners running as uid 0: a name alone
+    /// is something any user can take.
+    pub uid: Option<u32>,
     pub action: ActionKind,
     /// exec/restart: program and arguments, run without a shell. `{pid}`, `{comm}`,
     /// `{inode}` are replaced by the target's values.
@@ -412,8 +417,9 @@ pub fn load_into(path: &str, cfg: &mut Config) -> Result<(), LoadError> {
             crate::sys::strerror(e)
         ))
     };
-    let cpath = crate::sys::CPath::from_bytes(path.as_bytes()).map_err(os)?;
-    let fd = crate::sys::Fd::open_ro(&cpath).map_err(os)?;
+    // Not a regular root-owned file that only root can change: refused (see `trust`).
+    let fd = crate::trust::open_trusted(path.as_bytes(), MAX_FILE as u64)
+        .map_err(|e| file_error(format_args!("{e}")))?;
     // One byte more than allowed, to tell "exactly MAX_FILE" from "too big".
     let mut buf = [0u8; MAX_FILE + 1];
     let n = fd.read_full(&mut buf).map_err(os)?;
@@ -697,6 +703,9 @@ mod tests {
         );
         let dir = std::env::temp_dir().join(format!("gw-config-unit-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        // A trusted place (see `trust`): 0755 whatever the umask.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
         let big = dir.join("big.json");
         let mut text = std::string::String::from("{}");
         text.push_str(&" ".repeat(MAX_FILE - 2));
@@ -711,7 +720,7 @@ mod tests {
         assert_eq!((e.err.line, e.err.col), (0, 0));
         assert!(e.err.msg.contains("larger than 16384 bytes"), "{e}");
         let e = load(dir.to_str().unwrap()).unwrap_err();
-        assert!(e.err.msg.contains("Is a directory"), "{e}");
+        assert!(e.err.msg.contains("a directory, not a regular file"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

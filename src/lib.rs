@@ -6,19 +6,24 @@
 
 pub mod act;
 pub mod agent;
+pub mod argv;
 pub mod audit;
 pub mod children;
 pub mod config;
 pub mod escape;
 pub mod ghost;
+pub mod identity;
 pub mod lastresort;
 pub mod owners;
 pub mod policy;
 pub mod proc;
 pub mod protect;
 pub mod report;
+pub mod safefile;
 pub mod schedule;
 pub mod sink;
+pub mod sockets;
 pub mod status;
 pub mod sys;
+pub mod trust;
 pub mod watchdog;

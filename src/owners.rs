@@ -157,6 +157,13 @@ pub fn find_owners<const N: usize>(
     mode: WalkMode,
     out: &mut Owners<N>,
 ) {
+    start_walk(inodes, out);
+    let _ = walk_from(root, 0, mode, &mut || true, out);
+}
+
+/// Clears `out` and makes its slots for `inodes` (the first N distinct non-zero ones), ready
+/// for `walk_from`.
+pub fn start_walk<const N: usize>(inodes: &[u64], out: &mut Owners<N>) {
     out.sockets.clear();
     out.pids_scanned = 0;
     out.pids_denied = 0;
@@ -168,10 +175,32 @@ pub fn find_owners<const N: usize>(
         }
         out.want(ino);
     }
+}
+
+/// The walk of `find_owners` from cursor `from` (0: the start), adding to `out` (prepared by
+/// `start_walk`). `go_on` is asked after each process: false stops the walk there and the
+/// cursor to resume from is returned; None when the walk is complete (owners then sorted by
+/// PID). On the live /proc the cursor is a PID (/proc lists PIDs in ascending order, so a
+/// process that forks or exits between two steps is seen as any walk would see it); in a tree
+/// under --proc-root it is the entry's position in the listing (stable while the tree is).
+pub fn walk_from<const N: usize>(
+    root: &ProcRoot,
+    from: u32,
+    mode: WalkMode,
+    go_on: &mut dyn FnMut() -> bool,
+    out: &mut Owners<N>,
+) -> Option<u32> {
     if out.sockets.is_empty() {
-        return;
+        return None;
     }
+    let by_pid = root.dir().as_bytes() == b"/proc";
+    let mut resume = None;
+    let mut index = 0u32;
     let _ = pid::for_each_pid_until(root, &mut |p| {
+        index += 1;
+        if (by_pid && p < from) || (!by_pid && index <= from) {
+            return true;
+        }
         out.pids_scanned += 1;
         // comm is read once per PID, and only if it is listed as a holder.
         let mut comm: Option<Comm> = None;
@@ -195,14 +224,22 @@ pub fn find_owners<const N: usize>(
             // ENOENT/ESRCH: exited since the listing. Anything else: unreadable all the same.
             Err(_) => out.pids_vanished += 1,
         }
-        match mode {
+        let more = match mode {
             WalkMode::AllOwners => true,
             WalkMode::FirstOwner => out.sockets.iter().any(|s| s.listed.is_empty()),
+        };
+        if more && !go_on() {
+            resume = Some(if by_pid { p.saturating_add(1) } else { index });
+            return false;
         }
+        more
     });
-    for s in out.sockets.iter_mut() {
-        s.listed.sort_unstable_by_key(|o| o.pid);
+    if resume.is_none() {
+        for s in out.sockets.iter_mut() {
+            s.listed.sort_unstable_by_key(|o| o.pid);
+        }
     }
+    resume
 }
 
 #[cfg(test)]

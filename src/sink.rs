@@ -11,7 +11,6 @@ use crate::sys::{Cut, cut, cut_fmt};
 use core::fmt::{self, Write as _};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use syslog::{Facility, LogFormat, Logger, LoggerBackend};
 
@@ -69,6 +68,11 @@ struct State {
     logger: Option<Logger<LoggerBackend, Rfc3164>>,
     /// When a connection was last tried (monotonic ms), for the once-a-second limit.
     last_connect_ms: Option<u64>,
+    /// Counters since the process started (they survive reconfigure). Plain integers under the
+    /// lock every emit holds anyway: 32-bit MIPS and ARMv5/6 have no 64-bit atomics.
+    lines_sent: u64,
+    lines_to_stderr: u64,
+    reconnects: u64,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -76,10 +80,10 @@ static STATE: Mutex<State> = Mutex::new(State {
     facility: Facility::LOG_DAEMON,
     logger: None,
     last_connect_ms: None,
+    lines_sent: 0,
+    lines_to_stderr: 0,
+    reconnects: 0,
 });
-static LINES_SENT: AtomicU64 = AtomicU64::new(0);
-static LINES_TO_STDERR: AtomicU64 = AtomicU64::new(0);
-static RECONNECTS: AtomicU64 = AtomicU64::new(0);
 static LOG_ONCE: std::sync::Once = std::sync::Once::new();
 static LOGGER: SinkLogger = SinkLogger;
 
@@ -130,12 +134,12 @@ pub fn emit(sev: Severity, line: &str) {
     let mut st = lock();
     if matches!(st.dest, Dest::Stderr) {
         write_stderr(line);
-        LINES_SENT.fetch_add(1, Ordering::Relaxed);
+        st.lines_sent += 1;
         return;
     }
     if let Some(logger) = st.logger.as_mut() {
         if !peer_closed(&logger.backend) && send(logger, sev, line) {
-            LINES_SENT.fetch_add(1, Ordering::Relaxed);
+            st.lines_sent += 1;
             return;
         }
         st.logger = None;
@@ -148,25 +152,26 @@ pub fn emit(sev: Severity, line: &str) {
     if may_try {
         st.last_connect_ms = Some(now);
         if let Ok(mut logger) = connect(&st.dest, st.facility) {
-            RECONNECTS.fetch_add(1, Ordering::Relaxed);
+            st.reconnects += 1;
             let ok = send(&mut logger, sev, line);
             st.logger = Some(logger);
             if ok {
-                LINES_SENT.fetch_add(1, Ordering::Relaxed);
+                st.lines_sent += 1;
                 return;
             }
         }
     }
     write_stderr(line);
-    LINES_TO_STDERR.fetch_add(1, Ordering::Relaxed);
+    st.lines_to_stderr += 1;
 }
 
 /// The counters since the process started (they survive reconfigure).
 pub fn stats() -> SinkStats {
+    let st = lock();
     SinkStats {
-        lines_sent: LINES_SENT.load(Ordering::Relaxed),
-        lines_to_stderr: LINES_TO_STDERR.load(Ordering::Relaxed),
-        reconnects: RECONNECTS.load(Ordering::Relaxed),
+        lines_sent: st.lines_sent,
+        lines_to_stderr: st.lines_to_stderr,
+        reconnects: st.reconnects,
     }
 }
 

@@ -11,7 +11,6 @@ use crate::escape::JsonText;
 use crate::policy::Level;
 use crate::proc::net::SocketEntry;
 use crate::sink;
-use crate::sys::{CPath, Fd};
 use core::fmt::{self, Write};
 
 /// Largest status or metrics text (bytes).
@@ -32,8 +31,8 @@ impl IncidentLevel {
     pub fn name(self) -> &'static str {
         match self {
             IncidentLevel::None => "none",
-            IncidentLevel::Warn => "warn",
-            IncidentLevel::Act => "act",
+            IncidentLevel::Warn => Level::Warn.name(),
+            IncidentLevel::Act => Level::Act.name(),
         }
     }
 }
@@ -55,6 +54,9 @@ pub struct Stats {
     pub cycles: u64,
     pub last_cycle_us: u64,
     pub ghost_kb: i64,
+    /// The last poll could not compute Ghost (a malformed meminfo term): the files show
+    /// `null` / no gauge instead of a stale or inflated number.
+    pub ghost_unknown: bool,
     pub mem_total_kb: u64,
     pub available_kb: Option<u64>,
     pub worst: Option<SocketEntry>,
@@ -66,6 +68,8 @@ pub struct Stats {
     /// `max_actions_per_hour` is compared with.
     pub actions_last_hour: u64,
     pub read_errors: u64,
+    /// Failed status/metrics writes (each audited, rate-limited).
+    pub write_errors: u64,
     /// Per trigger, in `Trigger::ALL` order.
     pub incidents: [IncidentLevel; Trigger::ALL.len()],
     pub seq: u64,
@@ -91,42 +95,34 @@ impl<'a> Outputs<'a> {
     }
 }
 
-/// Writes whichever of the status and metrics files `out` names. A failed write is
-/// dropped silently here (the next poll retries); the agent counts it via the return value.
-pub fn write_all(stats: &Stats, out: &Outputs) -> bool {
-    let mut ok = true;
+/// Writes whichever of the status and metrics files `out` names. Returns the first failure
+/// (the file and the errno) for the agent to audit; the next poll retries either way.
+pub fn write_all<'a>(stats: &Stats, out: &Outputs<'a>) -> Result<(), (&'a str, crate::sys::Errno)> {
+    let mut first = Ok(());
     if let Some(path) = out.status_file {
         let mut t = Text::new();
         if format_status(&mut t, stats, out.dry_run, out.interval_ms).is_ok() {
-            ok &= replace_file(path, t.as_bytes()).is_ok();
+            if let Err(e) = replace_file(path, t.as_bytes()) {
+                first = first.and(Err((path, e)));
+            }
         }
     }
     if let Some(path) = out.metrics_file {
         let mut t = Text::new();
         if format_metrics(&mut t, stats).is_ok() {
-            ok &= replace_file(path, t.as_bytes()).is_ok();
+            if let Err(e) = replace_file(path, t.as_bytes()) {
+                first = first.and(Err((path, e)));
+            }
         }
     }
-    ok
+    first
 }
 
 /// Writes `data` to `path` atomically (PATH.tmp then rename). Returns Err(errno).
+/// No planted symlink, FIFO or file at `PATH.tmp` is followed, waited on or reused: see
+/// `safefile::replace`.
 pub fn replace_file(path: &str, data: &[u8]) -> Result<(), crate::sys::Errno> {
-    let dst = CPath::from_bytes(path.as_bytes())?;
-    let mut tmp = dst.clone();
-    tmp.push(b".tmp")?;
-    {
-        let fd = Fd::open(&tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
-        fd.write_all(data)?;
-    }
-    // SAFETY: both paths are NUL-terminated.
-    if unsafe { libc::rename(tmp.as_ptr(), dst.as_ptr()) } != 0 {
-        let e = crate::sys::errno();
-        // SAFETY: as above.
-        unsafe { libc::unlink(tmp.as_ptr()) };
-        return Err(e);
-    }
-    Ok(())
+    crate::safefile::replace(path.as_bytes(), data, false)
 }
 
 /// The status file: one JSON object describing the last poll.
@@ -148,11 +144,13 @@ pub fn format_status(
         s.last_cycle_us,
         s.seq
     )?;
-    write!(
-        w,
-        "\"mem_total_kb\":{},\"ghost_kb\":{},\"available_kb\":",
-        s.mem_total_kb, s.ghost_kb
-    )?;
+    write!(w, "\"mem_total_kb\":{},\"ghost_kb\":", s.mem_total_kb)?;
+    if s.ghost_unknown {
+        w.write_str("null")?;
+    } else {
+        write!(w, "{}", s.ghost_kb)?;
+    }
+    w.write_str(",\"available_kb\":")?;
     match s.available_kb {
         Some(a) => write!(w, "{a}")?,
         None => w.write_str("null")?,
@@ -208,12 +206,14 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
     let gauge = |w: &mut dyn Write, name: &str, help: &str, v: i64| -> fmt::Result {
         write!(w, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n")
     };
-    gauge(
-        w,
-        "ghostwatch_ghost_kb",
-        "Memory (kB) in no /proc/meminfo category and no process.",
-        s.ghost_kb,
-    )?;
+    if !s.ghost_unknown {
+        gauge(
+            w,
+            "ghostwatch_ghost_kb",
+            "Memory (kB) in no /proc/meminfo category and no process.",
+            s.ghost_kb,
+        )?;
+    }
     gauge(
         w,
         "ghostwatch_mem_total_kb",
@@ -265,6 +265,11 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         w,
         "# HELP ghostwatch_read_errors_total Failed /proc reads.\n# TYPE ghostwatch_read_errors_total counter\nghostwatch_read_errors_total {}\n",
         s.read_errors
+    )?;
+    write!(
+        w,
+        "# HELP ghostwatch_write_errors_total Failed status/metrics file writes (each audited).\n# TYPE ghostwatch_write_errors_total counter\nghostwatch_write_errors_total {}\n",
+        s.write_errors
     )?;
     write!(
         w,

@@ -192,7 +192,13 @@ mod tests {
     fn char_device_without_watchdog_ioctls() {
         let w = Watchdog::open("/dev/null", Some(30)).unwrap();
         assert!(!w.is_stand_in);
-        assert_eq!(w.set_result, Err(libc::ENOTTY));
+        // The kernel says ENOTTY; qemu-user (targets/build.sh --test runs this on foreign CPUs)
+        // answers ENOSYS for ioctls it does not translate before they reach the kernel.
+        assert!(
+            matches!(w.set_result, Err(e) if e == libc::ENOTTY || e == libc::ENOSYS),
+            "{:?}",
+            w.set_result
+        );
         assert_eq!(w.timeout_s, None);
         assert_eq!(w.pet(), Ok(true));
         w.close_clean().unwrap();

@@ -1,30 +1,175 @@
 #!/usr/bin/env bash
-# Builds the static release binaries for every supported target, checks they are static,
-# prints their sizes, and smoke-tests each (aarch64 under qemu-user).
+# Builds the static release binary for every supported target, checks each is static, runs it
+# on the seed fixture (under qemu-user where foreign) and checks the report JSON is the same
+# byte for byte on every target, then prints a table of stripped sizes.
 #
-#   targets/build.sh            # build + check all targets
-#   targets/build.sh --test     # also run the library unit tests on each target
+#   targets/build.sh [--test] [--small] [--jobs N] [TARGET...]
+#     --test     also run the library unit tests and the integration tests that need neither
+#                root nor binfmt_misc on each target (foreign ones under qemu-user)
+#     --small    also build the `small` variant (nightly build-std, immediate abort,
+#                size-optimised std) and add its sizes to the table
+#     --jobs N   targets built at once (default 2; each cargo also uses every core)
+#     TARGET...  a subset (default: all six)
 #
-# Needs: rustup targets (x86_64/aarch64-unknown-linux-musl), qemu-user for aarch64.
+# targets/setup.sh installs and caches what this needs; it is run first (a second when cached).
+# Binaries: target/<triple>/release/ghostwatch (stable targets) and
+# target/build-std/<triple>/<triple>/release/ghostwatch (nightly build-std targets);
+# the small variant under target/small/<triple>/<triple>/release/ghostwatch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-run_tests=0
-[ "${1:-}" = "--test" ] && run_tests=1
-targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+root=$PWD
+cache="$root/target/cross"
+
+all_targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl
+  armv7-unknown-linux-musleabihf arm-unknown-linux-musleabi
+  mipsel-unknown-linux-musl mips-unknown-linux-musl)
+run_tests=0 small=0 jobs=2 targets=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --test) run_tests=1 ;;
+    --small) small=1 ;;
+    --jobs) jobs=$2; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -*) echo "unknown option $1" >&2; exit 2 ;;
+    *) targets+=("$1") ;;
+  esac
+  shift
+done
+[ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
+
+targets/setup.sh
+
+# Integration tests that run on a foreign target: they need no root, no binfmt_misc (they do
+# not exec the ghostwatch binary) and no programs beyond the test binary itself.
+portable_tests=(parsers_seed parsers_fixtures parsers_fuzz config_fuzz config_noalloc
+  policy_noalloc reader_noalloc agent_noalloc)
+
+# Per-target cargo settings, exported as CARGO_TARGET_<T>_* so each target's build is
+# independent of the others (they run in parallel with separate target dirs).
+#   $toolchain: stable or nightly (build-std)   $runner: how to run a binary of the target
+setup_target() {
+  local t=$1 up
+  up=$(tr 'a-z-' 'A-Z_' <<<"$t")
+  toolchain=nightly
+  build_std=(-Z build-std=std,panic_abort)
+  local flags=() linker
+  case $t in
+    x86_64-unknown-linux-musl)
+      toolchain=stable build_std=() runner=() ;;
+    aarch64-unknown-linux-musl)
+      toolchain=stable build_std=() runner=(qemu-aarch64) linker=rust-lld ;;
+    armv7-unknown-linux-musleabihf)
+      linker=arm-linux-musleabihf-gcc runner=(qemu-arm -cpu cortex-a7)
+      flags=(-C link-self-contained=no -L "native=$cache/$t") ;;
+    arm-unknown-linux-musleabi)
+      linker=arm-linux-musleabi-gcc runner=(qemu-arm -cpu arm1176)
+      flags=(-C link-self-contained=no -L "native=$cache/$t") ;;
+    mipsel-unknown-linux-musl)
+      linker=rust-lld runner=(qemu-mipsel -cpu 24Kc)
+      flags=(-C target-feature=+crt-static -L "native=$cache/$t") ;;
+    mips-unknown-linux-musl)
+      linker=rust-lld runner=(qemu-mips -cpu 24Kc)
+      flags=(-C target-feature=+crt-static -L "native=$cache/$t") ;;
+    *) echo "unknown target $t" >&2; exit 2 ;;
+  esac
+  # 32-bit musl: the libc crate's 64-bit time_t (musl >= 1.2 symbols), so wall-clock
+  # timestamps survive 2038. Applies to std too, as build-std compiles it with these flags.
+  case $t in arm*|mips*) flags+=(--cfg libc_unstable_musl_v1_2) ;; esac
+  [ -n "${linker:-}" ] && export "CARGO_TARGET_${up}_LINKER=$linker"
+  export "CARGO_TARGET_${up}_RUSTFLAGS=${flags[*]:-}"
+  if [ ${#runner[@]} -gt 0 ]; then export "CARGO_TARGET_${up}_RUNNER=${runner[*]}"; fi
+  if [ $toolchain = stable ]; then tdir=target; else tdir=target/build-std/$t; fi
+}
+
+# Builds (and tests) one target; its output goes to target/targets-log/<triple>.log.
+build_one() {
+  local t=$1
+  setup_target "$t"
+  local cargo=(cargo "+$toolchain")
+  "${cargo[@]}" build --quiet --release --locked --target "$t" --target-dir "$tdir" "${build_std[@]}"
+  if [ $run_tests = 1 ]; then
+    local tests=(--lib)
+    local x
+    for x in "${portable_tests[@]}"; do [ -e "tests/$x.rs" ] && tests+=(--test "$x"); done
+    "${cargo[@]}" test --quiet --profile qemu-test --locked --target "$t" --target-dir "$tdir" \
+      "${build_std[@]/panic_abort/panic_unwind}" "${tests[@]}"
+  fi
+  if [ $small = 1 ]; then build_small "$t"; fi
+}
+
+# The `small` variant: std rebuilt for size, panics abort at once without a message.
+build_small() {
+  local t=$1 up
+  setup_target "$t"
+  up=$(tr 'a-z-' 'A-Z_' <<<"$t")
+  local v="CARGO_TARGET_${up}_RUSTFLAGS"
+  export "$v=${!v} -Zunstable-options -Cpanic=immediate-abort"
+  cargo +nightly build --quiet --release --locked --target "$t" --target-dir "target/small/$t" \
+    -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
+}
+
+bin_of() { setup_target "$1"; echo "$tdir/$1/release/ghostwatch"; }
+
+mkdir -p target/targets-log
+start=$(date +%s)
+pids=() names=()
+failed=0
 for t in "${targets[@]}"; do
-  cargo build --quiet --release --target "$t"
-  bin="target/$t/release/ghostwatch"
-  if file "$bin" | grep -q 'dynamically linked'; then
-    echo "FAIL: $bin is dynamically linked" >&2
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  ( s=$(date +%s); build_one "$t" >"target/targets-log/$t.log" 2>&1; rc=$?
+    echo "$t: $([ $rc = 0 ] && echo ok || echo FAILED) in $(( $(date +%s) - s )) s" >&2; exit $rc ) &
+  pids+=($!) names+=("$t")
+done
+for i in "${!pids[@]}"; do
+  if ! wait "${pids[$i]}"; then
+    failed=1
+    echo "FAIL: ${names[$i]} (last lines of target/targets-log/${names[$i]}.log):" >&2
+    tail -n 30 "target/targets-log/${names[$i]}.log" >&2
+  fi
+done
+[ $failed = 0 ] || exit 1
+
+# Check and smoke-run every binary; the seed report's JSON must be identical everywhere.
+ref_json="" ref_t=""
+rows=()
+for t in "${targets[@]}"; do
+  setup_target "$t"
+  bin=$(bin_of "$t")
+  if ! file "$bin" | grep -Eq "statically linked|static-pie linked"; then
+    echo "FAIL: $bin is not statically linked: $(file -b "$bin")" >&2; exit 1
+  fi
+  ver=$("${runner[@]}" "$bin" --version)
+  # Fixtures hold little-endian kernel text; a big-endian kernel prints addresses the other
+  # way round, so big-endian targets read a derived big-endian copy of the seed tree.
+  seed=tests/fixtures/seed
+  if [ "$(rustc +"$toolchain" --print cfg --target "$t" | grep target_endian)" = 'target_endian="big"' ]; then
+    seed=target/fixtures-be/seed
+    python3 tests/fixtures/make_big_endian.py tests/fixtures/seed $seed
+  fi
+  json=$("${runner[@]}" "$bin" report --proc-root "$seed" --json)
+  if [ -z "$ref_json" ]; then ref_json=$json ref_t=$t
+  elif [ "$json" != "$ref_json" ]; then
+    echo "FAIL: seed report JSON on $t differs from $ref_t:" >&2
+    diff <(echo "$ref_json") <(echo "$json") >&2 || true
     exit 1
   fi
   size=$(stat -c %s "$bin")
-  runner=()
-  [ "$t" = aarch64-unknown-linux-musl ] && runner=(qemu-aarch64)
-  ver=$("${runner[@]}" "$bin" --version)
-  "${runner[@]}" "$bin" report --proc-root tests/fixtures/seed --json >/dev/null
-  printf '%-30s %8d bytes (%d KiB) static  %s\n' "$t" "$size" $((size / 1024)) "$ver"
-  if [ $run_tests = 1 ]; then
-    cargo test --quiet --release --target "$t" --lib
+  small_size="-"
+  sbin="target/small/$t/$t/release/ghostwatch"
+  if [ $small = 1 ]; then
+    "${runner[@]}" "$sbin" report --proc-root "$seed" --json | cmp -s - <(echo "$ref_json") ||
+      { echo "FAIL: small $t seed report differs" >&2; exit 1; }
+    small_size=$(stat -c %s "$sbin")
+    small_size="$small_size [$((small_size / 1024)) KiB]"
   fi
+  kib=$((size / 1024))
+  printf -v row '| %-32s | %-9s | %9d (%d KiB) | %-20s | %s |' "$t" "$toolchain" "$size" "$kib" "$small_size" "$ver"
+  rows+=("$row")
 done
+echo
+echo "| target                           | toolchain | stripped static     | small (build-std)    | --version |"
+echo "|----------------------------------|-----------|---------------------|----------------------|-----------|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "seed report JSON identical on ${#targets[@]} targets ($(echo "$ref_json" | wc -c) bytes)"
+echo "targets/build.sh: $(( $(date +%s) - start )) s"

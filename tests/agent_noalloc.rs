@@ -6,7 +6,7 @@
 use ghostwatch::agent::Agent;
 use ghostwatch::config::{Config, SyslogTarget};
 use ghostwatch::proc::ProcRoot;
-#[path = "common/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::count;
 
@@ -107,6 +107,31 @@ fn poll_loop_does_not_allocate() {
         agent.stats.ghost_kb
     );
     assert_eq!(agent.stats.worst.map(|w| w.rx_queue), Some(76_755_840));
+
+    // 3. The live box with a standing backlog incident of our own: a UDP socket this process
+    // holds and never reads. Every poll re-reads the tables through sock_diag (in every network
+    // namespace) and re-validates the remembered owner with one readlink; none may allocate.
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..20 {
+        tx.send_to(&[0u8; 10_000], rx.local_addr().unwrap())
+            .unwrap();
+    }
+    let mut cfg = quiet_config(&dir);
+    cfg.ghost_warn_kb = u64::MAX / 4;
+    cfg.ghost_act_kb = u64::MAX / 2;
+    cfg.backlog_warn_bytes = 65_536;
+    cfg.backlog_act_bytes = u64::MAX / 2;
+    let mut agent = Agent::new(cfg, ProcRoot::live()).unwrap();
+    agent.poll(1_000);
+    agent.poll(2_000);
+    let n = count_allocs(&mut agent, 3_000, 30);
+    assert_eq!(
+        n, 0,
+        "{n} allocations in 30 polls of a live standing incident"
+    );
+    assert!(agent.stats.worst.is_some_and(|w| w.rx_queue >= 65_536));
+    drop((rx, tx));
 
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -16,6 +16,9 @@ impl Scratch {
         let dir = std::env::temp_dir().join(format!("gw-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        // Configs in here must pass the trust check: mode 0755 whatever the umask.
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod temp dir");
         Scratch(dir)
     }
 }
@@ -45,8 +48,8 @@ ghost_warn_kb, ghost_act_kb, ghost_growth, backlog_warn_bytes, backlog_act_bytes
 min_available_kb, available_warn_kb, cooldown_s, max_actions_per_hour, oom_score_adj, mlock, \
 breadcrumb_file, drain_max_packets, protect, watchdog_device, watchdog_timeout_s, rules";
 
-const RULE_KEYS: &str = "name, trigger, comm, exe, action, argv, sysctl, value, rcvbuf, signal, \
-timeout_s, escalate_after_s";
+const RULE_KEYS: &str = "name, trigger, comm, exe, uid, user, action, argv, sysctl, value, \
+rcvbuf, signal, timeout_s, escalate_after_s";
 
 /// (what is wrong, config text, expected "LINE:COL: message").
 fn broken() -> Vec<(&'static str, Vec<u8>, String)> {
@@ -410,9 +413,9 @@ fn broken() -> Vec<(&'static str, Vec<u8>, String)> {
             "1:24: \"watchdog_timeout_s\" needs \"watchdog_device\"".into(),
         ),
         (
-            "watchdog_timeout_s shorter than a restart",
-            b("{\"watchdog_device\": \"/dev/watchdog\", \"watchdog_timeout_s\": 30,\n \"rules\": [{\"name\": \"r\", \"trigger\": \"backlog\", \"comm\": \"zebra\", \"action\": \"restart\", \"argv\": [\"/bin/true\"]}]}"),
-            "1:60: \"watchdog_timeout_s\" (30) must exceed rule \"r\"'s timeout_s (30) plus the interval: the loop does not pet while a command runs".into(),
+            "watchdog_timeout_s shorter than two intervals and a drain",
+            b("{\"interval_ms\": 2000, \"watchdog_device\": \"/dev/watchdog\",\n \"watchdog_timeout_s\": 5}"),
+            "2:24: \"watchdog_timeout_s\" (5) must be at least 6: two intervals plus the longest action inside a poll (a drain, 2000 ms)".into(),
         ),
     ]
 }
@@ -426,6 +429,8 @@ fn broken_configs_print_file_line_col_and_exit_2() {
     for (i, (what, text, expected)) in cases.iter().enumerate() {
         let path = dir.0.join(format!("bad{i:02}.json"));
         std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
         let (code, stdout, stderr) = check(&path);
         let want = format!("{}:{expected}\n", path.display());
         if code != 2 || stderr != want || !stdout.is_empty() {
@@ -493,7 +498,7 @@ fn unreadable_and_oversized_files() {
     assert_eq!(
         stderr,
         format!(
-            "{}:0:0: cannot read the config: Is a directory (errno 21)\n",
+            "{}:0:0: refusing a config that is a directory, not a regular file; fix: point -c at a regular file\n",
             dir.0.display()
         )
     );

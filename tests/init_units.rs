@@ -104,7 +104,7 @@ fn param<'a>(calls: &'a [Vec<String>], name: &str) -> Option<&'a [String]> {
 
 #[test]
 fn procd_start_service_records_a_supervised_instance() {
-    if !support::require_tool("busybox") {
+    if !support::require_program("busybox", support::INSTALL_BUSYBOX) {
         return;
     }
     let p = Procd::new();
@@ -148,7 +148,7 @@ fn procd_start_service_records_a_supervised_instance() {
 
 #[test]
 fn procd_bad_config_opens_no_instance() {
-    if !support::require_tool("busybox") {
+    if !support::require_program("busybox", support::INSTALL_BUSYBOX) {
         return;
     }
     let p = Procd::new();
@@ -182,7 +182,7 @@ fn procd_bad_config_opens_no_instance() {
 
 #[test]
 fn procd_triggers_reload_on_config_change() {
-    if !support::require_tool("busybox") {
+    if !support::require_program("busybox", support::INSTALL_BUSYBOX) {
         return;
     }
     let p = Procd::new();
@@ -204,8 +204,8 @@ fn procd_triggers_reload_on_config_change() {
 #[test]
 fn procd_command_runs_and_recorded_signal_reloads() {
     if !support::require_root("procd command under a real agent")
-        || !support::require_tool("busybox")
-        || !support::require_tool("rsyslogd")
+        || !support::require_program("busybox", support::INSTALL_BUSYBOX)
+        || !support::require_program("rsyslogd", support::INSTALL_RSYSLOG)
     {
         return;
     }
@@ -256,7 +256,7 @@ fn procd_command_runs_and_recorded_signal_reloads() {
 
 #[test]
 fn systemd_unit_verifies_clean() {
-    if !support::require_tool("systemd-analyze") {
+    if !support::require_program("systemd-analyze", support::INSTALL_SYSTEMD) {
         return;
     }
     let dir = TempDir::new("unit");

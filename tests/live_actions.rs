@@ -215,9 +215,10 @@ fn exec_gets_a_clean_env_and_substituted_args() {
         comm: Comm::from_bytes(b"zeb ra"),
     };
     // Config strings hold at most 128 bytes, so the script is terse.
-    let script = r#"[ -z "$HOME" ]&&[ $PATH = /usr/sbin:/usr/bin:/sbin:/bin ]&&[ "$1" = "4242 zeb ra 99" ]&&[ $PWD = / ]&&! read x"#;
+    // {comm} is a whole item (issue 8): the script gets it as one argument, $2.
+    let script = r#"[ -z "$HOME" ]&&[ $PATH = /usr/sbin:/usr/bin:/sbin:/bin ]&&[ "$1/$2" = "4242 99/zeb ra" ]&&[ $PWD = / ]&&! read x"#;
     let o = children::run_blocking(
-        &argv(&["sh", "-c", script, "sh", "{pid} {comm} {inode}"]),
+        &argv(&["sh", "-c", script, "sh", "{pid} {inode}", "{comm}"]),
         Some(&t),
         5000,
         &never,

@@ -19,7 +19,7 @@ use std::time::Duration;
 use support::{ChildGuard, Rsyslogd, TempDir, wait_for};
 
 fn ready(what: &str) -> bool {
-    support::require_root(what) && support::require_tool("rsyslogd")
+    support::require_root(what) && support::require_program("rsyslogd", support::INSTALL_RSYSLOG)
 }
 
 fn write_config(path: &Path, text: &str) {
@@ -132,7 +132,7 @@ fn protect_names_paths_and_new_pids() {
     write_config(
         &cfg,
         &format!(
-            "{{ \"interval_ms\": 200, \"mlock\": false, \"syslog\": \"unix:{}\",\n  \"protect\": [\"gw-feeddog\", \"{}\"] }}\n",
+            "{{ \"interval_ms\": 200, \"mlock\": false, \"syslog\": \"unix:{}\",\n  \"ghost_warn_kb\": 1073741824, \"ghost_act_kb\": 1073741824,\n  \"backlog_warn_bytes\": 1099511627776, \"backlog_act_bytes\": 1099511627776,\n  \"protect\": [\"gw-feeddog\", \"{}\"] }}\n",
             syslog.sock.display(),
             t.path().join("gw-other").display()
         ),
@@ -209,17 +209,49 @@ fn drain(f: &mut std::fs::File) -> (Vec<u8>, bool) {
     }
 }
 
+/// A config with the watchdog stand-in and a status file in `t` (its `cycles` counts polls).
+/// Ghost and backlog thresholds sit out of reach, so other tests' floods on this shared host do
+/// not make every poll a full socket scan.
 fn watchdog_config(t: &Path, syslog: &Rsyslogd, wd: &Path) -> PathBuf {
     let cfg = t.join("ghostwatch.json");
     write_config(
         &cfg,
         &format!(
-            "{{ \"interval_ms\": 200, \"mlock\": false, \"syslog\": \"unix:{}\",\n  \"watchdog_device\": \"{}\", \"watchdog_timeout_s\": 5 }}\n",
+            "{{ \"interval_ms\": 200, \"mlock\": false, \"syslog\": \"unix:{}\",\n  \"status_file\": \"{}\",\n  \"ghost_warn_kb\": 1073741824, \"ghost_act_kb\": 1073741824,\n  \"backlog_warn_bytes\": 1099511627776, \"backlog_act_bytes\": 1099511627776,\n  \"watchdog_device\": \"{}\", \"watchdog_timeout_s\": 5 }}\n",
             syslog.sock.display(),
+            t.join("status.json").display(),
             wd.display()
         ),
     );
     cfg
+}
+
+/// Polls done so far, from the status file's `"cycles":N` (the agent rewrites it each poll).
+fn cycles(status: &Path) -> Option<u64> {
+    let s = std::fs::read_to_string(status).ok()?;
+    let rest = s.split("\"cycles\":").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Waits until the agent has done `n` more polls than `from` (generous: the host is shared,
+/// and a debug build's poll of a busy host's sockets can take a second).
+fn wait_polls(status: &Path, from: u64, n: u64) {
+    wait_for(Duration::from_secs(30), || {
+        (cycles(status)? >= from + n).then_some(())
+    })
+    .unwrap_or_else(|| panic!("the agent did not poll {n} more times"));
+}
+
+/// Waits until `pid` is stopped (state T), so nothing it does can land after this returns.
+fn wait_stopped(pid: u32) {
+    wait_for(Duration::from_secs(5), || {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        s.rsplit_once(") ")?.1.starts_with('T').then_some(())
+    })
+    .expect("agent stopped");
 }
 
 #[test]
@@ -231,22 +263,28 @@ fn watchdog_pets_each_healthy_poll_and_closes_on_term() {
     let t = TempDir::new("wd-term");
     let (wd, mut reader) = fifo(t.path());
     let cfg = watchdog_config(t.path(), &syslog, &wd);
+    let status = t.path().join("status.json");
     let agent = start_agent(&cfg);
     let start = syslog.wait_line("event=start").expect("start line");
     assert!(start.contains("watchdog_kind=fifo-stand-in"), "{start}");
     assert!(start.contains("watchdog_timeout_s=5"), "{start}");
-    std::thread::sleep(Duration::from_millis(1200));
+    // One pet per poll: with k polls done, k or k - 1 bytes (the last poll may not have
+    // petted yet), k between the counts read just before and just after the drain.
+    wait_polls(&status, 0, 4);
+    let before = cycles(&status).unwrap();
     let (pets, closed) = drain(&mut reader);
+    let after = cycles(&status).unwrap();
     assert!(!closed);
+    let p = pets.len() as u64;
     assert!(
-        pets.len() >= 4,
-        "only {} pets in 1.2 s at 200 ms",
-        pets.len()
+        before.saturating_sub(1) <= p && p <= after,
+        "{p} pets for {before}..={after} polls: not one per poll"
     );
     assert!(pets.iter().all(|&b| b == 0), "pets are NUL bytes: {pets:?}");
 
     // SIGSTOP: a stuck loop pets nothing.
     signal(agent.pid(), libc::SIGSTOP);
+    wait_stopped(agent.pid());
     let _ = drain(&mut reader);
     std::thread::sleep(Duration::from_millis(600));
     assert!(drain(&mut reader).0.is_empty(), "a stopped agent petted");
@@ -276,11 +314,12 @@ fn watchdog_sigkill_leaves_no_magic_close() {
     let cfg = watchdog_config(t.path(), &syslog, &wd);
     let mut agent = start_agent(&cfg);
     syslog.wait_line("event=start").expect("start line");
-    std::thread::sleep(Duration::from_millis(500));
+    wait_polls(&t.path().join("status.json"), 0, 2);
     let _ = agent.0.kill();
     let _ = agent.0.wait();
     let (tail, closed) = drain(&mut reader);
     assert!(closed, "writer still open");
+    assert!(!tail.is_empty(), "no pets before the kill");
     assert!(!tail.contains(&b'V'), "magic close after SIGKILL: {tail:?}");
 }
 
@@ -298,9 +337,10 @@ fn watchdog_not_petted_when_polls_fail() {
     std::fs::copy(&seed, root.join("meminfo")).unwrap();
     let (wd, mut reader) = fifo(t.path());
     let cfg = watchdog_config(t.path(), &syslog, &wd);
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ghostwatch"));
-    c.arg("run").arg("--proc-root").arg(&root);
-    let child = c
+    let child = Command::new(env!("CARGO_BIN_EXE_ghostwatch"))
+        .arg("run")
+        .arg("--proc-root")
+        .arg(&root)
         .arg("-c")
         .arg(&cfg)
         .stdin(Stdio::null())
@@ -309,18 +349,39 @@ fn watchdog_not_petted_when_polls_fail() {
         .unwrap();
     let agent = ChildGuard(child);
     syslog.wait_line("event=start").expect("start line");
-    std::thread::sleep(Duration::from_millis(800));
+    wait_polls(&t.path().join("status.json"), 0, 2);
     assert!(
         !drain(&mut reader).0.is_empty(),
         "healthy polls petted nothing"
     );
-    // The proc root loses meminfo (and its kept-open fd now reads a garbled file).
+    // The proc root loses meminfo (its kept-open fd now reads a garbled file, then the file
+    // is gone): one error line, then polls that cannot measure (the status file still counts
+    // them). After the drain, three more such polls must write nothing.
     std::fs::write(root.join("meminfo"), "garbage\n").unwrap();
     std::fs::remove_file(root.join("meminfo")).unwrap();
     syslog.wait_line("meminfo").expect("read error audited");
-    std::thread::sleep(Duration::from_millis(300));
+    let status = t.path().join("status.json");
+    let errors = || {
+        std::fs::read_to_string(&syslog.out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("event=error") && l.contains("meminfo"))
+            .count()
+    };
     let _ = drain(&mut reader);
-    std::thread::sleep(Duration::from_millis(800));
+    let c0 = cycles(&status).unwrap();
+    let e0 = errors();
+    wait_polls(&status, c0, 3);
+    // Each of those polls said why (the first ten read errors are all logged).
+    if e0 <= 7 {
+        assert!(
+            wait_for(Duration::from_secs(5), || (errors() >= e0 + 3)
+                .then_some(()))
+            .is_some(),
+            "failing polls were silent: {} error lines after {e0}",
+            errors()
+        );
+    }
     assert!(
         drain(&mut reader).0.is_empty(),
         "polls that cannot read meminfo petted the watchdog"
@@ -333,7 +394,9 @@ fn watchdog_not_petted_when_polls_fail() {
 /// fails with EPERM. Then the next start reports the breadcrumb.
 #[test]
 fn reboot_sequence_stops_petting_writes_breadcrumb_and_next_start_reports_it() {
-    if !ready("reboot sequence") || !support::require_tool("setpriv") {
+    if !ready("reboot sequence")
+        || !support::require_program("setpriv", "apt-get install util-linux")
+    {
         return;
     }
     // setpriv must really drop CAP_SYS_BOOT, or this test must not run at all.
@@ -371,8 +434,9 @@ fn reboot_sequence_stops_petting_writes_breadcrumb_and_next_start_reports_it() {
     write_config(
         &cfg,
         &format!(
-            "{{ \"interval_ms\": 200, \"mlock\": false, \"syslog\": \"unix:{}\",\n  \"watchdog_device\": \"{}\", \"breadcrumb_file\": \"{}\",\n  \"min_available_kb\": 1073741824, \"available_warn_kb\": 1073741824,\n  \"rules\": [ {{ \"name\": \"last-resort\", \"trigger\": \"available\", \"action\": \"reboot\", \"escalate_after_s\": 3 }} ] }}\n",
+            "{{ \"interval_ms\": 200, \"mlock\": false, \"syslog\": \"unix:{}\", \"status_file\": \"{}\",\n  \"ghost_warn_kb\": 1073741824, \"ghost_act_kb\": 1073741824,\n  \"backlog_warn_bytes\": 1099511627776, \"backlog_act_bytes\": 1099511627776,\n  \"watchdog_device\": \"{}\", \"breadcrumb_file\": \"{}\",\n  \"min_available_kb\": 1073741824, \"available_warn_kb\": 1073741824,\n  \"rules\": [ {{ \"name\": \"last-resort\", \"trigger\": \"available\", \"action\": \"reboot\", \"escalate_after_s\": 3 }} ] }}\n",
             syslog.sock.display(),
+            t.path().join("status.json").display(),
             wd.display(),
             crumb.display()
         ),
@@ -387,7 +451,8 @@ fn reboot_sequence_stops_petting_writes_breadcrumb_and_next_start_reports_it() {
         signal(agent.pid(), libc::SIGKILL);
         panic!("the agent holds CAP_SYS_BOOT: killed it before its reboot rule could fire");
     }
-    std::thread::sleep(Duration::from_millis(600));
+    let status = t.path().join("status.json");
+    wait_polls(&status, 0, 2);
     assert!(
         !drain(&mut reader).0.is_empty(),
         "no pets before the reboot"
@@ -416,7 +481,8 @@ fn reboot_sequence_stops_petting_writes_breadcrumb_and_next_start_reports_it() {
 
     // Petting stopped for good: the agent keeps polling, the FIFO stays silent.
     let _ = drain(&mut reader);
-    std::thread::sleep(Duration::from_millis(800));
+    let c0 = cycles(&status).unwrap();
+    wait_polls(&status, c0, 3);
     assert!(
         drain(&mut reader).0.is_empty(),
         "petted after the last resort"

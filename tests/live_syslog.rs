@@ -53,7 +53,7 @@ fn past_reconnect_limit() {
 
 #[test]
 fn rsyslogd_unix_udp_tcp_with_crash_and_restart() {
-    if !require_tool("rsyslogd") {
+    if !require_program("rsyslogd", INSTALL_RSYSLOG) {
         return;
     }
     let _g = SINK_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -175,8 +175,8 @@ struct Busybox(ChildGuard);
 #[test]
 fn busybox_syslogd_in_a_private_mount_namespace() {
     if !require_root("busybox syslogd needs its own mount namespace for /dev/log")
-        || !require_tool("busybox")
-        || !require_tool("unshare")
+        || !require_program("busybox", INSTALL_BUSYBOX)
+        || !require_program("unshare", "apt-get install util-linux")
     {
         return;
     }

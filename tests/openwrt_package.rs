@@ -113,7 +113,7 @@ fn makefile_names_existing_files() {
 
 #[test]
 fn install_puts_files_where_the_procd_script_expects_them() {
-    if !support::require_tool("make") {
+    if !support::require_program("make", "apt-get install make") {
         return;
     }
     let t = TempDir::new("openwrt");

@@ -30,12 +30,14 @@ struct Guest {
 /// Builds (or reuses from target/vm-cache) everything the guest needs. None = skipped
 /// because QEMU for `arch` is not installed (a failure under CI=true).
 fn prepare(arch: &'static str) -> Option<Guest> {
-    let qemu = match arch {
-        "x86_64" => "qemu-system-x86_64",
-        "aarch64" => "qemu-system-aarch64",
-        _ => "qemu-system-arm",
+    let (qemu, install) = match arch {
+        "x86_64" => ("qemu-system-x86_64", "apt-get install qemu-system-x86"),
+        "aarch64" => ("qemu-system-aarch64", "apt-get install qemu-system-arm"),
+        _ => ("qemu-system-arm", "apt-get install qemu-system-arm"),
     };
-    if !support::require_tool(qemu) || !support::require_tool("cpio") {
+    if !support::require_program(qemu, install)
+        || !support::require_program("cpio", "apt-get install cpio")
+    {
         return None;
     }
     let out = Command::new(repo().join("tests/vm/prepare.sh"))
@@ -108,6 +110,15 @@ impl Console {
             .collect()
     }
 
+    /// Line index of `GWVM phase name=NAME <edge>_ms=...` (edge: start or end).
+    fn phase(&self, name: &str, edge: &str) -> usize {
+        let want = format!("GWVM phase name={name} {edge}_ms=");
+        self.text
+            .lines()
+            .position(|l| l.starts_with(&want))
+            .unwrap_or_else(|| panic!("no phase {name} {edge} ({})", self.log.display()))
+    }
+
     fn syslog_has(&self, needle: &str) -> bool {
         self.lines("syslog").iter().any(|l| l.contains(needle))
     }
@@ -115,12 +126,13 @@ impl Console {
 
 /// Boots `g` once in `scenario` under `timeout_s` and returns its console. The guest must
 /// reach its final `GWVM done` line (it powers off right after).
-fn boot(g: &Guest, scenario: &str, run: usize, timeout_s: u32) -> Console {
+fn boot(g: &Guest, scenario: &str, run: usize, timeout_s: u32, append: &str) -> Console {
     let log = repo().join(format!("target/vm-logs/{}-{scenario}-{run}.log", g.arch));
     let status = Command::new(repo().join("tests/vm/boot.sh"))
         .args([g.arch, &g.kernel, &g.initrd, scenario])
         .arg(&log)
         .arg(timeout_s.to_string())
+        .arg(append)
         .status()
         .expect("run tests/vm/boot.sh");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -145,10 +157,9 @@ struct BRun {
     oom_kills: u64,
 }
 
-/// Checks one scenario-B console: the agent acted on the leaky daemon's socket (audited in
-/// the guest's syslog), nothing was OOM-killed, the innocent process lives, and the
-/// watchdog (fed by the feeder, where the guest has one) never fired.
-fn check_b(c: &Console, expect_watchdog: bool) -> BRun {
+/// Checks that the agent saved the box during the flood: it acted on the leaky daemon's
+/// socket (audited in the guest's syslog), nothing was OOM-killed, the innocent process lives.
+fn check_saved(c: &Console) -> BRun {
     let flood = c.line("flood");
     assert_eq!(support::field(flood, "stop"), Some("done"), "{flood}");
     let oom_kills = c.num("flood", "oom_kills");
@@ -177,6 +188,22 @@ fn check_b(c: &Console, expect_watchdog: bool) -> BRun {
     let first = support::field(flood, "first_action_ms")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no action seen during the flood: {flood}"));
+    BRun {
+        first_action_ms: first,
+        min_avail_kb: c.num("flood", "min_avail_kb"),
+        oom_kills,
+    }
+}
+
+/// Scenario B on top of `check_saved`: where the guest has a watchdog, the feeder ran, the
+/// agent protected it from the OOM killer (`event=protect`), and the watchdog never fired.
+fn check_b(c: &Console, expect_watchdog: bool) -> BRun {
+    let r = check_saved(c);
+    assert!(
+        c.line("modules").contains("udp_diag") && !c.syslog_has("sock_diag: no kernel support"),
+        "the agent did not read sockets through sock_diag ({})",
+        c.log.display()
+    );
     if expect_watchdog {
         assert!(
             c.line("watchdog").contains("device=/dev/watchdog"),
@@ -184,17 +211,20 @@ fn check_b(c: &Console, expect_watchdog: bool) -> BRun {
             c.log.display()
         );
         assert!(!c.lines("feeder").is_empty(), "feeder did not start");
+        assert!(
+            c.lines("syslog").iter().any(|l| l.contains("event=protect")
+                && l.contains("comm=watchdog")
+                && l.contains("oom_score_adj=-1000")),
+            "the feeder was not protected ({})",
+            c.log.display()
+        );
     }
     assert!(
         c.watchdog_firings().is_empty(),
         "the watchdog fired ({})",
         c.log.display()
     );
-    BRun {
-        first_action_ms: first,
-        min_avail_kb: c.num("flood", "min_avail_kb"),
-        oom_kills,
-    }
+    r
 }
 
 fn runs() -> usize {
@@ -209,7 +239,7 @@ fn scenario_b(arch: &'static str, timeout_s: u32, expect_watchdog: bool) {
     let Some(g) = prepare(arch) else { return };
     let mut all = Vec::new();
     for run in 1..=runs() {
-        let c = boot(&g, "B", run, timeout_s);
+        let c = boot(&g, "B", run, timeout_s, "");
         let r = check_b(&c, expect_watchdog);
         println!(
             "{arch} B#{run}: first_action_ms={} min_avail_kb={} oom_kills={} ({})",
@@ -233,7 +263,7 @@ fn scenario_b(arch: &'static str, timeout_s: u32, expect_watchdog: bool) {
 #[ignore = "boots a qemu guest (about 15 s under TCG); run by tests/vm/run.sh"]
 fn x86_64_a_without_agent_the_oom_killer_shoots_the_innocent() {
     let Some(g) = prepare("x86_64") else { return };
-    let c = boot(&g, "A", 1, 180);
+    let c = boot(&g, "A", 1, 180, "");
     let flood = c.line("flood");
     assert_eq!(
         support::field(flood, "stop"),
@@ -289,4 +319,73 @@ fn aarch64_b_agent_saves_the_box() {
 fn armv7_b_agent_saves_the_box() {
     // Debian's armmp kernel has no i6300esb driver: this guest has no hardware watchdog.
     scenario_b("armv7", 480, false);
+}
+
+#[test]
+#[ignore = "boots a qemu guest (about 100 s under TCG); run by tests/vm/run.sh"]
+fn x86_64_c_agent_owns_the_watchdog() {
+    let Some(g) = prepare("x86_64") else { return };
+    // Without the sock_diag modules, so this boot covers the agent's /proc/net text path.
+    let c = boot(&g, "C", 1, 300, "gwvm.diag=0");
+    assert!(
+        c.line("watchdog").contains("device=/dev/watchdog"),
+        "no /dev/watchdog in the guest ({})",
+        c.log.display()
+    );
+    assert!(
+        c.lines("feeder").is_empty(),
+        "scenario C must run without the feeder"
+    );
+    assert!(
+        c.syslog_has("watchdog=/dev/watchdog") && c.syslog_has("watchdog_timeout_s=8"),
+        "the agent's event=start does not name the watchdog ({})",
+        c.log.display()
+    );
+    // The agent alone keeps the box up through the flood and the quiet phase after it.
+    let r = check_saved(&c);
+    assert!(
+        c.syslog_has("sock_diag: no kernel support for udp"),
+        "expected the /proc text fallback without the diag modules ({})",
+        c.log.display()
+    );
+    let firings = c.watchdog_firings();
+    let held_end = c.phase("held", "end");
+    assert!(
+        c.text
+            .lines()
+            .nth(held_end)
+            .unwrap_or("")
+            .contains("agent_running=1"),
+        "the agent died while owning the watchdog ({})",
+        c.log.display()
+    );
+    let (term_start, term_end) = (c.phase("sigterm", "start"), c.phase("sigterm", "end"));
+    let (kill_start, kill_end) = (c.phase("sigkill", "start"), c.phase("sigkill", "end"));
+    assert!(
+        firings.iter().all(|&i| i > kill_start),
+        "the watchdog fired before the agent was SIGKILLed (console lines {firings:?}; sigterm {term_start}..{term_end}, sigkill from {kill_start}; {})",
+        c.log.display()
+    );
+    assert!(
+        firings.iter().any(|&i| i > kill_start && i < kill_end),
+        "the watchdog did not fire after the agent was SIGKILLed ({})",
+        c.log.display()
+    );
+    // The guest ticks once a second after the SIGKILL: the first tick after the firing
+    // bounds when it happened.
+    let lines: Vec<&str> = c.text.lines().collect();
+    let kill_ms = support::field(lines[kill_start], "start_ms").and_then(|v| v.parse::<u64>().ok());
+    let fired_ms = lines[firings[0]..].iter().find_map(|l| {
+        support::field(l.strip_prefix("GWVM tick ")?, "ms")?
+            .parse::<u64>()
+            .ok()
+    });
+    let delay = match (kill_ms, fired_ms) {
+        (Some(k), Some(f)) => format!("{} s", (f.saturating_sub(k) as f64 / 1000.0).ceil()),
+        _ => "?".to_string(),
+    };
+    println!(
+        "x86_64 C: no firing while the agent ran (flood: first action {} ms, lowest MemAvailable {} kB) nor after SIGTERM (magic close); fired within {delay} of SIGKILL (watchdog_timeout_s=8)",
+        r.first_action_ms, r.min_avail_kb
+    );
 }

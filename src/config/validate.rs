@@ -93,6 +93,8 @@ struct RawRule {
     trigger: Option<Str>,
     comm: Option<Str>,
     exe: Option<Str>,
+    uid: Option<i64>,
+    user: Option<Str>,
     action: Option<Str>,
     argv: Option<Vec<Str, MAX_ARGV>>,
     sysctl: Option<Str>,
@@ -322,9 +324,9 @@ impl Validator<'_> {
         Ok(())
     }
 
-    /// `watchdog_timeout_s`: needs `watchdog_device`, and must outlast what can keep the poll
-    /// loop from petting: two intervals, and the longest command a rule runs (exec/restart
-    /// block the loop up to their timeout_s) plus one interval.
+    /// `watchdog_timeout_s`: needs `watchdog_device`, and must outlast what can keep the loop
+    /// from petting in normal operation: two intervals plus the longest action that runs inside
+    /// a poll (a drain, `DRAIN_MAX_MS`; commands run beside the loop and do not count).
     fn watchdog_timeout(&self, v: Option<i64>, cfg: &mut Config) -> Result<(), ConfigError> {
         if v.is_none() {
             return Ok(());
@@ -337,33 +339,16 @@ impl Validator<'_> {
                 format_args!("\"watchdog_timeout_s\" needs \"watchdog_device\""),
             ));
         }
-        let interval_s = (i64::from(cfg.interval_ms) + 999) / 1000;
-        if t < 2 * interval_s {
+        let need_ms = 2 * u64::from(cfg.interval_ms) + defaults::DRAIN_MAX_MS;
+        let need_s = need_ms.div_ceil(1000);
+        if u64::try_from(t).unwrap_or(0) < need_s {
             return Err(self.err(
                 at,
                 format_args!(
-                    "\"watchdog_timeout_s\" ({t}) must be at least two intervals ({} s)",
-                    2 * interval_s
+                    "\"watchdog_timeout_s\" ({t}) must be at least {need_s}: two intervals plus the longest action inside a poll (a drain, {} ms)",
+                    defaults::DRAIN_MAX_MS
                 ),
             ));
-        }
-        let longest = cfg
-            .rules
-            .iter()
-            .filter(|r| matches!(r.action, ActionKind::Exec | ActionKind::Restart))
-            .max_by_key(|r| r.timeout_s);
-        if let Some(r) = longest {
-            let need = i64::from(r.timeout_s) + interval_s;
-            if t <= need {
-                return Err(self.err(
-                    at,
-                    format_args!(
-                        "\"watchdog_timeout_s\" ({t}) must exceed rule {}'s timeout_s ({}) plus the interval: the loop does not pet while a command runs",
-                        Shown(r.name.as_bytes()),
-                        r.timeout_s
-                    ),
-                ));
-            }
         }
         cfg.watchdog_timeout_s = u32::try_from(t).ok();
         Ok(())
@@ -590,6 +575,31 @@ impl Validator<'_> {
                 ));
             }
         }
+        let uid = match (&raw.user, slot("uid")) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    key_at("user"),
+                    format_args!("rules[{r}] has both \"uid\" and \"user\"; give one of them"),
+                ));
+            }
+            (Some(user), None) => {
+                match crate::identity::lookup_user(crate::identity::PASSWD, user) {
+                    Some(u) => Some(u),
+                    None => {
+                        return Err(self.err(
+                            at("user"),
+                            format_args!(
+                                "unknown user {} in rules[{r}] (not in {}); give its number as \"uid\"",
+                                Shown(user.as_bytes()),
+                                crate::identity::PASSWD
+                            ),
+                        ));
+                    }
+                }
+            }
+            (None, Some(_)) => Some(u32::try_from(int(raw.uid, "uid", 0)?).unwrap_or(u32::MAX)),
+            (None, None) => None,
+        };
         if action.targets_owner() && raw.comm.is_none() && raw.exe.is_none() {
             return Err(self.err(
                 action_at,
@@ -646,7 +656,19 @@ impl Validator<'_> {
                         format_args!("rules[{r}].argv[0] (the program) must not be empty"),
                     ));
                 }
-                Some(_) => {}
+                Some(v) => {
+                    if let Err(e) = crate::argv::check_template(v) {
+                        let item = self
+                            .lay
+                            .rules
+                            .get(r)
+                            .and_then(|x| x.argv.get(e.item).copied())
+                            .unwrap_or(start);
+                        return Err(
+                            self.err(item, format_args!("rules[{r}].argv[{}]: {}", e.item, e.why))
+                        );
+                    }
+                }
             }
         }
 
@@ -712,6 +734,7 @@ impl Validator<'_> {
             trigger,
             comm: raw.comm.as_deref().map(cut_str),
             exe: raw.exe.clone(),
+            uid,
             action,
             argv,
             sysctl: raw.sysctl.clone(),

@@ -13,6 +13,9 @@
 //! - netlink (`netlink_seq_show`): `sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode`
 //!   (Dump is a pointer on 3.10, an int later; ten columns either way).
 //! - packet (`packet_seq_show`): `sk RefCnt Type Proto Iface R Rmem User Inode`.
+//! - unix (`unix_seq_show`): `Num: RefCount Protocol Flags Type St Inode [Path]`; no queue
+//!   column, so text-read unix rows have rx_queue 0 (sock_diag's UNIX_DIAG_RQLEN has it). The
+//!   path is the rest of the line; the kernel prints an abstract name's NULs as `@`.
 
 use super::{ProcError, ProcRoot, Source, fields, parse_dec, parse_hex, read_lines};
 use core::fmt;
@@ -31,10 +34,14 @@ pub enum Proto {
     UdpLite6,
     Netlink,
     Packet,
+    Unix,
 }
 
 impl Proto {
-    pub const ALL: [Proto; 10] = [
+    /// How many tables there are (per-table arrays are indexed by `index`).
+    pub const COUNT: usize = 11;
+
+    pub const ALL: [Proto; Proto::COUNT] = [
         Proto::Tcp,
         Proto::Tcp6,
         Proto::Udp,
@@ -45,7 +52,13 @@ impl Proto {
         Proto::UdpLite6,
         Proto::Netlink,
         Proto::Packet,
+        Proto::Unix,
     ];
+
+    /// Position in `ALL`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     /// Contract name: "tcp", "udp6", "udplite", "netlink", ...
     pub fn name(self) -> &'static str {
@@ -60,6 +73,7 @@ impl Proto {
             Proto::UdpLite6 => "udplite6",
             Proto::Netlink => "netlink",
             Proto::Packet => "packet",
+            Proto::Unix => "unix",
         }
     }
 
@@ -76,6 +90,7 @@ impl Proto {
             Proto::UdpLite6 => b"net/udplite6",
             Proto::Netlink => b"net/netlink",
             Proto::Packet => b"net/packet",
+            Proto::Unix => b"net/unix",
         }
     }
 
@@ -92,9 +107,9 @@ impl Proto {
         )
     }
 
-    /// True for the tables with the inet layout (everything but netlink and packet).
+    /// True for the tables with the inet layout (everything but netlink, packet and unix).
     pub fn is_inet(self) -> bool {
-        !matches!(self, Proto::Netlink | Proto::Packet)
+        !matches!(self, Proto::Netlink | Proto::Packet | Proto::Unix)
     }
 }
 
@@ -116,7 +131,78 @@ pub enum Endpoint {
         proto: u16,
         ifindex: u32,
     },
+    /// An AF_UNIX name: a path, or `@name` for an abstract one (NULs shown as `@`).
+    Unix(UnixName),
+    /// The peer of a connected AF_UNIX socket, by inode.
+    UnixPeer(u64),
     None,
+}
+
+/// An AF_UNIX socket name as shown (at most `sun_path`'s 108 bytes); empty when unbound.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct UnixName {
+    bytes: [u8; 108],
+    len: u8,
+}
+
+impl UnixName {
+    /// `raw` as the kernel's /proc/net/unix prints it (already `@` for abstract), cut at 108.
+    pub fn from_shown(raw: &[u8]) -> UnixName {
+        let mut n = UnixName {
+            bytes: [0; 108],
+            len: 0,
+        };
+        let len = raw.len().min(108);
+        n.bytes[..len].copy_from_slice(&raw[..len]);
+        n.len = len as u8;
+        n
+    }
+
+    /// `sun_path` bytes as sock_diag gives them: a leading NUL makes it abstract (every NUL
+    /// shown as `@`, like /proc/net/unix and ss); a path loses its terminating NULs.
+    pub fn from_sun_path(raw: &[u8]) -> UnixName {
+        let raw = if raw.first() == Some(&0) {
+            raw
+        } else {
+            let end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
+            &raw[..end]
+        };
+        let mut n = UnixName::from_shown(raw);
+        for c in n.bytes[..n.len as usize].iter_mut() {
+            if *c == 0 {
+                *c = b'@';
+            }
+        }
+        n
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+impl fmt::Debug for UnixName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UnixName({self})")
+    }
+}
+
+impl fmt::Display for UnixName {
+    /// `*` when unbound. Another process chose these bytes: anything but printable ASCII is
+    /// written as `\xNN` (and `\` as `\\`), so a name can never steer a terminal or a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.len == 0 {
+            return f.write_str("*");
+        }
+        for &c in self.as_bytes() {
+            match c {
+                b'\\' => f.write_str("\\\\")?,
+                0x20..=0x7e => fmt::Write::write_char(f, c as char)?,
+                _ => write!(f, "\\x{c:02x}")?,
+            }
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Endpoint {
@@ -138,6 +224,8 @@ impl fmt::Display for Endpoint {
             }
             Endpoint::Netlink { protocol, portid } => write!(f, "netlink:{protocol}:{portid}"),
             Endpoint::Packet { proto, ifindex, .. } => write!(f, "packet:{proto:04x}:{ifindex}"),
+            Endpoint::Unix(name) => name.fmt(f),
+            Endpoint::UnixPeer(inode) => write!(f, "peer:{inode}"),
             Endpoint::None => f.write_str("*"),
         }
     }
@@ -145,6 +233,8 @@ impl fmt::Display for Endpoint {
 
 /// One socket line, validated. Queues in bytes (for tcp: tx/rx queue column; for netlink and
 /// packet rx_queue is the Rmem column). `drops` is 0 where the table has no such column.
+/// `netns` is the inode of the network namespace the socket lives in (0: unknown, e.g. a
+/// fixture tree under --proc-root).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SocketEntry {
     pub proto: Proto,
@@ -156,6 +246,7 @@ pub struct SocketEntry {
     pub drops: u64,
     pub uid: u32,
     pub inode: u64,
+    pub netns: u64,
 }
 
 /// Keeps `top` sorted by `key` descending and at most `n` long (and within its capacity): the
@@ -225,11 +316,24 @@ fn parse_hex_pair(s: &[u8]) -> Option<(u64, u64)> {
     Some((parse_hex(&s[..colon])?, parse_hex(&s[colon + 1..])?))
 }
 
+/// The `tx_queue:rx_queue` column: the kernel prints both with `%08X` from 32-bit ints, so
+/// each is exactly 8 hex digits. Anything wider is not kernel text (a value the kernel cannot
+/// hold must not become a multi-gigabyte "backlog").
+fn parse_queues(s: &[u8]) -> Option<(u64, u64)> {
+    let colon = s.iter().position(|&c| c == b':')?;
+    if colon != 8 || s.len() != 17 {
+        return None;
+    }
+    parse_hex_pair(s)
+}
+
 /// True if `line` is a table's column header rather than a socket.
 fn is_header(proto: Proto, line: &[u8]) -> bool {
     let first = fields(line).next();
     if proto.is_inet() {
         first == Some(b"sl")
+    } else if proto == Proto::Unix {
+        first == Some(b"Num")
     } else {
         first == Some(b"sk")
     }
@@ -256,7 +360,7 @@ fn parse_inet(proto: Proto, line: &[u8]) -> Result<SocketEntry, &'static str> {
     };
     let (tx_queue, rx_queue) = it
         .next()
-        .and_then(parse_hex_pair)
+        .and_then(parse_queues)
         .ok_or("tx_queue:rx_queue")?;
     it.next().and_then(parse_hex_pair).ok_or("tr:tm->when")?;
     it.next().and_then(parse_hex).ok_or("retrnsmt")?;
@@ -286,6 +390,7 @@ fn parse_inet(proto: Proto, line: &[u8]) -> Result<SocketEntry, &'static str> {
         drops,
         uid,
         inode,
+        netns: 0,
     })
 }
 
@@ -312,8 +417,9 @@ fn parse_netlink(line: &[u8]) -> Result<SocketEntry, &'static str> {
     let protocol: u32 = dec(it.next(), "Eth")?;
     let portid: u32 = dec(it.next(), "Pid")?;
     it.next().and_then(parse_hex).ok_or("Groups")?;
-    let rmem: u64 = dec(it.next(), "Rmem")?;
-    let wmem: u64 = dec(it.next(), "Wmem")?;
+    // `%-8d` of an int: at most i32::MAX (a wider number is not kernel text).
+    let rmem = u64::from(dec::<i32>(it.next(), "Rmem")?.unsigned_abs());
+    let wmem = u64::from(dec::<i32>(it.next(), "Wmem")?.unsigned_abs());
     it.next().ok_or("Dump")?; // a pointer on 3.10, an int later
     it.next().ok_or("Locks")?;
     let drops: u64 = dec(it.next(), "Drops")?;
@@ -328,6 +434,7 @@ fn parse_netlink(line: &[u8]) -> Result<SocketEntry, &'static str> {
         drops,
         uid: 0,
         inode,
+        netns: 0,
     })
 }
 
@@ -343,7 +450,8 @@ fn parse_packet(line: &[u8]) -> Result<SocketEntry, &'static str> {
     };
     let ifindex: u32 = dec(it.next(), "Iface")?;
     it.next().and_then(parse_dec).ok_or("R")?;
-    let rmem: u64 = dec(it.next(), "Rmem")?;
+    // `%-6u` of an unsigned int.
+    let rmem = u64::from(dec::<u32>(it.next(), "Rmem")?);
     let uid: u32 = dec(it.next(), "User")?;
     let inode: u64 = dec(it.next(), "Inode")?;
     Ok(SocketEntry {
@@ -360,6 +468,38 @@ fn parse_packet(line: &[u8]) -> Result<SocketEntry, &'static str> {
         drops: 0,
         uid,
         inode,
+        netns: 0,
+    })
+}
+
+fn parse_unix(line: &[u8]) -> Result<SocketEntry, &'static str> {
+    let mut it = fields(line);
+    match it.next() {
+        Some(b"Num") => return Err("header"),
+        Some(num) if num.ends_with(b":") => {}
+        _ => return Err("Num"),
+    }
+    it.next().and_then(parse_hex).ok_or("RefCount")?;
+    it.next().and_then(parse_hex).ok_or("Protocol")?;
+    it.next().and_then(parse_hex).ok_or("Flags")?;
+    it.next().and_then(parse_hex).ok_or("Type")?;
+    let state = it.next().and_then(parse_hex).ok_or("St")? as u8;
+    let ino = it.next().ok_or("Inode")?;
+    let inode = parse_dec(ino).ok_or("Inode")?;
+    // The path is everything after the single space that follows the inode (it may hold spaces).
+    let after = (ino.as_ptr() as usize - line.as_ptr() as usize) + ino.len();
+    let path = line.get(after + 1..).unwrap_or(b"");
+    Ok(SocketEntry {
+        proto: Proto::Unix,
+        local: Endpoint::Unix(UnixName::from_shown(path)),
+        remote: Endpoint::None,
+        state,
+        tx_queue: 0,
+        rx_queue: 0,
+        drops: 0,
+        uid: 0,
+        inode,
+        netns: 0,
     })
 }
 
@@ -369,6 +509,7 @@ pub fn parse_line(proto: Proto, line: &[u8]) -> Result<SocketEntry, &'static str
     match proto {
         Proto::Netlink => parse_netlink(line),
         Proto::Packet => parse_packet(line),
+        Proto::Unix => parse_unix(line),
         _ => parse_inet(proto, line),
     }
 }
@@ -403,7 +544,7 @@ pub fn read_table<S: Source>(
     Ok(stats)
 }
 
-/// Where socket lists come from. /proc text today; NETLINK_SOCK_DIAG later behind the same call.
+/// Where socket lists come from: these /proc text tables, or NETLINK_SOCK_DIAG (`proc::diag`).
 pub trait SocketSource {
     /// Calls `f` for every socket of `proto`; returns what was seen (missing table: first_error Io(ENOENT)).
     fn for_each(&mut self, proto: Proto, f: &mut dyn FnMut(&SocketEntry)) -> TableStats;
@@ -447,6 +588,20 @@ mod tests {
         e.to_string()
     }
 
+    /// 127.0.0.1 and the last word of ::1 as this CPU's kernel prints them: `%08X` of the
+    /// network-order word loaded as a native u32 (derived for big-endian, see
+    /// tests/fixtures/make_big_endian.py).
+    const LO4: &str = if cfg!(target_endian = "little") {
+        "0100007F"
+    } else {
+        "7F000001"
+    };
+    const ONE: &str = if cfg!(target_endian = "little") {
+        "01000000"
+    } else {
+        "00000001"
+    };
+
     #[test]
     fn insert_top_keeps_the_largest_in_arrival_order() {
         let mut top: heapless::Vec<(u64, char), 4> = heapless::Vec::new();
@@ -476,12 +631,35 @@ mod tests {
 
     #[test]
     fn udp_line_decodes_loopback() {
-        let l = b"  118: 0100007F:14E9 00000000:0000 07 00000000:00001200 00:00000000 00000000     0        0 23456 2 ffff8880 17";
-        let e = parse_line(Proto::Udp, l).unwrap();
+        let l = format!(
+            "  118: {LO4}:14E9 00000000:0000 07 00000000:00001200 00:00000000 00000000     0        0 23456 2 ffff8880 17"
+        );
+        let e = parse_line(Proto::Udp, l.as_bytes()).unwrap();
         assert_eq!(text(&e.local), "127.0.0.1:5353");
         assert_eq!(text(&e.remote), "0.0.0.0:0");
         assert_eq!((e.state, e.rx_queue, e.tx_queue), (7, 0x1200, 0));
         assert_eq!((e.uid, e.inode, e.drops), (0, 23456, 17));
+    }
+
+    #[test]
+    fn columns_wider_than_the_kernel_prints_are_rejected() {
+        // rx_queue is %08X of an int: 9 hex digits (here ~68 GB) is not kernel text.
+        let wide = b"   58: 00000000000000000000000000000000:003A 00000000000000000000000000000000:0000 07 00000000:FFFFFFFFF 00:00000000 00000000     0        0 21532 2 ffff88003a8c0000 0";
+        assert_eq!(parse_line(Proto::Raw6, wide), Err("tx_queue:rx_queue"));
+        let short = b"   58: 00000000000000000000000000000000:003A 00000000000000000000000000000000:0000 07 0000000:04933380 00:00000000 00000000     0        0 21532 2 ffff88003a8c0000 0";
+        assert_eq!(parse_line(Proto::Raw6, short), Err("tx_queue:rx_queue"));
+        // netlink Rmem is %-8d of an int; packet Rmem %-6u of an unsigned int.
+        let nl =
+            b"ffff8800 0   1234       00000000 2147483648 0        0     2        0        8765";
+        assert_eq!(parse_line(Proto::Netlink, nl), Err("Rmem"));
+        let nl =
+            b"ffff8800 0   1234       00000000 2147483647 0        0     2        0        8765";
+        assert_eq!(
+            parse_line(Proto::Netlink, nl).unwrap().rx_queue,
+            2_147_483_647
+        );
+        let pk = b"ffff8800 3      3    0003   2     1 4294967296 0      9999";
+        assert_eq!(parse_line(Proto::Packet, pk), Err("Rmem"));
     }
 
     #[test]
@@ -490,7 +668,8 @@ mod tests {
         let e = parse_line(Proto::Raw6, l).unwrap();
         assert_eq!(text(&e.local), ":::58");
         assert_eq!(e.rx_queue, 76_755_840);
-        let lo = parse_inet_endpoint(b"00000000000000000000000001000000:007B", true).unwrap();
+        let lo = format!("000000000000000000000000{ONE}:007B");
+        let lo = parse_inet_endpoint(lo.as_bytes(), true).unwrap();
         assert_eq!(text(&lo), "::1:123");
     }
 
@@ -516,6 +695,31 @@ mod tests {
         assert_eq!(text(&e.local), "packet:0003:2");
         assert_eq!((e.rx_queue, e.uid, e.inode), (4352, 0, 24108));
         assert_eq!(text(&Endpoint::None), "*");
+    }
+
+    #[test]
+    fn unix_lines_path_abstract_and_unbound() {
+        let h = b"Num       RefCount Protocol Flags    Type St Inode Path";
+        assert_eq!(parse_line(Proto::Unix, h), Err("header"));
+        let l = b"0000000014506a62: 00000002 00000000 00010000 0001 01 26032 /run/my socket";
+        let e = parse_line(Proto::Unix, l).unwrap();
+        assert_eq!((e.inode, e.state, e.rx_queue), (26032, 1, 0));
+        assert_eq!(text(&e.local), "/run/my socket");
+        let l = b"0000000014506a62: 00000002 00000000 00010000 0002 07 9 @gw\x1b[31m";
+        assert_eq!(
+            text(&parse_line(Proto::Unix, l).unwrap().local),
+            "@gw\\x1b[31m"
+        );
+        let l = b"0000000014506a62: 00000003 00000000 00000000 0001 03 26033";
+        assert_eq!(text(&parse_line(Proto::Unix, l).unwrap().local), "*");
+        assert_eq!(parse_line(Proto::Unix, b"00: 1 0 0 1 3"), Err("Inode"));
+        // sock_diag's raw sun_path: abstract (leading NUL), and a path with its terminator.
+        assert_eq!(UnixName::from_sun_path(b"\0a\0b").to_string(), "@a@b");
+        assert_eq!(
+            UnixName::from_sun_path(b"/dev/log\0").to_string(),
+            "/dev/log"
+        );
+        assert_eq!(UnixName::from_sun_path(b"\n\\").to_string(), "\\x0a\\\\");
     }
 
     #[test]

@@ -6,11 +6,13 @@ use super::{MAX_SKIPS, MAX_TOP};
 use crate::ghost::{self, Ghost};
 use crate::owners::{self, Owners, WalkMode};
 use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats, insert_top};
+use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
+use crate::proc::netns::NetnsTable;
 use crate::proc::pid::{self, Comm};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
 use crate::proc::{ProcError, ProcRoot};
+use crate::sockets::{Note, Scanner, SourceKind};
 use crate::sys::{self, Errno};
 use core::fmt;
 
@@ -48,6 +50,8 @@ pub enum Skip {
     StatusMalformed(u32),
     /// The proc root itself could not be listed: no processes, no owners.
     ProcWalk(Errno),
+    /// The socket source fell back or a network namespace could not be read.
+    Sockets(Note),
 }
 
 impl fmt::Display for Skip {
@@ -121,6 +125,7 @@ impl fmt::Display for Skip {
                 "process list: {} — no process RSS, no socket owners",
                 sys::strerror(e)
             ),
+            Skip::Sockets(n) => n.fmt(f),
         }
     }
 }
@@ -155,6 +160,9 @@ pub struct Findings {
     pub rx_queued: [u64; Proto::ALL.len()],
     /// The largest receive queues, largest first.
     pub top: heapless::Vec<SocketEntry, MAX_TOP>,
+    /// Where the sockets came from, and the network namespaces they were read in.
+    pub socket_source: SourceKind,
+    pub netns: NetnsTable,
     pub owners: Owners<MAX_TOP>,
     pub procs: ProcSummary,
     pub skipped: heapless::Vec<Skip, MAX_SKIPS>,
@@ -178,6 +186,8 @@ impl Findings {
             tables: [TableStats::default(); Proto::ALL.len()],
             rx_queued: [0; Proto::ALL.len()],
             top: heapless::Vec::new(),
+            socket_source: SourceKind::Proc,
+            netns: NetnsTable::default(),
             owners: Owners::default(),
             procs: ProcSummary::default(),
             skipped: heapless::Vec::new(),
@@ -266,7 +276,7 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     let mem_path = root
         .path(b"meminfo")
         .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
-    let mem = sys::Fd::open_ro(&mem_path)
+    let mem = crate::safefile::open_read(&mem_path)
         .map_err(ProcError::Io)
         .and_then(|fd| MemInfo::read(fd, &mut buf))
         .map_err(|e| match e {
@@ -282,7 +292,10 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
         .map_err(ProcError::Io)
         .and_then(|fd| VmallocSummary::read(fd, &mut buf));
     let ghost = ghost::compute(&mem, vmalloc.as_ref().ok().map(|v| v.vmalloc_kb(page_size)))
-        .map_err(|what| format!("{mem_path}: no {what} line — is this a /proc tree?"))?;
+        .map_err(|e| match e {
+            ghost::GhostError::Missing(_) => format!("{mem_path}: {e} — is this a /proc tree?"),
+            ghost::GhostError::Malformed(_) => format!("{mem_path}: {e}"),
+        })?;
 
     let mut f = Findings::new(mem, ghost, vmalloc.as_ref().ok().copied(), page_size);
     if f.mem.malformed > 0 {
@@ -310,31 +323,32 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
         Err(e) => f.skip(Skip::Sockstat(e)),
     }
 
-    // Every socket table, streamed through one 4 KiB buffer; only the top N are kept.
+    // Every socket, in every network namespace, streamed (sock_diag, or the text tables
+    // through one 4 KiB buffer); only the top N are kept.
     {
-        let mut net = ProcNet {
-            root,
-            buf: &mut buf,
-        };
+        let mut scanner = Scanner::new(root, Scanner::is_live_root(root));
         let Findings {
             tables,
             rx_queued,
             top,
             ..
         } = &mut f;
-        for (i, proto) in Proto::ALL.into_iter().enumerate() {
-            let mut queued = 0u64;
-            let stats = net.for_each(proto, &mut |e| {
-                queued = queued.saturating_add(e.rx_queue);
-                offer(top, top_n, e);
-            });
-            tables[i] = stats;
-            rx_queued[i] = queued;
+        scanner.scan(root, &mut buf, &|_| true, tables, &mut |e| {
+            let q = &mut rx_queued[e.proto.index()];
+            *q = q.saturating_add(e.rx_queue);
+            offer(top, top_n, e);
+        });
+        f.socket_source = scanner.kind();
+        f.netns = scanner.netns.clone();
+        for n in scanner.take_notes() {
+            f.skip(Skip::Sockets(n));
         }
     }
     for (i, proto) in Proto::ALL.into_iter().enumerate() {
         let t = f.tables[i];
         match t.first_error {
+            // Text unix rows carry no queue: a tree without net/unix loses nothing worth a note.
+            Some(ProcError::Io(libc::ENOENT)) if proto == Proto::Unix => {}
             Some(ProcError::Io(e)) => f.skip(Skip::Table(proto, ProcError::Io(e))),
             Some(first) if t.malformed > 0 => {
                 f.skip(Skip::TableMalformed(proto, t.malformed, first))

@@ -186,6 +186,10 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
         w.field_u64("drops", s.drops)?;
         w.field_u64("inode", s.inode)?;
         w.field_u64("uid", s.uid as u64)?;
+        w.field_u64("netns", s.netns)?;
+        if let Some(name) = r.netns.name_of(s.netns) {
+            w.field_str("netns_name", name.as_bytes())?;
+        }
         w.key("owners")?;
         w.begin_array()?;
         for o in r.owners.of(s.inode) {
@@ -214,6 +218,20 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     }
     w.end_object()?;
     w.field_u64("rx_queue_total_bytes", r.rx_queued_total())?;
+    w.field_str("socket_source", r.socket_source.name().as_bytes())?;
+    w.key("netns")?;
+    w.begin_array()?;
+    for n in &r.netns.list {
+        w.begin_object()?;
+        w.field_u64("inode", n.inode)?;
+        if !n.name.is_empty() {
+            w.field_str("name", n.name.as_bytes())?;
+        }
+        w.key("home")?;
+        w.bool(n.inode == r.netns.home)?;
+        w.end_object()?;
+    }
+    w.end_array()?;
 
     let p = &r.procs;
     w.key("processes")?;

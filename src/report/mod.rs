@@ -78,6 +78,7 @@ mod tests {
             drops: 0,
             uid: 0,
             inode,
+            netns: 0,
         }
     }
 

@@ -2,7 +2,7 @@
 //! table, the skipped notes.
 
 use super::Findings;
-use super::verdict::Verdict;
+use super::verdict::{LocalIn, Verdict};
 use crate::escape::Printable;
 use crate::ghost;
 use crate::proc::meminfo::Field;
@@ -192,10 +192,13 @@ pub fn write_text(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
 fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
-        "Sockets by receive queue (top {} of {}; {} queued in all)",
+        "Sockets by receive queue (top {} of {}; {} queued in all; via {}, {} network namespace{})",
         r.top.len(),
         r.sockets_total(),
-        Bytes(r.rx_queued_total())
+        Bytes(r.rx_queued_total()),
+        r.socket_source.name(),
+        r.netns.list.len(),
+        if r.netns.list.len() == 1 { "" } else { "s" }
     )?;
     // Idle sockets say nothing to the reader: list the ones with data queued or dropped.
     let busy = || r.top.iter().filter(|s| s.rx_queue > 0 || s.drops > 0);
@@ -204,7 +207,7 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
         return Ok(());
     }
     let width = busy()
-        .map(|s| small_text(&s.local).len())
+        .map(|s| small_text(&LocalIn(r, s)).len())
         .max()
         .unwrap_or(5)
         .max(5);
@@ -218,7 +221,7 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
             out,
             "  {:<8} {:<width$} {:>12} {:>10} {:>8} {:>10} {:>6}  ",
             s.proto.name(),
-            small_text(&s.local).as_str(),
+            small_text(&LocalIn(r, s)).as_str(),
             s.rx_queue,
             s.tx_queue,
             s.drops,

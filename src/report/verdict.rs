@@ -4,6 +4,7 @@
 use super::Findings;
 use super::text::{Bytes, Kb, Pct};
 use crate::escape::Printable;
+use crate::proc::net::SocketEntry;
 use core::fmt;
 
 /// Ghost counts as significant from this share of MemTotal (percent) ...
@@ -116,6 +117,24 @@ impl fmt::Display for OwnerList<'_> {
     }
 }
 
+/// A socket's local end, with its network namespace when it is not the report's own:
+/// `127.0.0.1:9 (netns blue)`, `:::58 (netns 4026532301)`.
+pub struct LocalIn<'a>(pub &'a Findings, pub &'a SocketEntry);
+
+impl fmt::Display for LocalIn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (r, s) = (self.0, self.1);
+        write!(f, "{}", s.local)?;
+        if s.netns != 0 && s.netns != r.netns.home {
+            match r.netns.name_of(s.netns) {
+                Some(name) => write!(f, " (netns {name})")?,
+                None => write!(f, " (netns {})", s.netns)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The verdict in plain words (one paragraph).
 pub struct Verdict<'a>(pub &'a Findings);
 
@@ -151,7 +170,7 @@ impl fmt::Display for Verdict<'_> {
                     f,
                     "{} {} (inode {}) held by {}, {}.",
                     s.proto.name(),
-                    s.local,
+                    LocalIn(r, s),
                     s.inode,
                     OwnerList(r, s.inode),
                     Bytes(s.rx_queue)

@@ -1,6 +1,15 @@
-//! Helpers shared by the live tests: root check, temp dirs, /proc/net lookups, child guards,
-//! and a private rsyslogd.
+//! The one test harness (every integration test says `mod support;`): the skip policy (root,
+//! programs only `.ci/run` installs), temp dirs, child guards, polling, free ports, /proc/net
+//! rows, a private rsyslogd, the gw-testd daemon and agent process (`daemon`), a JSON reader
+//! and the report contract check (`json`). The counting allocator of the no-allocation tests is
+//! `counting_alloc.rs`, included by path only where a test binary wants it as its allocator.
 #![allow(dead_code)]
+
+pub mod daemon;
+pub mod json;
+
+#[allow(unused_imports)]
+pub use daemon::*;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -8,33 +17,45 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// True if the test may go on. Not root: prints SKIPPED and returns false, unless CI=true,
-/// where a skip would hide a regression, so it fails the test instead.
-pub fn require_root(what: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
+/// How to get the programs that only `.ci/run` installs (pass to `require_program`).
+pub const INSTALL_RSYSLOG: &str = "apt-get install rsyslog";
+pub const INSTALL_BUSYBOX: &str = "apt-get install busybox-static";
+pub const INSTALL_SYSTEMD: &str = "apt-get install systemd";
+
+/// The one skip policy of the tests. Outside CI: one line on the real stderr (written past
+/// libtest's capture, so a plain `cargo test` shows it) naming the test, what it needs and how
+/// to get it, then false. Under CI=true a skip would hide a regression: it panics instead.
+fn skip(need: &str, how: &str) -> bool {
+    let current = std::thread::current();
+    let test = current.name().unwrap_or("?");
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} needs root, and CI=true forbids skipping");
+        panic!("{test} needs {need}, and CI=true forbids skipping ({how})");
     }
-    println!("SKIPPED (needs root): {what}");
+    // One write, so the line is not interleaved with libtest's own output.
+    let line = format!("SKIPPED {test}: needs {need} ({how})\n");
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(line.as_bytes());
     false
 }
 
-/// True if `prog` is on PATH; under CI=true a missing tool fails the test.
-pub fn require_tool(prog: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
-        .unwrap_or(false);
-    if found {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{prog} not installed, and CI=true forbids skipping");
-    }
-    println!("SKIPPED (needs {prog})");
-    false
+/// True if the test may go on as root; otherwise skips (see `skip`). `what` says why root.
+pub fn require_root(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    root || skip(&format!("root: {what}"), "run it as root")
+}
+
+/// True if `program` is an executable on PATH; otherwise skips (see `skip`), saying how to
+/// get it (`install`, e.g. INSTALL_RSYSLOG). For programs only `.ci/run` installs.
+pub fn require_program(program: &str, install: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let found = std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            std::fs::metadata(d.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    found || skip(&format!("{program}, not on PATH"), install)
 }
 
 /// A directory under the system temp dir, removed (with everything in it) on drop.
@@ -50,10 +71,17 @@ impl TempDir {
         ));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).expect("create temp dir");
+        // Configs in here must pass the trust check: mode 0755 whatever the umask.
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod temp dir");
         TempDir(p)
     }
     pub fn path(&self) -> &Path {
         &self.0
+    }
+    /// `name` inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
     }
 }
 
@@ -90,24 +118,51 @@ pub struct UdpRow {
     pub inode: u64,
 }
 
-/// Finds the 127.0.0.1:`port` row in /proc/net/udp (test-only parse; the product's parser
-/// lives in proc::net).
-pub fn udp_row(port: u16) -> Option<UdpRow> {
-    let text = std::fs::read_to_string("/proc/net/udp").ok()?;
-    let want = format!("0100007F:{port:04X}");
-    for line in text.lines().skip(1) {
+/// Every row of /proc/net/udp as (local address text, row) (test-only parse; the product's
+/// parser lives in proc::net).
+pub fn udp_rows() -> Vec<(String, UdpRow)> {
+    let text = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let row = |line: &str| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.get(1) != Some(&want.as_str()) {
-            continue;
-        }
         let (tx, rx) = f.get(4)?.split_once(':')?;
-        return Some(UdpRow {
+        let r = UdpRow {
             tx_queue: u64::from_str_radix(tx, 16).ok()?,
             rx_queue: u64::from_str_radix(rx, 16).ok()?,
             inode: f.get(9)?.parse().ok()?,
-        });
-    }
-    None
+        };
+        Some((f.get(1)?.to_string(), r))
+    };
+    text.lines().skip(1).filter_map(row).collect()
+}
+
+/// The row of the UDP socket bound to 127.0.0.1:`port`.
+pub fn udp_row(port: u16) -> Option<UdpRow> {
+    let want = format!("0100007F:{port:04X}");
+    udp_rows()
+        .into_iter()
+        .find(|(l, _)| *l == want)
+        .map(|(_, r)| r)
+}
+
+/// rx_queue of the UDP socket bound to 127.0.0.1:`port`.
+pub fn udp_rx_queue(port: u16) -> Option<u64> {
+    udp_row(port).map(|r| r.rx_queue)
+}
+
+/// The row of UDP socket `inode` (None once it is gone).
+pub fn udp_row_by_inode(inode: u64) -> Option<UdpRow> {
+    udp_rows()
+        .into_iter()
+        .find(|(_, r)| r.inode == inode)
+        .map(|(_, r)| r)
+}
+
+/// Alive and not a zombie waiting to be reaped.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    })
 }
 
 /// The fd number under /proc/`pid`/fd whose link reads `socket:[inode]`.
@@ -156,15 +211,15 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
-/// A free loopback port for `kind` (picked by the kernel, then released for the daemon).
-pub fn free_port_udp() -> u16 {
+/// A free loopback port (picked by the kernel, then released for the daemon).
+pub fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
         .expect("free udp port")
 }
 
-pub fn free_port_tcp() -> u16 {
+pub fn free_tcp_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
@@ -238,8 +293,8 @@ impl Rsyslogd {
         let mut r = Rsyslogd {
             sock,
             out,
-            udp_port: free_port_udp(),
-            tcp_port: free_port_tcp(),
+            udp_port: free_udp_port(),
+            tcp_port: free_tcp_port(),
             dir,
             child: None,
         };
@@ -320,6 +375,15 @@ impl Drop for Rsyslogd {
 /// True if something is bound to 127.0.0.1:`port` in /proc/net/udp.
 fn udp_listening(port: u16) -> bool {
     udp_row(port).is_some()
+}
+
+/// Writes a config the way `ghostwatch check` trusts it (issue 8): mode 0644 whatever the
+/// umask, owned by whoever runs the test (root under CI), inside a TempDir (mode 0755).
+pub fn write_trusted(p: impl AsRef<Path>, text: impl AsRef<[u8]>) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(p.as_ref(), text).expect("write config");
+    std::fs::set_permissions(p.as_ref(), std::fs::Permissions::from_mode(0o644))
+        .expect("chmod config");
 }
 
 /// Makes `dir` a directory holding one link per busybox applet, to use as the only PATH entry

@@ -1,0 +1,500 @@
+//! NETLINK_SOCK_DIAG: the kernel's socket dump (what `ss` uses), as a `SocketSource`.
+//!
+//! One netlink socket and one receive buffer, both made once; a dump walks the kernel's
+//! messages in place and hands each socket to the caller as a `SocketEntry`, so nothing is
+//! allocated per message. Families: INET_DIAG for tcp, udp, udplite (v4/v6) and raw (raw_diag,
+//! kernel >= 4.14), UNIX_DIAG for AF_UNIX. netlink and packet sockets always come from their
+//! small /proc/net text tables.
+//!
+//! Receive queues follow the /proc/net text semantics so both sources agree: `idiag_rqueue` is
+//! what the text tables print for every inet protocol (tcp: bytes not yet read, or the accept
+//! backlog of a listener; udp: `udp_rqueue_get`; raw: `sk_rmem_alloc`). Unix: UNIX_DIAG_RQLEN,
+//! as ss shows it (stream: bytes queued; datagram: the first datagram's length; listener:
+//! pending connections). `drops` is SK_MEMINFO_DROPS (`sk_drops`; the udp/raw text column).
+//!
+//! A family the kernel lacks (module not built) answers ENOENT; `Diag` then remembers it and
+//! the caller reads that table as text.
+
+use super::ProcError;
+use super::net::{Endpoint, Proto, SocketEntry, TableStats, UnixName};
+use crate::sys::{self, Errno, Fd};
+
+const NETLINK_SOCK_DIAG: libc::c_int = 4;
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLM_F_REQUEST: u16 = 1;
+const NLM_F_DUMP: u16 = 0x300;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLMSG_HDRLEN: usize = 16;
+/// inet_diag_msg: family, state, timer, retrans, sockid (48), expires, rqueue, wqueue, uid, inode.
+const INET_DIAG_MSG_LEN: usize = 72;
+/// unix_diag_msg: family, type, state, pad, ino, cookie[2].
+const UNIX_DIAG_MSG_LEN: usize = 16;
+const INET_DIAG_SKMEMINFO: u16 = 7;
+const SK_MEMINFO_DROPS: usize = 8;
+const UNIX_DIAG_NAME: u16 = 0;
+const UNIX_DIAG_PEER: u16 = 2;
+const UNIX_DIAG_RQLEN: u16 = 4;
+const UNIX_DIAG_UID: u16 = 7;
+const UDIAG_SHOW_NAME: u32 = 0x01;
+const UDIAG_SHOW_PEER: u32 = 0x04;
+const UDIAG_SHOW_RQLEN: u32 = 0x10;
+const UDIAG_SHOW_UID: u32 = 0x40;
+const IPPROTO_UDPLITE: u8 = 136;
+const TCP_LISTEN: u8 = 10;
+
+/// Receive buffer size: the kernel sizes dump messages to the reader's buffer, up to 32 KiB.
+pub const RECV_BUF: usize = 32 * 1024;
+
+/// The request that dumps `proto`: (address family, protocol); None for the text-only tables.
+pub fn request_of(proto: Proto) -> Option<(u8, u8)> {
+    let inet = libc::AF_INET as u8;
+    let inet6 = libc::AF_INET6 as u8;
+    Some(match proto {
+        Proto::Tcp => (inet, libc::IPPROTO_TCP as u8),
+        Proto::Tcp6 => (inet6, libc::IPPROTO_TCP as u8),
+        Proto::Udp => (inet, libc::IPPROTO_UDP as u8),
+        Proto::Udp6 => (inet6, libc::IPPROTO_UDP as u8),
+        Proto::UdpLite => (inet, IPPROTO_UDPLITE),
+        Proto::UdpLite6 => (inet6, IPPROTO_UDPLITE),
+        Proto::Raw => (inet, libc::IPPROTO_RAW as u8),
+        Proto::Raw6 => (inet6, libc::IPPROTO_RAW as u8),
+        Proto::Unix => (libc::AF_UNIX as u8, 0),
+        Proto::Netlink | Proto::Packet => return None,
+    })
+}
+
+/// Why a dump failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiagError {
+    /// The kernel has no handler for this family/protocol (ENOENT, EOPNOTSUPP, EINVAL from an
+    /// old kernel): read the text table instead.
+    Unsupported(Errno),
+    /// send/recv failed, or the kernel answered with another error.
+    Io(Errno),
+    /// A message did not fit its declared length: the dump was cut there.
+    Malformed(&'static str),
+}
+
+impl DiagError {
+    pub fn errno(self) -> Errno {
+        match self {
+            DiagError::Unsupported(e) | DiagError::Io(e) => e,
+            DiagError::Malformed(_) => libc::EPROTO,
+        }
+    }
+}
+
+fn u16_at(b: &[u8], off: usize) -> Option<u16> {
+    Some(u16::from_ne_bytes(b.get(off..off + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(off..off + 4)?.try_into().ok()?))
+}
+
+const fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// Walks the rtattrs in `b`: calls `f(type, payload)` for each well-formed one; stops at the
+/// first that overruns.
+fn for_each_attr(mut b: &[u8], f: &mut dyn FnMut(u16, &[u8])) {
+    while b.len() >= 4 {
+        let (Some(len), Some(ty)) = (u16_at(b, 0), u16_at(b, 2)) else {
+            return;
+        };
+        let len = len as usize;
+        if len < 4 || len > b.len() {
+            return;
+        }
+        f(ty & 0x3fff, &b[4..len]);
+        b = b.get(align4(len)..).unwrap_or(&[]);
+    }
+}
+
+/// Decodes one inet_diag_msg (payload of a SOCK_DIAG_BY_FAMILY message) for `proto`.
+pub fn parse_inet(proto: Proto, p: &[u8]) -> Result<SocketEntry, &'static str> {
+    if p.len() < INET_DIAG_MSG_LEN {
+        return Err("short inet_diag_msg");
+    }
+    let v6 = proto.is_v6();
+    let ep = |port_off: usize, addr_off: usize| {
+        let mut ip = [0u8; 16];
+        let n = if v6 { 16 } else { 4 };
+        ip[..n].copy_from_slice(&p[addr_off..addr_off + n]);
+        Endpoint::Inet {
+            ip,
+            v6,
+            port: u16::from_be_bytes([p[port_off], p[port_off + 1]]),
+        }
+    };
+    let rd = |off| u32_at(p, off).unwrap_or(0);
+    let mut drops = 0u64;
+    for_each_attr(&p[INET_DIAG_MSG_LEN..], &mut |ty, data| {
+        if ty == INET_DIAG_SKMEMINFO {
+            if let Some(d) = u32_at(data, SK_MEMINFO_DROPS * 4) {
+                drops = d as u64;
+            }
+        }
+    });
+    // A tcp listener's idiag_wqueue is its backlog limit; the text table says 0 there.
+    let listener = matches!(proto, Proto::Tcp | Proto::Tcp6) && p[1] == TCP_LISTEN;
+    Ok(SocketEntry {
+        proto,
+        local: ep(4, 8),
+        remote: ep(6, 24),
+        state: p[1],
+        tx_queue: if listener { 0 } else { rd(60) as u64 },
+        rx_queue: rd(56) as u64,
+        drops,
+        uid: rd(64),
+        inode: rd(68) as u64,
+        netns: 0,
+    })
+}
+
+/// Decodes one unix_diag_msg with its NAME, PEER, RQLEN and UID attributes.
+pub fn parse_unix(p: &[u8]) -> Result<SocketEntry, &'static str> {
+    if p.len() < UNIX_DIAG_MSG_LEN {
+        return Err("short unix_diag_msg");
+    }
+    let mut e = SocketEntry {
+        proto: Proto::Unix,
+        local: Endpoint::Unix(UnixName::from_shown(b"")),
+        remote: Endpoint::None,
+        state: p[2],
+        tx_queue: 0,
+        rx_queue: 0,
+        drops: 0,
+        uid: 0,
+        inode: u32_at(p, 4).unwrap_or(0) as u64,
+        netns: 0,
+    };
+    for_each_attr(&p[UNIX_DIAG_MSG_LEN..], &mut |ty, data| match ty {
+        UNIX_DIAG_NAME => e.local = Endpoint::Unix(UnixName::from_sun_path(data)),
+        UNIX_DIAG_PEER => {
+            if let Some(peer) = u32_at(data, 0).filter(|&i| i != 0) {
+                e.remote = Endpoint::UnixPeer(peer as u64);
+            }
+        }
+        UNIX_DIAG_RQLEN => {
+            e.rx_queue = u32_at(data, 0).unwrap_or(0) as u64;
+            e.tx_queue = u32_at(data, 4).unwrap_or(0) as u64;
+        }
+        UNIX_DIAG_UID => e.uid = u32_at(data, 0).unwrap_or(0),
+        _ => {}
+    });
+    Ok(e)
+}
+
+/// A NETLINK_SOCK_DIAG socket (bound to the network namespace it was made in) and its buffer.
+pub struct Diag {
+    fd: Fd,
+    buf: Box<[u8]>,
+    seq: u32,
+    /// Per `Proto::index`: the kernel answered "unsupported" once; read that table as text.
+    pub unsupported: [bool; Proto::COUNT],
+    /// Test seam: request this protocol number for that table instead of the real one.
+    #[doc(hidden)]
+    pub protocol_override: Option<(Proto, u8)>,
+}
+
+fn diag_socket() -> Result<Fd, Errno> {
+    // SAFETY: plain syscall; the fd is owned by `Fd` from here on.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            NETLINK_SOCK_DIAG,
+        )
+    };
+    if fd < 0 {
+        Err(sys::errno())
+    } else {
+        Ok(Fd::from_raw(fd))
+    }
+}
+
+impl Diag {
+    /// A socket in the calling thread's network namespace. Err(errno) if the kernel has no
+    /// NETLINK_SOCK_DIAG (EPROTONOSUPPORT) or sockets cannot be made.
+    pub fn open() -> Result<Diag, Errno> {
+        Ok(Diag {
+            fd: diag_socket()?,
+            buf: vec![0u8; RECV_BUF].into_boxed_slice(),
+            seq: 0,
+            unsupported: [false; Proto::COUNT],
+            protocol_override: None,
+        })
+    }
+
+    /// Replaces the socket with a fresh one in the calling thread's namespace (buffer kept).
+    pub fn reopen_here(&mut self) -> Result<(), Errno> {
+        self.fd = diag_socket()?;
+        Ok(())
+    }
+
+    /// Replaces the socket with one made in the namespace `ns` (an open nsfs file), keeping
+    /// the buffer: setns there, socket(), setns back to `home`. setns needs CAP_SYS_ADMIN.
+    /// Err(Return) means the way back failed and the thread is still in `ns`.
+    pub fn reopen_in(&mut self, ns: &Fd, home: &Fd) -> Result<(), NsError> {
+        // SAFETY: setns on valid fds; the kernel checks the namespace type.
+        if unsafe { libc::setns(ns.raw(), libc::CLONE_NEWNET) } != 0 {
+            return Err(NsError::Enter(sys::errno()));
+        }
+        let made = diag_socket();
+        // SAFETY: as above.
+        if unsafe { libc::setns(home.raw(), libc::CLONE_NEWNET) } != 0 {
+            return Err(NsError::Return(sys::errno()));
+        }
+        self.fd = made.map_err(NsError::Socket)?;
+        Ok(())
+    }
+
+    fn send(&mut self, req: &[u8]) -> Result<(), Errno> {
+        // SAFETY: a zeroed sockaddr_nl with nl_family set addresses the kernel.
+        let mut sa: libc::sockaddr_nl = unsafe { core::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        loop {
+            // SAFETY: req and sa are valid for the lengths given.
+            let n = unsafe {
+                libc::sendto(
+                    self.fd.raw(),
+                    req.as_ptr().cast(),
+                    req.len(),
+                    0,
+                    (&sa as *const libc::sockaddr_nl).cast(),
+                    core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+                )
+            };
+            if n >= 0 {
+                return Ok(());
+            }
+            let e = sys::errno();
+            if e != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Dumps every socket of `proto` in this socket's namespace, calling `f` for each.
+    /// Returns the number of sockets. On Err the socket may hold the rest of the dump, so it
+    /// is drained before the next request (messages carry our sequence number; stale ones
+    /// are skipped).
+    pub fn dump(
+        &mut self,
+        proto: Proto,
+        f: &mut dyn FnMut(&SocketEntry),
+    ) -> Result<u32, DiagError> {
+        let (family, mut protocol) =
+            request_of(proto).ok_or(DiagError::Unsupported(libc::ENOENT))?;
+        if let Some((p, n)) = self.protocol_override {
+            if p == proto {
+                protocol = n;
+            }
+        }
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let mut req = [0u8; NLMSG_HDRLEN + 56];
+        let body_len = if family == libc::AF_UNIX as u8 {
+            24
+        } else {
+            56
+        };
+        let total = NLMSG_HDRLEN + body_len;
+        req[0..4].copy_from_slice(&(total as u32).to_ne_bytes());
+        req[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        req[8..12].copy_from_slice(&seq.to_ne_bytes());
+        let b = &mut req[NLMSG_HDRLEN..];
+        b[0] = family;
+        b[1] = protocol;
+        if family == libc::AF_UNIX as u8 {
+            // unix_diag_req: family, protocol, pad, states, ino, show, cookie[2]
+            b[4..8].copy_from_slice(&u32::MAX.to_ne_bytes());
+            let show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID;
+            b[12..16].copy_from_slice(&show.to_ne_bytes());
+        } else {
+            // inet_diag_req_v2: family, protocol, ext, pad (raw: sdiag_raw_protocol), states, id
+            b[2] = 1 << (INET_DIAG_SKMEMINFO - 1);
+            b[4..8].copy_from_slice(&u32::MAX.to_ne_bytes());
+        }
+        self.send(&req[..total]).map_err(DiagError::Io)?;
+
+        let mut count = 0u32;
+        loop {
+            // SAFETY: buf is valid for its length.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.raw(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                let e = sys::errno();
+                if e == libc::EINTR {
+                    continue;
+                }
+                return Err(DiagError::Io(e));
+            }
+            if n == 0 {
+                return Err(DiagError::Malformed("dump ended without NLMSG_DONE"));
+            }
+            let data = &self.buf[..n as usize];
+            let mut off = 0;
+            while off + NLMSG_HDRLEN <= data.len() {
+                let len = u32_at(data, off).unwrap_or(0) as usize;
+                let ty = u16_at(data, off + 4).unwrap_or(0);
+                let mseq = u32_at(data, off + 8).unwrap_or(0);
+                if len < NLMSG_HDRLEN || off + len > data.len() {
+                    return Err(DiagError::Malformed("netlink message length"));
+                }
+                let payload = &data[off + NLMSG_HDRLEN..off + len];
+                off += align4(len);
+                if mseq != seq {
+                    continue; // the tail of an earlier, interrupted dump
+                }
+                match ty {
+                    // A dump that failed says so in NLMSG_DONE's int (e.g. -ENOENT when no
+                    // handler serves the protocol); 0 or absent means done.
+                    NLMSG_DONE if u32_at(payload, 0).is_none_or(|e| e as i32 >= 0) => {
+                        return Ok(count);
+                    }
+                    NLMSG_DONE | NLMSG_ERROR => {
+                        let err = u32_at(payload, 0).map_or(libc::EPROTO, |e| -(e as i32));
+                        return Err(match err {
+                            libc::ENOENT | libc::EOPNOTSUPP | libc::EINVAL => {
+                                DiagError::Unsupported(err)
+                            }
+                            e => DiagError::Io(e),
+                        });
+                    }
+                    SOCK_DIAG_BY_FAMILY => {
+                        let parsed = if proto == Proto::Unix {
+                            parse_unix(payload)
+                        } else {
+                            parse_inet(proto, payload)
+                        };
+                        match parsed {
+                            Ok(e) => {
+                                count = count.saturating_add(1);
+                                f(&e);
+                            }
+                            Err(what) => return Err(DiagError::Malformed(what)),
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Dumps `proto` as a `TableStats` (the text readers' shape): Err(Unsupported) marks the
+    /// protocol in `unsupported` and is returned so the caller reads the text table instead.
+    pub fn table(
+        &mut self,
+        proto: Proto,
+        f: &mut dyn FnMut(&SocketEntry),
+    ) -> Result<TableStats, DiagError> {
+        match self.dump(proto, f) {
+            Ok(n) => Ok(TableStats {
+                sockets: n,
+                ..TableStats::default()
+            }),
+            Err(DiagError::Unsupported(e)) => {
+                self.unsupported[proto.index()] = true;
+                Err(DiagError::Unsupported(e))
+            }
+            Err(DiagError::Io(e)) => Ok(TableStats {
+                first_error: Some(ProcError::Io(e)),
+                ..TableStats::default()
+            }),
+            Err(DiagError::Malformed(what)) => {
+                // Drop whatever is left of this dump with the socket; the next one starts clean.
+                let _ = self.reopen_here();
+                Ok(TableStats {
+                    malformed: 1,
+                    first_error: Some(ProcError::Malformed { line: 0, what }),
+                    ..TableStats::default()
+                })
+            }
+        }
+    }
+}
+
+/// Why entering another network namespace failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NsError {
+    /// setns into the namespace failed (EPERM without CAP_SYS_ADMIN).
+    Enter(Errno),
+    /// The socket could not be made inside it.
+    Socket(Errno),
+    /// setns back home failed: this thread is still in the other namespace.
+    Return(Errno),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attr(ty: u16, data: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+        v.extend_from_slice(&ty.to_ne_bytes());
+        v.extend_from_slice(data);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    }
+
+    #[test]
+    fn inet_message_decodes() {
+        let mut p = vec![0u8; INET_DIAG_MSG_LEN];
+        p[0] = libc::AF_INET as u8;
+        p[1] = 7;
+        p[4..6].copy_from_slice(&5353u16.to_be_bytes());
+        p[8..12].copy_from_slice(&[127, 0, 0, 1]);
+        p[56..60].copy_from_slice(&4608u32.to_ne_bytes());
+        p[64..68].copy_from_slice(&1000u32.to_ne_bytes());
+        p[68..72].copy_from_slice(&23456u32.to_ne_bytes());
+        let mut mem = [0u8; 36];
+        mem[32..36].copy_from_slice(&17u32.to_ne_bytes());
+        p.extend(attr(INET_DIAG_SKMEMINFO, &mem));
+        let e = parse_inet(Proto::Udp, &p).unwrap();
+        assert_eq!(e.local.to_string(), "127.0.0.1:5353");
+        assert_eq!(e.remote.to_string(), "0.0.0.0:0");
+        assert_eq!(
+            (e.rx_queue, e.uid, e.inode, e.drops, e.state),
+            (4608, 1000, 23456, 17, 7)
+        );
+        assert_eq!(parse_inet(Proto::Udp, &p[..71]), Err("short inet_diag_msg"));
+        // A truncated attribute is ignored, not read past.
+        let mut bad = p[..INET_DIAG_MSG_LEN].to_vec();
+        bad.extend_from_slice(&[200, 0, 7, 0, 1, 2]);
+        assert_eq!(parse_inet(Proto::Udp, &bad).unwrap().drops, 0);
+    }
+
+    #[test]
+    fn unix_message_decodes() {
+        let mut p = vec![0u8; UNIX_DIAG_MSG_LEN];
+        p[1] = libc::SOCK_DGRAM as u8;
+        p[2] = 7;
+        p[4..8].copy_from_slice(&777u32.to_ne_bytes());
+        p.extend(attr(UNIX_DIAG_NAME, b"\0gw-test"));
+        p.extend(attr(UNIX_DIAG_PEER, &778u32.to_ne_bytes()));
+        let mut rq = [0u8; 8];
+        rq[..4].copy_from_slice(&300u32.to_ne_bytes());
+        p.extend(attr(UNIX_DIAG_RQLEN, &rq));
+        p.extend(attr(UNIX_DIAG_UID, &42u32.to_ne_bytes()));
+        let e = parse_unix(&p).unwrap();
+        assert_eq!(e.local.to_string(), "@gw-test");
+        assert_eq!(e.remote.to_string(), "peer:778");
+        assert_eq!((e.inode, e.rx_queue, e.uid, e.state), (777, 300, 42, 7));
+        let bare = parse_unix(&p[..UNIX_DIAG_MSG_LEN]).unwrap();
+        assert_eq!(bare.local.to_string(), "*");
+    }
+}

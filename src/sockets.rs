@@ -1,0 +1,321 @@
+//! Every socket of the box, once per network namespace, through the best source the kernel
+//! offers: NETLINK_SOCK_DIAG (`proc::diag`) where it has it, the /proc/net text tables
+//! otherwise, for netlink/packet, and always under `--proc-root`.
+//!
+//! Used by `report` and by the agent's loop alike. Nothing here allocates after `Scanner::new`:
+//! the netlink receive buffer and the namespace table are made once. Entering another
+//! namespace is `setns` there, one netlink socket made inside it, `setns` back through a
+//! kept fd of our own (the socket stays bound to the namespace it was made in).
+
+use crate::proc::diag::{self, Diag, DiagError, NsError};
+use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats};
+use crate::proc::netns::{self, NetnsTable};
+use crate::proc::{ProcError, ProcRoot};
+use crate::sys::{Errno, Fd};
+
+/// Which source the sockets came from (`report`'s `socket_source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// NETLINK_SOCK_DIAG (netlink and packet sockets still from their text tables).
+    SockDiag,
+    /// The /proc/net text tables.
+    Proc,
+}
+
+impl SourceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceKind::SockDiag => "sock_diag",
+            SourceKind::Proc => "proc",
+        }
+    }
+}
+
+/// Something a scan could not do as planned. The scanner records each kind once (the agent
+/// logs them, the report lists them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// No NETLINK_SOCK_DIAG at all (socket() failed): every table is read as text.
+    NoSockDiag(Errno),
+    /// The kernel lacks the diag family for this table: it is read as text from now on.
+    Unsupported(Proto, Errno),
+    /// A namespace could not be entered (or its netlink socket made); its sockets are read
+    /// from /proc/PID/net text where possible. `netns` is its inode.
+    NsEnter { netns: u64, errno: Errno },
+    /// setns back to our own namespace failed: namespaces other than ours are no longer
+    /// entered (the thread stays where it is; its reads are still correct for that namespace).
+    Stranded(Errno),
+}
+
+impl core::fmt::Display for Note {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        use crate::sys::strerror;
+        match *self {
+            Note::NoSockDiag(e) => write!(
+                f,
+                "sock_diag: NETLINK_SOCK_DIAG unavailable ({}), socket tables read as /proc text",
+                strerror(e)
+            ),
+            Note::Unsupported(p, e) => write!(
+                f,
+                "sock_diag: no kernel support for {} ({}), read as /proc text",
+                p.name(),
+                strerror(e)
+            ),
+            Note::NsEnter { netns, errno } => write!(
+                f,
+                "netns {netns}: cannot enter ({}), its sockets read from /proc/PID/net text",
+                strerror(errno)
+            ),
+            Note::Stranded(e) => write!(
+                f,
+                "netns: cannot return to our own namespace ({}), other namespaces not read",
+                strerror(e)
+            ),
+        }
+    }
+}
+
+/// Most notes kept between `take_notes` calls.
+pub const MAX_NOTES: usize = 16;
+
+/// Per-table results of one scan, summed over namespaces.
+pub type Tables = [TableStats; Proto::COUNT];
+
+/// The socket reader: source choice, namespaces, buffers.
+pub struct Scanner {
+    live: bool,
+    diag: Option<Diag>,
+    home: Option<Fd>,
+    stranded: bool,
+    /// The namespaces the next scan reads (refresh with `discover`).
+    pub netns: NetnsTable,
+    notes: heapless::Vec<Note, MAX_NOTES>,
+    noted_ns: heapless::Vec<u64, { netns::MAX_NETNS }>,
+}
+
+impl Scanner {
+    /// A scanner for `root`. The live /proc uses sock_diag when the kernel has it; a tree given
+    /// with --proc-root (fixtures, chroots) is only ever read as text, in one namespace.
+    pub fn new(root: &ProcRoot, live: bool) -> Scanner {
+        let mut s = Scanner {
+            live,
+            diag: None,
+            home: None,
+            stranded: false,
+            netns: NetnsTable::default(),
+            notes: heapless::Vec::new(),
+            noted_ns: heapless::Vec::new(),
+        };
+        if live {
+            match Diag::open() {
+                Ok(d) => s.diag = Some(d),
+                Err(e) => s.note(Note::NoSockDiag(e)),
+            }
+            s.home = netns::open_home().ok();
+        }
+        s.discover(root);
+        s
+    }
+
+    /// True for a live /proc (`ProcRoot::live`) rather than a tree under --proc-root.
+    pub fn is_live_root(root: &ProcRoot) -> bool {
+        root.dir().as_bytes() == b"/proc"
+    }
+
+    pub fn kind(&self) -> SourceKind {
+        if self.diag.is_some() {
+            SourceKind::SockDiag
+        } else {
+            SourceKind::Proc
+        }
+    }
+
+    /// Tables the kernel's sock_diag lacks (read as text).
+    pub fn unsupported(&self) -> impl Iterator<Item = Proto> + '_ {
+        Proto::ALL
+            .into_iter()
+            .filter(|p| self.diag.as_ref().is_some_and(|d| d.unsupported[p.index()]))
+    }
+
+    /// Re-reads which network namespaces exist (a walk of /proc/PID/ns/net; ~1 readlink per
+    /// process). Under --proc-root there is only the tree's own net/ (namespace 0).
+    pub fn discover(&mut self, root: &ProcRoot) {
+        if !self.live {
+            self.netns = NetnsTable::default();
+            let _ = self.netns.list.push(netns::Netns {
+                inode: 0,
+                pid: 0,
+                name: heapless::String::new(),
+            });
+            return;
+        }
+        let home = self
+            .home
+            .as_ref()
+            .and_then(|fd| netns::inode_of_fd(fd).ok())
+            .unwrap_or(0);
+        netns::discover(root, home, true, &mut self.netns);
+    }
+
+    /// Test seam: dump `proto` with kernel protocol number `protocol` (one no diag handler
+    /// serves makes the kernel answer ENOENT, as a kernel without that family would).
+    #[doc(hidden)]
+    pub fn override_protocol_for_test(&mut self, proto: Proto, protocol: u8) {
+        if let Some(d) = self.diag.as_mut() {
+            d.protocol_override = Some((proto, protocol));
+        }
+    }
+
+    fn note(&mut self, n: Note) {
+        let _ = self.notes.push(n);
+    }
+
+    /// Notes since the last call (each problem is noted once per scanner).
+    pub fn take_notes(&mut self) -> heapless::Vec<Note, MAX_NOTES> {
+        core::mem::take(&mut self.notes)
+    }
+
+    /// Reads every table `want` accepts in every known namespace, calling `f` for each socket
+    /// (its `netns` set) and summing per-table stats into `tables` (reset first).
+    /// `text_buf` is the line buffer for the text tables (4 KiB is plenty).
+    pub fn scan(
+        &mut self,
+        root: &ProcRoot,
+        text_buf: &mut [u8],
+        want: &dyn Fn(Proto) -> bool,
+        tables: &mut Tables,
+        f: &mut dyn FnMut(&SocketEntry),
+    ) {
+        *tables = [TableStats::default(); Proto::COUNT];
+        for i in 0..self.netns.list.len() {
+            let (inode, pid) = (self.netns.list[i].inode, self.netns.list[i].pid);
+            let home = i == 0;
+            // Into the namespace for sock_diag (ours: the socket we keep), unless every table
+            // wanted this time is read as text anyway (a quiet poll: raw on a kernel without
+            // raw_diag, netlink, packet), which needs no setns.
+            let diag_wanted = self.diag.as_ref().is_some_and(|d| {
+                Proto::ALL
+                    .into_iter()
+                    .any(|p| want(p) && diag::request_of(p).is_some() && !d.unsupported[p.index()])
+            });
+            let mut use_diag = self.diag.is_some() && (home || diag_wanted);
+            if use_diag && !home {
+                use_diag = self.enter(root, i);
+            }
+            if !home && !use_diag && pid == 0 {
+                continue; // named only, not enterable: no /proc/PID/net to read either
+            }
+            let text_root;
+            let text_root = if home {
+                root
+            } else {
+                match root
+                    .pid_path(pid, b"")
+                    .and_then(|p| ProcRoot::new(p.as_bytes()))
+                {
+                    Ok(r) => {
+                        text_root = r;
+                        &text_root
+                    }
+                    Err(_) => continue,
+                }
+            };
+            for proto in Proto::ALL {
+                if !want(proto) {
+                    continue;
+                }
+                let mut g = |e: &SocketEntry| {
+                    let mut e = *e;
+                    e.netns = inode;
+                    f(&e);
+                };
+                let mut st = None;
+                if use_diag && diag::request_of(proto).is_some() {
+                    let d = self.diag.as_mut().expect("use_diag implies diag");
+                    if !d.unsupported[proto.index()] {
+                        match d.table(proto, &mut g) {
+                            Ok(s) => st = Some(s),
+                            Err(DiagError::Unsupported(e)) => {
+                                let _ = self.notes.push(Note::Unsupported(proto, e));
+                            }
+                            Err(e) => {
+                                st = Some(TableStats {
+                                    first_error: Some(ProcError::Io(e.errno())),
+                                    ..TableStats::default()
+                                })
+                            }
+                        }
+                    }
+                }
+                let st = st.unwrap_or_else(|| {
+                    ProcNet {
+                        root: text_root,
+                        buf: &mut *text_buf,
+                    }
+                    .for_each(proto, &mut g)
+                });
+                let t = &mut tables[proto.index()];
+                t.sockets = t.sockets.saturating_add(st.sockets);
+                t.malformed = t.malformed.saturating_add(st.malformed);
+                // A table missing from a namespace other than ours is not news.
+                if t.first_error.is_none()
+                    && (home || st.first_error != Some(ProcError::Io(libc::ENOENT)))
+                {
+                    t.first_error = st.first_error;
+                }
+            }
+            if !home && use_diag {
+                self.leave();
+            }
+        }
+    }
+
+    /// Points the diag socket at namespace `i`; false (noted once per namespace) if it cannot.
+    fn enter(&mut self, root: &ProcRoot, i: usize) -> bool {
+        if self.stranded {
+            return false;
+        }
+        let ns = &self.netns.list[i];
+        let inode = ns.inode;
+        let res = match (&self.home, netns::open_ns(root, ns)) {
+            (None, _) => Err(NsError::Enter(libc::ENOENT)),
+            (_, Err(e)) => Err(NsError::Enter(e)),
+            (Some(home), Ok(fd)) => match self.diag.as_mut() {
+                Some(d) => d.reopen_in(&fd, home),
+                None => Err(NsError::Enter(libc::ENOENT)),
+            },
+        };
+        match res {
+            Ok(()) => true,
+            Err(NsError::Return(e)) => {
+                self.stranded = true;
+                self.note(Note::Stranded(e));
+                false
+            }
+            // Its process exited since discovery: nothing to say, the next discovery drops it.
+            Err(NsError::Enter(libc::ENOENT | libc::ESRCH)) => false,
+            Err(NsError::Enter(errno) | NsError::Socket(errno)) => {
+                if !self.noted_ns.contains(&inode) {
+                    let _ = self.noted_ns.push(inode);
+                    self.note(Note::NsEnter {
+                        netns: inode,
+                        errno,
+                    });
+                }
+                false
+            }
+        }
+    }
+
+    /// Points the diag socket back at our own namespace.
+    fn leave(&mut self) {
+        if let Some(d) = self.diag.as_mut() {
+            if d.reopen_here().is_err() {
+                // Without a socket of our own namespace, text it is.
+                self.diag = None;
+                self.note(Note::NoSockDiag(libc::EMFILE));
+            }
+        }
+    }
+}

@@ -13,11 +13,16 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = vec![0u8; if k & 0x80 != 0 { 128 } else { 4096 }];
     let chunk = 1 + (k >> 4) as usize * 61;
     let mut n = 0u32;
-    let st = net::read_table(proto, SliceSource::chunked(text, chunk), &mut buf, &mut |e| {
-        n += 1;
-        let _ = e.local.to_string();
-        let _ = e.remote.to_string();
-    })
+    let st = net::read_table(
+        proto,
+        SliceSource::chunked(text, chunk),
+        &mut buf,
+        &mut |e| {
+            n += 1;
+            let _ = e.local.to_string();
+            let _ = e.remote.to_string();
+        },
+    )
     .expect("in-memory source never fails");
     assert_eq!(st.sockets, n);
     let lines = text.split(|&c| c == b'\n').count() as u32;

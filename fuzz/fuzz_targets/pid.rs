@@ -11,7 +11,9 @@ fuzz_target!(|data: &[u8]| {
     };
     if k & 1 == 0 {
         let mut buf = vec![0u8; if k & 0x80 != 0 { 64 } else { 1024 }];
-        if let Ok(st) = pid::parse_status(SliceSource::chunked(text, 1 + (k >> 1) as usize), &mut buf) {
+        if let Ok(st) =
+            pid::parse_status(SliceSource::chunked(text, 1 + (k >> 1) as usize), &mut buf)
+        {
             assert!(st.name.as_bytes().len() <= 16);
         }
     } else if let Ok(st) = pid::parse_stat(text) {

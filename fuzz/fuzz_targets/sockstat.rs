@@ -9,7 +9,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut buf = vec![0u8; if k & 0x80 != 0 { 32 } else { 4096 }];
-    let _ = SockStat::read(SliceSource::chunked(text, 1 + (k & 0x7f) as usize), &mut buf);
+    let _ = SockStat::read(
+        SliceSource::chunked(text, 1 + (k & 0x7f) as usize),
+        &mut buf,
+    );
     for line in text.split(|&c| c == b'\n') {
         let _ = SockStat::default().parse_line(line);
     }

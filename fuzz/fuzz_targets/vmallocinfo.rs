@@ -9,7 +9,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut buf = vec![0u8; if k & 0x80 != 0 { 48 } else { 4096 }];
-    if let Ok(v) = VmallocSummary::read(SliceSource::chunked(text, 1 + (k & 0x7f) as usize * 13), &mut buf) {
+    if let Ok(v) = VmallocSummary::read(
+        SliceSource::chunked(text, 1 + (k & 0x7f) as usize * 13),
+        &mut buf,
+    ) {
         let _ = v.vmalloc_kb(4);
         let _ = v.vmalloc_kb(65536);
     }

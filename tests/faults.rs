@@ -65,22 +65,33 @@ fn live_udp_table_read_while_sockets_are_born_and_die() {
     // The kernel table really grows and shrinks under the reader: rows stay whole.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let s2 = stop.clone();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let churn = std::thread::spawn(move || {
+        let mut first = Some(ready_tx);
         while !s2.load(std::sync::atomic::Ordering::Relaxed) {
             let socks: Vec<_> = (0..200)
                 .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
                 .collect();
+            if let Some(tx) = first.take() {
+                let _ = tx.send(());
+            }
             drop(socks);
         }
     });
+    ready_rx.recv().unwrap();
     let root = ProcRoot::live();
     let mut buf = [0u8; 4096];
     let mut max = 0;
-    for _ in 0..100 {
+    let t0 = std::time::Instant::now();
+    let mut reads = 0;
+    // At least 100 reads and half a second of churn (a loaded machine may not run the thread
+    // for a while).
+    while reads < 100 || t0.elapsed() < Duration::from_millis(500) {
         let fd = root.open(b"net/udp").unwrap();
         let st = net::read_table(Proto::Udp, fd, &mut buf, &mut |_| {}).unwrap();
         assert_eq!(st.malformed, 0, "a torn row from a live table");
         max = max.max(st.sockets);
+        reads += 1;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     churn.join().unwrap();

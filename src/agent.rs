@@ -145,31 +145,21 @@ pub fn load_config(src: &ConfigSource) -> Result<Config, String> {
 }
 
 /// Runs the agent; returns the process exit status (0 clean stop, 1 runtime failure, 2 bad config).
+///
+/// Stack economy (mlockall keeps every stack page the agent ever touched resident, so the
+/// deepest frame chain is paid for the whole run): the `Agent` (~80 KiB) lives in this frame
+/// exactly once, used through a reference to its `Result` rather than moved out of it, and
+/// the config is loaded in a frame of its own that is gone before the loop starts.
+#[inline(never)]
 pub fn run(opts: Options) -> u8 {
     // Before anything lowers it: the value the agent's commands get back.
     children::remember_oom_score_adj();
     let source = choose_config(opts.config_path.as_deref());
-    let mut cfg = match load_config(&source) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            eprintln!(
-                "ghostwatch: refusing to run with an invalid config (check it with 'ghostwatch check -c FILE')"
-            );
-            return 2;
-        }
-    };
-    if opts.dry_run {
-        cfg.dry_run = true;
-    }
-    if let Err(e) = sink::init(&cfg.syslog, &cfg.facility) {
-        eprintln!(
-            "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back"
-        );
-    }
-    install_signal_handlers();
-    let mut agent = match Agent::new(cfg, opts.proc_root.clone()) {
+    let mut code = 1;
+    let mut built = start(&opts, &source, &mut code);
+    let agent = match &mut built {
         Ok(a) => a,
+        Err(_) if code != 1 => return code,
         Err(e) => {
             let mut l = AuditLine::new("error");
             l.kv("reason", e.as_bytes());
@@ -254,6 +244,43 @@ pub fn run(opts: Options) -> u8 {
     0
 }
 
+/// `run`'s start: loads the config (an invalid one is reported here and sets `code` to 2),
+/// opens the syslog sink, installs the signal handlers and builds the agent. A frame of its
+/// own, so the Config temporaries are not part of `run`'s; the Agent is returned in place.
+#[inline(never)]
+fn start(opts: &Options, source: &ConfigSource, code: &mut u8) -> Result<Agent, String> {
+    // Filled in place: one Config in this frame, not a Result and a copy.
+    let mut cfg = Config::default();
+    let loaded = match source {
+        ConfigSource::File(p) => config::load_into(p, &mut cfg).map_err(|e| e.to_string()),
+        ConfigSource::Embedded => {
+            cfg.set_embedded_default();
+            Ok(())
+        }
+    };
+    match loaded {
+        Ok(()) => {}
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!(
+                "ghostwatch: refusing to run with an invalid config (check it with 'ghostwatch check -c FILE')"
+            );
+            *code = 2;
+            return Err(e);
+        }
+    };
+    if opts.dry_run {
+        cfg.dry_run = true;
+    }
+    if let Err(e) = sink::init(&cfg.syslog, &cfg.facility) {
+        eprintln!(
+            "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back"
+        );
+    }
+    install_signal_handlers();
+    Agent::new(cfg, opts.proc_root.clone())
+}
+
 /// Sleeps on CLOCK_MONOTONIC until `deadline_ms`; returns early when a signal arrives.
 fn sleep_until_ms(deadline_ms: u64) {
     let ts = crate::sys::timespec(deadline_ms / 1000, (deadline_ms % 1000) as u32 * 1_000_000);
@@ -300,6 +327,7 @@ pub struct Agent {
 
 impl Agent {
     /// Builds the agent; Err if the proc root has no readable meminfo (nothing to watch).
+    #[inline(never)] // its temporaries stay out of `run`'s frame (see `run`)
     pub fn new(cfg: Config, root: ProcRoot) -> Result<Agent, String> {
         let meminfo_fd = root
             .open(b"meminfo")
@@ -329,6 +357,7 @@ impl Agent {
     }
 
     /// Re-reads the config after SIGHUP; a bad one is logged and the old one stays.
+    #[inline(never)] // the new Config (~28 KiB) stays out of `run`'s frame (see `run`)
     pub fn reload(&mut self, source: &ConfigSource, force_dry_run: bool) {
         match load_config(source) {
             Ok(mut c) => {

@@ -314,10 +314,15 @@ impl Config {
     /// this falls back to `Config::default()`, which has no rules and acts on nothing).
     pub fn embedded_default() -> Config {
         let mut cfg = Config::default();
-        if parse_into(EMBEDDED_DEFAULT_JSON.as_bytes(), &mut cfg).is_err() {
-            cfg.reset();
-        }
+        cfg.set_embedded_default();
         cfg
+    }
+
+    /// `embedded_default`, in place (no ~28 KB temporary on the caller's stack).
+    pub fn set_embedded_default(&mut self) {
+        if parse_into(EMBEDDED_DEFAULT_JSON.as_bytes(), self).is_err() {
+            self.reset();
+        }
     }
 
     /// Sets every field to its default in place. Field by field on purpose: assigning a
@@ -421,7 +426,9 @@ pub fn load_into(path: &str, cfg: &mut Config) -> Result<(), LoadError> {
     let fd = crate::trust::open_trusted(path.as_bytes(), MAX_FILE as u64)
         .map_err(|e| file_error(format_args!("{e}")))?;
     // One byte more than allowed, to tell "exactly MAX_FILE" from "too big".
-    let mut buf = [0u8; MAX_FILE + 1];
+    // On the heap, not the stack: loading is not part of the poll loop, and under mlockall
+    // every stack page the agent ever touched stays resident (ARCHITECTURE: memory budget).
+    let mut buf = vec![0u8; MAX_FILE + 1];
     let n = fd.read_full(&mut buf).map_err(os)?;
     if n > MAX_FILE {
         return Err(file_error(format_args!(

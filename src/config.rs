@@ -426,9 +426,7 @@ pub fn load_into(path: &str, cfg: &mut Config) -> Result<(), LoadError> {
     let fd = crate::trust::open_trusted(path.as_bytes(), MAX_FILE as u64)
         .map_err(|e| file_error(format_args!("{e}")))?;
     // One byte more than allowed, to tell "exactly MAX_FILE" from "too big".
-    // On the heap, not the stack: loading is not part of the poll loop, and under mlockall
-    // every stack page the agent ever touched stays resident (ARCHITECTURE: memory budget).
-    let mut buf = vec![0u8; MAX_FILE + 1];
+    let mut buf = [0u8; MAX_FILE + 1];
     let n = fd.read_full(&mut buf).map_err(os)?;
     if n > MAX_FILE {
         return Err(file_error(format_args!(

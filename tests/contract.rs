@@ -99,6 +99,17 @@ fn report_on_the_seed_names_zebra_and_exits_0() {
     let v = report_json(&["--proc-root", &root, "--top", "3"]);
     assert_eq!(v.at("sockets").arr().len(), 3);
     assert_seed_culprit(&v);
+    // Any N exits 0: beyond what the report holds it lists that many and says so on stderr.
+    let out = gw(&["report", "--json", "--proc-root", &root, "--top", "1000"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v = json::parse(&text(&out.stdout)).expect("JSON with --top 1000");
+    assert_eq!(v.at("sockets").arr().len(), 32, "all the seed's sockets");
+    assert!(
+        text(&out.stderr).contains("--top 1000"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(gw(&["report", "--top", "0"]).status.code(), Some(2));
     let out = gw(&["report", "--proc-root", &root, "--top", "5"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let t = text(&out.stdout);
@@ -993,4 +1004,66 @@ fn live_run_without_c_reads_etc_ghostwatch_json_else_the_embedded_default() {
     let start = start_line(&out);
     assert!(start.contains("config=/etc/ghostwatch.json"), "{start}");
     assert!(start.contains("interval_ms=777"), "{start}");
+}
+
+#[test]
+fn sysctl_writes_go_under_proc_root_sys() {
+    let t = TempDir::new("contract-sysctl");
+    let root = t.join("proc");
+    mirror_contract_files(Path::new(&seed()), &root);
+    let knob = root.join("sys/net/core/rmem_max");
+    std::fs::create_dir_all(knob.parent().unwrap()).unwrap();
+    std::fs::write(&knob, "212992\n").unwrap();
+    let c = config(
+        &t,
+        "c.json",
+        r#"{"syslog": "stderr", "rules": [{"name": "sy", "trigger": "ghost", "action": "sysctl",
+            "sysctl": "net.core.rmem_max", "value": "4194304"}]}"#,
+    );
+    let root = root.display().to_string();
+    let out = gw(&["run", "-c", &c, "--proc-root", &root, "--once"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let line = audit_lines(&err)
+        .into_iter()
+        .find(|l| l.contains("rule=sy"))
+        .expect("sysctl action line");
+    assert_eq!(get(&logfmt(&line), "result"), Some("ok"), "{line}");
+    assert_eq!(std::fs::read_to_string(&knob).unwrap().trim(), "4194304");
+}
+
+#[test]
+fn a_backlog_that_drains_is_audited_recovered() {
+    let t = TempDir::new("contract-recovered");
+    let root = t.join("proc");
+    mirror_contract_files(Path::new(&seed()), &root);
+    let c = config(
+        &t,
+        "c.json",
+        r#"{"syslog": "stderr", "interval_ms": 100, "backlog_warn_bytes": 1000000,
+            "backlog_act_bytes": 2000000}"#,
+    );
+    let mut agent = support::AgentProc::start(
+        &["-c", &c, "--proc-root", &root.display().to_string()],
+        t.path(),
+    );
+    let seen = |what: &str| {
+        support::wait_for(Duration::from_secs(10), || {
+            audit_lines(&agent.stderr())
+                .into_iter()
+                .find(|l| l.starts_with(what))
+        })
+    };
+    seen("event=threshold trigger=backlog").expect("backlog threshold");
+    // zebra's queue empties (the kernel rewrites the table; so do we).
+    let raw6 = root.join("net/raw6");
+    let drained = std::fs::read_to_string(&raw6)
+        .unwrap()
+        .replace("00000000:04933380", "00000000:00000000");
+    std::fs::write(&raw6, drained).unwrap();
+    let rec = seen("event=recovered trigger=backlog").expect("recovered line");
+    let p = logfmt(&rec);
+    assert_eq!(get(&p, "value"), Some("0"), "{rec}");
+    assert!(get(&p, "seq").is_some(), "{rec}");
+    assert_eq!(agent.stop(5000), Some(0), "SIGTERM: exit 0");
 }

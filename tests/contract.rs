@@ -1067,3 +1067,93 @@ fn a_backlog_that_drains_is_audited_recovered() {
     assert!(get(&p, "seq").is_some(), "{rec}");
     assert_eq!(agent.stop(5000), Some(0), "SIGTERM: exit 0");
 }
+
+#[test]
+fn netlink_and_packet_rows_take_rx_queue_from_rmem() {
+    let t = TempDir::new("contract-rmem");
+    let root = t.join("proc");
+    mirror_contract_files(Path::new(&seed()), &root);
+    std::fs::write(
+        root.join("net/netlink"),
+        "sk       Eth Pid    Groups   Rmem     Wmem     Dump     Locks     Drops     Inode\n\
+         ffff8800b5f42427 15  1      00000000 123456   789      0000000000000000 2        5        9255    \n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("net/packet"),
+        "sk       RefCnt Type Proto  Iface R Rmem   User   Inode\n\
+         ffff8800b5f47531 3      2    8863   3     1 654321 7      30001 \n",
+    )
+    .unwrap();
+    let v = report_json(&["--proc-root", &root.display().to_string()]);
+    let row = |i: usize| v.at(&format!("sockets.{i}"));
+    assert_eq!(row(0).at("proto").str(), "raw6");
+    assert_eq!(row(1).at("proto").str(), "packet");
+    assert_eq!(row(1).at("rx_queue").i64(), 654321);
+    assert_eq!(row(1).at("inode").i64(), 30001);
+    assert_eq!(row(1).at("uid").i64(), 7);
+    assert_eq!(row(2).at("proto").str(), "netlink");
+    assert_eq!(row(2).at("rx_queue").i64(), 123456);
+    assert_eq!(row(2).at("tx_queue").i64(), 789);
+    assert_eq!(row(2).at("drops").i64(), 5);
+    assert_eq!(row(2).at("inode").i64(), 9255);
+}
+
+#[test]
+fn watchdog_device_is_petted_each_poll_and_magic_closed_on_sigterm() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let t = TempDir::new("contract-watchdog");
+    // A FIFO stands in for /dev/watchdog; its read end is open before the agent starts.
+    let fifo = t.join("watchdog");
+    let c_path = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let c = config(
+        &t,
+        "c.json",
+        &format!(
+            r#"{{"syslog": "stderr", "interval_ms": 100, "watchdog_device": "{}",
+                "watchdog_timeout_s": 10}}"#,
+            fifo.display()
+        ),
+    );
+    let root = t.join("proc");
+    mirror_contract_files(Path::new(&seed()), &root);
+    let mut agent = support::AgentProc::start(
+        &["-c", &c, "--proc-root", &root.display().to_string()],
+        t.path(),
+    );
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    let mut drain = |got: &mut Vec<u8>| {
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    let petted = support::wait_for(Duration::from_secs(10), || {
+        drain(&mut got);
+        (got.len() >= 3).then_some(())
+    });
+    assert!(
+        petted.is_some(),
+        "3 pets in 10 s: {got:?}\n{}",
+        agent.stderr()
+    );
+    assert!(!got.contains(&b'V'), "magic close while running: {got:?}");
+    assert_eq!(agent.stop(5000), Some(0), "SIGTERM: exit 0");
+    drain(&mut got);
+    assert_eq!(got.last(), Some(&b'V'), "magic close on SIGTERM: {got:?}");
+    let stop = audit_lines(&agent.stderr())
+        .into_iter()
+        .find(|l| l.starts_with("event=stop"))
+        .expect("stop line");
+    assert!(stop.contains("watchdog=closed"), "{stop}");
+}

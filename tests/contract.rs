@@ -1157,3 +1157,37 @@ fn watchdog_device_is_petted_each_poll_and_magic_closed_on_sigterm() {
         .expect("stop line");
     assert!(stop.contains("watchdog=closed"), "{stop}");
 }
+
+#[test]
+fn a_socket_held_by_many_lists_a_bounded_number_and_counts_the_rest() {
+    let t = TempDir::new("contract-crowd");
+    let root = t.join("proc");
+    mirror_contract_files(Path::new(&seed()), &root);
+    // 40 forked workers share zebra's socket too (41 holders in all).
+    let z = root.join("3218");
+    for pid in 5000..5040u32 {
+        let p = root.join(pid.to_string());
+        std::fs::create_dir_all(p.join("fd")).unwrap();
+        for f in ["comm", "cmdline", "status", "stat"] {
+            std::fs::copy(z.join(f), p.join(f)).unwrap();
+        }
+        std::os::unix::fs::symlink("socket:[27123]", p.join("fd/9")).unwrap();
+    }
+    let v = report_json(&["--proc-root", &root.display().to_string()]);
+    let s = v.at("sockets.0");
+    assert_eq!(s.at("inode").i64(), 27123);
+    let listed = s.at("owners").arr();
+    assert!(
+        !listed.is_empty() && listed.len() < 41,
+        "bounded: {}",
+        listed.len()
+    );
+    assert_eq!(
+        listed.len() as i64 + s.at("owners_more").i64(),
+        41,
+        "listed + owners_more = every holder"
+    );
+    assert_eq!(listed[0].at("pid").i64(), SEED_ZEBRA_PID, "PID order");
+    // Sockets nobody shares say 0.
+    assert_eq!(v.at("sockets.1.owners_more").i64(), 0);
+}

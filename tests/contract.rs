@@ -652,6 +652,31 @@ fn audit_values_with_spaces_are_quoted_and_control_characters_escaped() {
     assert!(!out.stdout.iter().any(|&b| b == 0x1b || b == 0x07));
     let v = report_json(&["--proc-root", &root]);
     assert_eq!(v.at("sockets.0.owners.0.pid").i64(), SEED_ZEBRA_PID);
+    // A bidi override (U+202E) is escaped as its UTF-8 bytes in audit lines, and appears raw
+    // nowhere.
+    let t2 = TempDir::new("contract-bidi");
+    let root = tree_with_comm(&t2, "a\u{202e}b".as_bytes());
+    let out = gw(&["run", "--proc-root", &root, "--once"]);
+    let err = text(&out.stderr);
+    let line = audit_lines(&err)
+        .into_iter()
+        .find(|l| l.starts_with("event=threshold trigger=backlog"))
+        .expect("backlog threshold");
+    assert_eq!(
+        get(&logfmt(&line), "comm"),
+        Some(r#""a\xe2\x80\xaeb""#),
+        "{line}"
+    );
+    let bidi = "\u{202e}".as_bytes();
+    for args in [vec!["report"], vec!["report", "--json"]] {
+        let mut args = args;
+        args.extend(["--proc-root", root.as_str()]);
+        let out = gw(&args);
+        assert!(
+            !out.stdout.windows(3).any(|w| w == bidi),
+            "{args:?} passes U+202E through"
+        );
+    }
 }
 
 #[test]

@@ -977,6 +977,21 @@ fn live_report_as_nobody_exits_0() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v = json::parse(&text(&out.stdout)).expect("JSON as nobody");
     check_contract(&v);
+    // A fixture tree reads the same for anyone, and nobody may check root's config.
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .args(args)
+            .output()
+            .expect("setpriv")
+    };
+    let out = as_nobody(&["report", "--json", "--proc-root", &seed()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_seed_culprit(&json::parse(&text(&out.stdout)).unwrap());
+    let d = TempDir::new("contract-nobody");
+    let c = config(&d, "c.json", "{\"interval_ms\": 1000}\n");
+    let out = as_nobody(&["check", "-c", &c]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
 #[test]

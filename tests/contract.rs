@@ -893,12 +893,26 @@ fn live_raw6_and_unix_rows_name_their_owner_and_netns() {
     assert!(raw >= 0, "raw6 socket");
     let snd = unsafe { libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6) };
     assert!(snd >= 0);
+    // A few MB queued, so that other tests' sockets on this box do not push ours out of the
+    // top 100 (SO_RCVBUFFORCE: root may exceed rmem_max).
+    let rcvbuf: libc::c_int = 16 << 20;
+    // SAFETY: a valid int option on our own socket.
+    let rc = unsafe {
+        libc::setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&rcvbuf as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_RCVBUFFORCE");
     let mut to: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
     to.sin6_family = libc::AF_INET6 as libc::sa_family_t;
     to.sin6_addr.s6_addr[15] = 1;
     let mut echo = vec![0u8; 1000];
     echo[0] = 128; // echo request; the kernel fills in the checksum
-    for _ in 0..20 {
+    for _ in 0..500 {
         // SAFETY: valid buffer and address of the right length.
         unsafe {
             libc::sendto(
@@ -917,7 +931,7 @@ fn live_raw6_and_unix_rows_name_their_owner_and_netns() {
     let held = UnixDatagram::bind(&path).unwrap();
     UnixDatagram::unbound()
         .unwrap()
-        .send_to(&[1u8; 30000], &path)
+        .send_to(&[1u8; 150_000], &path)
         .unwrap();
 
     let inode_of = |fd: i32| {
@@ -946,7 +960,7 @@ fn live_raw6_and_unix_rows_name_their_owner_and_netns() {
     let r = row(raw_inode);
     assert_eq!(r.at("proto").str(), "raw6");
     assert_eq!(r.at("local").str(), ":::58");
-    assert!(r.at("rx_queue").i64() > 0, "{r:?}");
+    assert!(r.at("rx_queue").i64() > 512 << 10, "{r:?}");
     assert_eq!(r.at("netns").i64(), ns);
     assert!(
         r.at("owners").arr().iter().any(|o| o.at("pid").i64() == me),
@@ -955,7 +969,8 @@ fn live_raw6_and_unix_rows_name_their_owner_and_netns() {
     let u = row(unix_inode);
     assert_eq!(u.at("proto").str(), "unix");
     assert_eq!(u.at("local").str(), path.display().to_string());
-    assert_eq!(u.at("rx_queue").i64(), 30000, "{u:?}");
+    // A datagram socket's queue reads as its first datagram (UNIX_DIAG_RQLEN).
+    assert_eq!(u.at("rx_queue").i64(), 150_000, "{u:?}");
     assert_eq!(u.at("netns").i64(), ns);
     assert!(
         u.at("owners").arr().iter().any(|o| o.at("pid").i64() == me),

@@ -934,6 +934,16 @@ fn live_raw6_and_unix_rows_name_their_owner_and_netns() {
         .send_to(&[1u8; 150_000], &path)
         .unwrap();
 
+    // And one with an abstract name, shown as "@name".
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("gw-contract-{}", std::process::id());
+    let abs_addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let abs = UnixDatagram::bind_addr(&abs_addr).unwrap();
+    UnixDatagram::unbound()
+        .unwrap()
+        .send_to_addr(&[2u8; 100_000], &abs_addr)
+        .unwrap();
+
     let inode_of = |fd: i32| {
         let l = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
         let l = l.to_string_lossy();
@@ -976,7 +986,12 @@ fn live_raw6_and_unix_rows_name_their_owner_and_netns() {
         u.at("owners").arr().iter().any(|o| o.at("pid").i64() == me),
         "{u:?}"
     );
+    let a = row(inode_of(abs.as_raw_fd()));
+    assert_eq!(a.at("proto").str(), "unix");
+    assert_eq!(a.at("local").str(), format!("@{name}"));
+    assert_eq!(a.at("rx_queue").i64(), 100_000, "{a:?}");
     drop(held);
+    drop(abs);
 }
 
 #[test]

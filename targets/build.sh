@@ -102,8 +102,12 @@ build_small() {
   local t=$1 up
   setup_target "$t"
   up=$(tr 'a-z-' 'A-Z_' <<<"$t")
-  local v="CARGO_TARGET_${up}_RUSTFLAGS"
-  export "$v=${!v} -Zunstable-options -Cpanic=immediate-abort"
+  local v="CARGO_TARGET_${up}_RUSTFLAGS" extra=""
+  # The stable targets' musl crt objects, libc.a and libunwind.a come with rustup's std for
+  # them; build-std leaves them out of its sysroot, so point rustc at stable's copy.
+  [ $toolchain = stable ] &&
+    extra="-L native=$(rustc +stable --print sysroot)/lib/rustlib/$t/lib/self-contained"
+  export "$v=${!v} $extra -Zunstable-options -Cpanic=immediate-abort"
   cargo +nightly build --quiet --release --locked --target "$t" --target-dir "target/small/$t" \
     -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
 }

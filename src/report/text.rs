@@ -61,10 +61,12 @@ impl Fixed {
 
 impl fmt::Display for Fixed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scale = 10u128.pow(self.decimals);
-        let mag = self.num.unsigned_abs() as u128 * scale;
-        let den = self.den as u128;
-        let (mut q, r) = (mag / den, mag % den);
+        // u64 only: 128-bit division is a library call on 32-bit CPUs, and large here.
+        let scale = 10u64.pow(self.decimals);
+        let (n, den) = (self.num.unsigned_abs(), self.den);
+        let frac = (n % den).saturating_mul(scale); // exact for den < 2^44 (all used here)
+        let mut q = (n / den).saturating_mul(scale) + frac / den;
+        let r = frac % den;
         if 2 * r > den || (2 * r == den && q % 2 == 1) {
             q += 1;
         }

@@ -135,8 +135,9 @@ pub fn sysctl(root: &ProcRoot, name: &str, value: &str) -> Outcome {
             return Outcome::failed(format_args!("read {path}: {}", strerror(e))).timed(start);
         }
     };
-    let written = Fd::open(&path, libc::O_WRONLY | libc::O_TRUNC)
-        .and_then(|fd| fd.write_all(value.as_bytes()));
+    // O_NOFOLLOW|O_NONBLOCK and a regular-file check: no planted link or FIFO is written to.
+    let written =
+        crate::safefile::open_write_existing(&path).and_then(|fd| fd.write_all(value.as_bytes()));
     if let Err(e) = written {
         return Outcome::failed(format_args!("write {path}: {}", strerror(e))).timed(start);
     }
@@ -513,24 +514,20 @@ pub fn reboot_with(breadcrumb_file: &str, breadcrumb_text: &str, do_reboot: Rebo
     o.timed(start)
 }
 
-/// Writes (replacing) the breadcrumb file and fsyncs it and its directory, creating the
-/// parent directory if missing. Returns Err(errno).
+/// Replaces the breadcrumb file (a fresh 0644 temp file, fsynced, renamed over it: no planted
+/// link or FIFO is followed; see `safefile::replace`), creating the parent directory if
+/// missing. Returns Err(errno).
 fn write_breadcrumb(file: &str, text: &str) -> Result<(), Errno> {
     let path = std::path::Path::new(file);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
     }
-    let cpath = CPath::from_bytes(file.as_bytes())?;
-    let fd = Fd::open(&cpath, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
-    fd.write_all(text.as_bytes())?;
+    let mut line: heapless::Vec<u8, 1024> = heapless::Vec::new();
+    let _ = line.extend_from_slice(text.as_bytes());
     if !text.ends_with('\n') {
-        fd.write_all(b"\n")?;
+        let _ = line.push(b'\n');
     }
-    // SAFETY: fsync on an fd we own.
-    if unsafe { libc::fsync(fd.raw()) } != 0 {
-        return Err(sys::errno());
-    }
-    Ok(())
+    crate::safefile::replace(file.as_bytes(), &line, true)
 }
 
 #[cfg(test)]

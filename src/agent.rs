@@ -10,6 +10,7 @@ use crate::audit::AuditLine;
 use crate::children::{self, Children, Job, Running};
 use crate::config::{self, ActionKind, Config, Trigger};
 use crate::ghost;
+use crate::identity::{self, FileId};
 use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
 use crate::proc::meminfo::{Field, MemInfo};
 use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
@@ -59,6 +60,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
         HUP.store(true, Ordering::SeqCst);
     } else {
         TERM.store(true, Ordering::SeqCst);
+        sys::request_stop();
     }
 }
 
@@ -278,9 +280,13 @@ pub struct Agent {
     buf: [u8; 4096],
     suspects: heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>,
     owners: owner_track::OwnerTrack,
+    /// sockstat's tcp and udp `mem` (pages) when those tables were last read (suspect tracking).
+    mem_at_read: [Option<u64>; 2],
     /// Most time one poll (or one slice between polls) spends in the owner walk; `run --once`
     /// lifts it (one poll must finish the walk).
     pub owner_walk_budget_us: u64,
+    /// Identity of each rule's absolute `exe`, re-stat()ed with every owner resolution.
+    rule_exe: [Option<FileId>; config::MAX_RULES],
     scanner: Scanner,
     decisions: heapless::Vec<Decision, { policy::MAX_DECISIONS }>,
     vmalloc_kb: Option<u64>,
@@ -308,7 +314,9 @@ impl Agent {
             buf: [0; 4096],
             suspects: heapless::Vec::new(),
             owners: owner_track::OwnerTrack::default(),
+            mem_at_read: [None, None],
             owner_walk_budget_us: owner_track::WALK_BUDGET_US,
+            rule_exe: [None; config::MAX_RULES],
             scanner,
             decisions: heapless::Vec::new(),
             vmalloc_kb: None,
@@ -359,6 +367,23 @@ impl Agent {
         self.stats.seq += 1;
         line.kvd("seq", self.stats.seq);
         sink::emit(sev, line.as_str());
+    }
+
+    /// Rewrites the status and metrics files; a failure (read-only directory, a planted
+    /// directory at the path, ...) is audited, the first 10 and then every 100th.
+    fn write_outputs(&mut self) {
+        let Err((path, e)) = status::write_all(&self.stats, &status::Outputs::of(&self.cfg)) else {
+            return;
+        };
+        self.stats.write_errors += 1;
+        let n = self.stats.write_errors;
+        if n <= 10 || n % 100 == 0 {
+            let mut msg = heapless::String::<192>::new();
+            let _ = write!(msg, "cannot write {path}: {}", sys::strerror(e));
+            let mut l = AuditLine::new("error");
+            l.kv("reason", msg.as_bytes()).kvd("errors_total", n);
+            self.emit(Severity::Err, l);
+        }
     }
 
     fn read_error(&mut self, what: &str, err: impl core::fmt::Display) {
@@ -429,29 +454,62 @@ impl Agent {
     /// trouble anyway, or every policy::FULL_SCAN_EVERY polls. raw, netlink and packet (not covered by
     /// sockstat's memory counters, and cheap) are always read.
     fn read_sockets(&mut self, full: bool) {
-        self.suspects.clear();
+        let periodic = policy::full_scan_due(self.cycles);
         let (mut read_tcp, mut read_udp) = (true, true);
-        if !full {
-            if let Ok(ss) = self
-                .root
-                .open(b"net/sockstat")
-                .map_err(crate::proc::ProcError::Io)
-                .and_then(|fd| SockStat::read(fd, &mut self.buf))
-            {
-                read_tcp = policy::sockstat_says_read(&self.cfg, ss.tcp_mem_pages, self.page_size);
-                read_udp = policy::sockstat_says_read(&self.cfg, ss.udp_mem_pages, self.page_size);
+        let mut mem = [None, None];
+        if let Ok(ss) = self
+            .root
+            .open(b"net/sockstat")
+            .map_err(crate::proc::ProcError::Io)
+            .and_then(|fd| SockStat::read(fd, &mut self.buf))
+        {
+            mem = [ss.tcp_mem_pages, ss.udp_mem_pages];
+            if !full {
+                read_tcp = policy::sockstat_says_read(&self.cfg, mem[0], self.page_size);
+                read_udp = policy::sockstat_says_read(&self.cfg, mem[1], self.page_size);
             }
+            // Suspect tracking: while the protocol's queued memory (a box-wide total) stays
+            // within the gate's margin of what it was when its tables were last read, that
+            // read's suspects still stand: keep them rather than dump every socket again.
+            // A periodic full scan re-reads regardless.
+            let margin = (self.cfg.backlog_warn_bytes
+                / policy::SOCKSTAT_GATE_DIVISOR
+                / self.page_size.max(1))
+            .max(1);
+            let unchanged = |now: Option<u64>, then: Option<u64>| match (now, then) {
+                (Some(n), Some(t)) => !periodic && n.abs_diff(t) < margin,
+                _ => false,
+            };
+            read_tcp &= !unchanged(mem[0], self.mem_at_read[0]);
+            read_udp &= !unchanged(mem[1], self.mem_at_read[1]);
+        }
+        let is_tcp = |p: Proto| matches!(p, Proto::Tcp | Proto::Tcp6);
+        let is_udp = |p: Proto| {
+            matches!(
+                p,
+                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6
+            )
+        };
+        // Suspects of the families not re-read this poll stay; the rest are found again.
+        self.suspects.retain(|s| {
+            (is_tcp(s.socket.proto) && !read_tcp) || (is_udp(s.socket.proto) && !read_udp)
+        });
+        if read_tcp {
+            self.mem_at_read[0] = mem[0];
+        }
+        if read_udp {
+            self.mem_at_read[1] = mem[1];
         }
         // Network namespaces come and go: look for new ones with the periodic full scan.
         if full && self.cycles % policy::FULL_SCAN_EVERY == 1 && self.cycles > 1 {
             self.scanner.discover(&self.root);
         }
         // Unix queues are small by construction (bounded by their senders' buffers), so the
-        // unix dump rides along with full scans only.
+        // unix dump rides along with the periodic full scans only.
         let want = |proto: Proto| match proto {
-            Proto::Tcp | Proto::Tcp6 => read_tcp,
-            Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6 => read_udp,
-            Proto::Unix => full,
+            p if is_tcp(p) => read_tcp,
+            p if is_udp(p) => read_udp,
+            Proto::Unix => periodic,
             _ => true,
         };
         let mut seen = 0u64;
@@ -526,10 +584,22 @@ impl Agent {
                 if let Ok(p) = pid::read_exe(&self.root, o.pid, &mut self.buf) {
                     sys::push_lossy(&mut exe, p);
                 }
-                if s.owners.push(SuspectOwner { owner: *o, exe }).is_err() {
+                // Who it is beyond its name: the file it runs and the account it runs as.
+                let owner = SuspectOwner {
+                    owner: *o,
+                    exe,
+                    exe_id: identity::exe_id(&self.root, o.pid),
+                    uid: identity::uid_of(&self.root, o.pid, &mut self.buf),
+                };
+                if s.owners.push(owner).is_err() {
                     break;
                 }
             }
+        }
+        // The rules' exe paths as root sees them now (a binary upgraded since the last walk
+        // is a new inode).
+        for (slot, r) in self.rule_exe.iter_mut().zip(self.cfg.rules.iter()) {
+            *slot = r.exe.as_deref().and_then(identity::path_id);
         }
     }
 
@@ -555,7 +625,7 @@ impl Agent {
         self.protect_poll();
 
         let Some(mi) = self.read_meminfo() else {
-            status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+            self.write_outputs();
             return;
         };
         let vm = self.vmallocinfo_kb(&mi);
@@ -577,7 +647,7 @@ impl Agent {
             self.owner_walk_slice();
             if self.owners.walking() {
                 self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
-                status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+                self.write_outputs();
                 self.firmware.healthy = true;
                 return;
             }
@@ -604,7 +674,7 @@ impl Agent {
                 |(i, s): (usize, &Suspect)| owner_worthy(&self.cfg, i, s) && s.owners.is_empty();
             if self.owners.walking() && self.suspects.iter().enumerate().any(unowned) {
                 self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
-                status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+                self.write_outputs();
                 self.firmware.healthy = true;
                 return;
             }
@@ -615,6 +685,7 @@ impl Agent {
             ghost_kb: g.ghost_kb,
             available_kb,
             suspects: core::mem::take(&mut self.suspects),
+            rule_exe: self.rule_exe,
         };
         let mut decisions = core::mem::take(&mut self.decisions);
         self.policy.evaluate(&self.cfg, &snap, &mut decisions);
@@ -632,7 +703,7 @@ impl Agent {
         self.decisions = decisions;
         self.suspects = snap.suspects;
         self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
-        status::write_all(&self.stats, &status::Outputs::of(&self.cfg));
+        self.write_outputs();
         self.firmware.healthy = true;
     }
 

@@ -1,7 +1,7 @@
 //! Command templates of `exec`/`restart` rules: which placeholders exist, where they may stand,
 //! and how they are filled.
 //!
-//! `{comm}` is text the target process chose for itself (any 15 bytes, e.g.
+//! OWNER: harden. `{comm}` is text the target process chose for itself (any 15 bytes, e.g.
 //! `;id>/tmp/x;#`), so it must never be read as code. Commands run without a shell, and the
 //! config is refused (`check_template`) where a placeholder could still become code or a
 //! program name:
@@ -15,8 +15,13 @@
 //! refused (`substitute_all`). `{pid}` and `{inode}` are numbers ghostwatch formats: they may
 //! stand anywhere but argv[0].
 
-use crate::act::Target;
-use heapless::String;
+/// The values placeholders are filled with: the target's PID, its name, its socket's inode.
+#[derive(Clone, Copy, Debug)]
+pub struct Fill<'a> {
+    pub pid: u32,
+    pub comm: &'a [u8],
+    pub inode: u64,
+}
 
 /// Every placeholder, as written in a template.
 pub const PLACEHOLDERS: [&str; 3] = ["{pid}", "{comm}", "{inode}"];
@@ -48,18 +53,19 @@ fn is_shell(prog: &str) -> bool {
 
 /// Checks where placeholders stand in `argv` (see the module comment). Ok, or the first item
 /// that breaks a rule with a message saying what to write instead.
-pub fn check_template<const N: usize>(argv: &[String<N>]) -> Result<(), TemplateError> {
+pub fn check_template<S: AsRef<str>>(argv: &[S]) -> Result<(), TemplateError> {
     let Some((prog, _)) = argv.split_first() else {
         return Ok(());
     };
+    let prog = prog.as_ref();
     if has_placeholder(prog) {
         return Err(TemplateError {
             item: 0,
             why: "the program (argv[0]) must be a fixed path, without placeholders",
         });
     }
-    for (i, a) in argv.iter().enumerate() {
-        if a.contains(COMM) && a.as_str() != COMM {
+    for (i, a) in argv.iter().map(AsRef::as_ref).enumerate() {
+        if a.contains(COMM) && a != COMM {
             return Err(TemplateError {
                 item: i,
                 why: "{comm} (a name the process chose itself) must be a whole argv item, e.g. [\"/etc/init.d/restart-owner\", \"{comm}\"], never part of a longer one",
@@ -71,13 +77,14 @@ pub fn check_template<const N: usize>(argv: &[String<N>]) -> Result<(), Template
         let applet = usize::from(prog.rsplit('/').next() == Some("busybox"));
         let script = argv
             .iter()
+            .map(AsRef::as_ref)
             .enumerate()
             .skip(1 + applet)
             .take_while(|(_, a)| a.starts_with('-'))
             .find(|(_, a)| !a.starts_with("--") && a.contains('c'))
             .map(|(i, _)| i + 1);
         let first_param = script.map_or(usize::MAX, |s| s + 2);
-        if let Some(i) = argv.iter().position(|a| a.as_str() == COMM) {
+        if let Some(i) = argv.iter().position(|a| a.as_ref() == COMM) {
             if i < first_param {
                 return Err(TemplateError {
                     item: i,
@@ -92,28 +99,28 @@ pub fn check_template<const N: usize>(argv: &[String<N>]) -> Result<(), Template
 /// The argv to run: every item of `argv` with `{pid}`, `{comm}`, `{inode}` filled from
 /// `target` (items unchanged without one). Err (the action's failure reason) if the template
 /// breaks `check_template`, or `{comm}` would be empty or start with `-` (an option).
-pub fn substitute_all<const N: usize>(
-    argv: &[String<N>],
-    target: Option<&Target>,
+pub fn substitute_all<S: AsRef<str>>(
+    argv: &[S],
+    target: Option<&Fill>,
 ) -> Result<Vec<std::ffi::OsString>, &'static str> {
     use std::os::unix::ffi::OsStringExt;
     // Config validation already refused these; a caller that skipped it is refused here.
     check_template(argv).map_err(|e| e.why)?;
     if let Some(t) = target {
-        let name = t.comm.as_bytes();
-        let uses_comm = argv.iter().any(|a| a.contains(COMM));
+        let name = t.comm;
+        let uses_comm = argv.iter().any(|a| a.as_ref().contains(COMM));
         if uses_comm && (name.is_empty() || name.starts_with(b"-")) {
             return Err("refusing to pass the process name as {comm}: empty or starts with '-'");
         }
     }
     Ok(argv
         .iter()
-        .map(|a| std::ffi::OsString::from_vec(substitute(a, target)))
+        .map(|a| std::ffi::OsString::from_vec(substitute(a.as_ref(), target)))
         .collect())
 }
 
 /// `s` with `{pid}`, `{comm}`, `{inode}` replaced from `target` (unchanged without one).
-pub fn substitute(s: &str, target: Option<&Target>) -> Vec<u8> {
+pub fn substitute(s: &str, target: Option<&Fill>) -> Vec<u8> {
     let Some(t) = target else {
         return s.as_bytes().to_vec();
     };
@@ -126,7 +133,7 @@ pub fn substitute(s: &str, target: Option<&Target>) -> Vec<u8> {
             out.extend_from_slice(t.pid.to_string().as_bytes());
             rest = r;
         } else if let Some(r) = tail.strip_prefix(COMM) {
-            out.extend_from_slice(t.comm.as_bytes());
+            out.extend_from_slice(t.comm);
             rest = r;
         } else if let Some(r) = tail.strip_prefix("{inode}") {
             out.extend_from_slice(t.inode.to_string().as_bytes());
@@ -143,22 +150,16 @@ pub fn substitute(s: &str, target: Option<&Target>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proc::pid::Comm;
 
-    // The config's argv items (`config::Str`), without importing config (config uses us).
-    fn v(items: &[&str]) -> Vec<String<128>> {
-        items
-            .iter()
-            .map(|s| String::try_from(*s).unwrap())
-            .collect()
+    fn v<'a>(items: &[&'a str]) -> Vec<&'a str> {
+        items.to_vec()
     }
 
-    fn target(comm: &[u8]) -> Target {
-        Target {
+    fn target(comm: &[u8]) -> Fill<'_> {
+        Fill {
             pid: 42,
-            fd: 3,
+            comm,
             inode: 77,
-            comm: Comm::from_bytes(comm),
         }
     }
 

@@ -8,6 +8,7 @@
 //! never copied raw: a crafted comm like "x\nevent=recovered" must not forge a second line or
 //! a second key in the operator's syslog.
 
+use crate::escape::is_unsafe_char;
 use core::fmt::{self, Write as _};
 
 pub const MAX_LINE: usize = 1024;
@@ -38,7 +39,7 @@ fn needs_quotes(value: &[u8]) -> bool {
             return true;
         }
         for c in chunk.valid().chars() {
-            if c == ' ' || c == '=' || c == '"' || c == '\\' || c.is_control() {
+            if c == ' ' || c == '=' || c == '"' || c == '\\' || is_unsafe_char(c) {
                 return true;
             }
         }
@@ -47,7 +48,9 @@ fn needs_quotes(value: &[u8]) -> bool {
 }
 
 /// Writes `value` as a logfmt value: bare when safe, else double-quoted with `\"` and `\\`
-/// escaped and control characters (C0, DEL, C1) and invalid UTF-8 bytes as `\xNN`.
+/// escaped and unsafe characters (`escape::is_unsafe_char`: C0, DEL, C1, U+2028/U+2029, bidi
+/// overrides and isolates, invisible format characters) and invalid UTF-8 bytes as `\xNN`
+/// (the character's UTF-8 bytes).
 /// Returns Err only if `w` runs out of room.
 pub fn write_value(w: &mut impl fmt::Write, value: &[u8]) -> fmt::Result {
     if !needs_quotes(value) {
@@ -60,7 +63,7 @@ pub fn write_value(w: &mut impl fmt::Write, value: &[u8]) -> fmt::Result {
             match c {
                 '"' => w.write_str("\\\"")?,
                 '\\' => w.write_str("\\\\")?,
-                c if c.is_control() => {
+                c if is_unsafe_char(c) => {
                     let mut utf8 = [0u8; 4];
                     for b in c.encode_utf8(&mut utf8).bytes() {
                         write!(w, "\\x{b:02x}")?;
@@ -281,6 +284,17 @@ mod tests {
         assert_eq!(value(br"c:\dir"), r#""c:\\dir""#);
         assert_eq!(value(b"bad\xff\xfeutf8"), r#""bad\xff\xfeutf8""#);
         assert_eq!(value(b"del\x7f"), r#""del\x7f""#);
+        // Line separator and right-to-left override: a log viewer would break the line or
+        // show the rest reversed.
+        assert_eq!(value("a\u{2028}b".as_bytes()), r#""a\xe2\x80\xa8b""#);
+        assert_eq!(
+            value("x\u{202e}txt.exe".as_bytes()),
+            r#""x\xe2\x80\xaetxt.exe""#
+        );
+        assert_eq!(
+            value("zero\u{200b}width".as_bytes()),
+            r#""zero\xe2\x80\x8bwidth""#
+        );
         // C1 control U+0085 (NEL) is escaped as its UTF-8 bytes.
         assert_eq!(value("x\u{85}".as_bytes()), r#""x\xc2\x85""#);
         assert_eq!(value(b""), r#""""#);

@@ -92,7 +92,12 @@ impl Running {
             return Err(failed(format_args!("empty argv")));
         }
         // {comm} is the target's own choice: one inert argument, or no command at all.
-        let items = crate::argv::substitute_all(argv, target)
+        let fill = target.map(|t| crate::argv::Fill {
+            pid: t.pid,
+            comm: t.comm.as_bytes(),
+            inode: t.inode,
+        });
+        let items = crate::argv::substitute_all(argv, fill.as_ref())
             .map_err(|why| failed(format_args!("{why}")))?;
         let Some((prog, args)) = items.split_first() else {
             return Err(failed(format_args!("empty argv")));

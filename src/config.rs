@@ -160,8 +160,13 @@ pub struct Rule {
     pub trigger: Trigger,
     /// Matches the owner's comm exactly.
     pub comm: Option<CommStr>,
-    /// Matches the owner's exe path exactly, or its basename if this has no '/'.
+    /// An absolute path matches the owner whose /proc/PID/exe is that very file (device and
+    /// inode); a bare name matches the basename of the exe's path text (a name, not an identity).
     pub exe: Option<Str>,
+    /// Matches owners running as this uid (`uid`, or `user` resolved at load). Without it and
+    /// without an absolute `exe`, a rule matches only owners running as uid 0: a name alone
+    /// is something any user can take.
+    pub uid: Option<u32>,
     pub action: ActionKind,
     /// exec/restart: program and arguments, run without a shell. `{pid}`, `{comm}`,
     /// `{inode}` are replaced by the target's values.

@@ -99,11 +99,61 @@ const AFTER_VMALLOC: [Field; 9] = [
 ];
 const AFTER_HUGETLB: [Field; 3] = [Field::Percpu, Field::Zswap, Field::Unaccepted];
 
+/// Why Ghost cannot be computed from a meminfo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GhostError {
+    /// No line for this field (only MemTotal is required).
+    Missing(&'static str),
+    /// The kernel printed this equation term but its value did not parse (e.g. `-5 kB`):
+    /// leaving it out would inflate Ghost, so Ghost is unknown instead.
+    Malformed(&'static str),
+}
+
+impl core::fmt::Display for GhostError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            GhostError::Missing(w) => write!(f, "no {w} line"),
+            GhostError::Malformed(w) => {
+                write!(f, "malformed {w} line, so Ghost is unknown")
+            }
+        }
+    }
+}
+
+/// Every meminfo field the equation reads (MemTotal and the terms, with their fallbacks).
+const INPUTS: [Field; 19] = [
+    Field::MemTotal,
+    Field::MemFree,
+    Field::Slab,
+    Field::VmallocUsed,
+    Field::PageTables,
+    Field::SecPageTables,
+    Field::KernelStack,
+    Field::ShadowCallStack,
+    Field::HardwareCorrupted,
+    Field::Bounce,
+    Field::Active,
+    Field::Inactive,
+    Field::Unevictable,
+    Field::Hugetlb,
+    Field::HugePagesTotal,
+    Field::Hugepagesize,
+    Field::Percpu,
+    Field::Zswap,
+    Field::Unaccepted,
+];
+
 /// Computes Ghost. `vmallocinfo_kb` is the vmalloc'd total from /proc/vmallocinfo when it
 /// could be read; it replaces VmallocUsed only where VmallocUsed is 0 or absent.
-/// Err("MemTotal") if meminfo lacks MemTotal.
-pub fn compute(mi: &MemInfo, vmallocinfo_kb: Option<u64>) -> Result<Ghost, &'static str> {
-    let mem_total_kb = mi.get(Field::MemTotal).ok_or("MemTotal")?;
+/// Err(Missing("MemTotal")) if meminfo lacks MemTotal; Err(Malformed(name)) if a line the
+/// equation reads was printed but did not parse (a term silently dropped would be worse).
+pub fn compute(mi: &MemInfo, vmallocinfo_kb: Option<u64>) -> Result<Ghost, GhostError> {
+    if let Some(f) = INPUTS.iter().find(|&&f| mi.is_malformed(f)) {
+        return Err(GhostError::Malformed(f.name()));
+    }
+    let mem_total_kb = mi
+        .get(Field::MemTotal)
+        .ok_or(GhostError::Missing("MemTotal"))?;
     let mut terms: heapless::Vec<Term, MAX_TERMS> = heapless::Vec::new();
     // 16 terms at most, MAX_TERMS is 24: the push cannot fail, and if it ever did we would
     // rather drop a term than panic.
@@ -178,7 +228,10 @@ mod tests {
 
     #[test]
     fn missing_memtotal_is_an_error() {
-        assert_eq!(compute(&MemInfo::default(), None), Err("MemTotal"));
+        assert_eq!(
+            compute(&MemInfo::default(), None),
+            Err(GhostError::Missing("MemTotal"))
+        );
     }
 
     #[test]
@@ -250,5 +303,33 @@ mod tests {
         .unwrap();
         assert_eq!(g.accounted_kb, u64::MAX);
         assert!(g.ghost_kb < 0);
+    }
+
+    #[test]
+    fn a_malformed_term_makes_ghost_unknown_not_inflated() {
+        let mut m = MemInfo::default();
+        for line in [
+            "MemTotal: 3788284 kB",
+            "MemFree: -5 kB",
+            "Slab: 1000 kB",
+            "Bogus: x kB",
+        ] {
+            let _ = m.parse_line(line.as_bytes());
+        }
+        assert_eq!(compute(&m, None), Err(GhostError::Malformed("MemFree")));
+        assert_eq!(
+            compute(&m, None).unwrap_err().to_string(),
+            "malformed MemFree line, so Ghost is unknown"
+        );
+        // An unknown field's garbage does not matter; a unit the kernel never prints does.
+        let mut m = MemInfo::default();
+        for line in ["MemTotal: 100 kB", "Bogus: x kB", "Slab: 10 MB"] {
+            let _ = m.parse_line(line.as_bytes());
+        }
+        assert_eq!(compute(&m, None), Err(GhostError::Malformed("Slab")));
+        let mut m = MemInfo::default();
+        let _ = m.parse_line(b"MemTotal: 100 kB");
+        let _ = m.parse_line(b"Bogus: x kB");
+        assert_eq!(compute(&m, None).map(|g| g.ghost_kb), Ok(100));
     }
 }

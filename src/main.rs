@@ -150,6 +150,22 @@ fn main() -> ExitCode {
             };
             match config::load(file) {
                 Ok(cfg) => {
+                    // Valid, but say where a process action could hit an impostor.
+                    for (i, r) in cfg.rules.iter().enumerate() {
+                        let reach = ghostwatch::identity::reach(
+                            r.action.targets_owner(),
+                            r.exe.as_deref(),
+                            r.uid,
+                        );
+                        if let Some(w) = reach {
+                            let _ = writeln!(
+                                std::io::stderr(),
+                                "{file}: warning: rules[{i}] \"{}\" ({}): {w}",
+                                r.name,
+                                r.action.name()
+                            );
+                        }
+                    }
                     println!(
                         "{file}: ok ({} rule{})",
                         cfg.rules.len(),

@@ -19,6 +19,7 @@
 //! rule that never fires).
 
 use crate::config::{Config, Name, Rule, Trigger};
+use crate::identity::FileId;
 use crate::owners::Owner;
 use crate::proc::net::SocketEntry;
 
@@ -65,8 +66,12 @@ pub fn sockstat_says_read(cfg: &Config, mem_pages: Option<u64>, page_size: u64) 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SuspectOwner {
     pub owner: Owner,
-    /// Target of /proc/PID/exe ("" if unreadable).
+    /// Target of /proc/PID/exe ("" if unreadable): text, for bare-name `exe` rules.
     pub exe: heapless::String<128>,
+    /// Device and inode of the program it runs (stat of /proc/PID/exe), None if unreadable.
+    pub exe_id: Option<FileId>,
+    /// The uid it runs as when real, effective, saved and fs uid agree; None otherwise.
+    pub uid: Option<u32>,
 }
 
 /// A socket with a large receive queue, and its owners when they were resolved.
@@ -85,6 +90,9 @@ pub struct Snapshot {
     pub available_kb: Option<u64>,
     /// Worst sockets by rx_queue, descending.
     pub suspects: heapless::Vec<Suspect, MAX_SUSPECTS>,
+    /// Per rule (config order): the identity of its absolute `exe` path as stat() saw it when
+    /// the owners were resolved; None for rules without one, or a path that does not exist.
+    pub rule_exe: [Option<FileId>; crate::config::MAX_RULES],
 }
 
 impl Snapshot {
@@ -327,34 +335,42 @@ fn reading(
     }
 }
 
-/// True when `exe` (a /proc/PID/exe target) is the program `want` names: the exact path, or
-/// the basename when `want` has no '/'. A replaced binary (" (deleted)", typical right after a
-/// firmware upgrade) still matches; an unreadable exe ("") never does.
-fn exe_matches(want: &str, exe: &str) -> bool {
-    let exe = exe.strip_suffix(" (deleted)").unwrap_or(exe);
-    if want.is_empty() || exe.is_empty() {
-        return false;
+/// True when `o` runs the program `want` names. An absolute path is compared by identity: the
+/// device and inode of the owner's /proc/PID/exe against `want_id`, stat() of the path (a
+/// process cannot fake that, not even with its own binary at that path in its own mount
+/// namespace; a binary replaced since the owner started no longer matches until it restarts).
+/// A bare name is compared with the basename of the exe's path text — a name, not an identity.
+fn exe_matches(want: &str, want_id: Option<FileId>, o: &SuspectOwner) -> bool {
+    if want.starts_with('/') {
+        return want_id.is_some() && o.exe_id == want_id;
     }
-    if want.contains('/') {
-        exe == want
-    } else {
-        exe.rsplit('/').next() == Some(want)
-    }
+    let exe = o.exe.strip_suffix(" (deleted)").unwrap_or(&o.exe);
+    !want.is_empty() && !exe.is_empty() && exe.rsplit('/').next() == Some(want)
 }
 
-/// True when `o` passes every selector the rule sets (comm exactly, exe as in `exe_matches`).
-fn owner_matches(rule: &Rule, o: &SuspectOwner) -> bool {
+/// True when `o` passes every selector the rule sets: comm exactly, exe as in `exe_matches`,
+/// and the identity: the rule's uid, or — with neither a uid nor an absolute exe, when only
+/// names were given — uid 0, since any user can name a process "zebra".
+fn owner_matches(rule: &Rule, rule_exe: Option<FileId>, o: &SuspectOwner) -> bool {
     let comm_ok = rule
         .comm
         .as_ref()
         .is_none_or(|c| !c.is_empty() && c.as_bytes() == o.owner.comm.as_bytes());
-    let exe_ok = rule.exe.as_ref().is_none_or(|e| exe_matches(e, &o.exe));
-    comm_ok && exe_ok
+    let exe_ok = rule
+        .exe
+        .as_ref()
+        .is_none_or(|e| exe_matches(e, rule_exe, o));
+    let by_path = rule.exe.as_ref().is_some_and(|e| e.starts_with('/'));
+    let uid_ok = match rule.uid {
+        Some(u) => o.uid == Some(u),
+        None => by_path || o.uid == Some(0),
+    };
+    comm_ok && exe_ok && uid_ok
 }
 
 /// Whom `rule` would hit in `snap`: for comm/exe rules the matching owner of the suspect with
 /// the largest rx_queue (first owner of the first such suspect on ties).
-fn select_target(rule: &Rule, snap: &Snapshot) -> Target {
+fn select_target(rule: &Rule, rule_exe: Option<FileId>, snap: &Snapshot) -> Target {
     if rule.comm.is_none() && rule.exe.is_none() {
         if rule.action.targets_owner() {
             // Config forbids this; never aim a restart/kill at whoever happens to be worst.
@@ -371,7 +387,11 @@ fn select_target(rule: &Rule, snap: &Snapshot) -> Target {
         if best.is_some_and(|(rx, _, _)| s.socket.rx_queue <= rx) {
             continue;
         }
-        if let Some(oi) = s.owners.iter().position(|o| owner_matches(rule, o)) {
+        if let Some(oi) = s
+            .owners
+            .iter()
+            .position(|o| owner_matches(rule, rule_exe, o))
+        {
             best = Some((s.socket.rx_queue, si, oi));
         }
     }
@@ -535,7 +555,7 @@ impl Policy {
             if !at_act[ts] {
                 continue;
             }
-            let target = select_target(rule, snap);
+            let target = select_target(rule, snap.rule_exe.get(i).copied().flatten(), snap);
             let zero_ms = match rung[ts] {
                 None => self.incidents[ts].act_since_ms,
                 Some(first_acted) => first_acted,
@@ -680,6 +700,7 @@ mod tests {
             trigger,
             comm: None,
             exe: None,
+            uid: None,
             action,
             argv: heapless::Vec::new(),
             sysctl: None,
@@ -736,10 +757,21 @@ mod tests {
                     comm: Comm::from_bytes(c.as_bytes()),
                 },
                 exe: e.try_into().unwrap(),
+                exe_id: Some(fake_id(e)),
+                uid: Some(0),
             };
             s.owners.push(o).unwrap();
         }
         s
+    }
+
+    /// A stand-in for stat(): one identity per path text. " (deleted)" is a different file
+    /// (the old binary), as it is for real.
+    fn fake_id(path: &str) -> FileId {
+        let h = path.bytes().fold(1469598103934665603u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(1099511628211)
+        });
+        FileId { dev: 8, ino: h }
     }
 
     fn zebra() -> Suspect {
@@ -752,12 +784,18 @@ mod tests {
             ghost_kb,
             available_kb: None,
             suspects: heapless::Vec::from_slice(suspects).unwrap(),
+            rule_exe: [None; crate::config::MAX_RULES],
         }
     }
 
+    /// Evaluates `s` with the identities of the rules' exe paths filled in (as the agent does).
     fn eval(p: &mut Policy, c: &Config, s: &Snapshot) -> Vec<Decision> {
+        let mut s = s.clone();
+        for (i, r) in c.rules.iter().enumerate() {
+            s.rule_exe[i] = r.exe.as_deref().filter(|e| e.starts_with('/')).map(fake_id);
+        }
         let mut out = heapless::Vec::new();
-        p.evaluate(c, s, &mut out);
+        p.evaluate(c, &s, &mut out);
         out.to_vec()
     }
 
@@ -1107,6 +1145,80 @@ mod tests {
     }
 
     #[test]
+    fn names_alone_match_only_root_and_identity_beats_names() {
+        // The worst socket belongs to an unprivileged impostor named "zebra" running its own
+        // copy of the binary; the real zebra (root, the real file) holds a smaller one.
+        let mut impostor = suspect(90 * MB, 1, &[(66, "zebra", "/usr/sbin/zebra")]);
+        impostor.owners[0].uid = Some(65534);
+        impostor.owners[0].exe_id = Some(fake_id("/home/eve/zebra"));
+        let real = suspect(8 * MB, 2, &[(10, "zebra", "/usr/sbin/zebra")]);
+        let suspects = [impostor, real];
+        let with_uid = |mut r: Rule, u: u32| {
+            r.uid = Some(u);
+            r
+        };
+        let cases: &[(Rule, Option<(usize, usize)>)] = &[
+            // comm only: uid 0 owners only.
+            (
+                comm(rule("r", Trigger::Backlog, ActionKind::Kill), "zebra"),
+                Some((1, 0)),
+            ),
+            // A bare exe name is a name too.
+            (
+                exe(rule("r", Trigger::Backlog, ActionKind::Clamp), "zebra"),
+                Some((1, 0)),
+            ),
+            // The absolute path is compared by device and inode, not by its text.
+            (
+                exe(
+                    rule("r", Trigger::Backlog, ActionKind::Drain),
+                    "/usr/sbin/zebra",
+                ),
+                Some((1, 0)),
+            ),
+            // An explicit uid matches that account (here: the impostor's).
+            (
+                with_uid(
+                    comm(rule("r", Trigger::Backlog, ActionKind::Restart), "zebra"),
+                    65534,
+                ),
+                Some((0, 0)),
+            ),
+            (
+                with_uid(
+                    exe(
+                        rule("r", Trigger::Backlog, ActionKind::Restart),
+                        "/usr/sbin/zebra",
+                    ),
+                    65534,
+                ),
+                None,
+            ),
+        ];
+        for (r, want) in cases {
+            let c = with_rules(cfg(), core::slice::from_ref(r));
+            let d = eval(&mut Policy::new(), &c, &snap(0, 0, &suspects));
+            let got = d.iter().find_map(|d| match *d {
+                Decision::Act { suspect, owner, .. } => Some((suspect.unwrap(), owner.unwrap())),
+                _ => None,
+            });
+            assert_eq!(got, *want, "{r:?}");
+        }
+        // Mixed credentials (a setuid program another user started) match no identity.
+        let mut mixed = suspects.clone();
+        mixed[1].owners[0].uid = None;
+        let c = with_rules(
+            cfg(),
+            &[comm(rule("r", Trigger::Backlog, ActionKind::Kill), "zebra")],
+        );
+        let d = eval(&mut Policy::new(), &c, &snap(0, 0, &mixed));
+        assert!(
+            !d.iter().any(|d| matches!(d, Decision::Act { .. })),
+            "{d:?}"
+        );
+    }
+
+    #[test]
     fn comm_and_exe_matching() {
         let suspects = [
             suspect(9 * MB, 1, &[(10, "sshd", "/usr/sbin/sshd")]),
@@ -1135,12 +1247,13 @@ mod tests {
                 ),
                 Some((1, 1)),
             ),
+            // The running binary was replaced: the path names another file now.
             (
                 exe(
                     rule("r", Trigger::Backlog, ActionKind::Restart),
                     "/usr/sbin/zebra",
                 ),
-                Some((1, 0)),
+                None,
             ),
             (
                 exe(

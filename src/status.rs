@@ -11,7 +11,6 @@ use crate::escape::JsonText;
 use crate::policy::Level;
 use crate::proc::net::SocketEntry;
 use crate::sink;
-use crate::sys::{CPath, Fd};
 use core::fmt::{self, Write};
 
 /// Largest status or metrics text (bytes).
@@ -66,6 +65,8 @@ pub struct Stats {
     /// `max_actions_per_hour` is compared with.
     pub actions_last_hour: u64,
     pub read_errors: u64,
+    /// Failed status/metrics writes (each audited, rate-limited).
+    pub write_errors: u64,
     /// Per trigger, in `Trigger::ALL` order.
     pub incidents: [IncidentLevel; Trigger::ALL.len()],
     pub seq: u64,
@@ -91,42 +92,34 @@ impl<'a> Outputs<'a> {
     }
 }
 
-/// Writes whichever of the status and metrics files `out` names. A failed write is
-/// dropped silently here (the next poll retries); the agent counts it via the return value.
-pub fn write_all(stats: &Stats, out: &Outputs) -> bool {
-    let mut ok = true;
+/// Writes whichever of the status and metrics files `out` names. Returns the first failure
+/// (the file and the errno) for the agent to audit; the next poll retries either way.
+pub fn write_all<'a>(stats: &Stats, out: &Outputs<'a>) -> Result<(), (&'a str, crate::sys::Errno)> {
+    let mut first = Ok(());
     if let Some(path) = out.status_file {
         let mut t = Text::new();
         if format_status(&mut t, stats, out.dry_run, out.interval_ms).is_ok() {
-            ok &= replace_file(path, t.as_bytes()).is_ok();
+            if let Err(e) = replace_file(path, t.as_bytes()) {
+                first = first.and(Err((path, e)));
+            }
         }
     }
     if let Some(path) = out.metrics_file {
         let mut t = Text::new();
         if format_metrics(&mut t, stats).is_ok() {
-            ok &= replace_file(path, t.as_bytes()).is_ok();
+            if let Err(e) = replace_file(path, t.as_bytes()) {
+                first = first.and(Err((path, e)));
+            }
         }
     }
-    ok
+    first
 }
 
 /// Writes `data` to `path` atomically (PATH.tmp then rename). Returns Err(errno).
+/// No planted symlink, FIFO or file at `PATH.tmp` is followed, waited on or reused: see
+/// `safefile::replace`.
 pub fn replace_file(path: &str, data: &[u8]) -> Result<(), crate::sys::Errno> {
-    let dst = CPath::from_bytes(path.as_bytes())?;
-    let mut tmp = dst.clone();
-    tmp.push(b".tmp")?;
-    {
-        let fd = Fd::open(&tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
-        fd.write_all(data)?;
-    }
-    // SAFETY: both paths are NUL-terminated.
-    if unsafe { libc::rename(tmp.as_ptr(), dst.as_ptr()) } != 0 {
-        let e = crate::sys::errno();
-        // SAFETY: as above.
-        unsafe { libc::unlink(tmp.as_ptr()) };
-        return Err(e);
-    }
-    Ok(())
+    crate::safefile::replace(path.as_bytes(), data, false)
 }
 
 /// The status file: one JSON object describing the last poll.

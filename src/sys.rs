@@ -37,6 +37,11 @@ pub fn strerror(e: Errno) -> &'static str {
         libc::ECONNREFUSED => "Connection refused",
         libc::ETIMEDOUT => "Timed out",
         libc::EIO => "Input/output error",
+        libc::ELOOP => "Too many levels of symbolic links (a symlink where none may be)",
+        libc::EEXIST => "File exists",
+        libc::EROFS => "Read-only file system",
+        libc::EFBIG => "File too large",
+        ENOTREG => "Not a regular file (a FIFO, device or directory)",
         _ => "system error",
     }
 }
@@ -239,12 +244,15 @@ pub fn fmt_u64(mut n: u64, buf: &mut [u8]) -> &[u8] {
 pub struct Fd(libc::c_int);
 
 impl Fd {
-    /// Opens `path` read-only (O_CLOEXEC). Returns Err(errno).
+    /// Opens `path` read-only (O_CLOEXEC), never blocking in open(2) (O_NONBLOCK: a FIFO opens
+    /// at once; regular files ignore the flag). Returns Err(errno).
     pub fn open_ro(path: &CPath) -> Result<Fd, Errno> {
-        Self::open(path, libc::O_RDONLY)
+        Self::open(path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)
     }
 
     /// Opens `path` with `flags` | O_CLOEXEC (mode 0644 if O_CREAT). Returns Err(errno).
+    /// An open interrupted by a signal is retried, unless a stop was requested
+    /// (`request_stop`): then it returns Err(EINTR), so SIGTERM always ends the agent.
     pub fn open(path: &CPath, flags: libc::c_int) -> Result<Fd, Errno> {
         loop {
             // SAFETY: path is NUL-terminated by construction.
@@ -259,7 +267,7 @@ impl Fd {
                 return Ok(Fd(fd));
             }
             let e = errno();
-            if e != libc::EINTR {
+            if e != libc::EINTR || stop_requested() {
                 return Err(e);
             }
         }
@@ -342,10 +350,36 @@ impl Drop for Fd {
     }
 }
 
+/// The errno for "not a regular file" (there is none in POSIX; `strerror` spells it out).
+pub const ENOTREG: Errno = libc::EBADFD;
+
+/// fstat(2) of `fd`; Ok only for a regular file, else Err(ENOTREG) (or the fstat errno).
+pub fn require_regular(fd: &Fd) -> Result<(), Errno> {
+    // SAFETY: st is a valid out-pointer; fd is open.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    if unsafe { libc::fstat(fd.raw(), &mut st) } != 0 {
+        return Err(errno());
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(ENOTREG);
+    }
+    Ok(())
+}
+
+/// Opens `path` read-only without blocking (a FIFO opens at once) and only if it is a regular
+/// file. Returns Err(errno), ENOTREG for a FIFO, device, socket or directory.
+pub fn open_regular_ro(path: &CPath) -> Result<Fd, Errno> {
+    let fd = Fd::open_ro(path)?;
+    require_regular(&fd)?;
+    Ok(fd)
+}
+
 /// Reads the whole (small) file at `path` into `buf`; returns the bytes read.
 /// A file larger than `buf` is cut at `buf.len()` (callers size buffers for the file).
+/// Only a regular file is read, opened without blocking (`open_regular_ro`): a FIFO or
+/// device planted where a /proc file should be is Err(ENOTREG), never a hang.
 pub fn read_file<'b>(path: &CPath, buf: &'b mut [u8]) -> Result<&'b [u8], Errno> {
-    let fd = Fd::open_ro(path)?;
+    let fd = open_regular_ro(path)?;
     let n = fd.read_full(buf)?;
     Ok(&buf[..n])
 }
@@ -436,6 +470,19 @@ pub fn timespec(sec: u64, nsec: u32) -> libc::timespec {
     ts
 }
 
+static STOP: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Marks that the process is stopping (async-signal-safe: the SIGTERM handler calls it), so a
+/// blocking syscall that a signal interrupts gives up instead of being retried.
+pub fn request_stop() {
+    STOP.store(true, core::sync::atomic::Ordering::SeqCst);
+}
+
+/// True once `request_stop` was called.
+pub fn stop_requested() -> bool {
+    STOP.load(core::sync::atomic::Ordering::SeqCst)
+}
+
 /// Monotonic clock in microseconds (CLOCK_MONOTONIC; never jumps with wall time).
 pub fn monotonic_us() -> u64 {
     let mut ts = timespec(0, 0);
@@ -512,5 +559,52 @@ mod tests {
             n += 1;
         }
         assert!(n >= 3);
+    }
+
+    extern "C" fn ignore(_: libc::c_int) {}
+
+    #[test]
+    fn a_stop_request_breaks_a_blocked_open() {
+        // A FIFO opened O_RDONLY (blocking) waits for a writer; a signal interrupts the wait.
+        let dir = std::env::temp_dir().join(format!("gw-eintr-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        let path = CPath::from_bytes(fifo.to_str().unwrap().as_bytes()).unwrap();
+        // SAFETY: valid path; a no-op handler without SA_RESTART so open(2) sees EINTR.
+        unsafe {
+            assert_eq!(libc::mkfifo(path.as_ptr(), 0o600), 0);
+            let mut sa: libc::sigaction = core::mem::zeroed();
+            sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGUSR2, &sa, core::ptr::null_mut());
+        }
+        request_stop();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p2 = path.clone();
+        let t = std::thread::spawn(move || {
+            // SAFETY: pthread_self has no preconditions.
+            tx.send(unsafe { libc::pthread_self() }).unwrap();
+            Fd::open(&p2, libc::O_RDONLY).err()
+        });
+        let tid = rx.recv().unwrap();
+        let mut got = None;
+        for _ in 0..100 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            if t.is_finished() {
+                got = Some(t.join().unwrap());
+                break;
+            }
+            // SAFETY: the thread is alive (not finished) and ours.
+            unsafe { libc::pthread_kill(tid, libc::SIGUSR2) };
+        }
+        STOP.store(false, core::sync::atomic::Ordering::SeqCst);
+        let got = got.unwrap_or_else(|| {
+            // Unblock the thread (a writer appears) before failing, so the test ends.
+            let _w = Fd::open(&path, libc::O_WRONLY | libc::O_NONBLOCK);
+            panic!("open kept retrying EINTR after a stop request")
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(got, Some(libc::EINTR));
     }
 }

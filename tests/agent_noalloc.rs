@@ -6,7 +6,7 @@
 use ghostwatch::agent::Agent;
 use ghostwatch::config::{Config, SyslogTarget};
 use ghostwatch::proc::ProcRoot;
-#[path = "common/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::count;
 

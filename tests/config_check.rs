@@ -48,8 +48,8 @@ ghost_warn_kb, ghost_act_kb, ghost_growth, backlog_warn_bytes, backlog_act_bytes
 min_available_kb, available_warn_kb, cooldown_s, max_actions_per_hour, oom_score_adj, mlock, \
 breadcrumb_file, drain_max_packets, protect, watchdog_device, watchdog_timeout_s, rules";
 
-const RULE_KEYS: &str = "name, trigger, comm, exe, action, argv, sysctl, value, rcvbuf, signal, \
-timeout_s, escalate_after_s";
+const RULE_KEYS: &str = "name, trigger, comm, exe, uid, user, action, argv, sysctl, value, \
+rcvbuf, signal, timeout_s, escalate_after_s";
 
 /// (what is wrong, config text, expected "LINE:COL: message").
 fn broken() -> Vec<(&'static str, Vec<u8>, String)> {

@@ -6,7 +6,7 @@
 // Config errors are large by design (inline messages, no heap).
 #![allow(clippy::result_large_err)]
 
-#[path = "common/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::count;
 

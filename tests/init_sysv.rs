@@ -123,16 +123,6 @@ fn comm(pid: i32) -> Option<String> {
     )
 }
 
-/// Alive and not a zombie waiting for its new parent to reap it.
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('Z')),
-        Err(_) => false,
-    }
-}
-
 fn ready(what: &str) -> bool {
     support::require_root(what)
         && support::require_program("busybox", support::INSTALL_BUSYBOX)
@@ -147,7 +137,10 @@ fn lifecycle(shell: Shell) {
     let out = b.run("start");
     assert!(out.status.success(), "start failed");
     let pid = b.pid().expect("pidfile written");
-    assert!(alive(pid), "agent {pid} not running after start");
+    assert!(
+        support::alive(pid as u32),
+        "agent {pid} not running after start"
+    );
     assert_eq!(comm(pid).as_deref(), Some("ghostwatch"));
     let line = syslog
         .wait_line("event=start")
@@ -182,14 +175,19 @@ fn lifecycle(shell: Shell) {
         err.contains(&format!("{}:3:3:", b.config.display())),
         "no FILE:LINE:COL in: {err}"
     );
-    assert!(alive(pid), "a refused reload must not stop the agent");
+    assert!(
+        support::alive(pid as u32),
+        "a refused reload must not stop the agent"
+    );
     b.write_config(&good);
 
     // stop -> gone, pidfile removed, stop line in syslog.
     assert!(b.run("stop").status.success());
     assert!(!b.pidfile.exists(), "pidfile left behind");
     assert!(
-        wait_for(Duration::from_secs(5), || (!alive(pid)).then_some(())).is_some(),
+        wait_for(Duration::from_secs(5), || (!support::alive(pid as u32))
+            .then_some(()))
+        .is_some(),
         "agent {pid} still running after stop"
     );
     syslog
@@ -203,9 +201,13 @@ fn lifecycle(shell: Shell) {
     // restart from stopped starts it.
     assert!(b.run("restart").status.success());
     let pid2 = b.pid().expect("pidfile after restart");
-    assert!(alive(pid2));
+    assert!(support::alive(pid2 as u32));
     assert!(b.run("stop").status.success());
-    assert!(wait_for(Duration::from_secs(5), || (!alive(pid2)).then_some(())).is_some());
+    assert!(
+        wait_for(Duration::from_secs(5), || (!support::alive(pid2 as u32))
+            .then_some(()))
+        .is_some()
+    );
 }
 
 fn bad_config_refused(shell: Shell) {

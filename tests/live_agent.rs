@@ -3,13 +3,11 @@
 //! the test floods it on loopback; the agent, configured through a real JSON file, must
 //! remediate, and its audit lines are read back from a real rsyslogd started by the test.
 
-mod e2e;
 mod support;
 
-use e2e::*;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use support::{INSTALL_RSYSLOG, Rsyslogd, require_program};
+use support::*;
 
 fn unix_target(r: &Rsyslogd) -> String {
     format!("unix:{}", r.sock.display())
@@ -49,7 +47,7 @@ fn testd_name(tag: &str) -> String {
 
 /// Writes a config file; `rules` is the JSON array text.
 fn write_config(dir: &TempDir, name: &str, syslog: &str, extra: &str, rules: &str) -> String {
-    let p = dir.path(name);
+    let p = dir.join(name);
     let text = format!(
         "{{\n  \"interval_ms\": 200,\n  \"syslog\": \"{syslog}\",\n  \"backlog_warn_bytes\": {},\n  \"backlog_act_bytes\": {},\n  \"ghost_warn_kb\": 536870912,\n  \"ghost_act_kb\": 1073741824,\n  \"cooldown_s\": 30,\n  \"mlock\": false,\n  \"oom_score_adj\": 0,\n{extra}  \"rules\": {rules}\n}}\n",
         MIB,
@@ -66,7 +64,7 @@ fn json_argv(v: &[String]) -> String {
 
 /// The audit lines (the message part) the syslog daemon received that contain every needle.
 fn find_line(log: &Rsyslogd, needles: &[&str], ms: u64) -> Option<String> {
-    wait_for(ms, || {
+    wait_for(Duration::from_millis(ms), || {
         log_lines(log)
             .into_iter()
             .find(|l| needles.iter().all(|n| l.contains(n)))
@@ -96,42 +94,104 @@ fn kv<'a>(line: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|f| f.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
+/// Root and a syslog daemon to read the audit back from: every agent test needs both.
+fn ready(test: &str) -> bool {
+    require_root(test) && require_program("rsyslogd", INSTALL_RSYSLOG)
+}
+
+/// What every flood test sets up, in this order: the flood lock, a private rsyslogd, gw-testd
+/// (with a comm of its own) behind its init script, the agent's config with the rules the test
+/// builds from that comm and daemon, a flood of 300 x 60 000 bytes, and the agent. Fields drop
+/// in order: agent first, the lock last.
+struct FloodCase {
+    agent: AgentProc,
+    d: Daemon,
+    log: Rsyslogd,
+    _dir: TempDir,
+    name: String,
+    port: u16,
+    pid0: u32,
+    inode0: u64,
+    /// rx_queue right after the flood, before the agent started.
+    queued: u64,
+    _flood: MutexGuard<'static, ()>,
+}
+
+impl FloodCase {
+    fn start(tag: &str, extra: &str, rules: impl FnOnce(&str, &Daemon) -> String) -> FloodCase {
+        let flood_lock = one_flood_at_a_time();
+        let name = testd_name(tag);
+        let dir = TempDir::new(tag);
+        let log = Rsyslogd::start();
+        let port = free_udp_port();
+        let d = Daemon::start(dir.path(), &["--comm", &name, "--udp", &port.to_string()]);
+        let pid0 = d.pid().expect("daemon pid");
+        let inode0 = d.inode("udp").expect("daemon socket inode");
+        let rules = rules(&name, &d);
+        let cfg = write_config(
+            &dir,
+            &format!("{tag}.json"),
+            &unix_target(&log),
+            extra,
+            &rules,
+        );
+        flood(port, 300, 60_000);
+        let queued = udp_rx_queue(port).unwrap();
+        let agent = AgentProc::start(&["-c", &cfg], dir.path());
+        FloodCase {
+            agent,
+            d,
+            log,
+            _dir: dir,
+            name,
+            port,
+            pid0,
+            inode0,
+            queued,
+            _flood: flood_lock,
+        }
+    }
+
+    fn rx_queue(&self) -> Option<u64> {
+        udp_rx_queue(self.port)
+    }
+
+    /// Waits for the backlog's recovered line; on failure names what else holds it up.
+    fn expect_recovered(&self) {
+        find_line(&self.log, &["event=recovered", "trigger=backlog"], 5_000).unwrap_or_else(|| {
+            panic!(
+                "recovered line; sockets over the warn level here: {:?}; syslog: {:#?}",
+                queues_over(MIB),
+                log_lines(&self.log)
+            )
+        });
+    }
+}
+
 #[test]
 fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
-    if !need_root("restart_rule_restarts_the_owner_and_frees_the_backlog")
-        || !require_program("rsyslogd", INSTALL_RSYSLOG)
-    {
+    if !ready("restart_rule_restarts_the_owner_and_frees_the_backlog") {
         return;
     }
-    let _flood = one_flood_at_a_time();
-    let name = testd_name("restart");
-    let dir = TempDir::new("restart");
-    let log = Rsyslogd::start();
-    let port = free_udp_port();
-    let d = Daemon::start(&dir.0, &["--comm", &name, "--udp", &port.to_string()]);
-    let pid0 = d.pid().expect("daemon pid");
-    let inode0 = d.inode("udp").expect("daemon socket inode");
-    let rules = format!(
-        "[{{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"{name}\", \"action\": \"restart\", \"argv\": {}, \"timeout_s\": 20 }}]",
-        json_argv(&d.init_argv("restart"))
-    );
-    let cfg = write_config(&dir, "restart.json", &unix_target(&log), "", &rules);
-
-    flood(port, 300, 60_000);
-    let queued = udp_rx_queue(port).unwrap();
+    let mut c = FloodCase::start("restart", "", |name, d| {
+        format!(
+            "[{{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"{name}\", \"action\": \"restart\", \"argv\": {}, \"timeout_s\": 20 }}]",
+            json_argv(&d.init_argv("restart"))
+        )
+    });
+    let (queued, pid0, inode0) = (c.queued, c.pid0, c.inode0);
     assert!(queued > 4 * MIB, "flood queued only {queued} bytes");
 
-    let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
     let line = find_line(
-        &log,
+        &c.log,
         &["event=action", "rule=restart-testd", "result="],
         15_000,
     )
     .unwrap_or_else(|| {
         panic!(
             "no action line; syslog has: {:?}\nagent stderr: {}",
-            log_lines(&log),
-            agent.stderr()
+            log_lines(&c.log),
+            c.agent.stderr()
         )
     });
     assert_eq!(kv(&line, "result"), Some("ok"), "{line}");
@@ -144,93 +204,71 @@ fn restart_rule_restarts_the_owner_and_frees_the_backlog() {
         "{line}"
     );
     assert_eq!(kv(&line, "pid"), Some(pid0.to_string().as_str()), "{line}");
-    assert_eq!(kv(&line, "comm"), Some(name.as_str()), "{line}");
+    assert_eq!(kv(&line, "comm"), Some(c.name.as_str()), "{line}");
     assert!(
         kv(&line, "duration_ms").is_some() && kv(&line, "seq").is_some(),
         "{line}"
     );
 
-    let pid1 = d
-        .wait_new_pid(pid0, 5_000)
-        .expect("daemon came back with a new PID");
+    let pid1 =
+        c.d.wait_new_pid(pid0, 5_000)
+            .expect("daemon came back with a new PID");
     assert_ne!(pid1, pid0);
     assert!(!alive(pid0), "old daemon still running");
+    assert_eq!(c.rx_queue(), Some(0), "backlog not gone after restart");
+    c.expect_recovered();
     assert_eq!(
-        udp_rx_queue(port),
-        Some(0),
-        "backlog not gone after restart"
-    );
-    find_line(&log, &["event=recovered", "trigger=backlog"], 5_000).unwrap_or_else(|| {
-        panic!(
-            "recovered line; sockets over the warn level on the box: {:?}",
-            queues_over(MIB)
-        )
-    });
-    assert_eq!(
-        agent.stop(2_000),
+        c.agent.stop(2_000),
         Some(0),
         "agent did not exit 0 on SIGTERM: {}",
-        agent.stderr()
+        c.agent.stderr()
     );
 }
 
 #[test]
 fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
-    if !need_root("clamp_and_drain_keep_the_pid_and_cap_the_socket")
-        || !require_program("rsyslogd", INSTALL_RSYSLOG)
-    {
+    if !ready("clamp_and_drain_keep_the_pid_and_cap_the_socket") {
         return;
     }
-    let _flood = one_flood_at_a_time();
-    let name = testd_name("clamp");
-    let dir = TempDir::new("clamp");
-    let log = Rsyslogd::start();
-    let port = free_udp_port();
-    let d = Daemon::start(&dir.0, &["--comm", &name, "--udp", &port.to_string()]);
-    let pid0 = d.pid().unwrap();
-    let rules = format!(
-        r#"[
+    let mut c = FloodCase::start("clamp", "", |name, _| {
+        format!(
+            r#"[
     {{ "name": "clamp-testd", "trigger": "backlog", "comm": "{name}", "action": "clamp", "rcvbuf": 65536 }},
     {{ "name": "drain-testd", "trigger": "backlog", "comm": "{name}", "action": "drain" }}
   ]"#
-    );
-    let cfg = write_config(&dir, "clamp.json", &unix_target(&log), "", &rules);
-    flood(port, 300, 60_000);
-    assert!(udp_rx_queue(port).unwrap() > 4 * MIB);
+        )
+    });
+    let pid0 = c.pid0;
+    assert!(c.queued > 4 * MIB);
 
-    let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
     let clamp =
-        find_line(&log, &["event=action", "rule=clamp-testd"], 15_000).unwrap_or_else(|| {
+        find_line(&c.log, &["event=action", "rule=clamp-testd"], 15_000).unwrap_or_else(|| {
             panic!(
                 "no clamp line; syslog: {:?}\nstderr: {}",
-                log_lines(&log),
-                agent.stderr()
+                log_lines(&c.log),
+                c.agent.stderr()
             )
         });
     assert_eq!(kv(&clamp, "result"), Some("ok"), "{clamp}");
-    let drain = find_line(&log, &["event=action", "rule=drain-testd"], 5_000).expect("drain line");
+    let drain =
+        find_line(&c.log, &["event=action", "rule=drain-testd"], 5_000).expect("drain line");
     assert_eq!(kv(&drain, "result"), Some("ok"), "{drain}");
-    find_line(&log, &["event=recovered", "trigger=backlog"], 5_000).unwrap_or_else(|| {
-        panic!(
-            "recovered line; sockets over the warn level on the box: {:?}",
-            queues_over(MIB)
-        )
-    });
+    c.expect_recovered();
 
     assert_eq!(
-        d.pid(),
+        c.d.pid(),
         Some(pid0),
         "clamp/drain must not restart the daemon"
     );
     assert!(alive(pid0));
-    let after = udp_rx_queue(port).unwrap();
+    let after = c.rx_queue().unwrap();
     assert!(after < MIB, "backlog still {after} bytes after drain");
-    assert_eq!(agent.stop(2_000), Some(0));
+    assert_eq!(c.agent.stop(2_000), Some(0));
 
     // The socket stays capped: a new flood queues no more than the clamped buffer (the kernel
     // doubles SO_RCVBUF for bookkeeping and admits one datagram past the limit).
-    flood(port, 300, 60_000);
-    let refill = udp_rx_queue(port).unwrap();
+    flood(c.port, 300, 60_000);
+    let refill = c.rx_queue().unwrap();
     assert!(
         refill <= 2 * 65_536 + 70_000 * 2,
         "clamped socket queued {refill} bytes"
@@ -239,58 +277,38 @@ fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
 
 #[test]
 fn dry_run_audits_and_touches_nothing() {
-    if !need_root("dry_run_audits_and_touches_nothing")
-        || !require_program("rsyslogd", INSTALL_RSYSLOG)
-    {
+    if !ready("dry_run_audits_and_touches_nothing") {
         return;
     }
-    let _flood = one_flood_at_a_time();
-    let name = testd_name("dry");
-    let dir = TempDir::new("dry");
-    let log = Rsyslogd::start();
-    let port = free_udp_port();
-    let d = Daemon::start(&dir.0, &["--comm", &name, "--udp", &port.to_string()]);
-    let pid0 = d.pid().unwrap();
-    let rules = format!(
-        "[{{ \"name\": \"clamp-testd\", \"trigger\": \"backlog\", \"comm\": \"{name}\", \"action\": \"clamp\", \"rcvbuf\": 65536 }},\n    {{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"{name}\", \"action\": \"restart\", \"argv\": {} }}]",
-        json_argv(&d.init_argv("restart"))
-    );
-    let cfg = write_config(
-        &dir,
-        "dry.json",
-        &unix_target(&log),
-        "  \"dry_run\": true,\n",
-        &rules,
-    );
-    flood(port, 300, 60_000);
-    let before = udp_rx_queue(port).unwrap();
+    let mut c = FloodCase::start("dry", "  \"dry_run\": true,\n", |name, d| {
+        format!(
+            "[{{ \"name\": \"clamp-testd\", \"trigger\": \"backlog\", \"comm\": \"{name}\", \"action\": \"clamp\", \"rcvbuf\": 65536 }},\n    {{ \"name\": \"restart-testd\", \"trigger\": \"backlog\", \"comm\": \"{name}\", \"action\": \"restart\", \"argv\": {} }}]",
+            json_argv(&d.init_argv("restart"))
+        )
+    });
+    let (pid0, before) = (c.pid0, c.queued);
 
-    let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
-    let c = find_line(&log, &["event=action", "rule=clamp-testd"], 15_000).expect("clamp line");
-    let r = find_line(&log, &["event=action", "rule=restart-testd"], 5_000).expect("restart line");
-    assert_eq!(kv(&c, "result"), Some("dry-run"), "{c}");
-    assert_eq!(kv(&r, "result"), Some("dry-run"), "{r}");
+    let r1 = find_line(&c.log, &["event=action", "rule=clamp-testd"], 15_000).expect("clamp line");
+    let r2 =
+        find_line(&c.log, &["event=action", "rule=restart-testd"], 5_000).expect("restart line");
+    assert_eq!(kv(&r1, "result"), Some("dry-run"), "{r1}");
+    assert_eq!(kv(&r2, "result"), Some("dry-run"), "{r2}");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(agent.stop(2_000), Some(0));
-    assert_eq!(d.pid(), Some(pid0));
+    assert_eq!(c.agent.stop(2_000), Some(0));
+    assert_eq!(c.d.pid(), Some(pid0));
     assert!(alive(pid0));
-    assert!(
-        udp_rx_queue(port).unwrap() >= before,
-        "dry run changed the queue"
-    );
+    assert!(c.rx_queue().unwrap() >= before, "dry run changed the queue");
 }
 
 #[test]
 fn audit_over_udp_to_a_loopback_collector() {
-    if !need_root("audit_over_udp_to_a_loopback_collector")
-        || !require_program("rsyslogd", INSTALL_RSYSLOG)
-    {
+    if !ready("audit_over_udp_to_a_loopback_collector") {
         return;
     }
     let dir = TempDir::new("udp");
     let log = Rsyslogd::start();
     // ghost_warn_kb 1: any box has more Ghost than that, so one poll yields a threshold line.
-    let cfg = dir.path("udp.json");
+    let cfg = dir.join("udp.json");
     support::write_trusted(
         &cfg,
         format!(
@@ -298,15 +316,8 @@ fn audit_over_udp_to_a_loopback_collector() {
             udp_target(&log)
         ),
     );
-    let out = std::process::Command::new(ghostwatch_bin())
-        .args(["run", "--once", "-c", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (st, _, err) = ghostwatch(&["run", "--once", "-c", cfg.to_str().unwrap()]);
+    assert!(st.success(), "{err}");
     let l = find_line(&log, &["event=action", "rule=note", "result=ok"], 5_000)
         .unwrap_or_else(|| panic!("{:?}", log_lines(&log)));
     assert!(kv(&l, "ghost_kb").is_some(), "{l}");
@@ -315,14 +326,12 @@ fn audit_over_udp_to_a_loopback_collector() {
 
 #[test]
 fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
-    if !need_root("sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero")
-        || !require_program("rsyslogd", INSTALL_RSYSLOG)
-    {
+    if !ready("sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero") {
         return;
     }
     let dir = TempDir::new("hup");
     let log = Rsyslogd::start();
-    let status = dir.path("status.json");
+    let status = dir.join("status.json");
     let extra = format!(
         "  \"status_file\": \"{}\",\n  \"interval_ms\": 2000,\n",
         status.display()
@@ -334,10 +343,10 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
         status.display()
     );
     let _ = extra;
-    let cfg = dir.path("hup.json");
+    let cfg = dir.join("hup.json");
     support::write_trusted(&cfg, &text);
-    let mut agent = AgentProc::start(&["-c", cfg.to_str().unwrap()], &dir.0);
-    wait_for(5_000, || {
+    let mut agent = AgentProc::start(&["-c", cfg.to_str().unwrap()], dir.path());
+    wait_for(Duration::from_millis(5_000), || {
         std::fs::read_to_string(&status)
             .ok()
             .filter(|s| s.contains("\"cycles\":"))
@@ -371,14 +380,10 @@ fn sighup_reload_keeps_old_config_on_error_and_sigterm_exits_zero() {
 #[test]
 fn run_refuses_a_bad_config_with_its_position() {
     let dir = TempDir::new("bad");
-    let cfg = dir.path("bad.json");
+    let cfg = dir.join("bad.json");
     support::write_trusted(&cfg, "{\n  \"interval_ms\": 1000,\n  \"trigerr\": 1\n}\n");
-    let out = std::process::Command::new(ghostwatch_bin())
-        .args(["run", "--once", "-c", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (st, _, err) = ghostwatch(&["run", "--once", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(st.code(), Some(2));
     assert!(
         err.starts_with(&format!("{}:3:3: ", cfg.display())),
         "{err}"

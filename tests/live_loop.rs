@@ -2,21 +2,20 @@
 //! slow command not stopping the watch, a SIGHUP storm not stopping polls, and `--proc-root`
 //! never reaching the live system. Audit lines go to the agent's stderr (`"syslog": "stderr"`).
 
-mod e2e;
 mod support;
 
-use e2e::*;
 use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::*;
 
 /// MemAvailable is always below this (the config's maximum, 1 TiB in kB): an `available`
 /// rule with it fires on the first poll of any box.
 const ALWAYS_LOW_KB: u64 = 1 << 30;
 
 fn write(dir: &TempDir, name: &str, text: &str) -> String {
-    let p = dir.path(name);
+    let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
 }
@@ -41,11 +40,11 @@ fn lines_with(text: &str, needles: &[&str]) -> Vec<String> {
 
 #[test]
 fn commands_get_the_starting_oom_score_adj_and_no_inherited_fds() {
-    if !need_root("commands_get_the_starting_oom_score_adj_and_no_inherited_fds") {
+    if !require_root("commands_get_the_starting_oom_score_adj_and_no_inherited_fds") {
         return;
     }
     let dir = TempDir::new("kids");
-    let out = dir.path("probe.out");
+    let out = dir.join("probe.out");
     // `exec >OUT` makes the shell's own stdout the file; its fd list is then what it inherited.
     let script = format!(
         "exec >{}; cat /proc/self/oom_score_adj; ls /proc/$$/fd",
@@ -63,7 +62,7 @@ fn commands_get_the_starting_oom_score_adj_and_no_inherited_fds() {
     );
     let leak = std::fs::File::open("/dev/null").unwrap();
     let leak_fd = std::os::fd::AsRawFd::as_raw_fd(&leak);
-    let err = std::fs::File::create(dir.path("agent.stderr")).unwrap();
+    let err = std::fs::File::create(dir.join("agent.stderr")).unwrap();
     let mut cmd = Command::new(ghostwatch_bin());
     cmd.args(["run", "-c", &cfg])
         .stdin(Stdio::null())
@@ -82,9 +81,9 @@ fn commands_get_the_starting_oom_score_adj_and_no_inherited_fds() {
     }
     let mut agent = AgentProc {
         child: Some(cmd.spawn().unwrap()),
-        stderr_path: dir.path("agent.stderr"),
+        stderr_path: dir.join("agent.stderr"),
     };
-    let got = wait_for(10_000, || {
+    let got = wait_for(Duration::from_millis(10_000), || {
         let s = std::fs::read_to_string(&out).ok()?;
         (s.lines().count() >= 2).then_some(s)
     })
@@ -111,7 +110,7 @@ fn commands_get_the_starting_oom_score_adj_and_no_inherited_fds() {
 #[test]
 fn a_slow_command_does_not_stop_polls_or_escalation() {
     let dir = TempDir::new("slow");
-    let status = dir.path("status.json");
+    let status = dir.join("status.json");
     let cfg = write(
         &dir,
         "slow.json",
@@ -125,9 +124,10 @@ fn a_slow_command_does_not_stop_polls_or_escalation() {
             status.display()
         ),
     );
-    let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
+    let mut agent = AgentProc::start(&["-c", &cfg], dir.path());
     let t0 = Instant::now();
-    let c0 = wait_for(3_000, || cycles(&status)).expect("status file written");
+    let c0 =
+        wait_for(Duration::from_millis(3_000), || cycles(&status)).expect("status file written");
     // Well inside the 5 s the command sleeps: polls go on at their 200 ms interval.
     std::thread::sleep(Duration::from_millis(3_000));
     let c1 = cycles(&status).unwrap();
@@ -150,7 +150,7 @@ fn a_slow_command_does_not_stop_polls_or_escalation() {
         "escalation went on while the command ran: {err}"
     );
     // It is audited when it ends, with its real duration.
-    let done = wait_for(5_000, || {
+    let done = wait_for(Duration::from_millis(5_000), || {
         lines_with(&agent.stderr(), &["event=action", "rule=slow-restart"]).pop()
     })
     .expect("slow command audited when it ended");
@@ -177,8 +177,8 @@ fn sigterm_mid_command_stops_its_group_and_audits_it() {
               "argv": ["/bin/sh", "-c", "sleep {marker} & wait"], "timeout_s": 600}}]}}"#
         ),
     );
-    let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
-    wait_for(5_000, || {
+    let mut agent = AgentProc::start(&["-c", &cfg], dir.path());
+    wait_for(Duration::from_millis(5_000), || {
         (!support::pids_with_cmdline(&format!("sleep {marker}")).is_empty()).then_some(())
     })
     .expect("command started");
@@ -206,7 +206,7 @@ fn sigterm_mid_command_stops_its_group_and_audits_it() {
 #[test]
 fn a_sighup_storm_reloads_at_most_once_per_poll_and_polls_stay_on_time() {
     let dir = TempDir::new("hupstorm");
-    let status = dir.path("status.json");
+    let status = dir.join("status.json");
     let cfg = write(
         &dir,
         "h.json",
@@ -216,8 +216,11 @@ fn a_sighup_storm_reloads_at_most_once_per_poll_and_polls_stay_on_time() {
             status.display()
         ),
     );
-    let mut agent = AgentProc::start(&["-c", &cfg], &dir.0);
-    wait_for(3_000, || cycles(&status).filter(|&c| c >= 3)).expect("polling");
+    let mut agent = AgentProc::start(&["-c", &cfg], dir.path());
+    wait_for(Duration::from_millis(3_000), || {
+        cycles(&status).filter(|&c| c >= 3)
+    })
+    .expect("polling");
     let c0 = cycles(&status).unwrap();
     let t0 = Instant::now();
     // Watch the poll counter the whole time: the longest stretch without a new poll.
@@ -267,7 +270,7 @@ fn a_sighup_storm_reloads_at_most_once_per_poll_and_polls_stay_on_time() {
 /// Copies the seed fixture (zebra, PID 3218, holds the 76 MB raw6 backlog) into `dir`, with
 /// zebra's PID directory renamed to `pid`: a fake tree whose culprit is a real live process.
 fn seed_tree_with_zebra_at(dir: &TempDir, pid: u32) -> std::path::PathBuf {
-    let root = dir.path("proc");
+    let root = dir.join("proc");
     let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed");
     let st = Command::new("cp")
         .args(["-a", seed, root.to_str().unwrap()])
@@ -291,19 +294,15 @@ fn proc_root_runs_never_signal_a_live_process() {
   "rules": [{"name": "kill-zebra", "trigger": "backlog", "comm": "zebra", "action": "kill", "signal": 9},
             {"name": "clamp-zebra", "trigger": "backlog", "comm": "zebra", "action": "clamp", "rcvbuf": 65536}]}"#,
     );
-    let out = Command::new(ghostwatch_bin())
-        .args([
-            "run",
-            "--once",
-            "-c",
-            &cfg,
-            "--proc-root",
-            root.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let (st, _, err) = ghostwatch(&[
+        "run",
+        "--once",
+        "-c",
+        &cfg,
+        "--proc-root",
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(st.code(), Some(0), "{err}");
     std::thread::sleep(Duration::from_millis(100));
     assert!(
         victim.is_running(),
@@ -330,7 +329,7 @@ fn proc_root_sysctl_never_writes_through_a_symlink() {
     let victim = support::ChildGuard(Command::new("sleep").arg("987663").spawn().unwrap());
     let root = seed_tree_with_zebra_at(&dir, victim.pid());
     // DIR/sys/net -> a directory outside the tree (on a real attack: /proc/sys/net).
-    let outside = dir.path("outside");
+    let outside = dir.join("outside");
     std::fs::create_dir_all(outside.join("core")).unwrap();
     std::fs::write(outside.join("core/rmem_max"), "212992\n").unwrap();
     std::fs::create_dir_all(root.join("sys")).unwrap();
@@ -342,18 +341,14 @@ fn proc_root_sysctl_never_writes_through_a_symlink() {
   "rules": [{"name": "cap-rmem", "trigger": "backlog", "action": "sysctl",
              "sysctl": "net.core.rmem_max", "value": "4096"}]}"#,
     );
-    let out = Command::new(ghostwatch_bin())
-        .args([
-            "run",
-            "--once",
-            "-c",
-            &cfg,
-            "--proc-root",
-            root.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (_, _, err) = ghostwatch(&[
+        "run",
+        "--once",
+        "-c",
+        &cfg,
+        "--proc-root",
+        root.to_str().unwrap(),
+    ]);
     assert_eq!(
         std::fs::read_to_string(outside.join("core/rmem_max")).unwrap(),
         "212992\n",

@@ -2,17 +2,14 @@
 //! it, name its namespace and its owner, and the agent must drain it — even though neither
 //! runs in that namespace. Root only; the namespace and every process are removed on exit.
 
-mod common;
-mod e2e;
 mod support;
 
-use common::json::{self, Value};
-use e2e::*;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::time::Duration;
-use support::ChildGuard;
+use support::json::{self, Value};
+use support::*;
 
 const MIB: u64 = 1 << 20;
 const PORT: u16 = 5353;
@@ -78,29 +75,21 @@ fn rx_queue_in(pid: u32, port: u16) -> Option<u64> {
 }
 
 fn report_json() -> Value {
-    let out = Command::new(ghostwatch_bin())
-        .args(["report", "--json", "--top", "10"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let (st, text, err) = ghostwatch(&["report", "--json", "--top", "10"]);
+    assert!(st.success(), "{err}");
     json::parse(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 #[test]
 fn a_flooded_socket_in_another_namespace_is_found_attributed_and_drained() {
-    if !need_root("network namespaces")
+    if !require_root("network namespaces")
         || !support::require_program("ip", "apt-get install iproute2")
     {
         return;
     }
     let ns = Netns::add(&format!("gw-ns-{}", std::process::id()));
     let dir = TempDir::new("netns");
-    let pidfile = dir.path("testd.pid");
+    let pidfile = dir.join("testd.pid");
     let testd = ChildGuard(
         Command::new("ip")
             .args(["netns", "exec", &ns.0])
@@ -154,7 +143,7 @@ fn a_flooded_socket_in_another_namespace_is_found_attributed_and_drained() {
     );
 
     // The agent drains it through pidfd_getfd, which works across namespaces.
-    let cfg = dir.path("netns.json");
+    let cfg = dir.join("netns.json");
     std::fs::write(
         &cfg,
         format!(
@@ -175,7 +164,7 @@ fn a_flooded_socket_in_another_namespace_is_found_attributed_and_drained() {
         ),
     )
     .unwrap();
-    let mut agent = AgentProc::start(&["-c", cfg.to_str().unwrap()], &dir.0);
+    let mut agent = AgentProc::start(&["-c", cfg.to_str().unwrap()], dir.path());
     let line = support::wait_for(Duration::from_secs(15), || {
         agent
             .stderr()

@@ -6,19 +6,21 @@
 //!
 //! The holder is this test binary re-executed in a helper mode (env GW_LIVE_HELPER), so CI needs
 //! no extra program. It forks once so that the holder is a single-threaded process whose comm
-//! prctl(PR_SET_NAME) really sets (libtest runs each test in a secondary thread). Every test
-//! needs root (raw sockets, SO_RCVBUFFORCE, reading every /proc/PID/fd).
+//! prctl(PR_SET_NAME) really sets (libtest runs each test in a secondary thread). Also here:
+//! the whole report on the live /proc as root and as nobody, and one of our own sockets. Every
+//! test but the last needs root (raw sockets, SO_RCVBUFFORCE, reading every /proc/PID/fd).
 
-mod common;
+mod support;
 
-use common::json::{self, Value};
-use common::need_root;
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
+use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use support::json::{self, Value, check_contract};
+use support::{ghostwatch, require_root, udp_row_by_inode};
 
 const HELPER_ENV: &str = "GW_LIVE_HELPER";
 /// The helper reports to the test on this descriptor.
@@ -269,43 +271,15 @@ mod helper {
             }
             Mode::Ghost => {
                 let u = sock(libc::AF_INET, libc::SOCK_DGRAM, 0, "udp4");
-                let big: libc::c_int = 1 << 30;
-                // SAFETY: option value is a c_int of the stated size. 33 = SO_RCVBUFFORCE.
-                let r = unsafe {
-                    libc::setsockopt(
-                        u,
-                        libc::SOL_SOCKET,
-                        libc::SO_RCVBUFFORCE,
-                        (&big as *const libc::c_int).cast(),
-                        core::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                    )
-                };
-                if r != 0 {
-                    fail("SO_RCVBUFFORCE");
-                }
+                rcvbuf_force(u, 1 << 30);
                 say(format_args!("udp {} {}\n", inode(u), bind4(u)));
             }
             Mode::Share => {
                 let u = sock(libc::AF_INET, libc::SOCK_DGRAM, 0, "udp4");
                 say(format_args!("udp {} {}\n", inode(u), bind4(u)));
-                // SAFETY: single-threaded here; the grandchild only pauses.
+                // SAFETY: getpid has no preconditions.
                 let me = unsafe { libc::getpid() };
-                let g = unsafe { libc::fork() };
-                if g < 0 {
-                    fail("fork");
-                }
-                if g == 0 {
-                    unsafe {
-                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                        if libc::getppid() != me {
-                            libc::_exit(1);
-                        }
-                        libc::close(REPORT_FD);
-                        loop {
-                            libc::pause();
-                        }
-                    }
-                }
+                let g = fork_member(me, || {});
                 say(format_args!("grandchild {g}\n"));
             }
             Mode::Crowd => {
@@ -549,19 +523,6 @@ impl Drop for PipeLines {
     }
 }
 
-/// Runs the built binary with `args`; returns (exit status, stdout, stderr).
-fn ghostwatch(args: &[&str]) -> (std::process::ExitStatus, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ghostwatch"))
-        .args(args)
-        .output()
-        .expect("run ghostwatch");
-    (
-        out.status,
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// `ghostwatch report --json --top N`, parsed.
 fn report_json(top: usize) -> Value {
     let n = top.to_string();
@@ -648,7 +609,7 @@ fn flood_icmp6(count: u16, size: usize) {
 
 #[test]
 fn report_names_every_backlogged_socket_and_its_owner() {
-    if !need_root("raw ICMPv6 socket and every process's fds") {
+    if !require_root("raw ICMPv6 socket and every process's fds") {
         return;
     }
     let _g = serial();
@@ -688,7 +649,7 @@ fn report_names_every_backlogged_socket_and_its_owner() {
 
 #[test]
 fn report_lists_every_process_sharing_a_socket() {
-    if !need_root("reading another process's fds") {
+    if !require_root("reading another process's fds") {
         return;
     }
     let _g = serial();
@@ -708,7 +669,7 @@ fn report_lists_every_process_sharing_a_socket() {
 
 #[test]
 fn a_crowd_of_processes_cannot_hide_the_owner_of_a_flooded_socket() {
-    if !need_root("reading every process's fds, SO_RCVBUFFORCE") {
+    if !require_root("reading every process's fds, SO_RCVBUFFORCE") {
         return;
     }
     let _g = serial();
@@ -811,22 +772,9 @@ impl Drop for UdpMemGuard {
     }
 }
 
-/// rx_queue of `inode` straight from /proc/net/udp (not through ghostwatch), or None if gone.
-fn proc_udp_rx_queue(inode: u64) -> Option<u64> {
-    let t = std::fs::read_to_string("/proc/net/udp").expect("/proc/net/udp");
-    t.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.get(9)?.parse::<u64>().ok()? != inode {
-            return None;
-        }
-        let (_, rx) = f.get(4)?.split_once(':')?;
-        u64::from_str_radix(rx, 16).ok()
-    })
-}
-
 #[test]
 fn ghost_rises_by_the_bytes_an_unread_udp_queue_pins() {
-    if !need_root("SO_RCVBUFFORCE and udp_mem") {
+    if !require_root("SO_RCVBUFFORCE and udp_mem") {
         return;
     }
     let _g = serial();
@@ -838,7 +786,9 @@ fn ghost_rises_by_the_bytes_an_unread_udp_queue_pins() {
     let before = ghost_kb(&report_json(5));
 
     flood_udp("127.0.0.1:0", ("127.0.0.1", u.port), DATAGRAMS, SIZE);
-    let queued = proc_udp_rx_queue(u.inode).expect("holder socket in /proc/net/udp");
+    let queued = udp_row_by_inode(u.inode)
+        .map(|r| r.rx_queue)
+        .expect("holder socket in /proc/net/udp");
     let rep = report_json(5);
     let after = ghost_kb(&rep);
     let rise = (after - before) * 1024;
@@ -860,11 +810,11 @@ fn ghost_rises_by_the_bytes_an_unread_udp_queue_pins() {
     // Killing the owner frees the queue: the socket leaves the table and Ghost falls back.
     drop(h);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while proc_udp_rx_queue(u.inode).is_some() && Instant::now() < deadline {
+    while udp_row_by_inode(u.inode).map(|r| r.rx_queue).is_some() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(
-        proc_udp_rx_queue(u.inode).is_none(),
+        udp_row_by_inode(u.inode).map(|r| r.rx_queue).is_none(),
         "socket outlived its owner"
     );
     // UDP sockets are freed after an RCU grace period (SOCK_RCU_FREE): the queue's pages come
@@ -887,7 +837,7 @@ fn ghost_rises_by_the_bytes_an_unread_udp_queue_pins() {
 
 #[test]
 fn unprivileged_report_exits_zero_and_says_what_it_skipped() {
-    if !need_root("setpriv to nobody") {
+    if !require_root("setpriv to nobody") {
         return;
     }
     let _g = serial();
@@ -920,6 +870,66 @@ fn unprivileged_report_exits_zero_and_says_what_it_skipped() {
         if json_flag {
             let v = json::parse(&stdout).expect("report --json as nobody is JSON");
             assert!(v.at("ghost").has("ghost_kb"));
+            check_contract(&v);
+            assert!(v.at("owner_walk.pids_denied").i64() > 0);
+            assert_eq!(v.at("ghost.vmallocinfo_kb"), &Value::Null);
+        } else {
+            let t = stdout;
+            assert!(t.starts_with("VERDICT: "), "{t}");
+            assert!(t.contains("\nSkipped\n"), "{t}");
+            assert!(t.contains("vmallocinfo: Permission denied"), "{t}");
+            assert!(t.contains("run as root to see owners"), "{t}");
         }
     }
+}
+
+#[test]
+fn live_report_as_root() {
+    if !require_root("live report as root") {
+        return;
+    }
+    let _g = serial();
+    let (st, t, err) = ghostwatch(&["report"]);
+    assert!(st.success(), "{st:?} {err}");
+    assert!(t.starts_with("VERDICT: "), "{t}");
+    let (st, out, _) = ghostwatch(&["report", "--json"]);
+    assert!(st.success());
+    let v = json::parse(&out).unwrap();
+    check_contract(&v);
+    assert!(v.at("processes.count").i64() > 1);
+    assert!(
+        v.at("ghost.vmallocinfo_kb") != &Value::Null,
+        "root reads vmallocinfo"
+    );
+}
+
+#[test]
+fn live_unread_udp_socket_is_found_with_its_owner() {
+    let _g = serial();
+    // A socket of ours with unread datagrams on loopback: report must list it and name us.
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = rx.local_addr().unwrap();
+    for _ in 0..64 {
+        tx.send_to(&[0x5a; 1000], addr).unwrap();
+    }
+    let mut sb: libc::stat = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::fstat(rx.as_raw_fd(), &mut sb) }, 0);
+    let (st, out, _) = ghostwatch(&["report", "--json", "--top", "100"]);
+    assert!(st.success());
+    let v = json::parse(&out).unwrap();
+    let s = v
+        .at("sockets")
+        .arr()
+        .iter()
+        .find(|s| s.at("inode").i64() == sb.st_ino as i64)
+        .expect("our socket is among the top 100");
+    assert_eq!(s.at("proto").str(), "udp");
+    assert_eq!(s.at("local").str(), addr.to_string());
+    assert!(s.at("rx_queue").i64() >= 64_000, "{s:?}");
+    let me = std::process::id() as i64;
+    assert!(
+        s.at("owners").arr().iter().any(|o| o.at("pid").i64() == me),
+        "{s:?}"
+    );
 }

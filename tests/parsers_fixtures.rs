@@ -56,6 +56,29 @@ fn meminfo_3_10_seed() {
     assert_eq!(mi.get(Field::VmallocChunk), Some(34358947836));
     let g = ghost::compute(&mi, None).unwrap();
     assert_eq!((g.ghost_kb, g.accounted_kb), (2591452, 1196832));
+    // The field report's numbers, worked by hand there (formerly parsers_seed.rs).
+    assert_eq!(mi.get(Field::MemTotal), Some(3788284));
+    assert_eq!(g.vmalloc_source, VmallocSource::Meminfo);
+    let names: Vec<&str> = g.terms.iter().map(|t| t.name).collect();
+    assert_eq!(
+        names,
+        [
+            "MemFree",
+            "Slab",
+            "VmallocUsed",
+            "PageTables",
+            "KernelStack",
+            "HardwareCorrupted",
+            "Bounce",
+            "Active",
+            "Inactive",
+            "Unevictable",
+            "Hugetlb",
+        ]
+    );
+    // vmallocinfo never replaces a non-zero VmallocUsed.
+    let g2 = ghost::compute(&mi, Some(1)).unwrap();
+    assert_eq!(g2, g);
 }
 
 #[test]

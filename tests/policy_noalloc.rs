@@ -8,7 +8,7 @@ use ghostwatch::policy::{Decision, MAX_DECISIONS, Policy, Snapshot, Suspect, Sus
 use ghostwatch::proc::net::{Endpoint, Proto, SocketEntry};
 use ghostwatch::proc::pid::Comm;
 
-#[path = "common/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::count;
 
@@ -18,6 +18,7 @@ fn rule(name: &str, trigger: Trigger, action: ActionKind, comm: Option<&str>) ->
         trigger,
         comm: comm.map(|c| c.try_into().unwrap()),
         exe: None,
+        uid: None,
         action,
         argv: heapless::Vec::new(),
         sysctl: None,
@@ -90,6 +91,8 @@ fn suspect(rx_queue: u64, inode: u64, pid: u32, comm: &str, exe: &str) -> Suspec
                 comm: Comm::from_bytes(comm.as_bytes()),
             },
             exe: exe.try_into().unwrap(),
+            exe_id: None,
+            uid: Some(0),
         })
         .unwrap();
     Suspect {
@@ -119,6 +122,7 @@ fn evaluate_never_allocates() {
         ghost_kb: 0,
         available_kb: Some(500_000),
         suspects: heapless::Vec::new(),
+        rule_exe: [None; ghostwatch::config::MAX_RULES],
     };
     snap.suspects
         .push(suspect(76_755_840, 1, 1234, "zebra", "/usr/sbin/zebra"))

@@ -6,9 +6,8 @@
 //! Only Rust's allocator is seen: glibc's opendir() buffer is malloc'd by libc itself, once per
 //! directory, not per entry (that is sys::Dir's documented cost).
 
-mod common;
+mod support;
 
-use common::need_root;
 use ghostwatch::ghost;
 use ghostwatch::owners::{self, Owners, WalkMode};
 use ghostwatch::proc::meminfo::MemInfo;
@@ -18,8 +17,9 @@ use ghostwatch::proc::vmallocinfo::VmallocSummary;
 use ghostwatch::proc::{ProcRoot, pid};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
+use support::require_root;
 
-#[path = "common/counting_alloc.rs"]
+#[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::count;
 
@@ -144,7 +144,7 @@ fn read_everything(root: &ProcRoot, ours: &[u64], owned: &mut ReportOwners) -> S
 
 #[test]
 fn readers_and_owner_walk_do_not_allocate_on_the_live_proc() {
-    if !need_root("vmallocinfo and every process's fds") {
+    if !require_root("vmallocinfo and every process's fds") {
         return;
     }
     // Raise the fd limit for the extra sockets (the hard limit here is 20 000).

@@ -1,14 +1,12 @@
 //! `ghostwatch report` end to end: the built binary on each fixture tree under
-//! tests/fixtures/ (rebuilt by tests/fixtures/make_fixtures.py), then on the live /proc as
-//! root and as user nobody.
+//! tests/fixtures/ (rebuilt by tests/fixtures/make_fixtures.py). The live /proc runs are in
+//! live_report.rs.
 
-#[path = "common/json.rs"]
-mod json;
+mod support;
 
-use json::Value;
-use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use support::json::{self, Value, check_contract};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ghostwatch");
 
@@ -57,50 +55,6 @@ fn owners(v: &Value, i: usize) -> Vec<(i64, String)> {
         .iter()
         .map(|o| (o.at("pid").i64(), o.at("comm").str().to_string()))
         .collect()
-}
-
-/// The contract shape every report must have, whatever the box.
-fn check_contract(v: &Value) {
-    let g = v.at("ghost");
-    let total = g.at("mem_total_kb").i64();
-    assert_eq!(
-        g.at("ghost_kb").i64(),
-        total - g.at("accounted_kb").i64(),
-        "ghost = total - accounted"
-    );
-    let sum: i64 = g.at("terms").obj().iter().map(|(_, kb)| kb.i64()).sum();
-    assert_eq!(sum, g.at("accounted_kb").i64(), "terms add up to accounted");
-    assert!(["meminfo", "vmallocinfo"].contains(&g.at("vmalloc_source").str()));
-    let socks = v.at("sockets").arr();
-    let protos = [
-        "tcp", "tcp6", "udp", "udp6", "raw", "raw6", "udplite", "udplite6", "netlink", "packet",
-    ];
-    let mut last = i64::MAX;
-    for s in socks {
-        for k in [
-            "proto", "local", "rx_queue", "tx_queue", "drops", "inode", "uid", "owners",
-        ] {
-            assert!(s.has(k), "socket lacks {k}: {s:?}");
-        }
-        assert!(protos.contains(&s.at("proto").str()));
-        let rx = s.at("rx_queue").i64();
-        assert!(rx <= last, "sockets sorted by rx_queue descending");
-        last = rx;
-        let pids: Vec<i64> = s
-            .at("owners")
-            .arr()
-            .iter()
-            .map(|o| o.at("pid").i64())
-            .collect();
-        let mut sorted = pids.clone();
-        sorted.sort();
-        sorted.dedup();
-        assert_eq!(pids, sorted, "owners by pid, each once");
-    }
-    assert!(v.at("processes.rss_total_kb").i64() >= 0);
-    assert!(v.at("processes.count").i64() >= 0);
-    assert!(!v.at("verdict").str().is_empty());
-    v.at("skipped").arr();
 }
 
 #[test]
@@ -290,109 +244,4 @@ fn missing_meminfo_is_an_error_naming_the_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("meminfo"), "{err}");
     assert!(err.contains("No such file"), "{err}");
-}
-
-// ---------------------------------------------------------------------------- live /proc
-
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// Returns true if the test must skip (not root); panics instead when CI=true.
-fn skip_unless_root(what: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("needs root, and CI=true forbids skipping: {what}");
-    }
-    println!("SKIPPED (needs root): {what}");
-    true
-}
-
-#[test]
-fn live_report_as_root() {
-    if skip_unless_root("live report as root") {
-        return;
-    }
-    let out = run(&["report"]);
-    assert!(out.status.success(), "{:?}", out);
-    let t = String::from_utf8(out.stdout).unwrap();
-    assert!(t.starts_with("VERDICT: "), "{t}");
-    let out = run(&["report", "--json"]);
-    assert!(out.status.success());
-    let v = json::parse(&String::from_utf8(out.stdout).unwrap()).unwrap();
-    check_contract(&v);
-    assert!(v.at("processes.count").i64() > 1);
-    assert!(
-        v.at("ghost.vmallocinfo_kb") != &Value::Null,
-        "root reads vmallocinfo"
-    );
-}
-
-#[test]
-fn live_report_as_nobody_skips_and_says_so() {
-    if skip_unless_root("setpriv to nobody") {
-        return;
-    }
-    let nobody = |extra: &[&str]| {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            BIN,
-            "report",
-        ]);
-        c.args(extra);
-        c.output().expect("setpriv")
-    };
-    let out = nobody(&[]);
-    assert!(
-        out.status.success(),
-        "{:?} {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let t = String::from_utf8(out.stdout).unwrap();
-    assert!(t.starts_with("VERDICT: "), "{t}");
-    assert!(t.contains("\nSkipped\n"), "{t}");
-    assert!(t.contains("vmallocinfo: Permission denied"), "{t}");
-    assert!(t.contains("run as root to see owners"), "{t}");
-    let out = nobody(&["--json"]);
-    assert!(out.status.success());
-    let v = json::parse(&String::from_utf8(out.stdout).unwrap()).unwrap();
-    check_contract(&v);
-    assert!(v.at("owner_walk.pids_denied").i64() > 0);
-    assert_eq!(v.at("ghost.vmallocinfo_kb"), &Value::Null);
-}
-
-#[test]
-fn live_unread_udp_socket_is_found_with_its_owner() {
-    // A socket of ours with unread datagrams on loopback: report must list it and name us.
-    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = rx.local_addr().unwrap();
-    for _ in 0..64 {
-        tx.send_to(&[0x5a; 1000], addr).unwrap();
-    }
-    let mut sb: libc::stat = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::fstat(rx.as_raw_fd(), &mut sb) }, 0);
-    let out = run(&["report", "--json", "--top", "100"]);
-    assert!(out.status.success());
-    let v = json::parse(&String::from_utf8(out.stdout).unwrap()).unwrap();
-    let s = v
-        .at("sockets")
-        .arr()
-        .iter()
-        .find(|s| s.at("inode").i64() == sb.st_ino as i64)
-        .expect("our socket is among the top 100");
-    assert_eq!(s.at("proto").str(), "udp");
-    assert_eq!(s.at("local").str(), addr.to_string());
-    assert!(s.at("rx_queue").i64() >= 64_000, "{s:?}");
-    let me = std::process::id() as i64;
-    assert!(
-        s.at("owners").arr().iter().any(|o| o.at("pid").i64() == me),
-        "{s:?}"
-    );
 }

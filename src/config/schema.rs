@@ -132,6 +132,8 @@ pub const RULE: &[KeySpec] = &[
     text("trigger", WORD_CAP),
     text("comm", COMM_CAP),
     text("exe", MAX_STR),
+    int("uid", 0, u32::MAX as i64 - 1),
+    text("user", NAME_CAP),
     text("action", WORD_CAP),
     KeySpec {
         name: "argv",

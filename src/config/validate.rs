@@ -93,6 +93,8 @@ struct RawRule {
     trigger: Option<Str>,
     comm: Option<Str>,
     exe: Option<Str>,
+    uid: Option<i64>,
+    user: Option<Str>,
     action: Option<Str>,
     argv: Option<Vec<Str, MAX_ARGV>>,
     sysctl: Option<Str>,
@@ -573,6 +575,31 @@ impl Validator<'_> {
                 ));
             }
         }
+        let uid = match (&raw.user, slot("uid")) {
+            (Some(_), Some(_)) => {
+                return Err(self.err(
+                    key_at("user"),
+                    format_args!("rules[{r}] has both \"uid\" and \"user\"; give one of them"),
+                ));
+            }
+            (Some(user), None) => {
+                match crate::identity::lookup_user(crate::identity::PASSWD, user) {
+                    Some(u) => Some(u),
+                    None => {
+                        return Err(self.err(
+                            at("user"),
+                            format_args!(
+                                "unknown user {} in rules[{r}] (not in {}); give its number as \"uid\"",
+                                Shown(user.as_bytes()),
+                                crate::identity::PASSWD
+                            ),
+                        ));
+                    }
+                }
+            }
+            (None, Some(_)) => Some(u32::try_from(int(raw.uid, "uid", 0)?).unwrap_or(u32::MAX)),
+            (None, None) => None,
+        };
         if action.targets_owner() && raw.comm.is_none() && raw.exe.is_none() {
             return Err(self.err(
                 action_at,
@@ -707,6 +734,7 @@ impl Validator<'_> {
             trigger,
             comm: raw.comm.as_deref().map(cut_str),
             exe: raw.exe.clone(),
+            uid,
             action,
             argv,
             sysctl: raw.sysctl.clone(),

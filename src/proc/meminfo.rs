@@ -343,13 +343,18 @@ pub struct MemInfo {
     values: [Option<u64>; FIELD_COUNT],
     /// Lines `read` skipped because they could not be parsed (0 on a healthy kernel).
     pub malformed: u32,
+    /// Known fields whose line was there but did not parse (bit `Field as usize`).
+    bad: u128,
 }
+
+const _: () = assert!(FIELD_COUNT <= 128);
 
 impl Default for MemInfo {
     fn default() -> Self {
         MemInfo {
             values: [None; FIELD_COUNT],
             malformed: 0,
+            bad: 0,
         }
     }
 }
@@ -359,6 +364,12 @@ impl MemInfo {
     pub fn get(&self, f: Field) -> Option<u64> {
         // `f as usize` < FIELD_COUNT by construction of ALL; `get` keeps it panic-free anyway.
         self.values.get(f as usize).copied().flatten()
+    }
+
+    /// True if the kernel printed `f` but its value did not parse (e.g. `MemFree: -5 kB`):
+    /// then `get(f)` is None although the field exists, and sums that need it are unknown.
+    pub fn is_malformed(&self, f: Field) -> bool {
+        self.bad & (1u128 << (f as usize)) != 0
     }
 
     /// Sets `f` (tests and synthetic snapshots).
@@ -381,13 +392,22 @@ impl MemInfo {
             return Ok(());
         };
         let mut it = fields(rest);
-        let value = it.next().and_then(parse_dec).ok_or("value")?;
+        let bad = 1u128 << (field as usize);
+        let Some(value) = it.next().and_then(parse_dec) else {
+            self.bad |= bad;
+            self.values[field as usize] = None;
+            return Err("value");
+        };
         match (it.next(), it.next()) {
             (None, None) => {}
             // The kernel prints "kB" after every value except the HugePages_* counts; we
             // accept either form rather than guess at a unit.
             (Some(b"kB"), None) if !field.is_count() => {}
-            _ => return Err("unit"),
+            _ => {
+                self.bad |= bad;
+                self.values[field as usize] = None;
+                return Err("unit");
+            }
         }
         self.values[field as usize] = Some(value);
         Ok(())

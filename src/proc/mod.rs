@@ -71,9 +71,10 @@ impl ProcRoot {
         Ok(p)
     }
 
-    /// Opens `ROOT/rel` read-only.
+    /// Opens `ROOT/rel` read-only, without blocking, and only if it is a regular file (every
+    /// /proc file is; a FIFO or /dev/zero in a `--proc-root` tree is Err(ENOTREG)).
     pub fn open(&self, rel: &[u8]) -> Result<Fd, Errno> {
-        Fd::open_ro(&self.path(rel)?)
+        crate::safefile::open_read(&self.path(rel)?)
     }
 }
 
@@ -226,6 +227,8 @@ pub struct Line<'a> {
 /// The buffer is reused for the whole file (a 7 MB /proc/net/tcp streams through 4 KiB).
 /// A line longer than the buffer yields `Err(LineTooLong)` once and is skipped; reading
 /// then goes on at the next line. A last line without a newline is still returned.
+/// At most `MAX_FILE_BYTES` are read from one source: past that, `Err(Io(EFBIG))` once and the
+/// end, so a file that never ends (a character device in a `--proc-root` tree) cannot hang us.
 pub struct LineReader<'b, S: Source> {
     src: S,
     buf: &'b mut [u8],
@@ -234,7 +237,11 @@ pub struct LineReader<'b, S: Source> {
     eof: bool,
     line_no: u32,
     skipping: bool,
+    total: u64,
 }
+
+/// Most bytes one `LineReader` reads: /proc/net/tcp with a million sockets is ~150 MB.
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
 
 impl<'b, S: Source> LineReader<'b, S> {
     pub fn new(src: S, buf: &'b mut [u8]) -> Self {
@@ -246,6 +253,7 @@ impl<'b, S: Source> LineReader<'b, S> {
             eof: false,
             line_no: 0,
             skipping: false,
+            total: 0,
         }
     }
 
@@ -308,7 +316,15 @@ impl<'b, S: Source> LineReader<'b, S> {
             }
             match self.src.read_some(&mut self.buf[self.end..]) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    self.end += n;
+                    self.total += n as u64;
+                    if self.total > MAX_FILE_BYTES {
+                        self.eof = true;
+                        self.start = self.end;
+                        return Some(Err(ProcError::Io(libc::EFBIG)));
+                    }
+                }
                 Err(e) => {
                     self.eof = true;
                     self.start = self.end;

@@ -316,6 +316,17 @@ fn parse_hex_pair(s: &[u8]) -> Option<(u64, u64)> {
     Some((parse_hex(&s[..colon])?, parse_hex(&s[colon + 1..])?))
 }
 
+/// The `tx_queue:rx_queue` column: the kernel prints both with `%08X` from 32-bit ints, so
+/// each is exactly 8 hex digits. Anything wider is not kernel text (a value the kernel cannot
+/// hold must not become a multi-gigabyte "backlog").
+fn parse_queues(s: &[u8]) -> Option<(u64, u64)> {
+    let colon = s.iter().position(|&c| c == b':')?;
+    if colon != 8 || s.len() != 17 {
+        return None;
+    }
+    parse_hex_pair(s)
+}
+
 /// True if `line` is a table's column header rather than a socket.
 fn is_header(proto: Proto, line: &[u8]) -> bool {
     let first = fields(line).next();
@@ -349,7 +360,7 @@ fn parse_inet(proto: Proto, line: &[u8]) -> Result<SocketEntry, &'static str> {
     };
     let (tx_queue, rx_queue) = it
         .next()
-        .and_then(parse_hex_pair)
+        .and_then(parse_queues)
         .ok_or("tx_queue:rx_queue")?;
     it.next().and_then(parse_hex_pair).ok_or("tr:tm->when")?;
     it.next().and_then(parse_hex).ok_or("retrnsmt")?;
@@ -406,8 +417,9 @@ fn parse_netlink(line: &[u8]) -> Result<SocketEntry, &'static str> {
     let protocol: u32 = dec(it.next(), "Eth")?;
     let portid: u32 = dec(it.next(), "Pid")?;
     it.next().and_then(parse_hex).ok_or("Groups")?;
-    let rmem: u64 = dec(it.next(), "Rmem")?;
-    let wmem: u64 = dec(it.next(), "Wmem")?;
+    // `%-8d` of an int: at most i32::MAX (a wider number is not kernel text).
+    let rmem = u64::from(dec::<i32>(it.next(), "Rmem")?.unsigned_abs());
+    let wmem = u64::from(dec::<i32>(it.next(), "Wmem")?.unsigned_abs());
     it.next().ok_or("Dump")?; // a pointer on 3.10, an int later
     it.next().ok_or("Locks")?;
     let drops: u64 = dec(it.next(), "Drops")?;
@@ -438,7 +450,8 @@ fn parse_packet(line: &[u8]) -> Result<SocketEntry, &'static str> {
     };
     let ifindex: u32 = dec(it.next(), "Iface")?;
     it.next().and_then(parse_dec).ok_or("R")?;
-    let rmem: u64 = dec(it.next(), "Rmem")?;
+    // `%-6u` of an unsigned int.
+    let rmem = u64::from(dec::<u32>(it.next(), "Rmem")?);
     let uid: u32 = dec(it.next(), "User")?;
     let inode: u64 = dec(it.next(), "Inode")?;
     Ok(SocketEntry {
@@ -626,6 +639,27 @@ mod tests {
         assert_eq!(text(&e.remote), "0.0.0.0:0");
         assert_eq!((e.state, e.rx_queue, e.tx_queue), (7, 0x1200, 0));
         assert_eq!((e.uid, e.inode, e.drops), (0, 23456, 17));
+    }
+
+    #[test]
+    fn columns_wider_than_the_kernel_prints_are_rejected() {
+        // rx_queue is %08X of an int: 9 hex digits (here ~68 GB) is not kernel text.
+        let wide = b"   58: 00000000000000000000000000000000:003A 00000000000000000000000000000000:0000 07 00000000:FFFFFFFFF 00:00000000 00000000     0        0 21532 2 ffff88003a8c0000 0";
+        assert_eq!(parse_line(Proto::Raw6, wide), Err("tx_queue:rx_queue"));
+        let short = b"   58: 00000000000000000000000000000000:003A 00000000000000000000000000000000:0000 07 0000000:04933380 00:00000000 00000000     0        0 21532 2 ffff88003a8c0000 0";
+        assert_eq!(parse_line(Proto::Raw6, short), Err("tx_queue:rx_queue"));
+        // netlink Rmem is %-8d of an int; packet Rmem %-6u of an unsigned int.
+        let nl =
+            b"ffff8800 0   1234       00000000 2147483648 0        0     2        0        8765";
+        assert_eq!(parse_line(Proto::Netlink, nl), Err("Rmem"));
+        let nl =
+            b"ffff8800 0   1234       00000000 2147483647 0        0     2        0        8765";
+        assert_eq!(
+            parse_line(Proto::Netlink, nl).unwrap().rx_queue,
+            2_147_483_647
+        );
+        let pk = b"ffff8800 3      3    0003   2     1 4294967296 0      9999";
+        assert_eq!(parse_line(Proto::Packet, pk), Err("Rmem"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! A PID that vanishes mid-read is Err(Io(ENOENT|ESRCH)), never a panic.
 
 use super::{LineReader, ProcError, ProcRoot, fields, parse_dec};
-use crate::sys::{self, Dir, Errno, Fd};
+use crate::sys::{self, Dir, Errno};
 use core::fmt;
 
 /// A task's comm (at most 15 bytes, kernel TASK_COMM_LEN - 1). Raw bytes: may hold
@@ -15,12 +15,11 @@ pub struct Comm {
 }
 
 impl Comm {
-    /// Takes at most 16 bytes of `b`, stopping at a newline.
+    /// Takes at most 16 bytes of `b` without the one newline /proc/PID/comm ends with. A
+    /// newline inside the name (a process may call itself "a\nb") is kept: the writers escape
+    /// it, and dropping what follows would hide part of the name.
     pub fn from_bytes(b: &[u8]) -> Comm {
-        let b = match b.iter().position(|&c| c == b'\n') {
-            Some(i) => &b[..i],
-            None => b,
-        };
+        let b = b.strip_suffix(b"\n").unwrap_or(b);
         let n = b.len().min(16);
         let mut c = Comm {
             bytes: [0; 16],
@@ -97,7 +96,7 @@ fn status_value<'l>(line: &'l [u8], key: &[u8]) -> Option<&'l [u8]> {
 /// Err(Missing(..)) if Name, Tgid, PPid or Uid is absent, Err(Malformed) for an unparsable value.
 /// Over-long lines (e.g. Cpus_allowed on huge machines) are skipped: none of them is needed.
 pub fn read_status(root: &ProcRoot, pid: u32, buf: &mut [u8]) -> Result<Status, ProcError> {
-    let fd = Fd::open_ro(&root.pid_path(pid, b"status").map_err(ProcError::Io)?)
+    let fd = crate::safefile::open_read(&root.pid_path(pid, b"status").map_err(ProcError::Io)?)
         .map_err(ProcError::Io)?;
     let mut r = LineReader::new(fd, buf);
     let mut st = Status::default();

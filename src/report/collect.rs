@@ -276,7 +276,7 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     let mem_path = root
         .path(b"meminfo")
         .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
-    let mem = sys::Fd::open_ro(&mem_path)
+    let mem = crate::safefile::open_read(&mem_path)
         .map_err(ProcError::Io)
         .and_then(|fd| MemInfo::read(fd, &mut buf))
         .map_err(|e| match e {
@@ -292,7 +292,10 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
         .map_err(ProcError::Io)
         .and_then(|fd| VmallocSummary::read(fd, &mut buf));
     let ghost = ghost::compute(&mem, vmalloc.as_ref().ok().map(|v| v.vmalloc_kb(page_size)))
-        .map_err(|what| format!("{mem_path}: no {what} line — is this a /proc tree?"))?;
+        .map_err(|e| match e {
+            ghost::GhostError::Missing(_) => format!("{mem_path}: {e} — is this a /proc tree?"),
+            ghost::GhostError::Malformed(_) => format!("{mem_path}: {e}"),
+        })?;
 
     let mut f = Findings::new(mem, ghost, vmalloc.as_ref().ok().copied(), page_size);
     if f.mem.malformed > 0 {

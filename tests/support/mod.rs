@@ -1,6 +1,15 @@
-//! Helpers shared by the live tests: root check, temp dirs, /proc/net lookups, child guards,
-//! and a private rsyslogd.
+//! The one test harness (every integration test says `mod support;`): the skip policy (root,
+//! programs only `.ci/run` installs), temp dirs, child guards, polling, free ports, /proc/net
+//! rows, a private rsyslogd, the gw-testd daemon and agent process (`daemon`), a JSON reader
+//! and the report contract check (`json`). The counting allocator of the no-allocation tests is
+//! `counting_alloc.rs`, included by path only where a test binary wants it as its allocator.
 #![allow(dead_code)]
+
+pub mod daemon;
+pub mod json;
+
+#[allow(unused_imports)]
+pub use daemon::*;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -70,6 +79,10 @@ impl TempDir {
     pub fn path(&self) -> &Path {
         &self.0
     }
+    /// `name` inside the directory.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
 }
 
 impl Drop for TempDir {
@@ -105,24 +118,51 @@ pub struct UdpRow {
     pub inode: u64,
 }
 
-/// Finds the 127.0.0.1:`port` row in /proc/net/udp (test-only parse; the product's parser
-/// lives in proc::net).
-pub fn udp_row(port: u16) -> Option<UdpRow> {
-    let text = std::fs::read_to_string("/proc/net/udp").ok()?;
-    let want = format!("0100007F:{port:04X}");
-    for line in text.lines().skip(1) {
+/// Every row of /proc/net/udp as (local address text, row) (test-only parse; the product's
+/// parser lives in proc::net).
+pub fn udp_rows() -> Vec<(String, UdpRow)> {
+    let text = std::fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let row = |line: &str| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.get(1) != Some(&want.as_str()) {
-            continue;
-        }
         let (tx, rx) = f.get(4)?.split_once(':')?;
-        return Some(UdpRow {
+        let r = UdpRow {
             tx_queue: u64::from_str_radix(tx, 16).ok()?,
             rx_queue: u64::from_str_radix(rx, 16).ok()?,
             inode: f.get(9)?.parse().ok()?,
-        });
-    }
-    None
+        };
+        Some((f.get(1)?.to_string(), r))
+    };
+    text.lines().skip(1).filter_map(row).collect()
+}
+
+/// The row of the UDP socket bound to 127.0.0.1:`port`.
+pub fn udp_row(port: u16) -> Option<UdpRow> {
+    let want = format!("0100007F:{port:04X}");
+    udp_rows()
+        .into_iter()
+        .find(|(l, _)| *l == want)
+        .map(|(_, r)| r)
+}
+
+/// rx_queue of the UDP socket bound to 127.0.0.1:`port`.
+pub fn udp_rx_queue(port: u16) -> Option<u64> {
+    udp_row(port).map(|r| r.rx_queue)
+}
+
+/// The row of UDP socket `inode` (None once it is gone).
+pub fn udp_row_by_inode(inode: u64) -> Option<UdpRow> {
+    udp_rows()
+        .into_iter()
+        .find(|(_, r)| r.inode == inode)
+        .map(|(_, r)| r)
+}
+
+/// Alive and not a zombie waiting to be reaped.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    })
 }
 
 /// The fd number under /proc/`pid`/fd whose link reads `socket:[inode]`.
@@ -171,15 +211,15 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
-/// A free loopback port for `kind` (picked by the kernel, then released for the daemon).
-pub fn free_port_udp() -> u16 {
+/// A free loopback port (picked by the kernel, then released for the daemon).
+pub fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
         .expect("free udp port")
 }
 
-pub fn free_port_tcp() -> u16 {
+pub fn free_tcp_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map(|a| a.port())
@@ -253,8 +293,8 @@ impl Rsyslogd {
         let mut r = Rsyslogd {
             sock,
             out,
-            udp_port: free_port_udp(),
-            tcp_port: free_port_tcp(),
+            udp_port: free_udp_port(),
+            tcp_port: free_tcp_port(),
             dir,
             child: None,
         };

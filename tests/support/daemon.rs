@@ -1,44 +1,27 @@
-//! Shared harness for the live end-to-end tests: root gating, temp dirs, the gw-testd
-//! throwaway daemon behind its init-style script, a loopback flooder, and the agent process.
-#![allow(dead_code)]
+//! The agent's end-to-end pieces: the gw-testd throwaway daemon behind its init-style script,
+//! a loopback flooder, and the `ghostwatch run` process.
 
+use super::{alive, wait_for};
 use std::io::Read;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The one root/CI skip policy of the live tests (tests/support).
-pub use super::support::require_root as need_root;
-
-/// A temp directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("gw-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        // Configs in here must pass the trust check: mode 0755 whatever the umask.
-        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod temp dir");
-        TempDir(p)
-    }
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 pub fn ghostwatch_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ghostwatch"))
+}
+
+/// Runs the built binary with `args` to the end; returns (exit status, stdout, stderr).
+pub fn ghostwatch(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let out = Command::new(ghostwatch_bin())
+        .args(args)
+        .output()
+        .expect("run ghostwatch");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// target/<profile>/examples/gw-testd (cargo test builds examples). Never panics: Daemon's
@@ -64,16 +47,7 @@ fn check_testd_bin() {
 }
 
 pub fn init_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/gw-testd.init")
-}
-
-/// A free UDP port on 127.0.0.1 (bound then released).
-pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/gw-testd.init")
 }
 
 /// gw-testd started through its init script; stopped (and every PID it had killed) on drop.
@@ -123,16 +97,9 @@ impl Daemon {
 
     /// Waits up to `ms` for the pidfile to name a PID other than `old`.
     pub fn wait_new_pid(&self, old: u32, ms: u64) -> Option<u32> {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_millis(ms) {
-            if let Some(p) = self.pid() {
-                if p != old && alive(p) {
-                    return Some(p);
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        wait_for(Duration::from_millis(ms), || {
+            self.pid().filter(|&p| p != old && alive(p))
+        })
     }
 
     /// Socket inodes gw-testd reported, by proto ("udp", "udp6", "raw6").
@@ -155,13 +122,6 @@ impl Drop for Daemon {
     }
 }
 
-pub fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map(|s| !s.contains(") Z "))
-            .unwrap_or(false)
-}
-
 /// Sends `count` datagrams of `size` bytes to 127.0.0.1:`port`; returns how many were sent.
 /// Send errors (ENOBUFS under pressure) are tolerated: the queue just stops growing.
 pub fn flood(port: u16, count: usize, size: usize) -> usize {
@@ -176,22 +136,6 @@ pub fn flood(port: u16, count: usize, size: usize) -> usize {
     sent
 }
 
-/// rx_queue (bytes) of the UDP socket bound to 127.0.0.1:`port`, from /proc/net/udp.
-pub fn udp_rx_queue(port: u16) -> Option<u64> {
-    let want = format!("0100007F:{port:04X}");
-    let text = std::fs::read_to_string("/proc/net/udp").ok()?;
-    text.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.get(1) == Some(&want.as_str()) {
-            let q = f.get(4)?;
-            u64::from_str_radix(q.split(':').nth(1)?, 16).ok()
-        } else {
-            None
-        }
-    })
-}
-
-/// SO_RCVBUF as /proc shows nothing of it: read via the agent's audit, or here via a probe.
 /// The agent process: `ghostwatch run ARGS`, stderr captured to a file; SIGTERM then SIGKILL on drop.
 pub struct AgentProc {
     pub child: Option<Child>,
@@ -252,19 +196,5 @@ impl Drop for AgentProc {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-}
-
-/// Polls `f` every 20 ms until it returns Some or `ms` pass.
-pub fn wait_for<T>(ms: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let t = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if t.elapsed() > Duration::from_millis(ms) {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -265,3 +265,47 @@ fn parser_accepts_and_rejects() {
         assert!(parse(bad).is_err(), "{bad}");
     }
 }
+
+/// The contract shape every report must have, whatever the box.
+pub fn check_contract(v: &Value) {
+    let g = v.at("ghost");
+    let total = g.at("mem_total_kb").i64();
+    assert_eq!(
+        g.at("ghost_kb").i64(),
+        total - g.at("accounted_kb").i64(),
+        "ghost = total - accounted"
+    );
+    let sum: i64 = g.at("terms").obj().iter().map(|(_, kb)| kb.i64()).sum();
+    assert_eq!(sum, g.at("accounted_kb").i64(), "terms add up to accounted");
+    assert!(["meminfo", "vmallocinfo"].contains(&g.at("vmalloc_source").str()));
+    let socks = v.at("sockets").arr();
+    let protos = [
+        "tcp", "tcp6", "udp", "udp6", "raw", "raw6", "udplite", "udplite6", "netlink", "packet",
+    ];
+    let mut last = i64::MAX;
+    for s in socks {
+        for k in [
+            "proto", "local", "rx_queue", "tx_queue", "drops", "inode", "uid", "owners",
+        ] {
+            assert!(s.has(k), "socket lacks {k}: {s:?}");
+        }
+        assert!(protos.contains(&s.at("proto").str()));
+        let rx = s.at("rx_queue").i64();
+        assert!(rx <= last, "sockets sorted by rx_queue descending");
+        last = rx;
+        let pids: Vec<i64> = s
+            .at("owners")
+            .arr()
+            .iter()
+            .map(|o| o.at("pid").i64())
+            .collect();
+        let mut sorted = pids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(pids, sorted, "owners by pid, each once");
+    }
+    assert!(v.at("processes.rss_total_kb").i64() >= 0);
+    assert!(v.at("processes.count").i64() >= 0);
+    assert!(!v.at("verdict").str().is_empty());
+    v.at("skipped").arr();
+}

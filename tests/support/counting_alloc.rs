@@ -1,5 +1,5 @@
 //! The one counting global allocator of the no-allocation tests. Include it with
-//! `#[path = "common/counting_alloc.rs"] mod counting_alloc;`: it installs itself as the test
+//! `#[path = "support/counting_alloc.rs"] mod counting_alloc;`: it installs itself as the test
 //! binary's global allocator and counts only what the measuring thread allocates inside `count`
 //! (libtest's other threads allocate whenever they like).
 #![allow(dead_code)]

@@ -472,13 +472,8 @@ impl Agent {
             // within the gate's margin of what it was when its tables were last read, that
             // read's suspects still stand: keep them rather than dump every socket again.
             // A periodic full scan re-reads regardless.
-            let margin = (self.cfg.backlog_warn_bytes
-                / policy::SOCKSTAT_GATE_DIVISOR
-                / self.page_size.max(1))
-            .max(1);
-            let unchanged = |now: Option<u64>, then: Option<u64>| match (now, then) {
-                (Some(n), Some(t)) => !periodic && n.abs_diff(t) < margin,
-                _ => false,
+            let unchanged = |now: Option<u64>, then: Option<u64>| {
+                policy::queued_memory_unchanged(&self.cfg, now, then, self.page_size, periodic)
             };
             read_tcp &= !unchanged(mem[0], self.mem_at_read[0]);
             read_udp &= !unchanged(mem[1], self.mem_at_read[1]);
@@ -501,7 +496,7 @@ impl Agent {
             self.mem_at_read[1] = mem[1];
         }
         // Network namespaces come and go: look for new ones with the periodic full scan.
-        if full && self.cycles % policy::FULL_SCAN_EVERY == 1 && self.cycles > 1 {
+        if full && periodic && self.cycles > 1 {
             self.scanner.discover(&self.root);
         }
         // Unix queues are small by construction (bounded by their senders' buffers), so the
@@ -569,7 +564,7 @@ impl Agent {
         // reach of the warn level. Small queues come and go; walking for them would never end.
         let mut inodes: heapless::Vec<u64, { policy::MAX_SUSPECTS }> = heapless::Vec::new();
         for (i, s) in self.suspects.iter().enumerate() {
-            if owner_worthy(&self.cfg, i, s) {
+            if policy::owner_worthy(&self.cfg, i, s.socket.rx_queue) {
                 let _ = inodes.push(s.socket.inode);
             }
         }
@@ -632,10 +627,14 @@ impl Agent {
         let g = match ghost::compute(&mi, vm) {
             Ok(g) => g,
             Err(what) => {
+                // Unknown, not a guess: no Ghost rule runs on it and the files say null.
                 self.read_error("meminfo", what);
+                self.stats.ghost_unknown = true;
+                self.write_outputs();
                 return;
             }
         };
+        self.stats.ghost_unknown = false;
         let available_kb = mi.get(Field::MemAvailable);
         self.stats.ghost_kb = g.ghost_kb;
         self.stats.mem_total_kb = g.mem_total_kb;
@@ -670,8 +669,9 @@ impl Agent {
             // An owner walk spanning polls (owner_track's budget) while a suspect has no known
             // owner: decide once the walk is complete, not on owner-less suspects (that would
             // audit a false "no matching owner"). The poll still ends healthy (watchdog, status).
-            let unowned =
-                |(i, s): (usize, &Suspect)| owner_worthy(&self.cfg, i, s) && s.owners.is_empty();
+            let unowned = |(i, s): (usize, &Suspect)| {
+                policy::owner_worthy(&self.cfg, i, s.socket.rx_queue) && s.owners.is_empty()
+            };
             if self.owners.walking() && self.suspects.iter().enumerate().any(unowned) {
                 self.stats.last_cycle_us = sys::monotonic_us().saturating_sub(t0_us);
                 self.write_outputs();
@@ -921,12 +921,6 @@ impl Agent {
 enum Carried {
     Done(Outcome),
     Started(Running),
-}
-
-/// True for the suspects whose owners are worth an fd walk: the largest queue, and any within
-/// a quarter of the backlog warn level (the margin of the sockstat gate).
-fn owner_worthy(cfg: &Config, rank: usize, s: &Suspect) -> bool {
-    rank == 0 || s.socket.rx_queue >= cfg.backlog_warn_bytes / 4
 }
 
 fn failed(reason: &str) -> Outcome {

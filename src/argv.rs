@@ -1,7 +1,7 @@
 //! Command templates of `exec`/`restart` rules: which placeholders exist, where they may stand,
 //! and how they are filled.
 //!
-//! OWNER: harden. `{comm}` is text the target process chose for itself (any 15 bytes, e.g.
+//! `{comm}` is text the target process chose for itself (any 15 bytes, e.g.
 //! `;id>/tmp/x;#`), so it must never be read as code. Commands run without a shell, and the
 //! config is refused (`check_template`) where a placeholder could still become code or a
 //! program name:

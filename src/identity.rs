@@ -4,7 +4,7 @@
 //! user can take (`prctl(PR_SET_NAME)`), and the text of /proc/PID/exe is a path any user can
 //! reproduce inside their own user and mount namespace.
 //!
-//! OWNER: harden. No allocation (the agent resolves owners in its poll loop): /etc/passwd is
+//! No allocation (the agent resolves owners in its poll loop): /etc/passwd is
 //! streamed through `LineReader`, paths are `CPath`s.
 
 use crate::proc::{LineReader, ProcRoot, fields};

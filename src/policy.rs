@@ -58,8 +58,36 @@ pub fn full_scan_due(cycle: u64) -> bool {
 /// kernel did not say) may hold a socket at the backlog warn level, so its tables are worth
 /// reading. `page_size` in bytes.
 pub fn sockstat_says_read(cfg: &Config, mem_pages: Option<u64>, page_size: u64) -> bool {
-    let gate_pages = cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR / page_size.max(1);
-    mem_pages.is_none_or(|p| p >= gate_pages)
+    mem_pages.is_none_or(|p| p >= sockstat_gate_pages(cfg, page_size))
+}
+
+/// The sockstat gate in pages: `backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`.
+pub fn sockstat_gate_pages(cfg: &Config, page_size: u64) -> u64 {
+    cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR / page_size.max(1)
+}
+
+/// True when a protocol's queued memory (sockstat `mem`, pages) is still within the gate's
+/// margin of what it was when its tables were last read (`then`), so that read's suspects
+/// still stand. Never on a periodic full scan, nor when either value is unknown.
+pub fn queued_memory_unchanged(
+    cfg: &Config,
+    now: Option<u64>,
+    then: Option<u64>,
+    page_size: u64,
+    periodic: bool,
+) -> bool {
+    match (now, then) {
+        (Some(n), Some(t)) => {
+            !periodic && n.abs_diff(t) < sockstat_gate_pages(cfg, page_size).max(1)
+        }
+        _ => false,
+    }
+}
+
+/// True for the suspects whose owners are worth an fd walk: the largest queue (`rank` 0), and
+/// any within the sockstat gate's margin of the backlog warn level.
+pub fn owner_worthy(cfg: &Config, rank: usize, rx_queue: u64) -> bool {
+    rank == 0 || rx_queue >= cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR
 }
 
 /// A process holding a suspect socket, with what rules match on.
@@ -838,6 +866,30 @@ mod tests {
             !sockstat_says_read(&c, Some(0), 0),
             "no page size: no division by 0"
         );
+        // Suspects stand while queued memory moves less than the gate (64 pages) since the read.
+        assert!(queued_memory_unchanged(
+            &c,
+            Some(100),
+            Some(163),
+            4096,
+            false
+        ));
+        assert!(!queued_memory_unchanged(
+            &c,
+            Some(100),
+            Some(164),
+            4096,
+            false
+        ));
+        assert!(
+            !queued_memory_unchanged(&c, Some(100), Some(100), 4096, true),
+            "periodic"
+        );
+        assert!(!queued_memory_unchanged(&c, None, Some(100), 4096, false));
+        // Owners are walked for the worst suspect and any within a quarter of warn.
+        assert!(owner_worthy(&c, 0, 0));
+        assert!(owner_worthy(&c, 3, 1 << 18));
+        assert!(!owner_worthy(&c, 3, (1 << 18) - 1));
     }
 
     #[test]

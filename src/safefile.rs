@@ -1,7 +1,7 @@
 //! Files the root agent writes (status, metrics, breadcrumb, sysctl) and reads (everything under
 //! the proc root), opened so that nothing another user plants can redirect, freeze or fake them.
 //!
-//! OWNER: harden. No allocation (status files are written every poll).
+//! No allocation (status files are written every poll).
 //! - `replace`: a temp file `PATH.tmp` created `O_CREAT|O_EXCL|O_NOFOLLOW` with mode 0644 (a
 //!   stale or planted one — symlink, FIFO, someone else's file — is unlinked first, never
 //!   opened), checked to be a regular file, written, then renamed over PATH. rename(2) replaces

@@ -191,8 +191,15 @@ impl Scanner {
         for i in 0..self.netns.list.len() {
             let (inode, pid) = (self.netns.list[i].inode, self.netns.list[i].pid);
             let home = i == 0;
-            // Into the namespace for sock_diag (ours: the socket we keep).
-            let mut use_diag = self.diag.is_some();
+            // Into the namespace for sock_diag (ours: the socket we keep), unless every table
+            // wanted this time is read as text anyway (a quiet poll: raw on a kernel without
+            // raw_diag, netlink, packet), which needs no setns.
+            let diag_wanted = self.diag.as_ref().is_some_and(|d| {
+                Proto::ALL
+                    .into_iter()
+                    .any(|p| want(p) && diag::request_of(p).is_some() && !d.unsupported[p.index()])
+            });
+            let mut use_diag = self.diag.is_some() && (home || diag_wanted);
             if use_diag && !home {
                 use_diag = self.enter(root, i);
             }

@@ -54,6 +54,9 @@ pub struct Stats {
     pub cycles: u64,
     pub last_cycle_us: u64,
     pub ghost_kb: i64,
+    /// The last poll could not compute Ghost (a malformed meminfo term): the files show
+    /// `null` / no gauge instead of a stale or inflated number.
+    pub ghost_unknown: bool,
     pub mem_total_kb: u64,
     pub available_kb: Option<u64>,
     pub worst: Option<SocketEntry>,
@@ -141,11 +144,13 @@ pub fn format_status(
         s.last_cycle_us,
         s.seq
     )?;
-    write!(
-        w,
-        "\"mem_total_kb\":{},\"ghost_kb\":{},\"available_kb\":",
-        s.mem_total_kb, s.ghost_kb
-    )?;
+    write!(w, "\"mem_total_kb\":{},\"ghost_kb\":", s.mem_total_kb)?;
+    if s.ghost_unknown {
+        w.write_str("null")?;
+    } else {
+        write!(w, "{}", s.ghost_kb)?;
+    }
+    w.write_str(",\"available_kb\":")?;
     match s.available_kb {
         Some(a) => write!(w, "{a}")?,
         None => w.write_str("null")?,
@@ -201,12 +206,14 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
     let gauge = |w: &mut dyn Write, name: &str, help: &str, v: i64| -> fmt::Result {
         write!(w, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n")
     };
-    gauge(
-        w,
-        "ghostwatch_ghost_kb",
-        "Memory (kB) in no /proc/meminfo category and no process.",
-        s.ghost_kb,
-    )?;
+    if !s.ghost_unknown {
+        gauge(
+            w,
+            "ghostwatch_ghost_kb",
+            "Memory (kB) in no /proc/meminfo category and no process.",
+            s.ghost_kb,
+        )?;
+    }
     gauge(
         w,
         "ghostwatch_mem_total_kb",
@@ -258,6 +265,11 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         w,
         "# HELP ghostwatch_read_errors_total Failed /proc reads.\n# TYPE ghostwatch_read_errors_total counter\nghostwatch_read_errors_total {}\n",
         s.read_errors
+    )?;
+    write!(
+        w,
+        "# HELP ghostwatch_write_errors_total Failed status/metrics file writes (each audited).\n# TYPE ghostwatch_write_errors_total counter\nghostwatch_write_errors_total {}\n",
+        s.write_errors
     )?;
     write!(
         w,

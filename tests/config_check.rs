@@ -143,8 +143,8 @@ fn broken() -> Vec<(&'static str, Vec<u8>, String)> {
         ),
         (
             "interval too small",
-            b("{\n  \"interval_ms\": 50\n}"),
-            "2:18: \"interval_ms\" must be between 100 and 3600000, got 50".into(),
+            b("{\n  \"interval_ms\": 5\n}"),
+            "2:18: \"interval_ms\" must be between 10 and 3600000, got 5".into(),
         ),
         (
             "max_actions_per_hour too big",

@@ -55,10 +55,14 @@ fn a_negative_memfree_makes_ghost_unknown_not_inflated() {
     );
     // run: the poll audits the error and no ghost rule fires on an inflated figure.
     let cfg = dir.path().join("c.json");
+    let status = dir.path().join("status.json");
     support::write_trusted(
         &cfg,
-        r#"{"syslog": "stderr", "mlock": false, "oom_score_adj": 0, "ghost_warn_kb": 1024, "ghost_act_kb": 2048,
-            "rules": [{"name": "ghost-log", "trigger": "ghost", "action": "log"}]}"#,
+        format!(
+            r#"{{"syslog": "stderr", "mlock": false, "oom_score_adj": 0, "ghost_warn_kb": 1024, "ghost_act_kb": 2048,
+            "status_file": "{}", "rules": [{{"name": "ghost-log", "trigger": "ghost", "action": "log"}}]}}"#,
+            status.display()
+        ),
     );
     let out = run(&[
         "run",
@@ -77,6 +81,8 @@ fn a_negative_memfree_makes_ghost_unknown_not_inflated() {
     );
     assert!(!err.contains("event=threshold"), "{err}");
     assert!(!err.contains("rule=ghost-log"), "{err}");
+    let st = std::fs::read_to_string(&status).unwrap();
+    assert!(st.contains("\"ghost_kb\":null"), "{st}");
 }
 
 #[test]

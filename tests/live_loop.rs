@@ -287,12 +287,13 @@ fn proc_root_runs_never_signal_a_live_process() {
     let dir = TempDir::new("fakekill");
     let mut victim = support::ChildGuard(Command::new("sleep").arg("987662").spawn().unwrap());
     let root = seed_tree_with_zebra_at(&dir, victim.pid());
+    // The seed's zebra runs as uid 92 (quagga): a comm-only rule would match only root's.
     let cfg = write(
         &dir,
         "k.json",
         r#"{"syslog": "stderr", "mlock": false, "oom_score_adj": 0,
-  "rules": [{"name": "kill-zebra", "trigger": "backlog", "comm": "zebra", "action": "kill", "signal": 9},
-            {"name": "clamp-zebra", "trigger": "backlog", "comm": "zebra", "action": "clamp", "rcvbuf": 65536}]}"#,
+  "rules": [{"name": "kill-zebra", "trigger": "backlog", "comm": "zebra", "uid": 92, "action": "kill", "signal": 9},
+            {"name": "clamp-zebra", "trigger": "backlog", "comm": "zebra", "uid": 92, "action": "clamp", "rcvbuf": 65536}]}"#,
     );
     let (st, _, err) = ghostwatch(&[
         "run",

@@ -126,12 +126,13 @@ impl Console {
 
 /// Boots `g` once in `scenario` under `timeout_s` and returns its console. The guest must
 /// reach its final `GWVM done` line (it powers off right after).
-fn boot(g: &Guest, scenario: &str, run: usize, timeout_s: u32) -> Console {
+fn boot(g: &Guest, scenario: &str, run: usize, timeout_s: u32, append: &str) -> Console {
     let log = repo().join(format!("target/vm-logs/{}-{scenario}-{run}.log", g.arch));
     let status = Command::new(repo().join("tests/vm/boot.sh"))
         .args([g.arch, &g.kernel, &g.initrd, scenario])
         .arg(&log)
         .arg(timeout_s.to_string())
+        .arg(append)
         .status()
         .expect("run tests/vm/boot.sh");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -198,6 +199,11 @@ fn check_saved(c: &Console) -> BRun {
 /// agent protected it from the OOM killer (`event=protect`), and the watchdog never fired.
 fn check_b(c: &Console, expect_watchdog: bool) -> BRun {
     let r = check_saved(c);
+    assert!(
+        c.line("modules").contains("udp_diag") && !c.syslog_has("sock_diag: no kernel support"),
+        "the agent did not read sockets through sock_diag ({})",
+        c.log.display()
+    );
     if expect_watchdog {
         assert!(
             c.line("watchdog").contains("device=/dev/watchdog"),
@@ -233,7 +239,7 @@ fn scenario_b(arch: &'static str, timeout_s: u32, expect_watchdog: bool) {
     let Some(g) = prepare(arch) else { return };
     let mut all = Vec::new();
     for run in 1..=runs() {
-        let c = boot(&g, "B", run, timeout_s);
+        let c = boot(&g, "B", run, timeout_s, "");
         let r = check_b(&c, expect_watchdog);
         println!(
             "{arch} B#{run}: first_action_ms={} min_avail_kb={} oom_kills={} ({})",
@@ -257,7 +263,7 @@ fn scenario_b(arch: &'static str, timeout_s: u32, expect_watchdog: bool) {
 #[ignore = "boots a qemu guest (about 15 s under TCG); run by tests/vm/run.sh"]
 fn x86_64_a_without_agent_the_oom_killer_shoots_the_innocent() {
     let Some(g) = prepare("x86_64") else { return };
-    let c = boot(&g, "A", 1, 180);
+    let c = boot(&g, "A", 1, 180, "");
     let flood = c.line("flood");
     assert_eq!(
         support::field(flood, "stop"),
@@ -319,7 +325,8 @@ fn armv7_b_agent_saves_the_box() {
 #[ignore = "boots a qemu guest (about 100 s under TCG); run by tests/vm/run.sh"]
 fn x86_64_c_agent_owns_the_watchdog() {
     let Some(g) = prepare("x86_64") else { return };
-    let c = boot(&g, "C", 1, 300);
+    // Without the sock_diag modules, so this boot covers the agent's /proc/net text path.
+    let c = boot(&g, "C", 1, 300, "gwvm.diag=0");
     assert!(
         c.line("watchdog").contains("device=/dev/watchdog"),
         "no /dev/watchdog in the guest ({})",
@@ -336,6 +343,11 @@ fn x86_64_c_agent_owns_the_watchdog() {
     );
     // The agent alone keeps the box up through the flood and the quiet phase after it.
     let r = check_saved(&c);
+    assert!(
+        c.syslog_has("sock_diag: no kernel support for udp"),
+        "expected the /proc text fallback without the diag modules ({})",
+        c.log.display()
+    );
     let firings = c.watchdog_firings();
     let held_end = c.phase("held", "end");
     assert!(

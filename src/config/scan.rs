@@ -1305,7 +1305,7 @@ mod tests {
         );
         assert_eq!(
             err(r#"{"interval_ms": 99999999999999999999}"#).2,
-            "\"interval_ms\" must be between 100 and 3600000, got 99999999999999999999"
+            "\"interval_ms\" must be between 10 and 3600000, got 99999999999999999999"
         );
         assert_eq!(
             err(r#"{"interval_ms": 1.5}"#).2,

@@ -90,7 +90,7 @@ pub const WORD_CAP: usize = MAX_STR;
 
 /// Top-level keys, in the order docs/CONFIG.md lists them (and unknown-key messages show them).
 pub const TOP: &[KeySpec] = &[
-    int("interval_ms", 100, 3_600_000),
+    int("interval_ms", 10, 3_600_000),
     text("syslog", MAX_STR),
     text("facility", WORD_CAP),
     text("status_file", MAX_STR),

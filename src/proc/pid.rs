@@ -98,7 +98,12 @@ fn status_value<'l>(line: &'l [u8], key: &[u8]) -> Option<&'l [u8]> {
 pub fn read_status(root: &ProcRoot, pid: u32, buf: &mut [u8]) -> Result<Status, ProcError> {
     let fd = crate::safefile::open_read(&root.pid_path(pid, b"status").map_err(ProcError::Io)?)
         .map_err(ProcError::Io)?;
-    let mut r = LineReader::new(fd, buf);
+    parse_status(fd, buf)
+}
+
+/// Parses a status file from `src` through `buf` (see `read_status`; fuzzed in fuzz/).
+pub fn parse_status<S: super::Source>(src: S, buf: &mut [u8]) -> Result<Status, ProcError> {
+    let mut r = LineReader::new(src, buf);
     let mut st = Status::default();
     let (mut name, mut tgid, mut ppid, mut uid) = (false, false, false, false);
     while let Some(line) = r.next_line() {

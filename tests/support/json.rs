@@ -281,11 +281,12 @@ pub fn check_contract(v: &Value) {
     let socks = v.at("sockets").arr();
     let protos = [
         "tcp", "tcp6", "udp", "udp6", "raw", "raw6", "udplite", "udplite6", "netlink", "packet",
+        "unix", // PRODUCT.md Additions: AF_UNIX rows
     ];
     let mut last = i64::MAX;
     for s in socks {
         for k in [
-            "proto", "local", "rx_queue", "tx_queue", "drops", "inode", "uid", "owners",
+            "proto", "local", "rx_queue", "tx_queue", "drops", "inode", "uid", "owners", "netns",
         ] {
             assert!(s.has(k), "socket lacks {k}: {s:?}");
         }

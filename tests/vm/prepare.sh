@@ -25,6 +25,7 @@ else
     --example gw-testd --example gw-vmguest >&2
 fi
 rel=$root/target/$triple/release
+[ "$arch" = armv7 ] && rel=$root/target/build-std/$triple/$triple/release
 bindir=$root/target/vm/$arch/bin
 mkdir -p "$bindir"
 for b in ghostwatch examples/gw-testd examples/gw-vmguest; do

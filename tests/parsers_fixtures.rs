@@ -294,3 +294,25 @@ fn debian_6_1_booted_under_qemu() {
     let s = SockStat::read(SliceSource::new(&text), &mut buf).unwrap();
     assert!(s.sockets_used.is_some() && s.tcp_inuse.is_some());
 }
+
+/// tests/data/kernel-be/ must stay a complete copy of every net/ sample: a sample added
+/// without its derived big-endian twin fails here on every target, not only on mips.
+/// (Regenerate with tests/fixtures/make_big_endian.py, see tests/data/kernel-be/README.md.)
+#[test]
+fn big_endian_copies_cover_every_net_sample() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    for dir in std::fs::read_dir(root.join("kernel")).unwrap() {
+        let net = dir.unwrap().path().join("net");
+        let Ok(files) = std::fs::read_dir(&net) else {
+            continue;
+        };
+        for f in files {
+            let f = f.unwrap().path();
+            let rel = f.strip_prefix(root.join("kernel")).unwrap();
+            let twin = root.join("kernel-be").join(rel);
+            let (le, be) = (std::fs::read(&f).unwrap(), std::fs::read(&twin));
+            let be = be.unwrap_or_else(|e| panic!("{}: {e}", twin.display()));
+            assert_eq!(le.len(), be.len(), "{}", twin.display());
+        }
+    }
+}

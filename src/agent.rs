@@ -16,6 +16,7 @@ use crate::proc::meminfo::{Field, MemInfo};
 use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
+use crate::proc::zoneinfo::PcpSummary;
 use crate::proc::{ProcRoot, pid};
 use crate::schedule::Schedule;
 use crate::sink::{self, Severity};
@@ -494,6 +495,17 @@ impl Agent {
         }
     }
 
+    /// Free pages on the per-CPU page lists (/proc/zoneinfo), read every poll (they move as
+    /// fast as MemFree); None where zoneinfo is absent or shows no lists.
+    fn pcp_free_kb(&mut self) -> Option<u64> {
+        let s = self
+            .root
+            .open(b"zoneinfo")
+            .ok()
+            .and_then(|fd| PcpSummary::read(fd, &mut self.buf).ok())?;
+        (s.lists > 0).then(|| s.free_kb(self.page_size))
+    }
+
     /// Vmalloc from /proc/vmallocinfo, only where meminfo's VmallocUsed is 0/absent (4.4-5.2),
     /// refreshed every VMALLOCINFO_EVERY polls.
     fn vmallocinfo_kb(&mut self, mi: &MemInfo) -> Option<u64> {
@@ -690,7 +702,13 @@ impl Agent {
         };
         let vm = self.vmallocinfo_kb(&mi);
         let g = match ghost::compute(&mi, vm) {
-            Ok(g) => g,
+            Ok(mut g) => {
+                // Free pages parked on the per-CPU lists are not Ghost (proc::zoneinfo).
+                if let Some(kb) = self.pcp_free_kb() {
+                    g.add_pcp_free(kb);
+                }
+                g
+            }
             Err(what) => {
                 // Unknown, not a guess: no Ghost rule runs on it and the files say null.
                 self.read_error("meminfo", what);

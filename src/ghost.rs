@@ -120,35 +120,24 @@ impl core::fmt::Display for GhostError {
     }
 }
 
-/// Every meminfo field the equation reads (MemTotal and the terms, with their fallbacks).
-const INPUTS: [Field; 19] = [
-    Field::MemTotal,
-    Field::MemFree,
-    Field::Slab,
-    Field::VmallocUsed,
-    Field::PageTables,
-    Field::SecPageTables,
-    Field::KernelStack,
-    Field::ShadowCallStack,
-    Field::HardwareCorrupted,
-    Field::Bounce,
-    Field::Active,
-    Field::Inactive,
-    Field::Unevictable,
-    Field::Hugetlb,
-    Field::HugePagesTotal,
-    Field::Hugepagesize,
-    Field::Percpu,
-    Field::Zswap,
-    Field::Unaccepted,
-];
+/// Every meminfo field the equation reads: MemTotal and the terms above, with VmallocUsed and
+/// Hugetlb's fallback (HugePages_Total x Hugepagesize) at their places.
+fn inputs() -> impl Iterator<Item = Field> {
+    [Field::MemTotal]
+        .into_iter()
+        .chain(BEFORE_VMALLOC)
+        .chain([Field::VmallocUsed])
+        .chain(AFTER_VMALLOC)
+        .chain([Field::Hugetlb, Field::HugePagesTotal, Field::Hugepagesize])
+        .chain(AFTER_HUGETLB)
+}
 
 /// Computes Ghost. `vmallocinfo_kb` is the vmalloc'd total from /proc/vmallocinfo when it
 /// could be read; it replaces VmallocUsed only where VmallocUsed is 0 or absent.
 /// Err(Missing("MemTotal")) if meminfo lacks MemTotal; Err(Malformed(name)) if a line the
 /// equation reads was printed but did not parse (a term silently dropped would be worse).
 pub fn compute(mi: &MemInfo, vmallocinfo_kb: Option<u64>) -> Result<Ghost, GhostError> {
-    if let Some(f) = INPUTS.iter().find(|&&f| mi.is_malformed(f)) {
+    if let Some(f) = inputs().find(|&f| mi.is_malformed(f)) {
         return Err(GhostError::Malformed(f.name()));
     }
     let mem_total_kb = mi

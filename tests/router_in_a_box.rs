@@ -155,6 +155,8 @@ struct BRun {
     first_action_ms: u64,
     min_avail_kb: u64,
     oom_kills: u64,
+    /// `held_ms` of the agent's `event=recovered trigger=backlog`, if it came before power-off.
+    recovered_held_ms: Option<u64>,
 }
 
 /// Checks that the agent saved the box during the flood: it acted on the leaky daemon's
@@ -188,10 +190,15 @@ fn check_saved(c: &Console) -> BRun {
     let first = support::field(flood, "first_action_ms")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no action seen during the flood: {flood}"));
+    let recovered_held_ms = c.lines("syslog").iter().find_map(|l| {
+        let l = &l[l.find("event=recovered trigger=backlog ")?..];
+        support::field(l, "held_ms")?.parse().ok()
+    });
     BRun {
         first_action_ms: first,
         min_avail_kb: c.num("flood", "min_avail_kb"),
         oom_kills,
+        recovered_held_ms,
     }
 }
 
@@ -242,10 +249,12 @@ fn scenario_b(arch: &'static str, timeout_s: u32, expect_watchdog: bool) {
         let c = boot(&g, "B", run, timeout_s, "");
         let r = check_b(&c, expect_watchdog);
         println!(
-            "{arch} B#{run}: first_action_ms={} min_avail_kb={} oom_kills={} ({})",
+            "{arch} B#{run}: first_action_ms={} min_avail_kb={} oom_kills={} backlog_recovered_held_ms={} ({})",
             r.first_action_ms,
             r.min_avail_kb,
             r.oom_kills,
+            r.recovered_held_ms
+                .map_or("none-before-poweroff".to_string(), |v| v.to_string()),
             c.log.display()
         );
         all.push(r);

@@ -279,18 +279,30 @@ pub fn check_contract(v: &Value) {
     assert_eq!(sum, g.at("accounted_kb").i64(), "terms add up to accounted");
     assert!(["meminfo", "vmallocinfo"].contains(&g.at("vmalloc_source").str()));
     let socks = v.at("sockets").arr();
+    // PRODUCT.md's names, including the Additions' "unix".
     let protos = [
         "tcp", "tcp6", "udp", "udp6", "raw", "raw6", "udplite", "udplite6", "netlink", "packet",
-        "unix", // PRODUCT.md Additions: AF_UNIX rows
+        "unix",
     ];
     let mut last = i64::MAX;
     for s in socks {
         for k in [
-            "proto", "local", "rx_queue", "tx_queue", "drops", "inode", "uid", "owners", "netns",
+            "proto",
+            "local",
+            "rx_queue",
+            "tx_queue",
+            "drops",
+            "inode",
+            "uid",
+            "owners",
+            "owners_more",
+            "netns",
         ] {
             assert!(s.has(k), "socket lacks {k}: {s:?}");
         }
-        assert!(protos.contains(&s.at("proto").str()));
+        assert!(protos.contains(&s.at("proto").str()), "proto name: {s:?}");
+        assert!(s.at("owners_more").i64() >= 0, "owners_more: {s:?}");
+        assert!(s.at("netns").i64() >= 0, "netns: {s:?}");
         let rx = s.at("rx_queue").i64();
         assert!(rx <= last, "sockets sorted by rx_queue descending");
         last = rx;

@@ -908,6 +908,12 @@ impl Agent {
     /// result: event, rule, action, trigger, measurements).
     fn finish_action(&mut self, mut l: AuditLine, outcome: &Outcome) {
         self.stats.actions[outcome.result.index()] += 1;
+        // An action that ran changed the sockets it aimed at, yet sockstat's `mem` need not
+        // move (a drained UDP socket keeps its forward allocation): forget the baseline so the
+        // next poll re-reads the tables and sees the recovery instead of a stale suspect.
+        if matches!(outcome.result, ResultKind::Ok | ResultKind::Failed) {
+            self.mem_at_read = [None, None];
+        }
         outcome.audit_pairs(&mut l);
         let sev = if outcome.result == ResultKind::Failed {
             Severity::Err

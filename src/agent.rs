@@ -16,6 +16,7 @@ use crate::proc::meminfo::{Field, MemInfo};
 use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
+use crate::proc::zoneinfo::PcpSummary;
 use crate::proc::{ProcRoot, pid};
 use crate::schedule::Schedule;
 use crate::sink::{self, Severity};
@@ -138,46 +139,44 @@ pub fn choose_config(path: Option<&str>) -> ConfigSource {
 
 /// Loads `src`; the error text is `FILE:LINE:COL: message`.
 pub fn load_config(src: &ConfigSource) -> Result<Config, String> {
+    let mut cfg = Config::default();
+    load_config_into(src, &mut cfg)?;
+    Ok(cfg)
+}
+
+/// `load_config`, filling `cfg` in place (no Config-sized Result and copy on the stack; on
+/// Err `cfg` is a mix of old, default and parsed values: don't use it).
+pub fn load_config_into(src: &ConfigSource, cfg: &mut Config) -> Result<(), String> {
     match src {
-        ConfigSource::File(p) => config::load(p).map_err(|e| e.to_string()),
-        ConfigSource::Embedded => Ok(Config::embedded_default()),
+        ConfigSource::File(p) => config::load_into(p, cfg).map_err(|e| e.to_string()),
+        ConfigSource::Embedded => {
+            cfg.set_embedded_default();
+            Ok(())
+        }
     }
 }
 
 /// Runs the agent; returns the process exit status (0 clean stop, 1 runtime failure, 2 bad config).
+///
+/// Stack economy (mlockall keeps every stack page the agent ever touched resident, so the
+/// deepest frame chain is paid for the whole run): the `Agent` (~80 KiB) lives in this frame
+/// exactly once, used through a reference to its `Result` rather than moved out of it, and
+/// the config is loaded straight into it (`Agent::blank`, `Agent::configure`).
+#[inline(never)]
 pub fn run(opts: Options) -> u8 {
     // Before anything lowers it: the value the agent's commands get back.
     children::remember_oom_score_adj();
     let source = choose_config(opts.config_path.as_deref());
-    let mut cfg = match load_config(&source) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            eprintln!(
-                "ghostwatch: refusing to run with an invalid config (check it with 'ghostwatch check -c FILE')"
-            );
-            return 2;
-        }
-    };
-    if opts.dry_run {
-        cfg.dry_run = true;
-    }
-    if let Err(e) = sink::init(&cfg.syslog, &cfg.facility) {
-        eprintln!(
-            "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back"
-        );
-    }
-    install_signal_handlers();
-    let mut agent = match Agent::new(cfg, opts.proc_root.clone()) {
+    let mut built = Agent::blank(opts.proc_root.clone());
+    let agent = match &mut built {
         Ok(a) => a,
-        Err(e) => {
-            let mut l = AuditLine::new("error");
-            l.kv("reason", e.as_bytes());
-            sink::emit(Severity::Err, l.as_str());
-            eprintln!("ghostwatch: {e}");
-            return 1;
-        }
+        // No meminfo: the slow path of before, so a bad config is still reported as one
+        // (exit 2) first, and the failure audited through the configured sink.
+        Err(_) => return start_failed(&opts, &source),
     };
+    if let Err(code) = agent.configure(&source, opts.dry_run) {
+        return code;
+    }
     if opts.once {
         agent.owner_walk_budget_us = u64::MAX;
     }
@@ -254,6 +253,40 @@ pub fn run(opts: Options) -> u8 {
     0
 }
 
+/// Prints why the config is invalid (the `run` and `reload` wording) and returns exit status 2.
+fn refuse_config(e: &str) -> u8 {
+    eprintln!("{e}");
+    eprintln!(
+        "ghostwatch: refusing to run with an invalid config (check it with 'ghostwatch check -c FILE')"
+    );
+    2
+}
+
+/// `run` when the agent cannot be built (no readable meminfo): loads the config the plain way
+/// (2 if invalid), opens its sink and audits why the agent cannot start (1).
+#[inline(never)]
+fn start_failed(opts: &Options, source: &ConfigSource) -> u8 {
+    let cfg = match load_config(source) {
+        Ok(c) => c,
+        Err(e) => return refuse_config(&e),
+    };
+    if let Err(e) = sink::init(&cfg.syslog, &cfg.facility) {
+        eprintln!(
+            "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back"
+        );
+    }
+    match Agent::new(cfg, opts.proc_root.clone()) {
+        Ok(_) => 1, // meminfo appeared meanwhile; still a failed start
+        Err(e) => {
+            let mut l = AuditLine::new("error");
+            l.kv("reason", e.as_bytes());
+            sink::emit(Severity::Err, l.as_str());
+            eprintln!("ghostwatch: {e}");
+            1
+        }
+    }
+}
+
 /// Sleeps on CLOCK_MONOTONIC until `deadline_ms`; returns early when a signal arrives.
 fn sleep_until_ms(deadline_ms: u64) {
     let ts = crate::sys::timespec(deadline_ms / 1000, (deadline_ms % 1000) as u32 * 1_000_000);
@@ -300,6 +333,7 @@ pub struct Agent {
 
 impl Agent {
     /// Builds the agent; Err if the proc root has no readable meminfo (nothing to watch).
+    #[inline(never)] // its temporaries stay out of `run`'s frame (see `run`)
     pub fn new(cfg: Config, root: ProcRoot) -> Result<Agent, String> {
         let meminfo_fd = root
             .open(b"meminfo")
@@ -328,10 +362,42 @@ impl Agent {
         })
     }
 
+    /// `new` with the default config, for `run` to load the real one straight into `cfg`
+    /// (`configure`): a frame of its own, so the Config temporary is not part of `run`'s.
+    #[inline(never)]
+    fn blank(root: ProcRoot) -> Result<Agent, String> {
+        Agent::new(Config::default(), root)
+    }
+
+    /// `run`'s start on a `blank` agent: loads the config into `self.cfg` in place (an
+    /// invalid one is reported: Err(2)), applies --dry-run, opens the syslog sink, installs
+    /// the signal handlers and loads the `protect` list (what `new` does with its Config).
+    #[inline(never)]
+    fn configure(&mut self, source: &ConfigSource, dry_run: bool) -> Result<(), u8> {
+        if let Err(e) = load_config_into(source, &mut self.cfg) {
+            return Err(refuse_config(&e));
+        }
+        if dry_run {
+            self.cfg.dry_run = true;
+        }
+        if let Err(e) = sink::init(&self.cfg.syslog, &self.cfg.facility) {
+            eprintln!(
+                "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back"
+            );
+        }
+        install_signal_handlers();
+        self.firmware = firmware::Firmware::new(&self.root, &self.cfg);
+        Ok(())
+    }
+
     /// Re-reads the config after SIGHUP; a bad one is logged and the old one stays.
+    #[inline(never)] // the new Config (~28 KiB) stays out of `run`'s frame (see `run`)
     pub fn reload(&mut self, source: &ConfigSource, force_dry_run: bool) {
-        match load_config(source) {
-            Ok(mut c) => {
+        // One Config filled in place (not a Result and a copy of it); the running config
+        // stays untouched until the new one is valid.
+        let mut c = Config::default();
+        match load_config_into(source, &mut c) {
+            Ok(()) => {
                 if force_dry_run {
                     c.dry_run = true;
                 }
@@ -427,6 +493,17 @@ impl Agent {
                 None
             }
         }
+    }
+
+    /// Free pages on the per-CPU page lists (/proc/zoneinfo), read every poll (they move as
+    /// fast as MemFree); None where zoneinfo is absent or shows no lists.
+    fn pcp_free_kb(&mut self) -> Option<u64> {
+        let s = self
+            .root
+            .open(b"zoneinfo")
+            .ok()
+            .and_then(|fd| PcpSummary::read(fd, &mut self.buf).ok())?;
+        (s.lists > 0).then(|| s.free_kb(self.page_size))
     }
 
     /// Vmalloc from /proc/vmallocinfo, only where meminfo's VmallocUsed is 0/absent (4.4-5.2),
@@ -632,7 +709,13 @@ impl Agent {
         };
         let vm = self.vmallocinfo_kb(&mi);
         let g = match ghost::compute(&mi, vm) {
-            Ok(g) => g,
+            Ok(mut g) => {
+                // Free pages parked on the per-CPU lists are not Ghost (proc::zoneinfo).
+                if let Some(kb) = self.pcp_free_kb() {
+                    g.add_pcp_free(kb);
+                }
+                g
+            }
             Err(what) => {
                 // Unknown, not a guess: no Ghost rule runs on it and the files say null.
                 self.read_error("meminfo", what);
@@ -832,6 +915,12 @@ impl Agent {
     /// result: event, rule, action, trigger, measurements).
     fn finish_action(&mut self, mut l: AuditLine, outcome: &Outcome) {
         self.stats.actions[outcome.result.index()] += 1;
+        // An action that ran changed the sockets it aimed at, yet sockstat's `mem` need not
+        // move (a drained UDP socket keeps its forward allocation): forget the baseline so the
+        // next poll re-reads the tables and sees the recovery instead of a stale suspect.
+        if matches!(outcome.result, ResultKind::Ok | ResultKind::Failed) {
+            self.mem_at_read = [None, None];
+        }
         outcome.audit_pairs(&mut l);
         let sev = if outcome.result == ResultKind::Failed {
             Severity::Err

@@ -18,6 +18,20 @@ use core::sync::atomic::{AtomicI32, Ordering};
 
 /// The only environment a command gets: no inherited secrets, no LD_PRELOAD, a fixed PATH.
 pub const EXEC_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
+/// The same as the `environ` a command gets: set in the child after fork (as std does for a
+/// Command whose environment was changed), so neither std's environment map (a BTreeMap of
+/// OsStrings, several KiB of code on a router's flash) nor an allocation per spawn is needed.
+struct CleanEnv([*const libc::c_char; 2]);
+// SAFETY: pointers to a 'static C string literal, never written.
+unsafe impl Sync for CleanEnv {}
+static CLEAN_ENV: CleanEnv = CleanEnv([
+    c"PATH=/usr/sbin:/usr/bin:/sbin:/bin".as_ptr(),
+    core::ptr::null(),
+]);
+unsafe extern "C" {
+    /// The C library's environment (musl and glibc both define it).
+    static mut environ: *const *const libc::c_char;
+}
 /// Grace between SIGTERM and SIGKILL of a command's process group.
 pub const KILL_GRACE_MS: u64 = 1000;
 /// How often a group that got SIGTERM is looked at (its members are not our children, so no
@@ -106,8 +120,6 @@ impl Running {
         let _ = core::fmt::Write::write_fmt(&mut adj, format_args!("{}", start_oom_score_adj()));
         let mut cmd = Command::new(prog);
         cmd.args(args)
-            .env_clear()
-            .env("PATH", EXEC_PATH)
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -117,6 +129,8 @@ impl Running {
         // required between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
+                // execvp, which std calls next, searches this PATH and passes this environ.
+                environ = CLEAN_ENV.0.as_ptr();
                 clean_slate_in_child(adj.as_bytes());
                 Ok(())
             })
@@ -389,6 +403,31 @@ mod tests {
 
     fn argv(a: &[&str]) -> Vec<Str> {
         a.iter().map(|s| Str::try_from(*s).unwrap()).collect()
+    }
+
+    /// Runs `argv` to its end and returns the outcome's reason ("" when it exited 0).
+    fn run_to_end(a: &[&str]) -> String {
+        let mut r = Running::spawn(&argv(a), None, 5000).unwrap();
+        loop {
+            if let Some(o) = r.poll(monotonic_ms(), false) {
+                return o.reason.as_str().to_string();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn command_environment_is_exactly_path() {
+        assert_eq!(CLEAN_ENV.0[1], core::ptr::null());
+        // SAFETY: a NUL-terminated literal.
+        let first = unsafe { core::ffi::CStr::from_ptr(CLEAN_ENV.0[0]) };
+        assert_eq!(first.to_str().unwrap(), format!("PATH={EXEC_PATH}"));
+        // What the shell itself adds (PWD, SHLVL, _) aside, the command sees PATH only: none
+        // of this test process's variables (cargo sets CARGO_* for it).
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let script = r#"test "$(env | grep -v -e '^PWD=' -e '^SHLVL=' -e '^_=')" = "PATH=$0""#;
+        assert_eq!(run_to_end(&["sh", "-c", script, EXEC_PATH]), "");
+        assert_eq!(run_to_end(&["sh", "-c", "exit 3"]), "exit status 3");
     }
 
     #[test]

@@ -314,10 +314,15 @@ impl Config {
     /// this falls back to `Config::default()`, which has no rules and acts on nothing).
     pub fn embedded_default() -> Config {
         let mut cfg = Config::default();
-        if parse_into(EMBEDDED_DEFAULT_JSON.as_bytes(), &mut cfg).is_err() {
-            cfg.reset();
-        }
+        cfg.set_embedded_default();
         cfg
+    }
+
+    /// `embedded_default`, in place (no ~28 KB temporary on the caller's stack).
+    pub fn set_embedded_default(&mut self) {
+        if parse_into(EMBEDDED_DEFAULT_JSON.as_bytes(), self).is_err() {
+            self.reset();
+        }
     }
 
     /// Sets every field to its default in place. Field by field on purpose: assigning a

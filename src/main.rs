@@ -154,36 +154,7 @@ fn main() -> ExitCode {
             let Some(file) = file else {
                 return usage_error("check needs -c FILE");
             };
-            match config::load(file) {
-                Ok(cfg) => {
-                    // Valid, but say where a process action could hit an impostor.
-                    for (i, r) in cfg.rules.iter().enumerate() {
-                        let reach = ghostwatch::identity::reach(
-                            r.action.targets_owner(),
-                            r.exe.as_deref(),
-                            r.uid,
-                        );
-                        if let Some(w) = reach {
-                            let _ = writeln!(
-                                std::io::stderr(),
-                                "{file}: warning: rules[{i}] \"{}\" ({}): {w}",
-                                r.name,
-                                r.action.name()
-                            );
-                        }
-                    }
-                    println!(
-                        "{file}: ok ({} rule{})",
-                        cfg.rules.len(),
-                        if cfg.rules.len() == 1 { "" } else { "s" }
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    let _ = writeln!(std::io::stderr(), "{e}");
-                    ExitCode::from(2)
-                }
-            }
+            check(file)
         }
         "run" => {
             let mut opts = agent::Options::default();
@@ -210,5 +181,38 @@ fn main() -> ExitCode {
             ExitCode::from(agent::run(opts))
         }
         other => usage_error(&format!("unknown command '{other}'")),
+    }
+}
+
+/// `ghostwatch check`: a frame of its own (not inlined into `main`), so its Config is not on
+/// the stack under `run`'s (mlockall keeps every stack page ever touched resident).
+#[inline(never)]
+fn check(file: &str) -> ExitCode {
+    match config::load(file) {
+        Ok(cfg) => {
+            // Valid, but say where a process action could hit an impostor.
+            for (i, r) in cfg.rules.iter().enumerate() {
+                let reach =
+                    ghostwatch::identity::reach(r.action.targets_owner(), r.exe.as_deref(), r.uid);
+                if let Some(w) = reach {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "{file}: warning: rules[{i}] \"{}\" ({}): {w}",
+                        r.name,
+                        r.action.name()
+                    );
+                }
+            }
+            println!(
+                "{file}: ok ({} rule{})",
+                cfg.rules.len(),
+                if cfg.rules.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "{e}");
+            ExitCode::from(2)
+        }
     }
 }

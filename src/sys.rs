@@ -505,8 +505,8 @@ mod tests {
     fn wall_clock_survives_2038() {
         // 32-bit musl targets are built with the libc crate's 64-bit time_t (targets/build.sh);
         // a build without it would stamp syslog lines wrongly from 2038-01-19 on.
-        assert_eq!(core::mem::size_of::<libc::time_t>(), 8);
         let ts = timespec(1 << 32, 999_999_999);
+        assert_eq!(core::mem::size_of_val(&ts.tv_sec), 8);
         assert_eq!(
             (ts.tv_sec as i64, ts.tv_nsec as i64),
             (1 << 32, 999_999_999)
@@ -583,11 +583,14 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let p2 = path.clone();
         let t = std::thread::spawn(move || {
-            // SAFETY: pthread_self has no preconditions.
-            tx.send(unsafe { libc::pthread_self() }).unwrap();
+            tx.send(()).unwrap();
             Fd::open(&p2, libc::O_RDONLY).err()
         });
-        let tid = rx.recv().unwrap();
+        // From the handle: musl's pthread_t is a pointer, which cannot cross a channel (std
+        // hands it out as an integer; the cast is a no-op on glibc, not on musl).
+        #[allow(clippy::unnecessary_cast)]
+        let tid = std::os::unix::thread::JoinHandleExt::as_pthread_t(&t) as libc::pthread_t;
+        rx.recv().unwrap();
         let mut got = None;
         for _ in 0..100 {
             std::thread::sleep(std::time::Duration::from_millis(20));

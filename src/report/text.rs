@@ -14,11 +14,10 @@ pub struct Kb(pub u64);
 
 impl fmt::Display for Kb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kb = self.0 as f64;
         if self.0 >= 1024 * 1024 {
-            write!(f, "{:.2} GiB", kb / (1024.0 * 1024.0))
+            write!(f, "{} GiB", Fixed::new(self.0 as i64, 1024 * 1024, 2))
         } else if self.0 >= 1024 {
-            write!(f, "{:.1} MiB", kb / 1024.0)
+            write!(f, "{} MiB", Fixed::new(self.0 as i64, 1024, 1))
         } else {
             write!(f, "{} kB", self.0)
         }
@@ -32,11 +31,54 @@ impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0 >= 1024 {
             if self.0 < 1024 * 1024 {
-                return write!(f, "{:.1} kB", self.0 as f64 / 1024.0);
+                return write!(f, "{} kB", Fixed::new(self.0 as i64, 1024, 1));
             }
             return Kb(self.0 / 1024).fmt(f);
         }
         write!(f, "{} bytes", self.0)
+    }
+}
+
+/// `num / den` with `decimals` digits after the point, rounded half to even exactly as `{:.N}`
+/// rounds the same quotient held in an f64 (for the power-of-two divisors used here the f64 is
+/// exact). Integer-only: the binary then carries no float formatting (grisu/dragon tables),
+/// which is several KiB on a router's flash. Honours width and alignment (`{:>11}`).
+pub struct Fixed {
+    num: i64,
+    den: u64,
+    decimals: u32,
+}
+
+impl Fixed {
+    pub fn new(num: i64, den: u64, decimals: u32) -> Fixed {
+        Fixed {
+            num,
+            den: den.max(1),
+            decimals: decimals.min(6),
+        }
+    }
+}
+
+impl fmt::Display for Fixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // u64 only: 128-bit division is a library call on 32-bit CPUs, and large here.
+        let scale = 10u64.pow(self.decimals);
+        let (n, den) = (self.num.unsigned_abs(), self.den);
+        let frac = (n % den).saturating_mul(scale); // exact for den < 2^44 (all used here)
+        let mut q = (n / den).saturating_mul(scale) + frac / den;
+        let r = frac % den;
+        if 2 * r > den || (2 * r == den && q % 2 == 1) {
+            q += 1;
+        }
+        let mut s = heapless::String::<48>::new();
+        let sign = if self.num < 0 { "-" } else { "" };
+        let _ = if self.decimals == 0 {
+            fmt::Write::write_fmt(&mut s, format_args!("{sign}{q}"))
+        } else {
+            let (int, frac, w) = (q / scale, q % scale, self.decimals as usize);
+            fmt::Write::write_fmt(&mut s, format_args!("{sign}{int}.{frac:0w$}"))
+        };
+        f.pad(&s)
     }
 }
 
@@ -64,8 +106,6 @@ fn small_text(v: &dyn fmt::Display) -> heapless::String<64> {
     s
 }
 
-const MIB: f64 = 1024.0;
-
 /// The human report.
 pub fn write_text(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "VERDICT: {}", Verdict(r))?;
@@ -79,10 +119,10 @@ pub fn write_text(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     let row = |out: &mut dyn Write, label: &dyn fmt::Display, kb: i64, note: &str| {
         writeln!(
             out,
-            "  {:<36} {:>12} {:>11.1}{}",
+            "  {:<36} {:>12} {:>11}{}",
             small_text(label).as_str(),
             kb,
-            kb as f64 / MIB,
+            Fixed::new(kb, 1024, 1),
             note
         )
     };
@@ -122,10 +162,10 @@ pub fn write_text(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     let mrow = |out: &mut dyn Write, label: &dyn fmt::Display, kb: u64, note: &str| {
         writeln!(
             out,
-            "  {:<44} {:>12} {:>11.1}{}",
+            "  {:<44} {:>12} {:>11}{}",
             small_text(label).as_str(),
             kb,
-            kb as f64 / MIB,
+            Fixed::new(kb as i64, 1024, 1),
             note
         )
     };
@@ -256,4 +296,35 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_matches_float_formatting() {
+        // Every case the report prints: kB and bytes over 1024 and 1024², with ties.
+        let mut v: Vec<i64> = (-3000..3000).collect();
+        v.extend([
+            51,
+            52,
+            5120,
+            1536,
+            2591452,
+            76755840,
+            1 << 40,
+            (1 << 40) + 512,
+        ]);
+        v.extend((0..2000).map(|i| i * 524_288 + 5_243));
+        for &n in &v {
+            for (den, d) in [(1024u64, 1u32), (1024 * 1024, 2)] {
+                let want = format!("{:>11.*}", d as usize, n as f64 / den as f64);
+                assert_eq!(format!("{:>11}", Fixed::new(n, den, d)), want, "{n}/{den}");
+            }
+        }
+        assert_eq!(Kb(2591452).to_string(), "2.47 GiB");
+        assert_eq!(Bytes(76755840).to_string(), "73.2 MiB");
+        assert_eq!(Bytes(1126).to_string(), "1.1 kB");
+    }
 }

@@ -533,6 +533,18 @@ impl Agent {
     fn read_sockets(&mut self, full: bool) {
         let periodic = policy::full_scan_due(self.cycles);
         let (mut read_tcp, mut read_udp) = (true, true);
+        let is_tcp = |p: Proto| matches!(p, Proto::Tcp | Proto::Tcp6);
+        let is_udp = |p: Proto| {
+            matches!(
+                p,
+                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6
+            )
+        };
+        // A family that has suspects is re-read when its queued memory changed even if that is
+        // now below the gate: else a drained socket stays the worst at its pre-drain queue and
+        // the incident never ends (seen in tests/vm: held at act until the periodic full scan).
+        let held_tcp = self.suspects.iter().any(|s| is_tcp(s.socket.proto));
+        let held_udp = self.suspects.iter().any(|s| is_udp(s.socket.proto));
         let mut mem = [None, None];
         if let Ok(ss) = self
             .root
@@ -542,8 +554,10 @@ impl Agent {
         {
             mem = [ss.tcp_mem_pages, ss.udp_mem_pages];
             if !full {
-                read_tcp = policy::sockstat_says_read(&self.cfg, mem[0], self.page_size);
-                read_udp = policy::sockstat_says_read(&self.cfg, mem[1], self.page_size);
+                read_tcp =
+                    held_tcp || policy::sockstat_says_read(&self.cfg, mem[0], self.page_size);
+                read_udp =
+                    held_udp || policy::sockstat_says_read(&self.cfg, mem[1], self.page_size);
             }
             // Suspect tracking: while the protocol's queued memory (a box-wide total) stays
             // within the gate's margin of what it was when its tables were last read, that
@@ -555,13 +569,6 @@ impl Agent {
             read_tcp &= !unchanged(mem[0], self.mem_at_read[0]);
             read_udp &= !unchanged(mem[1], self.mem_at_read[1]);
         }
-        let is_tcp = |p: Proto| matches!(p, Proto::Tcp | Proto::Tcp6);
-        let is_udp = |p: Proto| {
-            matches!(
-                p,
-                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6
-            )
-        };
         // Suspects of the families not re-read this poll stay; the rest are found again.
         self.suspects.retain(|s| {
             (is_tcp(s.socket.proto) && !read_tcp) || (is_udp(s.socket.proto) && !read_udp)

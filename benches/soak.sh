@@ -150,7 +150,7 @@ print(f"CPU: {cpu(t0, s0, t0b, s0b):.2f} % of a core in the first 30 s, "
       f"{cpu(t1a, s1a, t1, s1):.2f} % in the last 30 s, {cpu(t0, s0, t1, s1):.2f} % overall "
       f"({int(p1 - p0)} polls in {s1 - s0:.0f} s)")
 EOF
-echo "audit lines: $(wc -l <"$TMP/agent.log") ($(grep -c 'event=action rule=probe' "$TMP/agent.log" || true) commands run, $(grep -c 'event=error' "$TMP/agent.log" || true) errors)"
+echo "audit lines: $(wc -l <"$TMP/agent.log") ($(grep -c 'event=action rule=probe.* result=ok' "$TMP/agent.log" || true) commands run ok, $(grep -c 'event=action rule=probe.* result=skipped' "$TMP/agent.log" || true) skipped, $(grep -c 'event=error' "$TMP/agent.log" || true) errors)"
 echo "churn: ${BORN:-?} processes born"
 if [ $((RSS1 - RSS0)) -le 64 ] && [ "$FD1" -le "$FD0" ]; then
     echo "FLAT (VmRSS $RSS0 -> $RSS1 kB, fds $FD0 -> $FD1)"

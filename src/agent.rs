@@ -16,6 +16,7 @@ use crate::proc::meminfo::{Field, MemInfo};
 use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
+use crate::proc::zoneinfo::PcpSummary;
 use crate::proc::{ProcRoot, pid};
 use crate::schedule::Schedule;
 use crate::sink::{self, Severity};
@@ -494,6 +495,17 @@ impl Agent {
         }
     }
 
+    /// Free pages on the per-CPU page lists (/proc/zoneinfo), read every poll (they move as
+    /// fast as MemFree); None where zoneinfo is absent or shows no lists.
+    fn pcp_free_kb(&mut self) -> Option<u64> {
+        let s = self
+            .root
+            .open(b"zoneinfo")
+            .ok()
+            .and_then(|fd| PcpSummary::read(fd, &mut self.buf).ok())?;
+        (s.lists > 0).then(|| s.free_kb(self.page_size))
+    }
+
     /// Vmalloc from /proc/vmallocinfo, only where meminfo's VmallocUsed is 0/absent (4.4-5.2),
     /// refreshed every VMALLOCINFO_EVERY polls.
     fn vmallocinfo_kb(&mut self, mi: &MemInfo) -> Option<u64> {
@@ -521,6 +533,18 @@ impl Agent {
     fn read_sockets(&mut self, full: bool) {
         let periodic = policy::full_scan_due(self.cycles);
         let (mut read_tcp, mut read_udp) = (true, true);
+        let is_tcp = |p: Proto| matches!(p, Proto::Tcp | Proto::Tcp6);
+        let is_udp = |p: Proto| {
+            matches!(
+                p,
+                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6
+            )
+        };
+        // A family that has suspects is re-read when its queued memory changed even if that is
+        // now below the gate: else a drained socket stays the worst at its pre-drain queue and
+        // the incident never ends (seen in tests/vm: held at act until the periodic full scan).
+        let held_tcp = self.suspects.iter().any(|s| is_tcp(s.socket.proto));
+        let held_udp = self.suspects.iter().any(|s| is_udp(s.socket.proto));
         let mut mem = [None, None];
         if let Ok(ss) = self
             .root
@@ -530,8 +554,10 @@ impl Agent {
         {
             mem = [ss.tcp_mem_pages, ss.udp_mem_pages];
             if !full {
-                read_tcp = policy::sockstat_says_read(&self.cfg, mem[0], self.page_size);
-                read_udp = policy::sockstat_says_read(&self.cfg, mem[1], self.page_size);
+                read_tcp =
+                    held_tcp || policy::sockstat_says_read(&self.cfg, mem[0], self.page_size);
+                read_udp =
+                    held_udp || policy::sockstat_says_read(&self.cfg, mem[1], self.page_size);
             }
             // Suspect tracking: while the protocol's queued memory (a box-wide total) stays
             // within the gate's margin of what it was when its tables were last read, that
@@ -543,13 +569,6 @@ impl Agent {
             read_tcp &= !unchanged(mem[0], self.mem_at_read[0]);
             read_udp &= !unchanged(mem[1], self.mem_at_read[1]);
         }
-        let is_tcp = |p: Proto| matches!(p, Proto::Tcp | Proto::Tcp6);
-        let is_udp = |p: Proto| {
-            matches!(
-                p,
-                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6
-            )
-        };
         // Suspects of the families not re-read this poll stay; the rest are found again.
         self.suspects.retain(|s| {
             (is_tcp(s.socket.proto) && !read_tcp) || (is_udp(s.socket.proto) && !read_udp)
@@ -690,7 +709,13 @@ impl Agent {
         };
         let vm = self.vmallocinfo_kb(&mi);
         let g = match ghost::compute(&mi, vm) {
-            Ok(g) => g,
+            Ok(mut g) => {
+                // Free pages parked on the per-CPU lists are not Ghost (proc::zoneinfo).
+                if let Some(kb) = self.pcp_free_kb() {
+                    g.add_pcp_free(kb);
+                }
+                g
+            }
             Err(what) => {
                 // Unknown, not a guess: no Ghost rule runs on it and the files say null.
                 self.read_error("meminfo", what);
@@ -890,6 +915,12 @@ impl Agent {
     /// result: event, rule, action, trigger, measurements).
     fn finish_action(&mut self, mut l: AuditLine, outcome: &Outcome) {
         self.stats.actions[outcome.result.index()] += 1;
+        // An action that ran changed the sockets it aimed at, yet sockstat's `mem` need not
+        // move (a drained UDP socket keeps its forward allocation): forget the baseline so the
+        // next poll re-reads the tables and sees the recovery instead of a stale suspect.
+        if matches!(outcome.result, ResultKind::Ok | ResultKind::Failed) {
+            self.mem_at_read = [None, None];
+        }
         outcome.audit_pairs(&mut l);
         let sev = if outcome.result == ResultKind::Failed {
             Severity::Err

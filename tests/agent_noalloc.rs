@@ -1,7 +1,7 @@
 //! Proof of the invariant "the poll loop never allocates": a counting global allocator wraps
 //! the system one, and polls with nothing to carry out must not touch it — neither on the live
 //! /proc of this machine (quiet thresholds) nor on the seed box in a persistent incident once
-//! its first decisions were audited.
+//! its first decisions were audited, nor while a command it started is still running.
 
 use ghostwatch::agent::Agent;
 use ghostwatch::config::{Config, SyslogTarget};
@@ -132,6 +132,36 @@ fn poll_loop_does_not_allocate() {
     );
     assert!(agent.stats.worst.is_some_and(|w| w.rx_queue >= 65_536));
     drop((rx, tx));
+
+    // 4. A command still running (a restart script that takes its time): each poll looks at
+    // it with waitpid(WNOHANG) and the clock, and that allocates nothing either.
+    let mut agent = Agent::new(quiet_config(&dir), ProcRoot::live()).unwrap();
+    let argv = [
+        ghostwatch::config::Str::try_from("sleep").unwrap(),
+        ghostwatch::config::Str::try_from("30").unwrap(),
+    ];
+    let run = ghostwatch::children::Running::spawn(&argv, None, 60_000).unwrap();
+    let pid = run.pid();
+    let job = ghostwatch::children::Job {
+        run,
+        rule: "slow".try_into().unwrap(),
+        line: ghostwatch::audit::AuditLine::new("action"),
+    };
+    assert!(agent.children.push(job).is_ok());
+    agent.poll(1_000);
+    let now = ghostwatch::sys::monotonic_ms();
+    let n = count(|| {
+        for i in 0..30 {
+            agent.reap_children(now + i, false);
+            agent.poll(2_000 + i * 1000);
+        }
+    })
+    .1;
+    assert_eq!(n, 0, "{n} allocations in 30 polls while a command runs");
+    assert_eq!(agent.children.len(), 1, "the command is still running");
+    // SAFETY: our own child (pid of the command we spawned).
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    agent.finish_children(true);
 
     std::fs::remove_dir_all(&dir).unwrap();
 }

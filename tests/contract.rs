@@ -1261,3 +1261,26 @@ fn a_socket_held_by_many_lists_a_bounded_number_and_counts_the_rest() {
     // Sockets nobody shares say 0.
     assert_eq!(v.at("sockets.1.owners_more").i64(), 0);
 }
+
+#[test]
+fn free_pages_on_the_per_cpu_lists_are_not_ghost() {
+    // An optional zoneinfo in the tree: its pagesets' count: lines are free memory.
+    let t = TempDir::new("contract-pcp");
+    let root = t.join("proc");
+    mirror_contract_files(Path::new(&seed()), &root);
+    std::fs::write(
+        root.join("zoneinfo"),
+        "Node 0, zone   Normal\n  pages free     27329\n  pagesets\n    cpu: 0\n              count:    1000\n              high:     1200\n    cpu: 1\n              count:    24\n              high:     1200\n",
+    )
+    .unwrap();
+    let v = report_json(&["--proc-root", &root.display().to_string()]);
+    let pcp_kb = 1024 * sys_page_kb();
+    assert_eq!(v.at("ghost.terms.PcpFree").i64(), pcp_kb);
+    assert_eq!(v.at("ghost.ghost_kb").i64(), SEED_GHOST_KB - pcp_kb);
+}
+
+/// This machine's page size in kB (the tree's page counts are read with it).
+fn sys_page_kb() -> i64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_PAGESIZE) } / 1024) as i64
+}

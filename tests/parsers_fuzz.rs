@@ -7,6 +7,7 @@ use ghostwatch::proc::meminfo::MemInfo;
 use ghostwatch::proc::net::{self, Proto};
 use ghostwatch::proc::sockstat::SockStat;
 use ghostwatch::proc::vmallocinfo::{self, VmallocSummary};
+use ghostwatch::proc::zoneinfo::{self, PcpSummary};
 use ghostwatch::proc::{ProcError, SliceSource};
 use std::path::Path;
 
@@ -119,6 +120,8 @@ fn run_all(input: &[u8], bufsize: usize, chunk: usize) {
     let _ = SockStat::read(SliceSource::chunked(input, chunk), &mut buf);
     let v = VmallocSummary::read(SliceSource::chunked(input, chunk), &mut buf).unwrap();
     let _ = v.vmalloc_kb(65536);
+    let z = PcpSummary::read(SliceSource::chunked(input, chunk), &mut buf).unwrap();
+    let _ = z.free_kb(65536);
     let lines = input.split(|&c| c == b'\n').count() as u32;
     for p in Proto::ALL {
         let mut n = 0u32;
@@ -138,6 +141,7 @@ fn run_all(input: &[u8], bufsize: usize, chunk: usize) {
         let _ = MemInfo::default().parse_line(line);
         let _ = SockStat::default().parse_line(line);
         let _ = vmallocinfo::parse_line(line);
+        let _ = zoneinfo::parse_line(line);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Proof that the /proc readers never allocate: a counting global allocator counts the heap
 //! calls made by this thread while the live tables (with 1 000+ extra UDP sockets open, so there
-//! are many lines), meminfo, vmallocinfo, sockstat, every PID's status and a full owners walk
+//! are many lines), meminfo, vmallocinfo, zoneinfo, sockstat, every PID's status and a full owners walk
 //! are streamed through the library API. The count must be zero.
 //!
 //! Only Rust's allocator is seen: glibc's opendir() buffer is malloc'd by libc itself, once per
@@ -14,6 +14,7 @@ use ghostwatch::proc::meminfo::MemInfo;
 use ghostwatch::proc::net::{ProcNet, Proto, SocketSource};
 use ghostwatch::proc::sockstat::SockStat;
 use ghostwatch::proc::vmallocinfo::VmallocSummary;
+use ghostwatch::proc::zoneinfo::PcpSummary;
 use ghostwatch::proc::{ProcRoot, pid};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
@@ -116,7 +117,14 @@ fn read_everything(root: &ProcRoot, ours: &[u64], owned: &mut ReportOwners) -> S
         seen.vmalloc_areas = v.vmalloc_areas;
     }
     if let Ok(mi) = mi {
-        if let Ok(g) = ghost::compute(&mi, vm.map(|v| v.vmalloc_kb(4096))) {
+        if let Ok(mut g) = ghost::compute(&mi, vm.map(|v| v.vmalloc_kb(4096))) {
+            if let Ok(pcp) = root
+                .open(b"zoneinfo")
+                .map_err(|_| ())
+                .and_then(|fd| PcpSummary::read(&fd, &mut buf).map_err(|_| ()))
+            {
+                g.add_pcp_free(pcp.free_kb(4096));
+            }
             seen.mem_total_kb = g.mem_total_kb;
             seen.ghost_kb = g.ghost_kb;
         }

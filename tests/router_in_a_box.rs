@@ -194,6 +194,13 @@ fn check_saved(c: &Console) -> BRun {
         let l = &l[l.find("event=recovered trigger=backlog ")?..];
         support::field(l, "held_ms")?.parse().ok()
     });
+    // Once the clamp and drain have worked, the backlog incident must end: a stale suspect
+    // held at act would walk the rule ladder up to a needless restart.
+    assert!(
+        recovered_held_ms.is_some(),
+        "no event=recovered trigger=backlog before power-off ({})",
+        c.log.display()
+    );
     BRun {
         first_action_ms: first,
         min_avail_kb: c.num("flood", "min_avail_kb"),

@@ -11,6 +11,7 @@ pub mod netns;
 pub mod pid;
 pub mod sockstat;
 pub mod vmallocinfo;
+pub mod zoneinfo;
 
 use crate::sys::{self, CPath, Errno, Fd};
 use core::fmt;

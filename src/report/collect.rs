@@ -11,6 +11,7 @@ use crate::proc::netns::NetnsTable;
 use crate::proc::pid::{self, Comm};
 use crate::proc::sockstat::SockStat;
 use crate::proc::vmallocinfo::VmallocSummary;
+use crate::proc::zoneinfo::PcpSummary;
 use crate::proc::{ProcError, ProcRoot};
 use crate::sockets::{Note, Scanner, SourceKind};
 use crate::sys::{self, Errno};
@@ -291,11 +292,24 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
         .open(b"vmallocinfo")
         .map_err(ProcError::Io)
         .and_then(|fd| VmallocSummary::read(fd, &mut buf));
-    let ghost = ghost::compute(&mem, vmalloc.as_ref().ok().map(|v| v.vmalloc_kb(page_size)))
+    let mut ghost = ghost::compute(&mem, vmalloc.as_ref().ok().map(|v| v.vmalloc_kb(page_size)))
         .map_err(|e| match e {
-            ghost::GhostError::Missing(_) => format!("{mem_path}: {e} — is this a /proc tree?"),
+            ghost::GhostError::Missing(_) => {
+                format!("{mem_path}: {e} — is this a /proc tree?")
+            }
             ghost::GhostError::Malformed(_) => format!("{mem_path}: {e}"),
         })?;
+    // Free pages on the per-CPU lists are free memory MemFree leaves out (optional file: a
+    // tree without it, or a kernel that hides it, keeps the plain equation).
+    if let Ok(pcp) = root
+        .open(b"zoneinfo")
+        .map_err(ProcError::Io)
+        .and_then(|fd| PcpSummary::read(fd, &mut buf))
+    {
+        if pcp.lists > 0 {
+            ghost.add_pcp_free(pcp.free_kb(page_size));
+        }
+    }
 
     let mut f = Findings::new(mem, ghost, vmalloc.as_ref().ok().copied(), page_size);
     if f.mem.malformed > 0 {

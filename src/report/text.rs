@@ -114,7 +114,7 @@ pub fn write_text(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     let g = &r.ghost;
     writeln!(
         out,
-        "Accounting equation (/proc/meminfo)               kB         MiB"
+        "Accounting equation (/proc/meminfo, zoneinfo)     kB         MiB"
     )?;
     let row = |out: &mut dyn Write, label: &dyn fmt::Display, kb: i64, note: &str| {
         writeln!(

@@ -191,10 +191,10 @@ impl AgentProc {
 }
 
 impl Drop for AgentProc {
+    /// SIGTERM first: the agent then stops the commands it still runs (their own process
+    /// groups, which a SIGKILL of the agent would orphan: a restart script finishing after the
+    /// test's cleanup would leave a daemon behind). SIGKILL only if it does not exit in 3 s.
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        let _ = self.stop(3_000);
     }
 }

@@ -99,12 +99,15 @@ echo "idle ${DURATION}s: VmHWM ${HWM} kB, VmRSS ${RSS} kB, CPU ${CPU}% ($((T1 - 
 LAT=()
 for i in $(seq 1 "$TRIALS"); do
     rm -f "$FIRED"
+    FROM=$(($(wc -l <"$TMP/agent.log" 2>/dev/null || echo 0) + 1))
     start_agent
     sleep "$(python3 -c 'import random; print(1 + random.random())')"
     # 40 x 60 000 bytes: ~2.5 MB of truesize, well past backlog_act_bytes (1 MiB).
     OUT=$(ip netns exec "$NS" python3 "$HERE/latency_probe.py" "$FIRED" 40 60000 5 || true)
     stop_agent
     echo "trial $i: $OUT"
+    # A missed flood is a defect to diagnose: show what that trial's agent said.
+    case "$OUT" in timeout*) tail -n +"$FROM" "$TMP/agent.log" | sed "s/^/  trial $i agent: /" ;; esac
     case "$OUT" in latency_ms*) LAT+=("$(echo "$OUT" | awk '{print $2}')") ;; esac
 done
 grep -E 'event=(threshold|action)' "$TMP/agent.log" | tail -4 || true

@@ -44,24 +44,10 @@ fn bounded(args: &[&str]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// A copy of the seed fixture tree.
-fn seed_copy(dir: &TempDir) -> std::path::PathBuf {
-    let root = dir.path().join("proc");
-    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed");
-    assert!(
-        Command::new("cp")
-            .args(["-a", seed, root.to_str().unwrap()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    root
-}
-
 #[test]
 fn fifos_and_dev_zero_in_a_proc_root_never_hang_report() {
     let dir = TempDir::new("proc-fifo");
-    let root = seed_copy(&dir);
+    let root = support::seed_copy(&dir);
     mkfifo(&root.join("net/udp"));
     mkfifo(&root.join("3218/status"));
     mkfifo(&root.join("3218/comm"));

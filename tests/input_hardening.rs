@@ -7,24 +7,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use support::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ghostwatch");
-
-fn seed_copy(dir: &TempDir) -> PathBuf {
-    let root = dir.path().join("proc");
-    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed");
-    assert!(
-        Command::new("cp")
-            .args(["-a", seed, root.to_str().unwrap()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    root
-}
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
@@ -39,7 +26,7 @@ fn edit(p: &Path, from: &str, to: &str) {
 #[test]
 fn a_negative_memfree_makes_ghost_unknown_not_inflated() {
     let dir = TempDir::new("memfree");
-    let root = seed_copy(&dir);
+    let root = support::seed_copy(&dir);
     edit(
         &root.join("meminfo"),
         "MemFree:          109316 kB",
@@ -88,7 +75,7 @@ fn a_negative_memfree_makes_ghost_unknown_not_inflated() {
 #[test]
 fn a_queue_wider_than_the_kernel_prints_is_rejected() {
     let dir = TempDir::new("wide");
-    let root = seed_copy(&dir);
+    let root = support::seed_copy(&dir);
     // 9 hex digits: 68 GB "queued" on a 3.7 GB box. The kernel prints exactly 8.
     edit(
         &root.join("net/raw6"),
@@ -105,7 +92,7 @@ fn a_queue_wider_than_the_kernel_prints_is_rejected() {
 #[test]
 fn separators_bidi_and_newlines_in_a_name_are_escaped_everywhere() {
     let dir = TempDir::new("names");
-    let root = seed_copy(&dir);
+    let root = support::seed_copy(&dir);
     // zebra renamed by itself: a right-to-left override, a line separator, then a newline and
     // more text (the kernel keeps up to 15 bytes, newlines included).
     let name = "z\u{202e}b\u{2028}\nevil";

@@ -270,13 +270,7 @@ fn a_sighup_storm_reloads_at_most_once_per_poll_and_polls_stay_on_time() {
 /// Copies the seed fixture (zebra, PID 3218, holds the 76 MB raw6 backlog) into `dir`, with
 /// zebra's PID directory renamed to `pid`: a fake tree whose culprit is a real live process.
 fn seed_tree_with_zebra_at(dir: &TempDir, pid: u32) -> std::path::PathBuf {
-    let root = dir.join("proc");
-    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed");
-    let st = Command::new("cp")
-        .args(["-a", seed, root.to_str().unwrap()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let root = support::seed_copy(dir);
     let _ = std::fs::remove_dir_all(root.join(pid.to_string()));
     std::fs::rename(root.join("3218"), root.join(pid.to_string())).unwrap();
     root

@@ -379,6 +379,21 @@ fn udp_listening(port: u16) -> bool {
 
 /// Writes a config the way `ghostwatch check` trusts it (issue 8): mode 0644 whatever the
 /// umask, owned by whoever runs the test (root under CI), inside a TempDir (mode 0755).
+/// A copy of the seed fixture tree (tests/fixtures/seed) at `dir/proc`, for tests that damage
+/// or rewire a /proc tree without touching the shared fixture.
+pub fn seed_copy(dir: &TempDir) -> PathBuf {
+    let root = dir.path().join("proc");
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed");
+    assert!(
+        std::process::Command::new("cp")
+            .args(["-a", seed, root.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    root
+}
+
 pub fn write_trusted(p: impl AsRef<Path>, text: impl AsRef<[u8]>) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(p.as_ref(), text).expect("write config");

@@ -28,9 +28,16 @@ pub struct OwnerTrack {
     walk_for: heapless::Vec<u64, N>,
     /// Some(cursor) while a walk is in progress: it resumes there (`owners::walk_from`).
     resume: Option<u32>,
+    /// When the walk in progress started (CLOCK_MONOTONIC µs).
+    walk_started_us: u64,
     /// Complete walks, and polls that walked (for the status file and the benches).
     pub walks: u64,
     pub walk_polls: u64,
+    /// The longest slice of walking since start, and how long the last complete walk took
+    /// from its first slice to its last (µs; the status file's `max_walk_slice_us` and
+    /// `last_walk_us`).
+    pub max_slice_us: u64,
+    pub last_walk_us: u64,
 }
 
 /// True if `o` still holds its socket: `ROOT/PID/fd/N` reads `socket:[INODE]`.
@@ -79,6 +86,7 @@ impl OwnerTrack {
                 let _ = self.walk_for.push(i);
             }
             self.resume = Some(0);
+            self.walk_started_us = sys::monotonic_us();
         }
         self.resume_walk(root, cycle, budget_us);
     }
@@ -89,7 +97,8 @@ impl OwnerTrack {
         if self.resume.is_none() {
             return;
         }
-        let deadline = sys::monotonic_us().saturating_add(budget_us);
+        let t0 = sys::monotonic_us();
+        let deadline = t0.saturating_add(budget_us);
         self.walk_polls += 1;
         self.resume = owners::walk_from(
             root,
@@ -98,7 +107,10 @@ impl OwnerTrack {
             &mut || sys::monotonic_us() < deadline,
             &mut self.walk,
         );
+        let t1 = sys::monotonic_us();
+        self.max_slice_us = self.max_slice_us.max(t1.saturating_sub(t0));
         if self.resume.is_none() {
+            self.last_walk_us = t1.saturating_sub(self.walk_started_us);
             core::mem::swap(&mut self.known, &mut self.walk);
             core::mem::swap(&mut self.known_for, &mut self.walk_for);
             self.known_at_cycle = cycle;

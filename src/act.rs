@@ -277,6 +277,66 @@ fn sockopt_int(fd: &Fd, level: libc::c_int, opt: libc::c_int) -> Result<libc::c_
     if r == 0 { Ok(v) } else { Err(sys::errno()) }
 }
 
+/// getsockopt SO_MEMINFO (Linux >= 4.12; 55 on every architecture, absent from some libc
+/// releases).
+const SO_MEMINFO: libc::c_int = 55;
+
+/// A suspect socket as a live re-check sees it (`peek`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peek {
+    /// As sock_diag's idiag_rqueue: unread bytes (SIOCINQ) for a stream socket, rmem_alloc
+    /// for the rest.
+    pub rx_queue: u64,
+    /// rmem_alloc + wmem_queued + fwd_alloc (`diag::charged_of`).
+    pub charged: u64,
+    pub drops: u64,
+}
+
+/// Reads the target socket's queue now, through a duplicate of its owner's fd (pidfd_getfd,
+/// Linux >= 5.6; the duplicate is checked to be the socket `t.inode` and closed on return):
+/// getsockopt SO_MEMINFO, and ioctl SIOCINQ for a stream socket. Reads only: the owner's
+/// socket is not changed. Err(errno) when any step fails (0 for a check that is no syscall).
+pub fn peek(t: &Target) -> Result<Peek, Errno> {
+    let fd = steal_fd(t).map_err(|e| e.errno)?;
+    let mut mi = [0u32; 9];
+    let mut len = core::mem::size_of_val(&mi) as libc::socklen_t;
+    // SAFETY: mi and len are valid out-pointers of the advertised size.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.raw(),
+            libc::SOL_SOCKET,
+            SO_MEMINFO,
+            mi.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(sys::errno());
+    }
+    let mut bytes = [0u8; 36];
+    for (b, v) in bytes.chunks_exact_mut(4).zip(mi) {
+        b.copy_from_slice(&v.to_ne_bytes());
+    }
+    let bytes = &bytes[..(len as usize).min(36)];
+    let charged = crate::proc::diag::charged_of(bytes).ok_or(0)?;
+    let drops = u64::from(mi[crate::proc::diag::SK_MEMINFO_DROPS]);
+    let rx_queue = if sockopt_int(&fd, libc::SOL_SOCKET, libc::SO_TYPE)? == libc::SOCK_STREAM {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD (SIOCINQ) writes one int to n.
+        if unsafe { libc::ioctl(fd.raw(), libc::FIONREAD, &mut n) } != 0 {
+            return Err(sys::errno());
+        }
+        n.max(0) as u64
+    } else {
+        u64::from(mi[0])
+    };
+    Ok(Peek {
+        rx_queue,
+        charged,
+        drops,
+    })
+}
+
 /// Caps the target's live socket: pidfd_open + pidfd_getfd, then SO_RCVBUF = rcvbuf on the
 /// duplicate (Linux >= 5.6, CAP_SYS_PTRACE). Checks the duplicate is the expected inode.
 ///

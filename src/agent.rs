@@ -301,6 +301,17 @@ fn sleep_until_ms(deadline_ms: u64) {
     };
 }
 
+/// The sockstat family a protocol's queued memory is counted in: 0 tcp, 1 udp (suspect
+/// tracking); None for the tables read every poll (raw, netlink, packet) or with the periodic
+/// scan (unix).
+fn family(p: Proto) -> Option<usize> {
+    match p {
+        Proto::Tcp | Proto::Tcp6 => Some(0),
+        Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6 => Some(1),
+        _ => None,
+    }
+}
+
 /// How often (in polls) /proc/vmallocinfo is re-read where meminfo's VmallocUsed is 0.
 const VMALLOCINFO_EVERY: u64 = 10;
 
@@ -313,8 +324,9 @@ pub struct Agent {
     buf: [u8; 4096],
     suspects: heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>,
     owners: owner_track::OwnerTrack,
-    /// sockstat's tcp and udp `mem` (pages) when those tables were last read (suspect tracking).
-    mem_at_read: [Option<u64>; 2],
+    /// Suspect tracking, per sockstat family (tcp, udp): the bytes of its queued memory that
+    /// the suspects of its last table read did not explain (`policy::unexplained_bytes`).
+    unexplained_at_read: [Option<i64>; 2],
     /// Most time one poll (or one slice between polls) spends in the owner walk; `run --once`
     /// lifts it (one poll must finish the walk).
     pub owner_walk_budget_us: u64,
@@ -348,7 +360,7 @@ impl Agent {
             buf: [0; 4096],
             suspects: heapless::Vec::new(),
             owners: owner_track::OwnerTrack::default(),
-            mem_at_read: [None, None],
+            unexplained_at_read: [None, None],
             owner_walk_budget_us: owner_track::WALK_BUDGET_US,
             rule_exe: [None; config::MAX_RULES],
             scanner,
@@ -535,19 +547,17 @@ impl Agent {
     /// sockstat's memory counters, and cheap) are always read.
     fn read_sockets(&mut self, full: bool) {
         let periodic = policy::full_scan_due(self.cycles);
-        let (mut read_tcp, mut read_udp) = (true, true);
-        let is_tcp = |p: Proto| matches!(p, Proto::Tcp | Proto::Tcp6);
-        let is_udp = |p: Proto| {
-            matches!(
-                p,
-                Proto::Udp | Proto::Udp6 | Proto::UdpLite | Proto::UdpLite6
-            )
-        };
-        // A family that has suspects is re-read when its queued memory changed even if that is
-        // now below the gate: else a drained socket stays the worst at its pre-drain queue and
-        // the incident never ends (seen in tests/vm: held at act until the periodic full scan).
-        let held_tcp = self.suspects.iter().any(|s| is_tcp(s.socket.proto));
-        let held_udp = self.suspects.iter().any(|s| is_udp(s.socket.proto));
+        let mut read = [true, true];
+        let is_tcp = |p: Proto| family(p) == Some(0);
+        let is_udp = |p: Proto| family(p) == Some(1);
+        // A family that has suspects is re-read when it cannot be tracked even if its queued
+        // memory is now below the gate: else a drained socket stays the worst at its pre-drain
+        // queue and the incident never ends (seen in tests/vm).
+        let held = [0, 1].map(|f| {
+            self.suspects
+                .iter()
+                .any(|s| family(s.socket.proto) == Some(f))
+        });
         let mut mem = [None, None];
         if let Ok(ss) = self
             .root
@@ -557,31 +567,43 @@ impl Agent {
         {
             mem = [ss.tcp_mem_pages, ss.udp_mem_pages];
             if !full {
-                read_tcp =
-                    held_tcp || policy::sockstat_says_read(&self.cfg, mem[0], self.page_size);
-                read_udp =
-                    held_udp || policy::sockstat_says_read(&self.cfg, mem[1], self.page_size);
+                for f in 0..2 {
+                    read[f] =
+                        held[f] || policy::sockstat_says_read(&self.cfg, mem[f], self.page_size);
+                }
             }
-            // Suspect tracking: while the protocol's queued memory (a box-wide total) stays
-            // within the gate's margin of what it was when its tables were last read, that
-            // read's suspects still stand: keep them rather than dump every socket again.
-            // A periodic full scan re-reads regardless.
-            let unchanged = |now: Option<u64>, then: Option<u64>| {
-                policy::queued_memory_unchanged(&self.cfg, now, then, self.page_size, periodic)
-            };
-            read_tcp &= !unchanged(mem[0], self.mem_at_read[0]);
-            read_udp &= !unchanged(mem[1], self.mem_at_read[1]);
         }
-        // Suspects of the families not re-read this poll stay; the rest are found again.
+        // Suspect tracking: the suspects a family's last read tracked are re-checked through
+        // their owners' fds; while they still explain the family's queued memory (a box-wide
+        // total), they stand in for dumping every socket again (policy::suspects_still_explain).
+        let tracked = self.tracked();
+        let fresh = self.recheck_suspects(&tracked);
+        for f in 0..2 {
+            let now = fresh[f].and_then(|c| policy::unexplained_bytes(mem[f], self.page_size, c));
+            if read[f]
+                && policy::suspects_still_explain(
+                    &self.cfg,
+                    self.unexplained_at_read[f],
+                    now,
+                    periodic,
+                )
+            {
+                read[f] = false;
+            }
+        }
+        let (read_tcp, read_udp) = (read[0], read[1]);
+        // Suspects of the families not re-read this poll stay if tracked and still queued; the
+        // rest are found again. The kept ones are in order again after their re-check.
+        let mut i = 0;
         self.suspects.retain(|s| {
-            (is_tcp(s.socket.proto) && !read_tcp) || (is_udp(s.socket.proto) && !read_udp)
+            let keep = tracked[i]
+                && s.socket.rx_queue > 0
+                && family(s.socket.proto).is_some_and(|f| !read[f]);
+            i += 1;
+            keep
         });
-        if read_tcp {
-            self.mem_at_read[0] = mem[0];
-        }
-        if read_udp {
-            self.mem_at_read[1] = mem[1];
-        }
+        self.suspects
+            .sort_unstable_by_key(|s| (core::cmp::Reverse(s.socket.rx_queue), s.socket.inode));
         // Network namespaces come and go: look for new ones with the periodic full scan.
         if full && periodic && self.cycles > 1 {
             self.scanner.discover(&self.root);
@@ -619,6 +641,19 @@ impl Agent {
             },
         );
         let tables = Proto::ALL.iter().filter(|&&p| want(p)).count() as u32;
+        // Suspect tracking's baseline: what each family read this poll leaves unexplained.
+        let tracked = self.tracked();
+        for f in (0..2).filter(|&f| read[f]) {
+            let charged = self
+                .suspects
+                .iter()
+                .zip(tracked)
+                .filter(|(s, t)| *t && family(s.socket.proto) == Some(f))
+                .map(|(s, _)| s.socket.charged)
+                .fold(0u64, u64::saturating_add);
+            self.unexplained_at_read[f] =
+                policy::unexplained_bytes(mem[f], self.page_size, charged);
+        }
         // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
         // or unreadable one is logged (read_error rate-limits) and the poll goes on.
         let bad = Proto::ALL
@@ -642,6 +677,60 @@ impl Agent {
             sys::push_lossy(&mut what, proto.file());
             self.read_error(&what, e);
         }
+    }
+
+    /// Which suspects tracking follows between reads: those whose owners are sought
+    /// (`policy::owner_worthy`), by position in `self.suspects`.
+    fn tracked(&self) -> [bool; policy::MAX_SUSPECTS] {
+        let mut t = [false; policy::MAX_SUSPECTS];
+        for (i, s) in self.suspects.iter().enumerate() {
+            t[i] = policy::owner_worthy(&self.cfg, i, s.socket.rx_queue);
+        }
+        t
+    }
+
+    /// Suspect tracking's re-check: each tracked tcp/udp suspect is read again through one of
+    /// its remembered owners' fds (`act::peek`), its queue, charge and drops updated in place.
+    /// Returns per family (tcp, udp) what its tracked suspects charge now; None where one could
+    /// not be re-checked (no owner known yet, owner gone, kernel < 5.6, not the live /proc):
+    /// that family is read again.
+    fn recheck_suspects(&mut self, tracked: &[bool; policy::MAX_SUSPECTS]) -> [Option<u64>; 2] {
+        let mut sum = [Some(0u64); 2];
+        let live = self.root.is_live();
+        for (s, &t) in self.suspects.iter_mut().zip(tracked) {
+            let Some(f) = family(s.socket.proto) else {
+                continue;
+            };
+            if !t || sum[f].is_none() {
+                continue;
+            }
+            let peeked = if live {
+                self.owners
+                    .of(&self.root, s.socket.inode)
+                    .next()
+                    .and_then(|o| {
+                        act::peek(&Target {
+                            pid: o.pid,
+                            fd: o.fd,
+                            inode: o.inode,
+                            comm: o.comm,
+                        })
+                        .ok()
+                    })
+            } else {
+                None
+            };
+            sum[f] = match (sum[f], peeked) {
+                (Some(c), Some(p)) => {
+                    s.socket.rx_queue = p.rx_queue;
+                    s.socket.charged = p.charged;
+                    s.socket.drops = p.drops;
+                    Some(c.saturating_add(p.charged))
+                }
+                _ => None,
+            };
+        }
+        sum
     }
 
     /// Resolves owners (and their exe) of the current suspects through the owner cache: a
@@ -683,6 +772,11 @@ impl Agent {
         for (slot, r) in self.rule_exe.iter_mut().zip(self.cfg.rules.iter()) {
             *slot = r.exe.as_deref().and_then(identity::path_id);
         }
+    }
+
+    /// The suspects of the last poll, worst first (for tests and benches).
+    pub fn suspects(&self) -> &[Suspect] {
+        &self.suspects
     }
 
     /// True while an owner walk is split over several slices (see `owner_track`).
@@ -922,7 +1016,7 @@ impl Agent {
         // move (a drained UDP socket keeps its forward allocation): forget the baseline so the
         // next poll re-reads the tables and sees the recovery instead of a stale suspect.
         if matches!(outcome.result, ResultKind::Ok | ResultKind::Failed) {
-            self.mem_at_read = [None, None];
+            self.unexplained_at_read = [None, None];
         }
         outcome.audit_pairs(&mut l);
         let sev = if outcome.result == ResultKind::Failed {

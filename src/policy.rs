@@ -66,20 +66,35 @@ pub fn sockstat_gate_pages(cfg: &Config, page_size: u64) -> u64 {
     cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR / page_size.max(1)
 }
 
-/// True when a protocol's queued memory (sockstat `mem`, pages) is still within the gate's
-/// margin of what it was when its tables were last read (`then`), so that read's suspects
-/// still stand. Never on a periodic full scan, nor when either value is unknown.
-pub fn queued_memory_unchanged(
+/// Bytes of a protocol's queued memory (sockstat `mem`, pages) that the sockets it tracks do
+/// not explain: `mem × page_size − charged` (negative when the global counter lags the
+/// sockets, as its per-CPU reserves let it). None when the kernel did not say.
+pub fn unexplained_bytes(mem_pages: Option<u64>, page_size: u64, charged: u64) -> Option<i64> {
+    let mem = i64::try_from(mem_pages?.saturating_mul(page_size)).unwrap_or(i64::MAX);
+    Some(mem.saturating_sub(i64::try_from(charged).unwrap_or(i64::MAX)))
+}
+
+/// Suspect tracking: true when the suspects a protocol's last table read found may stand in
+/// for reading its tables again this poll.
+///
+/// `then` is what that read left unexplained (`unexplained_bytes` with the charges of the
+/// suspects it tracks), `now` the same with those suspects' charges re-checked this poll (None
+/// when one could not be). A new backlog can hide in a box-wide total only behind memory that
+/// leaves it at the same time; the tracked suspects' own changes are seen by the re-check, so
+/// only untracked memory can hide one. Hence: trust only a read that left less than the gate's
+/// margin (`backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`) unexplained, and only while what is
+/// unexplained stays within that margin of it. Never on a periodic full scan.
+pub fn suspects_still_explain(
     cfg: &Config,
-    now: Option<u64>,
-    then: Option<u64>,
-    page_size: u64,
+    then: Option<i64>,
+    now: Option<i64>,
     periodic: bool,
 ) -> bool {
-    match (now, then) {
-        (Some(n), Some(t)) => {
-            !periodic && n.abs_diff(t) < sockstat_gate_pages(cfg, page_size).max(1)
-        }
+    let margin = i64::try_from(cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR)
+        .unwrap_or(i64::MAX)
+        .max(1);
+    match (then, now) {
+        (Some(t), Some(n)) => !periodic && t < margin && n.abs_diff(t) < margin.unsigned_abs(),
         _ => false,
     }
 }
@@ -773,6 +788,7 @@ mod tests {
                 uid: 0,
                 inode,
                 netns: 0,
+                charged: rx_queue,
             },
             owners: heapless::Vec::new(),
         };
@@ -866,26 +882,28 @@ mod tests {
             !sockstat_says_read(&c, Some(0), 0),
             "no page size: no division by 0"
         );
-        // Suspects stand while queued memory moves less than the gate (64 pages) since the read.
-        assert!(queued_memory_unchanged(
-            &c,
-            Some(100),
-            Some(163),
-            4096,
-            false
-        ));
-        assert!(!queued_memory_unchanged(
-            &c,
-            Some(100),
-            Some(164),
-            4096,
-            false
-        ));
+        // Unexplained memory: mem pages in bytes minus what the tracked suspects charge.
+        assert_eq!(unexplained_bytes(Some(100), 4096, 409_600), Some(0));
+        assert_eq!(unexplained_bytes(Some(100), 4096, 409_700), Some(-100));
+        assert_eq!(unexplained_bytes(None, 4096, 0), None);
+        assert_eq!(unexplained_bytes(Some(u64::MAX), 4096, 0), Some(i64::MAX));
+        // Suspects stand while what they leave unexplained stays under the margin (256 KiB)...
+        let m = (1i64 << 20) / 4;
+        assert!(suspects_still_explain(&c, Some(0), Some(m - 1), false));
+        assert!(suspects_still_explain(&c, Some(-m), Some(-1), false));
+        assert!(!suspects_still_explain(&c, Some(0), Some(m), false));
+        assert!(!suspects_still_explain(&c, Some(0), Some(-m), false));
+        // ... and only after a read that left less than the margin unexplained.
+        assert!(!suspects_still_explain(&c, Some(m), Some(m), false));
         assert!(
-            !queued_memory_unchanged(&c, Some(100), Some(100), 4096, true),
+            !suspects_still_explain(&c, Some(0), Some(0), true),
             "periodic"
         );
-        assert!(!queued_memory_unchanged(&c, None, Some(100), 4096, false));
+        assert!(!suspects_still_explain(&c, None, Some(0), false));
+        assert!(
+            !suspects_still_explain(&c, Some(0), None, false),
+            "a suspect not re-checked"
+        );
         // Owners are walked for the worst suspect and any within a quarter of warn.
         assert!(owner_worthy(&c, 0, 0));
         assert!(owner_worthy(&c, 3, 1 << 18));

@@ -107,6 +107,7 @@ fn suspect(rx_queue: u64, inode: u64, pid: u32, comm: &str, exe: &str) -> Suspec
             uid: 0,
             inode,
             netns: 0,
+            charged: rx_queue,
         },
         owners,
     }

@@ -31,7 +31,11 @@ const INET_DIAG_MSG_LEN: usize = 72;
 /// unix_diag_msg: family, type, state, pad, ino, cookie[2].
 const UNIX_DIAG_MSG_LEN: usize = 16;
 const INET_DIAG_SKMEMINFO: u16 = 7;
-const SK_MEMINFO_DROPS: usize = 8;
+const SK_MEMINFO_RMEM_ALLOC: usize = 0;
+const SK_MEMINFO_FWD_ALLOC: usize = 4;
+const SK_MEMINFO_WMEM_QUEUED: usize = 5;
+/// Index of sk_drops in the SK_MEMINFO array (the last of SK_MEMINFO_VARS = 9 on 4.x-6.x).
+pub const SK_MEMINFO_DROPS: usize = 8;
 const UNIX_DIAG_NAME: u16 = 0;
 const UNIX_DIAG_PEER: u16 = 2;
 const UNIX_DIAG_RQLEN: u16 = 4;
@@ -131,11 +135,13 @@ pub fn parse_inet(proto: Proto, p: &[u8]) -> Result<SocketEntry, &'static str> {
     };
     let rd = |off| u32_at(p, off).unwrap_or(0);
     let mut drops = 0u64;
+    let mut charged = None;
     for_each_attr(&p[INET_DIAG_MSG_LEN..], &mut |ty, data| {
         if ty == INET_DIAG_SKMEMINFO {
             if let Some(d) = u32_at(data, SK_MEMINFO_DROPS * 4) {
                 drops = d as u64;
             }
+            charged = charged_of(data);
         }
     });
     // A tcp listener's idiag_wqueue is its backlog limit; the text table says 0 there.
@@ -151,7 +157,16 @@ pub fn parse_inet(proto: Proto, p: &[u8]) -> Result<SocketEntry, &'static str> {
         uid: rd(64),
         inode: rd(68) as u64,
         netns: 0,
+        charged: charged.unwrap_or(rd(56) as u64 + rd(60) as u64),
     })
+}
+
+/// Memory a socket has charged to its protocol, from its SK_MEMINFO array (u32 each, as
+/// INET_DIAG_SKMEMINFO and getsockopt SO_MEMINFO give it): rmem_alloc + wmem_queued +
+/// fwd_alloc. None if the array is too short.
+pub fn charged_of(meminfo: &[u8]) -> Option<u64> {
+    let at = |i: usize| u32_at(meminfo, i * 4).map(u64::from);
+    Some(at(SK_MEMINFO_RMEM_ALLOC)? + at(SK_MEMINFO_WMEM_QUEUED)? + at(SK_MEMINFO_FWD_ALLOC)?)
 }
 
 /// Decodes one unix_diag_msg with its NAME, PEER, RQLEN and UID attributes.
@@ -170,6 +185,7 @@ pub fn parse_unix(p: &[u8]) -> Result<SocketEntry, &'static str> {
         uid: 0,
         inode: u32_at(p, 4).unwrap_or(0) as u64,
         netns: 0,
+        charged: 0,
     };
     for_each_attr(&p[UNIX_DIAG_MSG_LEN..], &mut |ty, data| match ty {
         UNIX_DIAG_NAME => e.local = Endpoint::Unix(UnixName::from_sun_path(data)),

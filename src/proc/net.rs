@@ -247,6 +247,10 @@ pub struct SocketEntry {
     pub uid: u32,
     pub inode: u64,
     pub netns: u64,
+    /// Bytes the socket has charged to its protocol's memory (what sockstat's `mem` counts):
+    /// SK_MEMINFO rmem_alloc + wmem_queued + fwd_alloc from sock_diag; from the text tables,
+    /// the best they offer (rx_queue + tx_queue). Suspect tracking compares it with `mem`.
+    pub charged: u64,
 }
 
 /// Keeps `top` sorted by `key` descending and at most `n` long (and within its capacity): the
@@ -391,6 +395,7 @@ fn parse_inet(proto: Proto, line: &[u8]) -> Result<SocketEntry, &'static str> {
         uid,
         inode,
         netns: 0,
+        charged: rx_queue.saturating_add(tx_queue),
     })
 }
 
@@ -435,6 +440,7 @@ fn parse_netlink(line: &[u8]) -> Result<SocketEntry, &'static str> {
         uid: 0,
         inode,
         netns: 0,
+        charged: rmem + wmem,
     })
 }
 
@@ -469,6 +475,7 @@ fn parse_packet(line: &[u8]) -> Result<SocketEntry, &'static str> {
         uid,
         inode,
         netns: 0,
+        charged: rmem,
     })
 }
 
@@ -500,6 +507,7 @@ fn parse_unix(line: &[u8]) -> Result<SocketEntry, &'static str> {
         uid: 0,
         inode,
         netns: 0,
+        charged: 0,
     })
 }
 

@@ -79,6 +79,7 @@ mod tests {
             uid: 0,
             inode,
             netns: 0,
+            charged: rx,
         }
     }
 

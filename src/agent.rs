@@ -455,6 +455,9 @@ impl Agent {
     /// Rewrites the status and metrics files; a failure (read-only directory, a planted
     /// directory at the path, ...) is audited, the first 10 and then every 100th.
     fn write_outputs(&mut self) {
+        self.stats.max_cycle_us = self.stats.max_cycle_us.max(self.stats.last_cycle_us);
+        self.stats.max_walk_slice_us = self.owners.max_slice_us;
+        self.stats.last_walk_us = self.owners.last_walk_us;
         let Err((path, e)) = status::write_all(&self.stats, &status::Outputs::of(&self.cfg)) else {
             return;
         };

@@ -560,6 +560,22 @@ impl Dir {
     }
 }
 
+impl Dir {
+    /// The position after the entry `next_name` returned last (telldir), for `seek`.
+    pub fn tell(&self) -> i64 {
+        // SAFETY: self.0 is a live DIR*.
+        unsafe { libc::telldir(self.0) as i64 }
+    }
+
+    /// Goes back (or on) to a position `tell` gave, in this or an earlier stream of the same
+    /// directory (the caller knows the directory's positions survive reopening).
+    pub fn seek(&mut self, pos: i64) {
+        // SAFETY: self.0 is a live DIR*; a position the kernel does not know just ends the
+        // listing early or restarts it, it cannot corrupt the stream.
+        unsafe { libc::seekdir(self.0, pos as libc::c_long) }
+    }
+}
+
 impl Drop for Dir {
     fn drop(&mut self) {
         // SAFETY: we own the DIR*.

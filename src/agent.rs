@@ -130,7 +130,10 @@ impl ConfigSource {
 pub fn choose_config(path: Option<&str>) -> ConfigSource {
     match path {
         Some(p) => ConfigSource::File(p.to_string()),
-        None if std::path::Path::new(DEFAULT_CONFIG_PATH).exists() => {
+        None if sys::CPath::from_bytes(DEFAULT_CONFIG_PATH.as_bytes())
+            .and_then(|p| sys::stat(&p))
+            .is_ok() =>
+        {
             ConfigSource::File(DEFAULT_CONFIG_PATH.to_string())
         }
         None => ConfigSource::Embedded,
@@ -255,10 +258,10 @@ pub fn run(opts: Options) -> u8 {
 
 /// Prints why the config is invalid (the `run` and `reload` wording) and returns exit status 2.
 fn refuse_config(e: &str) -> u8 {
-    eprintln!("{e}");
-    eprintln!(
-        "ghostwatch: refusing to run with an invalid config (check it with 'ghostwatch check -c FILE')"
-    );
+    sys::Out::STDERR.print(format_args!("{e}\n"));
+    sys::Out::STDERR.print(format_args!(
+        "ghostwatch: refusing to run with an invalid config (check it with 'ghostwatch check -c FILE')\n"
+    ));
     2
 }
 
@@ -271,9 +274,9 @@ fn start_failed(opts: &Options, source: &ConfigSource) -> u8 {
         Err(e) => return refuse_config(&e),
     };
     if let Err(e) = sink::init(&cfg.syslog, &cfg.facility) {
-        eprintln!(
-            "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back"
-        );
+        sys::Out::STDERR.print(format_args!(
+            "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back\n"
+        ));
     }
     match Agent::new(cfg, opts.proc_root.clone()) {
         Ok(_) => 1, // meminfo appeared meanwhile; still a failed start
@@ -281,7 +284,7 @@ fn start_failed(opts: &Options, source: &ConfigSource) -> u8 {
             let mut l = AuditLine::new("error");
             l.kv("reason", e.as_bytes());
             sink::emit(Severity::Err, l.as_str());
-            eprintln!("ghostwatch: {e}");
+            sys::Out::STDERR.print(format_args!("ghostwatch: {e}\n"));
             1
         }
     }
@@ -418,9 +421,9 @@ impl Agent {
             self.cfg.dry_run = true;
         }
         if let Err(e) = sink::init(&self.cfg.syslog, &self.cfg.facility) {
-            eprintln!(
-                "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back"
-            );
+            sys::Out::STDERR.print(format_args!(
+                "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back\n"
+            ));
         }
         install_signal_handlers();
         self.firmware = firmware::Firmware::new(&self.root, &self.cfg);
@@ -441,7 +444,9 @@ impl Agent {
                 self.policy.reconfigured(&c);
                 if c.syslog != self.cfg.syslog || c.facility != self.cfg.facility {
                     if let Err(e) = sink::reconfigure(&c) {
-                        eprintln!("ghostwatch: syslog unavailable after reload ({e})");
+                        sys::Out::STDERR.print(format_args!(
+                            "ghostwatch: syslog unavailable after reload ({e})\n"
+                        ));
                     }
                 }
                 let old_watchdog = self.cfg.watchdog_device.take();
@@ -475,6 +480,9 @@ impl Agent {
     /// Rewrites the status and metrics files; a failure (read-only directory, a planted
     /// directory at the path, ...) is audited, the first 10 and then every 100th.
     fn write_outputs(&mut self) {
+        self.stats.max_cycle_us = self.stats.max_cycle_us.max(self.stats.last_cycle_us);
+        self.stats.max_walk_slice_us = self.owners.max_slice_us;
+        self.stats.last_walk_us = self.owners.last_walk_us;
         let Err((path, e)) = status::write_all(&self.stats, &status::Outputs::of(&self.cfg)) else {
             return;
         };

@@ -7,7 +7,7 @@
 //! agent's syslog socket, kept-open /proc files and whatever its parent leaked stay behind).
 //!
 //! No threads: `Running::poll` is `waitpid(WNOHANG)` plus the clock, called at every wake-up
-//! of the loop (SIGCHLD wakes it, see `agent`). Spawning allocates (argv, std's Command);
+//! of the loop (SIGCHLD wakes it, see `agent`). Spawning allocates (the filled-in argv);
 //! polling a running command does not.
 
 use crate::act::{Outcome, ResultKind, Target};
@@ -74,8 +74,8 @@ enum Stop {
 
 /// One command in flight.
 pub struct Running {
-    child: std::process::Child,
-    pgid: libc::pid_t,
+    /// The command's PID, also its process group.
+    pid: libc::pid_t,
     started_ms: u64,
     timeout_ms: u64,
     reaped: bool,
@@ -86,6 +86,12 @@ pub struct Running {
 impl Running {
     /// Spawns `argv` (placeholders filled from `target`), no shell. Err is the failed outcome
     /// ("empty argv", "exec failed: No such file or directory").
+    ///
+    /// fork + execvp done here rather than with std's `Command` (which does the same for a
+    /// command with a `pre_exec` step): what the child does is listed in `exec_in_child`, and
+    /// an exec failure comes back through a close-on-exec pipe, as with std. Everything the
+    /// child needs is prepared before the fork, because between fork and exec only
+    /// async-signal-safe calls are allowed (no allocation).
     // Outcome is a fixed-size value by design (no heap in the loop); boxing would allocate.
     #[allow(clippy::result_large_err)]
     pub fn spawn(
@@ -93,15 +99,13 @@ impl Running {
         target: Option<&Target>,
         timeout_ms: u64,
     ) -> Result<Running, Outcome> {
-        use std::os::unix::process::CommandExt;
-        use std::process::{Command, Stdio};
-
         let start = monotonic_ms();
         let failed = |args: core::fmt::Arguments<'_>| {
             let mut o = Outcome::failed(args);
             o.duration_ms = monotonic_ms().saturating_sub(start);
             o
         };
+        let exec_failed = |e: sys::Errno| failed(format_args!("exec failed: {}", strerror(e)));
         if argv.is_empty() {
             return Err(failed(format_args!("empty argv")));
         }
@@ -113,47 +117,86 @@ impl Running {
         });
         let items = crate::argv::substitute_all(argv, fill.as_ref())
             .map_err(|why| failed(format_args!("{why}")))?;
-        let Some((prog, args)) = items.split_first() else {
+        if items.is_empty() {
             return Err(failed(format_args!("empty argv")));
-        };
+        }
+        // The items as C strings, one buffer, and the NULL-terminated pointer array execvp
+        // takes. A NUL inside an item would cut it short: refused, as std's Command does.
+        let mut text: Vec<u8> = Vec::new();
+        for it in &items {
+            let b = std::os::unix::ffi::OsStrExt::as_bytes(it.as_os_str());
+            if b.contains(&0) {
+                return Err(exec_failed(libc::EINVAL));
+            }
+            text.extend_from_slice(b);
+            text.push(0);
+        }
+        let mut ptrs: Vec<*const libc::c_char> = Vec::with_capacity(items.len() + 1);
+        let mut at = 0;
+        for it in &items {
+            ptrs.push(text[at..].as_ptr().cast());
+            at += it.len() + 1;
+        }
+        ptrs.push(core::ptr::null());
         let mut adj = heapless::String::<12>::new();
         let _ = core::fmt::Write::write_fmt(&mut adj, format_args!("{}", start_oom_score_adj()));
-        let mut cmd = Command::new(prog);
-        cmd.args(args)
-            .current_dir("/")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0);
-        // SAFETY: the closure only makes raw syscalls on stack data (async-signal-safe), as
-        // required between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                // execvp, which std calls next, searches this PATH and passes this environ.
-                environ = CLEAN_ENV.0.as_ptr();
-                clean_slate_in_child(adj.as_bytes());
-                Ok(())
-            })
+        let dev_null = sys::CPath::from_bytes(b"/dev/null").map_err(exec_failed)?;
+        let null_in = sys::Fd::open(&dev_null, libc::O_RDONLY).map_err(exec_failed)?;
+        let null_out = sys::Fd::open(&dev_null, libc::O_WRONLY).map_err(exec_failed)?;
+        let mut pipe = [-1 as libc::c_int; 2];
+        // SAFETY: pipe is a valid array of two descriptors.
+        if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return Err(exec_failed(sys::errno()));
+        }
+        let (report_rd, report_wr) = (sys::Fd::from_raw(pipe[0]), sys::Fd::from_raw(pipe[1]));
+        let child = ChildSetup {
+            prog: ptrs[0],
+            argv: ptrs.as_ptr(),
+            null_in: null_in.raw(),
+            null_out: null_out.raw(),
+            report: report_wr.raw(),
+            oom_adj: adj.as_bytes(),
         };
-        match cmd.spawn() {
-            Ok(child) => Ok(Running {
-                pgid: child.id() as libc::pid_t,
-                child,
+        // SAFETY: fork has no memory-safety preconditions; the child only runs exec_in_child.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(exec_failed(sys::errno()));
+        }
+        if pid == 0 {
+            // SAFETY: in the child of a fork, before exec: only async-signal-safe calls.
+            unsafe { exec_in_child(&child) }
+        }
+        drop(report_wr);
+        // The exec closes the pipe's write end: EOF means the command runs; four bytes are
+        // the errno of the step that failed (the child has then exited).
+        let mut buf = [0u8; 4];
+        let n = report_rd.read_full(&mut buf);
+        if n == Ok(0) {
+            return Ok(Running {
+                pid,
                 started_ms: start,
                 timeout_ms,
                 reaped: false,
                 stopping: None,
-            }),
-            Err(e) => {
-                let e = e.raw_os_error().unwrap_or(libc::EIO);
-                Err(failed(format_args!("exec failed: {}", strerror(e))))
-            }
+            });
         }
+        let e = match n {
+            Ok(4) => i32::from_ne_bytes(buf),
+            Ok(_) => libc::EIO,
+            Err(e) => {
+                // Cannot tell whether it runs (a pipe read does not fail in practice): stop it.
+                // SAFETY: our own child, not reaped yet.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                e
+            }
+        };
+        wait_blocking(pid);
+        Err(exec_failed(e))
     }
 
     /// The command's PID (also its process group).
     pub fn pid(&self) -> u32 {
-        self.pgid as u32
+        self.pid as u32
     }
 
     /// Looks at the command without blocking: `Some(outcome)` once it is over (exited, or
@@ -164,26 +207,29 @@ impl Running {
     /// command (re)starts in the background survives a normal exit. The group is signalled
     /// only while its leader is unreaped or members live, so the PGID cannot have been reused.
     pub fn poll(&mut self, now_ms: u64, shutting_down: bool) -> Option<Outcome> {
-        use std::os::unix::process::ExitStatusExt;
         if !self.reaped {
-            match self.child.try_wait() {
-                Ok(Some(status)) => {
+            let mut status = 0;
+            // SAFETY: status is a valid out-pointer; WNOHANG never blocks.
+            match unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) } {
+                0 => {}
+                r if r > 0 => {
                     self.reaped = true;
                     if self.stopping.is_none() {
                         let mut o = Outcome::new(ResultKind::Ok);
-                        if let Some(code) = status.code() {
+                        if libc::WIFEXITED(status) {
+                            let code = libc::WEXITSTATUS(status);
                             if code != 0 {
                                 o = Outcome::failed(format_args!("exit status {code}"));
                             }
-                        } else if let Some(sig) = status.signal() {
+                        } else if libc::WIFSIGNALED(status) {
+                            let sig = libc::WTERMSIG(status);
                             o = Outcome::failed(format_args!("killed by signal {sig}"));
                         }
                         return Some(self.finish(o, now_ms));
                     }
                 }
-                Ok(None) => {}
                 // ECHILD cannot happen for a child we own; treat any error as "cannot watch it".
-                Err(_) => {
+                _ => {
                     self.reaped = true;
                     self.begin_stop(Stop::WaitFailed, now_ms);
                 }
@@ -200,15 +246,15 @@ impl Running {
         }
         let (why, kill_at) = self.stopping?;
         // SAFETY: signal 0 only checks whether any member of our child's group is left.
-        let group_gone = self.reaped && unsafe { libc::kill(-self.pgid, 0) } != 0;
+        let group_gone = self.reaped && unsafe { libc::kill(-self.pid, 0) } != 0;
         if !group_gone {
             if now_ms < kill_at {
                 return None;
             }
-            // SAFETY: the group is ours (process_group(0)) and still has members.
-            unsafe { libc::kill(-self.pgid, libc::SIGKILL) };
+            // SAFETY: the group is ours (setpgid in the child) and still has members.
+            unsafe { libc::kill(-self.pid, libc::SIGKILL) };
             if !self.reaped {
-                let _ = self.child.wait();
+                wait_blocking(self.pid);
                 self.reaped = true;
             }
         }
@@ -230,7 +276,7 @@ impl Running {
 
     fn begin_stop(&mut self, why: Stop, now_ms: u64) {
         // SAFETY: our child's own group; the leader is unreaped or the group is checked first.
-        unsafe { libc::kill(-self.pgid, libc::SIGTERM) };
+        unsafe { libc::kill(-self.pid, libc::SIGTERM) };
         self.stopping = Some((why, now_ms + KILL_GRACE_MS));
     }
 
@@ -260,9 +306,83 @@ pub fn run_blocking(
     }
 }
 
+/// Waits for `pid` (our child) to end, retrying on EINTR; its status is not needed.
+fn wait_blocking(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: status is a valid out-pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } < 0 && sys::errno() == libc::EINTR {}
+}
+
+/// What the child of `Running::spawn` needs, all prepared before the fork.
+struct ChildSetup<'a> {
+    prog: *const libc::c_char,
+    /// NULL-terminated, pointing into the parent's (copied) buffer.
+    argv: *const *const libc::c_char,
+    /// /dev/null opened for reading (stdin) and for writing (stdout, stderr), close-on-exec.
+    null_in: libc::c_int,
+    null_out: libc::c_int,
+    /// The write end of the close-on-exec pipe an exec failure is reported through.
+    report: libc::c_int,
+    oom_adj: &'a [u8],
+}
+
+/// The child's side of `Running::spawn`, in the order std's `Command` does it: stdio on
+/// /dev/null, cwd `/`, its own process group, an empty signal mask and SIGPIPE back to its
+/// default (the agent ignores it), then the clean slate (oom_score_adj, descriptors above 2
+/// close-on-exec), the clean environment and execvp (which searches that environment's
+/// PATH). A step that fails, or the exec, sends its errno through `report` and the child
+/// exits 127. Only raw syscalls on data prepared before the fork (async-signal-safe).
+///
+/// # Safety
+/// Call only in the child of a fork, with `c`'s pointers valid (they are copies of the
+/// parent's memory).
+unsafe fn exec_in_child(c: &ChildSetup<'_>) -> ! {
+    let fail = |e: libc::c_int| -> ! {
+        let b = e.to_ne_bytes();
+        // SAFETY: b is 4 valid bytes; _exit ends the child without running the parent's
+        // atexit handlers or flushing its buffers.
+        unsafe {
+            libc::write(c.report, b.as_ptr().cast(), b.len());
+            libc::_exit(127)
+        }
+    };
+    let ok = |r: libc::c_int| {
+        if r < 0 {
+            fail(sys::errno())
+        }
+    };
+    // SAFETY: plain syscalls on descriptors and NUL-terminated literals; set is a valid
+    // sigset_t; `environ` is the C library's and this process has one thread.
+    unsafe {
+        for (from, to) in [(c.null_in, 0), (c.null_out, 1), (c.null_out, 2)] {
+            while libc::dup2(from, to) < 0 {
+                if sys::errno() != libc::EINTR {
+                    fail(sys::errno())
+                }
+            }
+        }
+        ok(libc::chdir(c"/".as_ptr()));
+        ok(libc::setpgid(0, 0));
+        let mut set: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        ok(libc::pthread_sigmask(
+            libc::SIG_SETMASK,
+            &set,
+            core::ptr::null_mut(),
+        ));
+        if libc::signal(libc::SIGPIPE, libc::SIG_DFL) == libc::SIG_ERR {
+            fail(sys::errno())
+        }
+        clean_slate_in_child(c.oom_adj);
+        environ = CLEAN_ENV.0.as_ptr();
+        libc::execvp(c.prog, c.argv);
+    }
+    fail(sys::errno())
+}
+
 /// Between fork and exec: give the command the agent's original oom_score_adj and mark every
 /// descriptor above 2 close-on-exec. Only raw syscalls on stack data (async-signal-safe).
-/// Marking instead of closing keeps std's own exec-error pipe working (it is CLOEXEC already).
+/// Marking instead of closing keeps the exec-error pipe working (it is CLOEXEC already).
 fn clean_slate_in_child(oom_adj: &[u8]) {
     // SAFETY: NUL-terminated literal path; write/close on the fd just opened.
     unsafe {

@@ -158,7 +158,7 @@ pub fn find_owners<const N: usize>(
     out: &mut Owners<N>,
 ) {
     start_walk(inodes, out);
-    let _ = walk_from(root, 0, mode, &mut || true, out);
+    let _ = walk_from(root, Cursor::START, mode, &mut || true, out);
 }
 
 /// Clears `out` and makes its slots for `inodes` (the first N distinct non-zero ones), ready
@@ -177,49 +177,111 @@ pub fn start_walk<const N: usize>(inodes: &[u64], out: &mut Owners<N>) {
     }
 }
 
-/// The walk of `find_owners` from cursor `from` (0: the start), adding to `out` (prepared by
-/// `start_walk`). `go_on` is asked after each process: false stops the walk there and the
-/// cursor to resume from is returned; None when the walk is complete (owners then sorted by
-/// PID). On the live /proc the cursor is a PID (/proc lists PIDs in ascending order, so a
-/// process that forks or exits between two steps is seen as any walk would see it); in a tree
-/// under --proc-root it is the entry's position in the listing (stable while the tree is).
+/// Where a walk cut by `walk_from` goes on: a process, and a place in its fd table.
+///
+/// On the live /proc the process is a PID (/proc lists PIDs in ascending order, so a process
+/// that forks or exits between two steps is seen as any walk would see it); in a tree under
+/// --proc-root it is the number of entries of the listing done (stable while the tree is).
+/// A walk cut inside a process resumes at the next fd of that same process (`pid::FdCursor`),
+/// unless the PID now names another process (its start time changed): that one is walked
+/// from its first fd.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    process: u32,
+    fds: pid::FdCursor,
+    starttime: u64,
+}
+
+impl Cursor {
+    /// The start of a walk.
+    pub const START: Cursor = Cursor {
+        process: 0,
+        fds: pid::FdCursor::START,
+        starttime: 0,
+    };
+
+    /// True when the walk stopped inside a process's fd table (not between two processes).
+    pub fn inside_a_process(&self) -> bool {
+        !self.fds.at_start()
+    }
+}
+
+/// /proc/PID/stat's start time, 0 if unreadable (gone, or a tree without stat files).
+fn starttime(root: &ProcRoot, p: u32) -> u64 {
+    let mut buf = [0u8; 512];
+    pid::read_stat(root, p, &mut buf).map_or(0, |s| s.starttime)
+}
+
+/// The walk of `find_owners` from `from` (`Cursor::START`: the start), adding to `out`
+/// (prepared by `start_walk`). `go_on` is asked after each process and after every fd read
+/// inside one, so one process with a huge fd table cannot hold the walk: false stops the walk
+/// there and the cursor to resume from is returned; None when the walk is complete (owners
+/// then sorted by PID). A walk cut anywhere finds what one uncut walk of the same processes
+/// finds; each process counts once in `pids_scanned` however often it is cut.
 pub fn walk_from<const N: usize>(
     root: &ProcRoot,
-    from: u32,
+    from: Cursor,
     mode: WalkMode,
     go_on: &mut dyn FnMut() -> bool,
     out: &mut Owners<N>,
-) -> Option<u32> {
+) -> Option<Cursor> {
     if out.sockets.is_empty() {
         return None;
     }
-    let by_pid = root.dir().as_bytes() == b"/proc";
+    let by_pid = root.is_live();
     let mut resume = None;
     let mut index = 0u32;
     let _ = pid::for_each_pid_until(root, &mut |p| {
         index += 1;
-        if (by_pid && p < from) || (!by_pid && index <= from) {
+        if (by_pid && p < from.process) || (!by_pid && index <= from.process) {
             return true;
         }
-        out.pids_scanned += 1;
-        // comm is read once per PID, and only if it is listed as a holder.
+        // The process the walk was cut inside (the first one not skipped) goes on from its
+        // fd cursor, unless its PID was reused since.
+        let mut fds = pid::FdCursor::START;
+        let first = if by_pid {
+            p == from.process
+        } else {
+            index == from.process.saturating_add(1)
+        };
+        if first && !from.fds.at_start() && (!by_pid || starttime(root, p) == from.starttime) {
+            fds = from.fds;
+        }
+        if fds.at_start() {
+            out.pids_scanned += 1;
+        }
+        // comm is read once per PID (per slice), and only if it is listed as a holder.
         let mut comm: Option<Comm> = None;
         let mut truncated = false;
         let sockets = &mut out.sockets;
-        let walked = pid::for_each_socket_fd(root, p, &mut |fd, ino| {
-            let Ok(i) = sockets.binary_search_by_key(&ino, |s| s.inode) else {
-                return;
-            };
-            truncated |= sockets[i].record(p, || Owner {
-                inode: ino,
-                pid: p,
-                fd,
-                comm: *comm.get_or_insert_with(|| pid::read_comm(root, p).unwrap_or_default()),
-            });
-        });
+        let walked = pid::walk_socket_fds(
+            root,
+            p,
+            fds,
+            &mut |fd, ino| {
+                let Ok(i) = sockets.binary_search_by_key(&ino, |s| s.inode) else {
+                    return;
+                };
+                truncated |= sockets[i].record(p, || Owner {
+                    inode: ino,
+                    pid: p,
+                    fd,
+                    comm: *comm.get_or_insert_with(|| pid::read_comm(root, p).unwrap_or_default()),
+                });
+            },
+            go_on,
+        );
         out.truncated |= truncated;
         match walked {
-            Ok(()) => {}
+            Ok(None) => {}
+            Ok(Some(at)) => {
+                resume = Some(Cursor {
+                    process: if by_pid { p } else { index - 1 },
+                    fds: at,
+                    starttime: if by_pid { starttime(root, p) } else { 0 },
+                });
+                return false;
+            }
             Err(libc::EACCES) | Err(libc::EPERM) => out.pids_denied += 1,
             // ENOENT/ESRCH: exited since the listing. Anything else: unreadable all the same.
             Err(_) => out.pids_vanished += 1,
@@ -229,7 +291,10 @@ pub fn walk_from<const N: usize>(
             WalkMode::FirstOwner => out.sockets.iter().any(|s| s.listed.is_empty()),
         };
         if more && !go_on() {
-            resume = Some(if by_pid { p.saturating_add(1) } else { index });
+            resume = Some(Cursor {
+                process: if by_pid { p.saturating_add(1) } else { index },
+                ..Cursor::START
+            });
             return false;
         }
         more
@@ -382,6 +447,129 @@ mod tests {
         // Nothing asked for: no walk at all.
         find_owners(&t.root(), &[0], WalkMode::AllOwners, &mut o);
         assert_eq!((o.sockets().len(), o.pids_scanned), (0, 0));
+    }
+
+    /// Walks to the end from the start, cutting every `every`-th time `go_on` is asked and
+    /// calling `between` after each cut. Returns the number of slices.
+    fn walk_cut<const M: usize>(
+        root: &ProcRoot,
+        inodes: &[u64],
+        every: u32,
+        out: &mut Owners<M>,
+        between: &mut dyn FnMut(u32),
+    ) -> u32 {
+        start_walk(inodes, out);
+        let (mut from, mut slices, mut asked) = (Some(Cursor::START), 0u32, 0u32);
+        while let Some(f) = from {
+            let mut go_on = || {
+                asked += 1;
+                asked % every != 0
+            };
+            from = walk_from(root, f, WalkMode::AllOwners, &mut go_on, out);
+            slices += 1;
+            assert!(slices < 1_000_000, "the walk does not end");
+            between(slices);
+        }
+        slices
+    }
+
+    fn owner_rows<const M: usize>(o: &Owners<M>) -> Vec<(u64, u32, u32, Vec<u8>)> {
+        o.sockets()
+            .iter()
+            .flat_map(|s| s.listed.iter())
+            .map(|o| (o.inode, o.pid, o.fd, o.comm.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn a_huge_fd_table_is_walked_in_slices_that_find_what_one_walk_finds() {
+        let t = Tree::new("huge");
+        // One process with 600 fds, its sockets early, in the middle and last; others around.
+        let mut fds: Vec<(u32, String)> = (0..600).map(|fd| (fd, "/dev/null".into())).collect();
+        fds[3].1 = "socket:[41]".into();
+        fds[300].1 = "socket:[42]".into();
+        fds[301].1 = "socket:[41]".into();
+        fds[599].1 = "socket:[43]".into();
+        let fds: Vec<(u32, &str)> = fds.iter().map(|(f, l)| (*f, l.as_str())).collect();
+        t.pid(500, "hog", &fds);
+        t.pid(100, "small", &[(3, "socket:[43]")]);
+        t.pid(900, "late", &[(7, "socket:[42]"), (8, "pipe:[5]")]);
+        let root = t.root();
+        let inodes = [41, 42, 43];
+        let mut whole = Few::default();
+        find_owners(&root, &inodes, WalkMode::AllOwners, &mut whole);
+        assert_eq!(owner_rows(&whole).len(), 5);
+        for every in [1, 2, 7, 64, 599, 600, 601] {
+            let mut cut = Few::default();
+            let slices = walk_cut(&root, &inodes, every, &mut cut, &mut |_| {});
+            assert!(
+                slices as usize > 603 / every as usize,
+                "every {every}: {slices}"
+            );
+            assert_eq!(owner_rows(&cut), owner_rows(&whole), "every {every}");
+            assert_eq!(cut.pids_scanned, 3, "every {every}");
+            assert_eq!((cut.pids_vanished, cut.pids_denied), (0, 0));
+        }
+    }
+
+    #[test]
+    fn live_walk_cut_inside_a_changing_fd_table_never_hangs_and_finds_what_stayed() {
+        // Our own fd table: sockets held throughout (low, middle and high fds) among 400
+        // others, while between slices fds are closed and opened and a child holding one of
+        // the sockets exits mid-walk.
+        let mut keep = Vec::new();
+        let mut churn = Vec::new();
+        for _ in 0..3 {
+            keep.push(std::net::UdpSocket::bind("127.0.0.1:0").unwrap());
+            churn.extend((0..200).map(|_| std::fs::File::open("/dev/null").unwrap()));
+        }
+        let late = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let inode = |fd: i32| {
+            let mut sb: libc::stat = unsafe { core::mem::zeroed() };
+            assert_eq!(unsafe { libc::fstat(fd, &mut sb) }, 0);
+            sb.st_ino
+        };
+        let mut inodes: Vec<u64> = keep.iter().map(|s| inode(s.as_raw_fd())).collect();
+        inodes.push(inode(late.as_raw_fd()));
+        let raw = late.as_raw_fd();
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("30");
+        // SAFETY: dup2 is async-signal-safe; the child holds a copy as fd 9.
+        unsafe {
+            cmd.pre_exec(move || match libc::dup2(raw, 9) {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            });
+        }
+        let mut child = Some(cmd.spawn().unwrap());
+        let root = ProcRoot::live();
+        let mut o = Few::default();
+        let slices = walk_cut(&root, &inodes, 5, &mut o, &mut |n| {
+            if n % 3 == 0 {
+                churn.truncate(churn.len().saturating_sub(10));
+            } else {
+                churn.push(std::fs::File::open("/dev/null").unwrap());
+            }
+            if n == 40 {
+                if let Some(mut c) = child.take() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+            }
+        });
+        if let Some(mut c) = child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        assert!(slices > 80, "{slices} slices");
+        let me = std::process::id();
+        for s in &keep {
+            let fd = s.as_raw_fd() as u32;
+            let ino = inode(s.as_raw_fd());
+            let got: Vec<(u32, u32)> = o.of(ino).map(|o| (o.pid, o.fd)).collect();
+            assert!(got.contains(&(me, fd)), "{ino}: {got:?}");
+        }
+        assert!(o.of(inodes[3]).any(|o| o.pid == me));
     }
 
     #[test]

@@ -93,9 +93,8 @@ static LOGGER: SinkLogger = SinkLogger;
 /// or a UDP/TCP address that does not resolve; a syslogd that is not up yet is not an error
 /// (a note goes to stderr, lines go to stderr until a reconnect succeeds).
 pub fn init(target: &SyslogTarget, facility: &str) -> Result<(), &'static str> {
-    let facility: Facility = facility
-        .parse()
-        .map_err(|_| "unknown syslog facility (expected e.g. daemon, user, local0..local7)")?;
+    let facility = parse_facility(facility)
+        .ok_or("unknown syslog facility (expected e.g. daemon, user, local0..local7)")?;
     let dest = match target {
         SyslogTarget::Stderr => Dest::Stderr,
         SyslogTarget::Unix(path) => Dest::Unix(path.clone()),
@@ -178,6 +177,48 @@ pub fn stats() -> SinkStats {
 /// Re-applies the target and facility from a (reloaded) config.
 pub fn reconfigure(cfg: &Config) -> Result<(), &'static str> {
     init(&cfg.syslog, &cfg.facility)
+}
+
+/// Every facility name syslog's `Facility::from_str` knows (it also takes them with `log_`).
+const FACILITIES: [(&str, Facility); 24] = [
+    ("kern", Facility::LOG_KERN),
+    ("user", Facility::LOG_USER),
+    ("mail", Facility::LOG_MAIL),
+    ("daemon", Facility::LOG_DAEMON),
+    ("auth", Facility::LOG_AUTH),
+    ("syslog", Facility::LOG_SYSLOG),
+    ("lpr", Facility::LOG_LPR),
+    ("news", Facility::LOG_NEWS),
+    ("uucp", Facility::LOG_UUCP),
+    ("cron", Facility::LOG_CRON),
+    ("authpriv", Facility::LOG_AUTHPRIV),
+    ("ftp", Facility::LOG_FTP),
+    ("ntp", Facility::LOG_NTP),
+    ("audit", Facility::LOG_AUDIT),
+    ("alert", Facility::LOG_ALERT),
+    ("clock_daemon", Facility::LOG_CLOCK_DAEMON),
+    ("local0", Facility::LOG_LOCAL0),
+    ("local1", Facility::LOG_LOCAL1),
+    ("local2", Facility::LOG_LOCAL2),
+    ("local3", Facility::LOG_LOCAL3),
+    ("local4", Facility::LOG_LOCAL4),
+    ("local5", Facility::LOG_LOCAL5),
+    ("local6", Facility::LOG_LOCAL6),
+    ("local7", Facility::LOG_LOCAL7),
+];
+
+/// `daemon`, `LOG_DAEMON`, `Local0`: what syslog's `Facility::from_str` accepts. Ours because
+/// that one lowercases with `str::to_lowercase`, whose Unicode case tables cost ~3 KiB of a
+/// router's flash; the names are ASCII, so ASCII case folding accepts the same names.
+fn parse_facility(name: &str) -> Option<Facility> {
+    let name = match name.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("log_") => &name[4..],
+        _ => name,
+    };
+    FACILITIES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, f)| f)
 }
 
 /// The sink state; a panic elsewhere while it was held must not silence logging.
@@ -442,6 +483,34 @@ mod tests {
         let (len, rest) = s.split_once(' ').unwrap();
         assert_eq!(len.parse::<usize>().unwrap(), rest.len());
         assert!(rest.ends_with(" router ghostwatch[42]: x"), "{s}");
+    }
+
+    #[test]
+    fn facility_names_are_syslogs_own() {
+        use std::str::FromStr;
+        let same = |name: &str| {
+            let ours = parse_facility(name).map(|f| f as u8);
+            let theirs = Facility::from_str(name).ok().map(|f| f as u8);
+            assert_eq!(ours, theirs, "{name}");
+            ours.is_some()
+        };
+        for (n, _) in FACILITIES {
+            assert!(same(n) && same(&format!("log_{n}")) && same(&n.to_uppercase()));
+        }
+        for n in crate::config::schema::FACILITIES.iter().copied() {
+            assert!(same(n), "{n}");
+        }
+        for n in [
+            "",
+            "log_",
+            "LOG",
+            "dæmon",
+            "daemonx",
+            "local8",
+            "log_log_kern",
+        ] {
+            assert!(!same(n), "{n}");
+        }
     }
 
     #[test]

@@ -53,6 +53,12 @@ impl From<Option<Level>> for IncidentLevel {
 pub struct Stats {
     pub cycles: u64,
     pub last_cycle_us: u64,
+    /// The longest poll since start (µs).
+    pub max_cycle_us: u64,
+    /// The longest slice of owner walk since start, in a poll or between polls (µs).
+    pub max_walk_slice_us: u64,
+    /// How long the last complete owner walk took, first slice to last (µs; 0: none yet).
+    pub last_walk_us: u64,
     pub ghost_kb: i64,
     /// The last poll could not compute Ghost (a malformed meminfo term): the files show
     /// `null` / no gauge instead of a stale or inflated number.
@@ -135,13 +141,16 @@ pub fn format_status(
     let sk = sink::stats();
     write!(
         w,
-        "{{\"version\":\"{}\",\"pid\":{},\"dry_run\":{},\"interval_ms\":{},\"cycles\":{},\"last_cycle_us\":{},\"seq\":{},",
+        "{{\"version\":\"{}\",\"pid\":{},\"dry_run\":{},\"interval_ms\":{},\"cycles\":{},\"last_cycle_us\":{},\"max_cycle_us\":{},\"max_walk_slice_us\":{},\"last_walk_us\":{},\"seq\":{},",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
         dry_run,
         interval_ms,
         s.cycles,
         s.last_cycle_us,
+        s.max_cycle_us,
+        s.max_walk_slice_us,
+        s.last_walk_us,
         s.seq
     )?;
     write!(w, "\"mem_total_kb\":{},\"ghost_kb\":", s.mem_total_kb)?;
@@ -241,6 +250,24 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         "Duration of the last poll (microseconds).",
         s.last_cycle_us as i64,
     )?;
+    gauge(
+        w,
+        "ghostwatch_max_cycle_seconds_x1e6",
+        "Longest poll since start (microseconds).",
+        s.max_cycle_us as i64,
+    )?;
+    gauge(
+        w,
+        "ghostwatch_max_walk_slice_seconds_x1e6",
+        "Longest slice of owner walk since start (microseconds).",
+        s.max_walk_slice_us as i64,
+    )?;
+    gauge(
+        w,
+        "ghostwatch_last_walk_seconds_x1e6",
+        "Duration of the last complete owner walk, all slices (microseconds).",
+        s.last_walk_us as i64,
+    )?;
     w.write_str("# HELP ghostwatch_incident Incident level per trigger (0 none, 1 warn, 2 act).\n# TYPE ghostwatch_incident gauge\n")?;
     for (i, t) in Trigger::ALL.into_iter().enumerate() {
         let lvl = s.incidents[i] as u8;
@@ -315,6 +342,43 @@ mod tests {
         ] {
             assert!(t.contains(line), "{line} missing from\n{t}");
         }
+    }
+
+    #[test]
+    fn both_files_fit_their_buffer_with_every_counter_at_its_widest() {
+        let s = Stats {
+            cycles: u64::MAX,
+            last_cycle_us: u64::MAX,
+            max_cycle_us: u64::MAX,
+            max_walk_slice_us: u64::MAX,
+            last_walk_us: u64::MAX,
+            ghost_kb: i64::MIN,
+            mem_total_kb: u64::MAX,
+            available_kb: Some(u64::MAX),
+            sockets_seen: u64::MAX,
+            tables_read: u32::MAX,
+            actions: [u64::MAX; ResultKind::ALL.len()],
+            actions_last_hour: u64::MAX,
+            read_errors: u64::MAX,
+            write_errors: u64::MAX,
+            incidents: [IncidentLevel::Warn; Trigger::ALL.len()],
+            seq: u64::MAX,
+            ..Default::default()
+        };
+        let mut t = Text::new();
+        format_status(&mut t, &s, true, u32::MAX).unwrap();
+        assert!(
+            t.contains(&format!("\"max_walk_slice_us\":{}", u64::MAX)),
+            "{t}"
+        );
+        let status_len = t.len();
+        let mut t = Text::new();
+        format_metrics(&mut t, &s).unwrap();
+        assert!(
+            t.contains("\nghostwatch_max_walk_slice_seconds_x1e6 "),
+            "{t}"
+        );
+        println!("status {status_len} bytes, metrics {} bytes", t.len());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Proof that the /proc readers never allocate: a counting global allocator counts the heap
 //! calls made by this thread while the live tables (with 1 000+ extra UDP sockets open, so there
 //! are many lines), meminfo, vmallocinfo, zoneinfo, sockstat, every PID's status and a full owners walk
-//! are streamed through the library API. The count must be zero.
+//! are streamed through the library API, and an owners walk cut into slices inside a process
+//! (the agent's budgeted walk). The count must be zero.
 //!
 //! Only Rust's allocator is seen: glibc's opendir() buffer is malloc'd by libc itself, once per
 //! directory, not per entry (that is sys::Dir's documented cost).
@@ -220,6 +221,46 @@ fn readers_and_owner_walk_do_not_allocate_on_the_live_proc() {
     let listed = owned.of(shared_inode).count();
     assert_eq!(listed, owners::MAX_OWNERS_PER_SOCKET);
     assert_eq!(listed + owned.more(shared_inode) as usize, SHARERS + 1);
+
+    // The agent's budgeted walk: cut every 64 steps, so it stops and resumes inside our own
+    // table of 1 000+ sockets many times (owner_track), and still allocates nothing.
+    let mut cut = Box::new(ReportOwners::default());
+    let ((slices, resumed_inside), allocs) = count(|| {
+        owners::start_walk(&ours, &mut cut);
+        let (mut from, mut slices, mut asked) = (Some(owners::Cursor::START), 0u32, 0u32);
+        let mut resumed_inside = 0u32;
+        while let Some(f) = from {
+            resumed_inside += u32::from(f.inside_a_process());
+            from = owners::walk_from(
+                &root,
+                f,
+                WalkMode::AllOwners,
+                &mut || {
+                    asked += 1;
+                    asked % 64 != 0
+                },
+                &mut cut,
+            );
+            slices += 1;
+        }
+        (slices, resumed_inside)
+    });
+    assert_eq!(
+        allocs, 0,
+        "{allocs} allocations in a walk cut {slices} times"
+    );
+    assert!(
+        resumed_inside >= 10,
+        "{resumed_inside} of {slices} cuts inside a process"
+    );
+    for &i in &ours {
+        let a: Vec<u32> = cut.of(i).map(|o| o.pid).collect();
+        let b: Vec<u32> = owned.of(i).map(|o| o.pid).collect();
+        assert!(a.contains(&std::process::id()), "{i}: {a:?}");
+        if i != shared_inode {
+            assert_eq!(a, b, "{i}");
+        }
+    }
     drop(sharers);
     drop(socks);
 }

@@ -3,9 +3,10 @@
 //! A remembered owner is re-validated each poll by one readlink of its `/proc/PID/fd/N`. The fd
 //! walk (every fd of every process: ~4.5 µs per fd, over a second on a box with 200 000 fds)
 //! runs only when a suspect has no remembered owner, a remembered one no longer holds it, or
-//! every `policy::FULL_SCAN_EVERY` polls; and then under a time budget per poll, resuming at the
-//! next process where it stopped, so no poll stalls on it. A walk in progress is finished before a
-//! new one starts, so a suspect set that keeps changing cannot starve it.
+//! every `policy::FULL_SCAN_EVERY` polls; and then under a time budget per poll, resuming where
+//! it stopped (the next fd of the same process: one process with 200 000 fds is walked over
+//! many slices), so no poll stalls on it. A walk in progress is finished before a new one
+//! starts, so a suspect set that keeps changing cannot starve it.
 
 use crate::owners::{self, Owner, Owners, WalkMode};
 use crate::policy;
@@ -14,8 +15,9 @@ use crate::sys;
 
 const N: usize = policy::MAX_SUSPECTS;
 
-/// Most time one poll spends in the fd walk (checked between processes, so one process with
-/// a huge fd table can overrun it by its own walk).
+/// Most time one poll (or one slice between polls) spends in the fd walk. The clock is read
+/// after every fd and every process, so a slice overruns it by one readlink or one process's
+/// open and listing (microseconds), whatever the fd tables hold.
 pub const WALK_BUDGET_US: u64 = 50_000;
 
 /// Owners of the suspects, from the last complete walk, plus a walk in progress.
@@ -27,10 +29,17 @@ pub struct OwnerTrack {
     walk: Owners<N>,
     walk_for: heapless::Vec<u64, N>,
     /// Some(cursor) while a walk is in progress: it resumes there (`owners::walk_from`).
-    resume: Option<u32>,
+    resume: Option<owners::Cursor>,
+    /// When the walk in progress started (CLOCK_MONOTONIC µs).
+    walk_started_us: u64,
     /// Complete walks, and polls that walked (for the status file and the benches).
     pub walks: u64,
     pub walk_polls: u64,
+    /// The longest slice of walking since start, and how long the last complete walk took
+    /// from its first slice to its last (µs; the status file's `max_walk_slice_us` and
+    /// `last_walk_us`).
+    pub max_slice_us: u64,
+    pub last_walk_us: u64,
 }
 
 /// True if `o` still holds its socket: `ROOT/PID/fd/N` reads `socket:[INODE]`.
@@ -78,7 +87,8 @@ impl OwnerTrack {
             for &i in inodes.iter().take(N) {
                 let _ = self.walk_for.push(i);
             }
-            self.resume = Some(0);
+            self.resume = Some(owners::Cursor::START);
+            self.walk_started_us = sys::monotonic_us();
         }
         self.resume_walk(root, cycle, budget_us);
     }
@@ -89,16 +99,20 @@ impl OwnerTrack {
         if self.resume.is_none() {
             return;
         }
-        let deadline = sys::monotonic_us().saturating_add(budget_us);
+        let t0 = sys::monotonic_us();
+        let deadline = t0.saturating_add(budget_us);
         self.walk_polls += 1;
         self.resume = owners::walk_from(
             root,
-            self.resume.unwrap_or(0),
+            self.resume.unwrap_or(owners::Cursor::START),
             WalkMode::AllOwners,
             &mut || sys::monotonic_us() < deadline,
             &mut self.walk,
         );
+        let t1 = sys::monotonic_us();
+        self.max_slice_us = self.max_slice_us.max(t1.saturating_sub(t0));
         if self.resume.is_none() {
+            self.last_walk_us = t1.saturating_sub(self.walk_started_us);
             core::mem::swap(&mut self.known, &mut self.walk);
             core::mem::swap(&mut self.known_for, &mut self.walk_for);
             self.known_at_cycle = cycle;
@@ -129,11 +143,15 @@ mod tests {
     }
 
     #[test]
-    fn a_walk_cut_after_every_process_finds_what_one_walk_finds() {
+    fn a_walk_cut_after_every_process_and_every_fd_finds_what_one_walk_finds() {
         let root = fixture("forked");
         let mut inodes = Vec::new();
+        let mut fds = 0;
         for p in [400u32, 401, 420, 430, 440] {
-            let _ = pid::for_each_socket_fd(&root, p, &mut |_, ino| inodes.push(ino));
+            let _ = pid::for_each_socket_fd(&root, p, &mut |_, ino| {
+                inodes.push(ino);
+                fds += 1;
+            });
         }
         inodes.sort_unstable();
         inodes.dedup();
@@ -141,17 +159,30 @@ mod tests {
         let mut whole: Owners<N> = Owners::default();
         owners::find_owners(&root, &inodes, WalkMode::AllOwners, &mut whole);
 
-        let mut cut: Owners<N> = Owners::default();
-        owners::start_walk(&inodes, &mut cut);
-        let (mut from, mut steps) = (Some(0), 0);
-        while let Some(f) = from {
-            from = owners::walk_from(&root, f, WalkMode::AllOwners, &mut || false, &mut cut);
-            steps += 1;
-            assert!(steps < 100);
+        // Cut at every chance, then every 2nd, 3rd...: inside processes and between them.
+        for every in 1..=4 {
+            let mut cut: Owners<N> = Owners::default();
+            owners::start_walk(&inodes, &mut cut);
+            let (mut from, mut steps, mut asked) = (Some(owners::Cursor::START), 0, 0);
+            while let Some(f) = from {
+                let mut go_on = || {
+                    asked += 1;
+                    asked % every != 0
+                };
+                from = owners::walk_from(&root, f, WalkMode::AllOwners, &mut go_on, &mut cut);
+                steps += 1;
+                assert!(steps < 100);
+            }
+            if every == 1 {
+                // Every fd and every process is a place to cut: more slices than processes.
+                assert!(
+                    steps > fds,
+                    "the walk was not cut inside processes: {steps} steps"
+                );
+            }
+            assert_eq!(all_owners(&cut), all_owners(&whole), "cut every {every}");
+            assert_eq!(cut.pids_scanned, whole.pids_scanned, "cut every {every}");
         }
-        assert!(steps > 3, "the walk was not cut: {steps} steps");
-        assert_eq!(all_owners(&cut), all_owners(&whole));
-        assert_eq!(cut.pids_scanned, whole.pids_scanned);
     }
 
     #[test]

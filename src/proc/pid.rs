@@ -218,14 +218,77 @@ pub fn for_each_socket_fd(
     pid: u32,
     f: &mut dyn FnMut(u32, u64),
 ) -> Result<(), Errno> {
+    walk_socket_fds(root, pid, FdCursor::START, f, &mut || true).map(|_| ())
+}
+
+/// Where a walk of one process's fd directory stopped, to go on from there in a later call.
+///
+/// On the live /proc it is the directory position after the last fd handled (the kernel lists
+/// a process's fds in ascending order, and a position means "the next open fd from here", so
+/// it stays valid across opens however the table changes) plus that fd, which is never read
+/// twice. In a tree under --proc-root it is the number of entries handled (a listing order
+/// stays the same only while the tree does, as for `owners::walk_from`'s process cursor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FdCursor {
+    handled: u32,
+    pos: i64,
+    last_fd: u32,
+}
+
+impl FdCursor {
+    /// Before the first fd.
+    pub const START: FdCursor = FdCursor {
+        handled: 0,
+        pos: 0,
+        last_fd: 0,
+    };
+
+    pub fn at_start(&self) -> bool {
+        self.handled == 0
+    }
+}
+
+impl Default for FdCursor {
+    fn default() -> FdCursor {
+        FdCursor::START
+    }
+}
+
+/// `for_each_socket_fd` from `from`, and interruptible: `go_on()` is asked after every fd whose
+/// link was read; false stops the walk and returns Ok(Some(cursor)) to resume from. Ok(None):
+/// the walk reached the end of the fd table. Fds opened below the cursor after it was taken
+/// are not seen (a later walk sees them); nothing is known about an fd but what its readlink
+/// says at that moment. Errors as `for_each_socket_fd` (a PID gone since the cut: ENOENT).
+pub fn walk_socket_fds(
+    root: &ProcRoot,
+    pid: u32,
+    from: FdCursor,
+    f: &mut dyn FnMut(u32, u64),
+    go_on: &mut dyn FnMut() -> bool,
+) -> Result<Option<FdCursor>, Errno> {
     let mut path = root.pid_path(pid, b"fd")?;
     let mut dir = Dir::open(&path)?;
+    let live = root.is_live();
+    let mut at = from;
+    if live && !from.at_start() {
+        dir.seek(from.pos);
+    }
     let base = path.len();
     let mut link = [0u8; 64];
+    let mut skip = if live { 0 } else { from.handled };
     while let Some(name) = dir.next_name()? {
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        at.handled = at.handled.saturating_add(1);
         let Some(fd) = sys::parse_u32(name) else {
             continue;
         };
+        // Ascending on the live /proc: an fd at or below the cursor was handled already.
+        if live && !from.at_start() && fd <= from.last_fd {
+            continue;
+        }
         path.truncate(base);
         path.join_u32(fd)?;
         match sys::readlink(&path, &mut link) {
@@ -238,8 +301,13 @@ pub fn for_each_socket_fd(
             Err(libc::ENOENT) | Err(libc::ENAMETOOLONG) => {}
             Err(e) => return Err(e),
         }
+        if !go_on() {
+            at.pos = dir.tell();
+            at.last_fd = fd;
+            return Ok(Some(at));
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Parses `socket:[12345]` into 12345 (None for any other link text).
@@ -334,6 +402,44 @@ mod tests {
         })
         .unwrap();
         assert_eq!(hits, vec![sock.as_raw_fd() as u32]);
+    }
+
+    #[test]
+    fn fd_positions_survive_reopening_and_a_cut_walk_resumes_at_the_next_fd() {
+        let socks: Vec<std::net::UdpSocket> = (0..40)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let mut ours: Vec<u32> = socks.iter().map(|s| s.as_raw_fd() as u32).collect();
+        ours.sort_unstable();
+        let root = ProcRoot::live();
+        // What `walk_socket_fds` relies on: a position from one open of the directory, given
+        // to a fresh open, lists from the entry after it.
+        let path = root.pid_path(me(), b"fd").unwrap();
+        let mut d = Dir::open(&path).unwrap();
+        let mut names = Vec::new();
+        while let Some(n) = d.next_name().unwrap() {
+            names.push(n.to_vec());
+            if names.len() == 10 {
+                break;
+            }
+        }
+        let pos = d.tell();
+        let tenth = sys::parse_u32(&names[9]).unwrap();
+        drop(d);
+        let mut d = Dir::open(&path).unwrap();
+        d.seek(pos);
+        let next = sys::parse_u32(d.next_name().unwrap().unwrap()).unwrap();
+        assert!(next > tenth, "{next} after {tenth}");
+        // Cut after every fd: each of our sockets is reported exactly once, in fd order.
+        let (mut from, mut got, mut slices) = (Some(FdCursor::START), Vec::new(), 0);
+        while let Some(f) = from {
+            from =
+                walk_socket_fds(&root, me(), f, &mut |fd, _| got.push(fd), &mut || false).unwrap();
+            slices += 1;
+        }
+        got.retain(|fd| ours.contains(fd));
+        assert_eq!(got, ours);
+        assert!(slices > ours.len());
     }
 
     #[test]

@@ -9,7 +9,8 @@
 use crate::config::{Config, Str, SyslogTarget};
 use crate::sys::{Cut, cut, cut_fmt};
 use core::fmt::{self, Write as _};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::Mutex;
 use std::time::Duration;
 use syslog::{Facility, LogFormat, Logger, LoggerBackend};
@@ -235,7 +236,8 @@ fn resolve(addr: &str) -> Result<SocketAddr, &'static str> {
 
 /// Opens a connection to `dest` with send timeouts set (a stuck syslogd must not stall the
 /// agent). TCP is connected here, with a timeout, because `syslog::tcp` would block for
-/// minutes on an unreachable collector.
+/// minutes on an unreachable collector; unix and UDP the way `syslog::unix_custom` and
+/// `syslog::udp` do, into the same `LoggerBackend`, with the same error texts.
 fn connect(dest: &Dest, facility: Facility) -> Result<Logger<LoggerBackend, Rfc3164>, String> {
     let fmt = |octet_counting, hostname| Rfc3164 {
         facility,
@@ -245,16 +247,19 @@ fn connect(dest: &Dest, facility: Facility) -> Result<Logger<LoggerBackend, Rfc3
     };
     let logger = match dest {
         Dest::Stderr => return Err("stderr is not a syslog".into()),
-        Dest::Unix(path) => {
-            syslog::unix_custom(fmt(false, None), path.as_str()).map_err(|e| error_text(&e))?
-        }
+        // The text syslog::unix_custom gave (its io errors come as "Io error: ...").
+        Dest::Unix(path) => Logger::new(
+            unix_backend(path.as_str()).map_err(|e| format!("Io error: {e}"))?,
+            fmt(false, None),
+        ),
         Dest::Udp(server) => {
             let local = if server.is_ipv4() {
-                "0.0.0.0:0"
+                SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
             } else {
-                "[::]:0"
+                SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
             };
-            syslog::udp(fmt(false, hostname()), local, server).map_err(|e| error_text(&e))?
+            let s = UdpSocket::bind(local).map_err(|e| e.to_string())?;
+            Logger::new(LoggerBackend::Udp(s, *server), fmt(false, hostname()))
         }
         Dest::Tcp(server) => {
             let s =
@@ -275,11 +280,17 @@ fn connect(dest: &Dest, facility: Facility) -> Result<Logger<LoggerBackend, Rfc3
     Ok(logger)
 }
 
-/// The innermost io::Error text (syslog wraps it in "Initialization error: ...").
-fn error_text(e: &syslog::Error) -> String {
-    match e {
-        syslog::Error::Initialization(inner) => inner.to_string(),
-        syslog::Error::Write(io) | syslog::Error::Io(io) => io.to_string(),
+/// What syslog::unix_custom does, without boxing the error into syslog's `Error` (whose
+/// `dyn Error` vtables bring io::Error's Debug code): a datagram socket connected to `path`,
+/// or a stream one when `path` is a SOCK_STREAM socket (EPROTOTYPE).
+fn unix_backend(path: &str) -> std::io::Result<LoggerBackend> {
+    let sock = UnixDatagram::unbound()?;
+    match sock.connect(path) {
+        Ok(()) => Ok(LoggerBackend::Unix(sock)),
+        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => Ok(LoggerBackend::UnixStream(
+            std::io::BufWriter::new(UnixStream::connect(path)?),
+        )),
+        Err(e) => Err(e),
     }
 }
 
@@ -511,6 +522,28 @@ mod tests {
         ] {
             assert!(!same(n), "{n}");
         }
+    }
+
+    #[test]
+    fn unix_backend_is_datagram_or_stream_like_syslogs() {
+        let dir = std::env::temp_dir().join(format!("gw-sink-unix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (dgram, stream) = (dir.join("dgram"), dir.join("stream"));
+        let _d = UnixDatagram::bind(&dgram).unwrap();
+        let _s = std::os::unix::net::UnixListener::bind(&stream).unwrap();
+        let kind = |p: &std::path::Path| match unix_backend(p.to_str().unwrap()) {
+            Ok(LoggerBackend::Unix(_)) => "dgram".to_string(),
+            Ok(LoggerBackend::UnixStream(_)) => "stream".to_string(),
+            Ok(_) => "other".to_string(),
+            Err(e) => format!("Io error: {e}"),
+        };
+        assert_eq!(kind(&dgram), "dgram");
+        assert_eq!(kind(&stream), "stream");
+        assert_eq!(
+            kind(&dir.join("none")),
+            "Io error: No such file or directory (os error 2)"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -348,6 +348,17 @@ pub fn write_all_to(fd: libc::c_int, mut data: &[u8]) -> Result<(), Errno> {
     }
 }
 
+/// True if `needle` occurs in `hay`: a plain byte scan, for the few short texts ghostwatch
+/// searches (argv templates, names). `str::contains(&str)` links core's Two-Way searcher,
+/// ~2 KiB of a router's flash for no gain at these lengths.
+pub fn contains(hay: &str, needle: &str) -> bool {
+    needle.is_empty()
+        || hay
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+}
+
 /// stat(2) of `path` (symlinks followed). Returns Err(errno).
 pub fn stat(path: &CPath) -> Result<libc::stat, Errno> {
     // SAFETY: st is plain data; path is NUL-terminated.
@@ -639,6 +650,13 @@ pub fn monotonic_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_finds_substrings() {
+        assert!(contains("a{comm}b", "{comm}") && contains("x", "") && contains("..", ".."));
+        assert!(!contains("{com}", "{comm}") && !contains("", "a") && !contains("ab", "ba"));
+        assert!(contains("né..x", "..") && !contains("é", "\u{e9}x"));
+    }
 
     #[test]
     fn mkdir_all_creates_missing_parents_and_accepts_existing_ones() {

@@ -422,7 +422,7 @@ impl LogFormat<&str> for Rfc3164 {
     ) -> syslog::Result<()> {
         let mut msg = heapless::String::<FRAME_MAX>::new();
         let pri = self.facility as u8 | severity as u8;
-        let mut m = Cut(&mut msg);
+        let mut m = Cut(msg.as_mut_view());
         let _ = write!(m, "<{pri}>");
         write_timestamp(&mut m);
         if let Some(h) = &self.hostname {

@@ -226,6 +226,10 @@ pub fn run(opts: Options) -> u8 {
             // right after the poll that started it (not one slice per poll): back to the top
             // after each slice, so signals and a due poll still come first.
             agent.owner_walk_slice();
+            if !agent.owner_walk_pending() {
+                // Complete: decide on its owners now, not up to an interval later.
+                sched.poll_now(sys::monotonic_ms());
+            }
             continue;
         }
         let now = sys::monotonic_ms();

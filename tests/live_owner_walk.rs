@@ -1,8 +1,9 @@
 //! The owner walk of the real agent on a box with tens of thousands of fds: a walk longer than
 //! one slice (`owner_track::WALK_BUDGET_US`) goes on between polls, right after the poll that
-//! started it, so the owner of a new suspect is known at the next poll. The regression: the
-//! loop slept after each poll and walked only one slice per poll (or per stray wake-up), so a
-//! 200 000-fd walk took 10-18 polls (benches/owner_walk.sh).
+//! started it, and its completion brings the next poll forward, so the owner of a new suspect
+//! is acted on well before the next regular poll. The regression: the loop slept after each
+//! poll and walked only one slice per poll (or per stray wake-up), so a 200 000-fd walk took
+//! 10-18 polls (benches/owner_walk.sh).
 
 mod support;
 
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ghostwatch");
-const INTERVAL_MS: u64 = 2_000;
+const INTERVAL_MS: u64 = 3_000;
 
 /// Unbound UDP sockets without CLOEXEC, so `sleep` children inherit them; closed on drop.
 struct Hog(Vec<i32>);
@@ -145,18 +146,25 @@ fn a_walk_longer_than_a_slice_finishes_before_the_next_poll() {
         tx.send_to(&[5u8; 60_000], rx.local_addr().unwrap())
             .unwrap();
     }
-    // Poll before+1 sees the suspect and starts the walk; it must be complete by poll
-    // before+2, which acts. One slice per poll would need a poll per slice.
+    let flooded = Instant::now();
+    // Poll before+1 (one interval on) sees the suspect and starts the walk; its completion
+    // brings poll before+2 forward, which acts. One slice per poll would need a poll per
+    // slice; waiting for the regular deadline, two intervals.
     wait_for("the exec rule (owner found)", 10 * INTERVAL_MS, || {
         fired.exists().then_some(())
     });
+    let elapsed_ms = flooded.elapsed().as_millis() as u64;
     let acted = wait_for("the status", 1_000, || status_u64(&status, "cycles"));
     let walk_us = status_u64(&status, "last_walk_us").unwrap();
     let slice_us = status_u64(&status, "max_walk_slice_us").unwrap();
     eprintln!(
         "{} fds in each of 4 processes; polls {before} -> {acted}; walk {walk_us} µs, \
-         longest slice {slice_us} µs",
+         longest slice {slice_us} µs; flood -> action {elapsed_ms} ms",
         per_process
+    );
+    assert!(
+        elapsed_ms < INTERVAL_MS * 3 / 2,
+        "acted {elapsed_ms} ms after the flood: the completed walk did not bring the poll forward"
     );
     assert!(
         acted <= before + 2,

@@ -14,19 +14,23 @@
 #   ss-anp       ss -anp
 #   netstat-anp  netstat -anp
 # (hyperfine medians, ms), then `ghostwatch run` (interval 1 s, from the host namespace) for
-# AGENT_S seconds with the incident standing, and again once the flooders are gone (quiet):
+# AGENT_S seconds with the incident standing, and for QUIET_S seconds once the flooders are gone
+# (quiet; long enough to include a periodic full scan: they are spaced by their cost, ~500 s
+# apart at 50 000 sockets, so the quiet figure includes the startup scan and a periodic one):
 # CPU ms per poll from utime+stime, and VmHWM.
 # Last, the idle router: a fresh net+pid namespace (unshare) whose TCP/UDP hash tables are
 # router-sized (net.ipv4.tcp_child_ehash_entries / udp_child_hash_entries, restored after),
 # the agent alone in it, quiet, for AGENT_S seconds.
 # Needs root, hyperfine, iproute2, net-tools, python3, util-linux. Cleans up everything.
 #
-# Usage: benches/sockets_scale.sh [SIZES [RUNS [AGENT_S]]]   (default "1000 10000 50000" 10 20)
+# Usage: benches/sockets_scale.sh [SIZES [RUNS [AGENT_S [QUIET_S]]]]
+#        (default "1000 10000 50000" 10 20 AGENT_S)
 set -euo pipefail
 
 SIZES=${1:-"1000 10000 50000"}
 RUNS=${2:-10}
 AGENT_S=${3:-20}
+QUIET_S=${4:-$AGENT_S}
 PROCS=500
 NS=gwscale
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -71,17 +75,22 @@ cat >"$TMP/incident.json" <<EOF
 EOF
 "$BIN" check -c "$TMP/incident.json" >/dev/null
 
-# Runs the agent for AGENT_S s with PREFIX (e.g. "ip netns exec X"); prints "ms_per_poll hwm_kb".
-agent_cost() {
+# Runs the agent with PREFIX (e.g. "ip netns exec X") and measures SECONDS s: after 2 s of
+# setup (namespace discovery, first owner walk), or with FROM_START=1 from its start, so the
+# startup full scan counts too. Prints "ms_per_poll hwm_kb".
+agent_cost() { # PREFIX SECONDS [FROM_START]
+    local s_start
+    s_start=$(date +%s.%N)
     $1 "$BIN" run -c "$TMP/incident.json" 2>"$TMP/agent.log" &
     AGENT_PID=$!
-    sleep 2 # the first polls set things up (namespace discovery, first owner walk)
+    sleep 2
     local pid=$AGENT_PID
     [ -r "/proc/$pid/stat" ] || pid=$(pgrep -n -f "$BIN run" || echo $AGENT_PID)
     ticks() { sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}'; }
     local t0 s0 t1 s1 hwm
     t0=$(ticks); s0=$(date +%s.%N)
-    sleep "$AGENT_S"
+    if [ "${3:-0}" = 1 ]; then t0=0; s0=$s_start; fi
+    sleep "$2"
     t1=$(ticks); s1=$(date +%s.%N)
     hwm=$(awk '/^VmHWM/{print $2}' "/proc/$pid/status")
     stop AGENT_PID
@@ -136,9 +145,9 @@ print(r["socket_source"], sum(1 for s in r["sockets"] if s["rx_queue"] > 1 << 20
     TX_SRC=$(ip netns exec "$NS" "$BIN" report --json --top 3 --proc-root /proc/self/.. | python3 -c '
 import json, sys; r = json.load(sys.stdin)
 print(r["socket_source"], sum(1 for s in r["sockets"] if s["rx_queue"] > 1 << 20))')
-    read -r INC INC_HWM <<<"$(agent_cost "")"
+    read -r INC INC_HWM <<<"$(agent_cost "" "$AGENT_S")"
     stop FLOOD_PID
-    read -r QUIET QUIET_HWM <<<"$(agent_cost "")"
+    read -r QUIET QUIET_HWM <<<"$(agent_cost "" "$QUIET_S" 1)"
     python3 - "$TMP/h.json" "$TMP/h2.json" "$NSOCK" "$INC" "$INC_HWM" "$QUIET" "$QUIET_HWM" \
         "$NL_SRC" "$TX_SRC" >>"$ROWS" <<'EOF'
 import json, sys
@@ -182,7 +191,7 @@ EOF
 fi
 
 echo
-echo "medians in ms (hyperfine, $RUNS runs); agent: CPU ms per 1 s poll over ${AGENT_S} s"
+echo "medians in ms (hyperfine, $RUNS runs); agent: CPU ms per 1 s poll, incident over ${AGENT_S} s after 2 s of setup, quiet over the first $((QUIET_S + 2)) s (startup scan included)"
 echo
 echo "| sockets | report --json (sock_diag) | report --json (text) | cat tables | ss -an | fd-walk floor | ss -anp | netstat -anp | report / (ss -an + fd-walk) | agent, incident | agent, quiet | agent VmHWM kB | source nl / text (+flooded found) |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"

@@ -578,9 +578,8 @@ pub fn reboot_with(breadcrumb_file: &str, breadcrumb_text: &str, do_reboot: Rebo
 /// link or FIFO is followed; see `safefile::replace`), creating the parent directory if
 /// missing. Returns Err(errno).
 fn write_breadcrumb(file: &str, text: &str) -> Result<(), Errno> {
-    let path = std::path::Path::new(file);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    if let Some(slash) = file.rfind('/').filter(|&i| i > 0) {
+        sys::mkdir_all(&file.as_bytes()[..slash])?;
     }
     let mut line: heapless::Vec<u8, 1024> = heapless::Vec::new();
     let _ = line.extend_from_slice(text.as_bytes());

@@ -130,7 +130,10 @@ impl ConfigSource {
 pub fn choose_config(path: Option<&str>) -> ConfigSource {
     match path {
         Some(p) => ConfigSource::File(p.to_string()),
-        None if std::path::Path::new(DEFAULT_CONFIG_PATH).exists() => {
+        None if sys::CPath::from_bytes(DEFAULT_CONFIG_PATH.as_bytes())
+            .and_then(|p| sys::stat(&p))
+            .is_ok() =>
+        {
             ConfigSource::File(DEFAULT_CONFIG_PATH.to_string())
         }
         None => ConfigSource::Embedded,
@@ -262,10 +265,10 @@ pub fn run(opts: Options) -> u8 {
 
 /// Prints why the config is invalid (the `run` and `reload` wording) and returns exit status 2.
 fn refuse_config(e: &str) -> u8 {
-    eprintln!("{e}");
-    eprintln!(
-        "ghostwatch: refusing to run with an invalid config (check it with 'ghostwatch check -c FILE')"
-    );
+    sys::Out::STDERR.print(format_args!("{e}\n"));
+    sys::Out::STDERR.print(format_args!(
+        "ghostwatch: refusing to run with an invalid config (check it with 'ghostwatch check -c FILE')\n"
+    ));
     2
 }
 
@@ -278,9 +281,9 @@ fn start_failed(opts: &Options, source: &ConfigSource) -> u8 {
         Err(e) => return refuse_config(&e),
     };
     if let Err(e) = sink::init(&cfg.syslog, &cfg.facility) {
-        eprintln!(
-            "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back"
-        );
+        sys::Out::STDERR.print(format_args!(
+            "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back\n"
+        ));
     }
     match Agent::new(cfg, opts.proc_root.clone()) {
         Ok(_) => 1, // meminfo appeared meanwhile; still a failed start
@@ -288,7 +291,7 @@ fn start_failed(opts: &Options, source: &ConfigSource) -> u8 {
             let mut l = AuditLine::new("error");
             l.kv("reason", e.as_bytes());
             sink::emit(Severity::Err, l.as_str());
-            eprintln!("ghostwatch: {e}");
+            sys::Out::STDERR.print(format_args!("ghostwatch: {e}\n"));
             1
         }
     }
@@ -319,6 +322,24 @@ fn family(p: Proto) -> Option<usize> {
     }
 }
 
+/// The per-CPU slack of sockstat's `mem` on this kernel (`sockstat::pcpu_lag_bytes`), read once
+/// from ROOT/sys/net/core/mem_pcpu_rsv, ROOT/sys/kernel/osrelease and the cpu lines of ROOT/stat.
+fn sockstat_lag(root: &ProcRoot, page_size: u64) -> u64 {
+    let mut buf = [0u8; 512];
+    let read = |rel: &[u8], buf: &mut [u8; 512]| -> Option<usize> {
+        root.open(rel).ok()?.read_full(buf).ok()
+    };
+    let rsv = read(b"sys/net/core/mem_pcpu_rsv", &mut buf)
+        .and_then(|n| crate::proc::parse_dec(buf[..n].trim_ascii()));
+    let n = read(b"sys/kernel/osrelease", &mut buf).unwrap_or(0);
+    let release: heapless::Vec<u8, 64> = buf[..n.min(64)].iter().copied().collect();
+    let cpus = root
+        .open(b"stat")
+        .map(|fd| crate::proc::sockstat::count_cpus(fd, &mut buf[..]))
+        .unwrap_or(0);
+    crate::proc::sockstat::pcpu_lag_bytes(rsv, &release, cpus, page_size)
+}
+
 /// How often (in polls) /proc/vmallocinfo is re-read where meminfo's VmallocUsed is 0.
 const VMALLOCINFO_EVERY: u64 = 10;
 
@@ -331,6 +352,10 @@ pub struct Agent {
     buf: [u8; 4096],
     suspects: heapless::Vec<Suspect, { policy::MAX_SUSPECTS }>,
     owners: owner_track::OwnerTrack,
+    /// How far sockstat's `mem` may be from the truth, bytes (`sockstat::pcpu_lag_bytes`).
+    sockstat_lag: u64,
+    /// The poll (cycle) of the next periodic full scan (`policy::full_scan_spacing`).
+    next_full_scan: u64,
     /// Suspect tracking, per sockstat family (tcp, udp): the bytes of its queued memory that
     /// the suspects of its last table read did not explain (`policy::unexplained_bytes`).
     unexplained_at_read: [Option<i64>; 2],
@@ -359,6 +384,7 @@ impl Agent {
             .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
         let firmware = firmware::Firmware::new(&root, &cfg);
         let scanner = Scanner::new(&root, Scanner::is_live_root(&root));
+        let sockstat_lag = sockstat_lag(&root, sys::page_size());
         Ok(Agent {
             cfg,
             root,
@@ -367,6 +393,8 @@ impl Agent {
             buf: [0; 4096],
             suspects: heapless::Vec::new(),
             owners: owner_track::OwnerTrack::default(),
+            next_full_scan: 1,
+            sockstat_lag,
             unexplained_at_read: [None, None],
             owner_walk_budget_us: owner_track::WALK_BUDGET_US,
             rule_exe: [None; config::MAX_RULES],
@@ -400,9 +428,9 @@ impl Agent {
             self.cfg.dry_run = true;
         }
         if let Err(e) = sink::init(&self.cfg.syslog, &self.cfg.facility) {
-            eprintln!(
-                "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back"
-            );
+            sys::Out::STDERR.print(format_args!(
+                "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back\n"
+            ));
         }
         install_signal_handlers();
         self.firmware = firmware::Firmware::new(&self.root, &self.cfg);
@@ -423,7 +451,9 @@ impl Agent {
                 self.policy.reconfigured(&c);
                 if c.syslog != self.cfg.syslog || c.facility != self.cfg.facility {
                     if let Err(e) = sink::reconfigure(&c) {
-                        eprintln!("ghostwatch: syslog unavailable after reload ({e})");
+                        sys::Out::STDERR.print(format_args!(
+                            "ghostwatch: syslog unavailable after reload ({e})\n"
+                        ));
                     }
                 }
                 let old_watchdog = self.cfg.watchdog_device.take();
@@ -553,7 +583,7 @@ impl Agent {
     /// trouble anyway, or every policy::FULL_SCAN_EVERY polls. raw, netlink and packet (not covered by
     /// sockstat's memory counters, and cheap) are always read.
     fn read_sockets(&mut self, full: bool) {
-        let periodic = policy::full_scan_due(self.cycles);
+        let periodic = self.full_scan_due();
         let mut read = [true, true];
         let is_tcp = |p: Proto| family(p) == Some(0);
         let is_udp = |p: Proto| family(p) == Some(1);
@@ -575,8 +605,13 @@ impl Agent {
             mem = [ss.tcp_mem_pages, ss.udp_mem_pages];
             if !full {
                 for f in 0..2 {
-                    read[f] =
-                        held[f] || policy::sockstat_says_read(&self.cfg, mem[f], self.page_size);
+                    read[f] = held[f]
+                        || policy::sockstat_says_read(
+                            &self.cfg,
+                            mem[f],
+                            self.page_size,
+                            self.sockstat_lag,
+                        );
                 }
             }
         }
@@ -590,6 +625,7 @@ impl Agent {
             if read[f]
                 && policy::suspects_still_explain(
                     &self.cfg,
+                    self.sockstat_lag,
                     self.unexplained_at_read[f],
                     now,
                     periodic,
@@ -611,6 +647,7 @@ impl Agent {
         });
         self.suspects
             .sort_unstable_by_key(|s| (core::cmp::Reverse(s.socket.rx_queue), s.socket.inode));
+        let scan_start_us = sys::monotonic_us();
         // Network namespaces come and go: look for new ones with the periodic full scan.
         if full && periodic && self.cycles > 1 {
             self.scanner.discover(&self.root);
@@ -648,6 +685,14 @@ impl Agent {
             },
         );
         let tables = Proto::ALL.iter().filter(|&&p| want(p)).count() as u32;
+        if periodic {
+            // The safety net keeps to its share of the time however many sockets there are.
+            let cost_us = sys::monotonic_us().saturating_sub(scan_start_us);
+            self.next_full_scan = self.cycles.saturating_add(policy::full_scan_spacing(
+                cost_us,
+                u64::from(self.cfg.interval_ms),
+            ));
+        }
         // Suspect tracking's baseline: what each family read this poll leaves unexplained.
         let tracked = self.tracked();
         for f in (0..2).filter(|&f| read[f]) {
@@ -684,6 +729,12 @@ impl Agent {
             sys::push_lossy(&mut what, proto.file());
             self.read_error(&what, e);
         }
+    }
+
+    /// True on the polls that read every table whatever sockstat says (the safety net): the
+    /// first, then FULL_SCAN_EVERY polls after the last or later (`policy::full_scan_spacing`).
+    fn full_scan_due(&self) -> bool {
+        self.cycles >= self.next_full_scan
     }
 
     /// Which suspects tracking follows between reads: those whose owners are sought
@@ -850,7 +901,7 @@ impl Agent {
         let trouble = self
             .policy
             .wants_owners(&self.cfg, g.ghost_kb, 0, available_kb);
-        let full = trouble || policy::full_scan_due(self.cycles);
+        let full = trouble || self.full_scan_due();
         self.read_sockets(full);
         let max_rx = self.suspects.first().map_or(0, |s| s.socket.rx_queue);
         self.stats.worst = self.suspects.first().map(|s| s.socket);

@@ -42,7 +42,7 @@ pub struct TemplateError {
 }
 
 fn has_placeholder(s: &str) -> bool {
-    PLACEHOLDERS.iter().any(|p| s.contains(p))
+    PLACEHOLDERS.iter().any(|p| crate::sys::contains(s, p))
 }
 
 /// True if `prog` (argv[0]) names a shell, by its last path component.
@@ -65,7 +65,7 @@ pub fn check_template<S: AsRef<str>>(argv: &[S]) -> Result<(), TemplateError> {
         });
     }
     for (i, a) in argv.iter().map(AsRef::as_ref).enumerate() {
-        if a.contains(COMM) && a != COMM {
+        if crate::sys::contains(a, COMM) && a != COMM {
             return Err(TemplateError {
                 item: i,
                 why: "{comm} (a name the process chose itself) must be a whole argv item, e.g. [\"/etc/init.d/restart-owner\", \"{comm}\"], never part of a longer one",
@@ -108,7 +108,7 @@ pub fn substitute_all<S: AsRef<str>>(
     check_template(argv).map_err(|e| e.why)?;
     if let Some(t) = target {
         let name = t.comm;
-        let uses_comm = argv.iter().any(|a| a.as_ref().contains(COMM));
+        let uses_comm = argv.iter().any(|a| crate::sys::contains(a.as_ref(), COMM));
         if uses_comm && (name.is_empty() || name.starts_with(b"-")) {
             return Err("refusing to pass the process name as {comm}: empty or starts with '-'");
         }

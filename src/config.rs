@@ -20,7 +20,7 @@
 #![allow(clippy::result_large_err)]
 
 mod scan;
-mod schema;
+pub(crate) mod schema;
 mod validate;
 
 use core::fmt;

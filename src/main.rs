@@ -1,5 +1,6 @@
 //! The `ghostwatch` command line: report, run, check.
 
+use ghostwatch::sys::Out;
 use ghostwatch::{agent, config, proc::ProcRoot, report};
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,10 +46,9 @@ EXAMPLES:
 ";
 
 fn usage_error(msg: &str) -> ExitCode {
-    let _ = writeln!(
-        std::io::stderr(),
-        "ghostwatch: {msg}\nTry 'ghostwatch --help'."
-    );
+    Out::STDERR.print(format_args!(
+        "ghostwatch: {msg}\nTry 'ghostwatch --help'.\n"
+    ));
     ExitCode::from(2)
 }
 
@@ -64,11 +64,15 @@ fn proc_root(dir: Option<&String>) -> Result<ProcRoot, String> {
     match dir {
         None => Ok(ProcRoot::live()),
         Some(d) => {
-            let md = std::fs::metadata(d).map_err(|e| format!("--proc-root {d}: {e}"))?;
-            if !md.is_dir() {
+            let too_long = || format!("--proc-root {d}: path too long");
+            let path = ghostwatch::sys::CPath::from_bytes(d.as_bytes()).map_err(|_| too_long())?;
+            let is_dir = ghostwatch::sys::is_dir(&path).map_err(|e| {
+                format!("--proc-root {d}: {}", std::io::Error::from_raw_os_error(e))
+            })?;
+            if !is_dir {
                 return Err(format!("--proc-root {d}: not a directory"));
             }
-            ProcRoot::new(d.as_bytes()).map_err(|_| format!("--proc-root {d}: path too long"))
+            ProcRoot::new(d.as_bytes()).map_err(|_| too_long())
         }
     }
 }
@@ -76,17 +80,17 @@ fn proc_root(dir: Option<&String>) -> Result<ProcRoot, String> {
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = argv.first() else {
-        let _ = std::io::stderr().write_all(USAGE.as_bytes());
+        let _ = Out::STDERR.write_bytes(USAGE.as_bytes());
         return ExitCode::from(2);
     };
     let mut rest = argv[1..].iter();
     match cmd.as_str() {
         "-h" | "--help" | "help" => {
-            let _ = std::io::stdout().write_all(USAGE.as_bytes());
+            let _ = Out::STDOUT.write_bytes(USAGE.as_bytes());
             ExitCode::SUCCESS
         }
         "-V" | "--version" => {
-            println!("ghostwatch {}", env!("CARGO_PKG_VERSION"));
+            Out::STDOUT.print(format_args!("ghostwatch {}\n", env!("CARGO_PKG_VERSION")));
             ExitCode::SUCCESS
         }
         "report" => {
@@ -103,10 +107,10 @@ fn main() -> ExitCode {
                         // The contract's `report` exits 0 for any N: a larger ask gets the
                         // most the report holds, and says so on stderr (stdout stays clean).
                         Ok(Ok(n)) if n > report::MAX_TOP => {
-                            eprintln!(
-                                "ghostwatch: --top {n}: listing at most {} sockets",
+                            Out::STDERR.print(format_args!(
+                                "ghostwatch: --top {n}: listing at most {} sockets\n",
                                 report::MAX_TOP
-                            );
+                            ));
                             top = report::MAX_TOP;
                         }
                         Ok(_) => {
@@ -115,7 +119,7 @@ fn main() -> ExitCode {
                         Err(e) => return usage_error(&e),
                     },
                     "-h" | "--help" => {
-                        let _ = std::io::stdout().write_all(USAGE.as_bytes());
+                        let _ = Out::STDOUT.write_bytes(USAGE.as_bytes());
                         return ExitCode::SUCCESS;
                     }
                     other => return usage_error(&format!("report: unknown option '{other}'")),
@@ -125,8 +129,7 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return usage_error(&e),
             };
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut out = std::io::BufWriter::new(Out::STDOUT);
             match report::run(&root, report::Options { top, json }, &mut out) {
                 Ok(()) => {
                     let _ = out.flush();
@@ -134,7 +137,7 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     let _ = out.flush();
-                    let _ = writeln!(std::io::stderr(), "ghostwatch report: {e}");
+                    Out::STDERR.print(format_args!("ghostwatch report: {e}\n"));
                     ExitCode::from(1)
                 }
             }
@@ -195,23 +198,22 @@ fn check(file: &str) -> ExitCode {
                 let reach =
                     ghostwatch::identity::reach(r.action.targets_owner(), r.exe.as_deref(), r.uid);
                 if let Some(w) = reach {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "{file}: warning: rules[{i}] \"{}\" ({}): {w}",
+                    Out::STDERR.print(format_args!(
+                        "{file}: warning: rules[{i}] \"{}\" ({}): {w}\n",
                         r.name,
                         r.action.name()
-                    );
+                    ));
                 }
             }
-            println!(
-                "{file}: ok ({} rule{})",
+            Out::STDOUT.print(format_args!(
+                "{file}: ok ({} rule{})\n",
                 cfg.rules.len(),
                 if cfg.rules.len() == 1 { "" } else { "s" }
-            );
+            ));
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "{e}");
+            Out::STDERR.print(format_args!("{e}\n"));
             ExitCode::from(2)
         }
     }

@@ -40,30 +40,44 @@ const _: () = assert!(Trigger::ALL.len() + crate::config::MAX_RULES <= MAX_DECIS
 const HOUR_MS: u64 = 3_600_000;
 
 /// How often (in polls) the tcp/udp tables are read, and owners re-walked, even when nothing
-/// looks wrong: the safety net under the sockstat prefilter and the owner cache.
+/// looks wrong: the safety net under the sockstat prefilter and the owner cache. The agent
+/// spaces its periodic table reads further where they are costly (`full_scan_spacing`).
 pub const FULL_SCAN_EVERY: u64 = 30;
 
 /// The sockstat prefilter reads a protocol's tables once its queued memory reaches
-/// `backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`: per-CPU memory reserves can lag the global
-/// counter, and a quarter of the warn level is a generous margin.
+/// `backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`, or less where the counter's per-CPU lag
+/// (`sockstat::pcpu_lag_bytes`) could hide more than the rest of the warn level.
 pub const SOCKSTAT_GATE_DIVISOR: u64 = 4;
 
-/// True on the polls (1-based `cycle`) that read every table whatever sockstat says: the
-/// first, then every FULL_SCAN_EVERY-th.
-pub fn full_scan_due(cycle: u64) -> bool {
-    cycle % FULL_SCAN_EVERY == 1
+/// The safety net's share of the agent's time: periodic full scans average at most
+/// 1/SAFETY_NET_SHARE of the poll interval (0.1 % of a core at any interval).
+pub const SAFETY_NET_SHARE: u64 = 1000;
+
+/// Most polls between two periodic full scans, however costly they are.
+pub const MAX_FULL_SCAN_EVERY: u64 = 100 * FULL_SCAN_EVERY;
+
+/// Polls from a periodic full scan that took `cost_us` to the next one: FULL_SCAN_EVERY, or as
+/// many as keep the scans within SAFETY_NET_SHARE of an `interval_ms` poll interval (a 0.5 s
+/// dump of 50 000 sockets at 1 s: every 500 polls), at most MAX_FULL_SCAN_EVERY.
+pub fn full_scan_spacing(cost_us: u64, interval_ms: u64) -> u64 {
+    let share_us = (interval_ms.saturating_mul(1000) / SAFETY_NET_SHARE).max(1);
+    cost_us
+        .div_ceil(share_us)
+        .clamp(FULL_SCAN_EVERY, MAX_FULL_SCAN_EVERY)
 }
 
 /// True when a protocol whose queues hold `mem_pages` pages (sockstat's `mem`; None: the
 /// kernel did not say) may hold a socket at the backlog warn level, so its tables are worth
-/// reading. `page_size` in bytes.
-pub fn sockstat_says_read(cfg: &Config, mem_pages: Option<u64>, page_size: u64) -> bool {
-    mem_pages.is_none_or(|p| p >= sockstat_gate_pages(cfg, page_size))
+/// reading. `page_size` and `lag` (how far `mem` may be below the truth) in bytes.
+pub fn sockstat_says_read(cfg: &Config, mem_pages: Option<u64>, page_size: u64, lag: u64) -> bool {
+    mem_pages.is_none_or(|p| p >= sockstat_gate_pages(cfg, page_size, lag))
 }
 
-/// The sockstat gate in pages: `backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`.
-pub fn sockstat_gate_pages(cfg: &Config, page_size: u64) -> u64 {
-    cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR / page_size.max(1)
+/// The sockstat gate in pages: `backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`, lowered to
+/// `backlog_warn_bytes - lag` where that is less (0: always read).
+pub fn sockstat_gate_pages(cfg: &Config, page_size: u64, lag: u64) -> u64 {
+    let warn = cfg.backlog_warn_bytes;
+    (warn / SOCKSTAT_GATE_DIVISOR).min(warn.saturating_sub(lag)) / page_size.max(1)
 }
 
 /// Bytes of a protocol's queued memory (sockstat `mem`, pages) that the sockets it tracks do
@@ -81,20 +95,24 @@ pub fn unexplained_bytes(mem_pages: Option<u64>, page_size: u64, charged: u64) -
 /// suspects it tracks), `now` the same with those suspects' charges re-checked this poll (None
 /// when one could not be). A new backlog can hide in a box-wide total only behind memory that
 /// leaves it at the same time; the tracked suspects' own changes are seen by the re-check, so
-/// only untracked memory can hide one. Hence: trust only a read that left less than the gate's
-/// margin (`backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`) unexplained, and only while what is
-/// unexplained stays within that margin of it. Never on a periodic full scan.
+/// only untracked memory can hide one. Hence: trust only while what is unexplained stays within
+/// a margin (`backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`) of what it was at the read, and only
+/// after a read that left less than that margin plus `lag` unexplained: `lag` is the counter's
+/// per-CPU slack in bytes (`sockstat::pcpu_lag_bytes`), which no reading tells from memory
+/// that could leave later. The slack widens only that bound, never the change that makes a
+/// read (a flood moves the counter by its size less at most one reserve per CPU). Never on a
+/// periodic full scan.
 pub fn suspects_still_explain(
     cfg: &Config,
+    lag: u64,
     then: Option<i64>,
     now: Option<i64>,
     periodic: bool,
 ) -> bool {
-    let margin = i64::try_from(cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR)
-        .unwrap_or(i64::MAX)
-        .max(1);
+    let margin = (cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR).max(1);
+    let bound = i64::try_from(margin.saturating_add(lag)).unwrap_or(i64::MAX);
     match (then, now) {
-        (Some(t), Some(n)) => !periodic && t < margin && n.abs_diff(t) < margin.unsigned_abs(),
+        (Some(t), Some(n)) => !periodic && t < bound && n.abs_diff(t) < margin,
         _ => false,
     }
 }
@@ -867,20 +885,35 @@ mod tests {
 
     #[test]
     fn scan_schedule_and_sockstat_gate() {
-        // Poll 1 reads everything, then every FULL_SCAN_EVERY-th poll.
-        let due: Vec<u64> = (1..=70).filter(|&c| full_scan_due(c)).collect();
-        assert_eq!(due, vec![1, 1 + FULL_SCAN_EVERY, 1 + 2 * FULL_SCAN_EVERY]);
+        // Periodic full scans every FULL_SCAN_EVERY polls, unless that would cost more than
+        // 0.1 % of the time: 1 ms per 1 s poll.
+        assert_eq!(full_scan_spacing(0, 1000), FULL_SCAN_EVERY);
+        assert_eq!(full_scan_spacing(30_000, 1000), FULL_SCAN_EVERY);
+        assert_eq!(full_scan_spacing(500_000, 1000), 500);
+        assert_eq!(full_scan_spacing(500_001, 1000), 501);
+        assert_eq!(full_scan_spacing(500_000, 10), 3000, "capped");
+        assert_eq!(full_scan_spacing(u64::MAX, 0), MAX_FULL_SCAN_EVERY);
+        assert_eq!(full_scan_spacing(50_000, 100_000), FULL_SCAN_EVERY);
         // Warn at 1 MiB: a quarter of it (64 pages of 4 KiB) opens the gate.
         let c = Config {
             backlog_warn_bytes: 1 << 20,
             ..cfg()
         };
-        assert!(!sockstat_says_read(&c, Some(63), 4096));
-        assert!(sockstat_says_read(&c, Some(64), 4096));
-        assert!(sockstat_says_read(&c, None, 4096), "unknown: read");
+        assert!(!sockstat_says_read(&c, Some(63), 4096, 0));
+        assert!(sockstat_says_read(&c, Some(64), 4096, 0));
+        assert!(sockstat_says_read(&c, None, 4096, 0), "unknown: read");
         assert!(
-            !sockstat_says_read(&c, Some(0), 0),
+            !sockstat_says_read(&c, Some(0), 0, 0),
             "no page size: no division by 0"
+        );
+        // A lag that could hide more than 3/4 of the warn level lowers the gate: a 1 MiB warn
+        // with 1 MiB of lag reads whatever sockstat says; with 896 KiB, from 32 pages.
+        assert!(sockstat_says_read(&c, Some(0), 4096, 1 << 20));
+        assert!(!sockstat_says_read(&c, Some(31), 4096, 896 << 10));
+        assert!(sockstat_says_read(&c, Some(32), 4096, 896 << 10));
+        assert!(
+            !sockstat_says_read(&c, Some(63), 4096, 1 << 17),
+            "3/4 of warn: unchanged"
         );
         // Unexplained memory: mem pages in bytes minus what the tracked suspects charge.
         assert_eq!(unexplained_bytes(Some(100), 4096, 409_600), Some(0));
@@ -889,19 +922,32 @@ mod tests {
         assert_eq!(unexplained_bytes(Some(u64::MAX), 4096, 0), Some(i64::MAX));
         // Suspects stand while what they leave unexplained stays under the margin (256 KiB)...
         let m = (1i64 << 20) / 4;
-        assert!(suspects_still_explain(&c, Some(0), Some(m - 1), false));
-        assert!(suspects_still_explain(&c, Some(-m), Some(-1), false));
-        assert!(!suspects_still_explain(&c, Some(0), Some(m), false));
-        assert!(!suspects_still_explain(&c, Some(0), Some(-m), false));
+        assert!(suspects_still_explain(&c, 0, Some(0), Some(m - 1), false));
+        assert!(suspects_still_explain(&c, 0, Some(-m), Some(-1), false));
+        assert!(!suspects_still_explain(&c, 0, Some(0), Some(m), false));
+        assert!(!suspects_still_explain(&c, 0, Some(0), Some(-m), false));
+        // The counter's per-CPU lag (2 MiB) widens what a read may leave unexplained, not the
+        // change that makes a read.
+        let lag = 2 << 20;
+        let big = m + (1 << 20);
+        assert!(suspects_still_explain(&c, lag, Some(big), Some(big), false));
+        assert!(!suspects_still_explain(
+            &c,
+            lag,
+            Some(m + lag as i64),
+            Some(m + lag as i64),
+            false
+        ));
+        assert!(!suspects_still_explain(&c, lag, Some(0), Some(m), false));
         // ... and only after a read that left less than the margin unexplained.
-        assert!(!suspects_still_explain(&c, Some(m), Some(m), false));
+        assert!(!suspects_still_explain(&c, 0, Some(m), Some(m), false));
         assert!(
-            !suspects_still_explain(&c, Some(0), Some(0), true),
+            !suspects_still_explain(&c, 0, Some(0), Some(0), true),
             "periodic"
         );
-        assert!(!suspects_still_explain(&c, None, Some(0), false));
+        assert!(!suspects_still_explain(&c, 0, None, Some(0), false));
         assert!(
-            !suspects_still_explain(&c, Some(0), None, false),
+            !suspects_still_explain(&c, 0, Some(0), None, false),
             "a suspect not re-checked"
         );
         // Owners are walked for the worst suspect and any within a quarter of warn.

@@ -9,7 +9,8 @@
 use crate::config::{Config, Str, SyslogTarget};
 use crate::sys::{Cut, cut, cut_fmt};
 use core::fmt::{self, Write as _};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::Mutex;
 use std::time::Duration;
 use syslog::{Facility, LogFormat, Logger, LoggerBackend};
@@ -93,9 +94,8 @@ static LOGGER: SinkLogger = SinkLogger;
 /// or a UDP/TCP address that does not resolve; a syslogd that is not up yet is not an error
 /// (a note goes to stderr, lines go to stderr until a reconnect succeeds).
 pub fn init(target: &SyslogTarget, facility: &str) -> Result<(), &'static str> {
-    let facility: Facility = facility
-        .parse()
-        .map_err(|_| "unknown syslog facility (expected e.g. daemon, user, local0..local7)")?;
+    let facility = parse_facility(facility)
+        .ok_or("unknown syslog facility (expected e.g. daemon, user, local0..local7)")?;
     let dest = match target {
         SyslogTarget::Stderr => Dest::Stderr,
         SyslogTarget::Unix(path) => Dest::Unix(path.clone()),
@@ -180,6 +180,48 @@ pub fn reconfigure(cfg: &Config) -> Result<(), &'static str> {
     init(&cfg.syslog, &cfg.facility)
 }
 
+/// Every facility name syslog's `Facility::from_str` knows (it also takes them with `log_`).
+const FACILITIES: [(&str, Facility); 24] = [
+    ("kern", Facility::LOG_KERN),
+    ("user", Facility::LOG_USER),
+    ("mail", Facility::LOG_MAIL),
+    ("daemon", Facility::LOG_DAEMON),
+    ("auth", Facility::LOG_AUTH),
+    ("syslog", Facility::LOG_SYSLOG),
+    ("lpr", Facility::LOG_LPR),
+    ("news", Facility::LOG_NEWS),
+    ("uucp", Facility::LOG_UUCP),
+    ("cron", Facility::LOG_CRON),
+    ("authpriv", Facility::LOG_AUTHPRIV),
+    ("ftp", Facility::LOG_FTP),
+    ("ntp", Facility::LOG_NTP),
+    ("audit", Facility::LOG_AUDIT),
+    ("alert", Facility::LOG_ALERT),
+    ("clock_daemon", Facility::LOG_CLOCK_DAEMON),
+    ("local0", Facility::LOG_LOCAL0),
+    ("local1", Facility::LOG_LOCAL1),
+    ("local2", Facility::LOG_LOCAL2),
+    ("local3", Facility::LOG_LOCAL3),
+    ("local4", Facility::LOG_LOCAL4),
+    ("local5", Facility::LOG_LOCAL5),
+    ("local6", Facility::LOG_LOCAL6),
+    ("local7", Facility::LOG_LOCAL7),
+];
+
+/// `daemon`, `LOG_DAEMON`, `Local0`: what syslog's `Facility::from_str` accepts. Ours because
+/// that one lowercases with `str::to_lowercase`, whose Unicode case tables cost ~3 KiB of a
+/// router's flash; the names are ASCII, so ASCII case folding accepts the same names.
+fn parse_facility(name: &str) -> Option<Facility> {
+    let name = match name.get(..4) {
+        Some(p) if p.eq_ignore_ascii_case("log_") => &name[4..],
+        _ => name,
+    };
+    FACILITIES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|&(_, f)| f)
+}
+
 /// The sink state; a panic elsewhere while it was held must not silence logging.
 fn lock() -> std::sync::MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|e| e.into_inner())
@@ -194,7 +236,8 @@ fn resolve(addr: &str) -> Result<SocketAddr, &'static str> {
 
 /// Opens a connection to `dest` with send timeouts set (a stuck syslogd must not stall the
 /// agent). TCP is connected here, with a timeout, because `syslog::tcp` would block for
-/// minutes on an unreachable collector.
+/// minutes on an unreachable collector; unix and UDP the way `syslog::unix_custom` and
+/// `syslog::udp` do, into the same `LoggerBackend`, with the same error texts.
 fn connect(dest: &Dest, facility: Facility) -> Result<Logger<LoggerBackend, Rfc3164>, String> {
     let fmt = |octet_counting, hostname| Rfc3164 {
         facility,
@@ -204,16 +247,19 @@ fn connect(dest: &Dest, facility: Facility) -> Result<Logger<LoggerBackend, Rfc3
     };
     let logger = match dest {
         Dest::Stderr => return Err("stderr is not a syslog".into()),
-        Dest::Unix(path) => {
-            syslog::unix_custom(fmt(false, None), path.as_str()).map_err(|e| error_text(&e))?
-        }
+        // The text syslog::unix_custom gave (its io errors come as "Io error: ...").
+        Dest::Unix(path) => Logger::new(
+            unix_backend(path.as_str()).map_err(|e| format!("Io error: {e}"))?,
+            fmt(false, None),
+        ),
         Dest::Udp(server) => {
             let local = if server.is_ipv4() {
-                "0.0.0.0:0"
+                SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
             } else {
-                "[::]:0"
+                SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
             };
-            syslog::udp(fmt(false, hostname()), local, server).map_err(|e| error_text(&e))?
+            let s = UdpSocket::bind(local).map_err(|e| e.to_string())?;
+            Logger::new(LoggerBackend::Udp(s, *server), fmt(false, hostname()))
         }
         Dest::Tcp(server) => {
             let s =
@@ -234,11 +280,17 @@ fn connect(dest: &Dest, facility: Facility) -> Result<Logger<LoggerBackend, Rfc3
     Ok(logger)
 }
 
-/// The innermost io::Error text (syslog wraps it in "Initialization error: ...").
-fn error_text(e: &syslog::Error) -> String {
-    match e {
-        syslog::Error::Initialization(inner) => inner.to_string(),
-        syslog::Error::Write(io) | syslog::Error::Io(io) => io.to_string(),
+/// What syslog::unix_custom does, without boxing the error into syslog's `Error` (whose
+/// `dyn Error` vtables bring io::Error's Debug code): a datagram socket connected to `path`,
+/// or a stream one when `path` is a SOCK_STREAM socket (EPROTOTYPE).
+fn unix_backend(path: &str) -> std::io::Result<LoggerBackend> {
+    let sock = UnixDatagram::unbound()?;
+    match sock.connect(path) {
+        Ok(()) => Ok(LoggerBackend::Unix(sock)),
+        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => Ok(LoggerBackend::UnixStream(
+            std::io::BufWriter::new(UnixStream::connect(path)?),
+        )),
+        Err(e) => Err(e),
     }
 }
 
@@ -442,6 +494,56 @@ mod tests {
         let (len, rest) = s.split_once(' ').unwrap();
         assert_eq!(len.parse::<usize>().unwrap(), rest.len());
         assert!(rest.ends_with(" router ghostwatch[42]: x"), "{s}");
+    }
+
+    #[test]
+    fn facility_names_are_syslogs_own() {
+        use std::str::FromStr;
+        let same = |name: &str| {
+            let ours = parse_facility(name).map(|f| f as u8);
+            let theirs = Facility::from_str(name).ok().map(|f| f as u8);
+            assert_eq!(ours, theirs, "{name}");
+            ours.is_some()
+        };
+        for (n, _) in FACILITIES {
+            assert!(same(n) && same(&format!("log_{n}")) && same(&n.to_uppercase()));
+        }
+        for n in crate::config::schema::FACILITIES.iter().copied() {
+            assert!(same(n), "{n}");
+        }
+        for n in [
+            "",
+            "log_",
+            "LOG",
+            "dæmon",
+            "daemonx",
+            "local8",
+            "log_log_kern",
+        ] {
+            assert!(!same(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn unix_backend_is_datagram_or_stream_like_syslogs() {
+        let dir = std::env::temp_dir().join(format!("gw-sink-unix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (dgram, stream) = (dir.join("dgram"), dir.join("stream"));
+        let _d = UnixDatagram::bind(&dgram).unwrap();
+        let _s = std::os::unix::net::UnixListener::bind(&stream).unwrap();
+        let kind = |p: &std::path::Path| match unix_backend(p.to_str().unwrap()) {
+            Ok(LoggerBackend::Unix(_)) => "dgram".to_string(),
+            Ok(LoggerBackend::UnixStream(_)) => "stream".to_string(),
+            Ok(_) => "other".to_string(),
+            Err(e) => format!("Io error: {e}"),
+        };
+        assert_eq!(kind(&dgram), "dgram");
+        assert_eq!(kind(&stream), "stream");
+        assert_eq!(
+            kind(&dir.join("none")),
+            "Io error: No such file or directory (os error 2)"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! directories, links and files are reached through libc with paths built in a stack
 //! buffer (`CPath`). Every function returns `Err(errno)` on failure and never panics.
 
-use core::fmt;
+use std::fmt;
 
 /// An errno value (always > 0).
 pub type Errno = i32;
@@ -321,10 +321,17 @@ impl Fd {
     }
 
     /// Writes all of `data`. Retries EINTR and short writes.
-    pub fn write_all(&self, mut data: &[u8]) -> Result<(), Errno> {
+    pub fn write_all(&self, data: &[u8]) -> Result<(), Errno> {
+        write_all_to(self.0, data)
+    }
+}
+
+/// Writes all of `data` to descriptor `fd` (not owned). Retries EINTR and short writes.
+pub fn write_all_to(fd: libc::c_int, mut data: &[u8]) -> Result<(), Errno> {
+    {
         while !data.is_empty() {
             // SAFETY: data is valid for data.len() bytes.
-            let n = unsafe { libc::write(self.0, data.as_ptr().cast(), data.len()) };
+            let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
             if n < 0 {
                 let e = errno();
                 if e == libc::EINTR {
@@ -337,6 +344,134 @@ impl Fd {
             }
             data = &data[n as usize..];
         }
+        Ok(())
+    }
+}
+
+/// True if `needle` occurs in `hay`: a plain byte scan, for the few short texts ghostwatch
+/// searches (argv templates, names). `str::contains(&str)` links core's Two-Way searcher,
+/// ~2 KiB of a router's flash for no gain at these lengths.
+pub fn contains(hay: &str, needle: &str) -> bool {
+    needle.is_empty()
+        || hay
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+}
+
+/// stat(2) of `path` (symlinks followed). Returns Err(errno).
+pub fn stat(path: &CPath) -> Result<libc::stat, Errno> {
+    // SAFETY: st is plain data; path is NUL-terminated.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    if unsafe { libc::stat(path.as_ptr(), &mut st) } == 0 {
+        Ok(st)
+    } else {
+        Err(errno())
+    }
+}
+
+/// True if `path` names a directory (symlinks followed). Returns Err(errno) if stat fails.
+pub fn is_dir(path: &CPath) -> Result<bool, Errno> {
+    stat(path).map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+/// Creates directory `path` and whichever of its parents are missing, the way std's
+/// `create_dir_all` does (mode 0777 less the umask; Ok if it is a directory already; the
+/// same errno on failure): mkdir the path, going up one component per ENOENT, then down.
+/// Returns Err(errno).
+pub fn mkdir_all(path: &[u8]) -> Result<(), Errno> {
+    // One mkdir; Ok if it made `p` or `p` is a directory already.
+    fn make(path: &[u8], len: usize) -> Result<(), Errno> {
+        let p = CPath::from_bytes(&path[..len])?;
+        // SAFETY: p is NUL-terminated.
+        if unsafe { libc::mkdir(p.as_ptr(), 0o777) } == 0 {
+            return Ok(());
+        }
+        let e = errno();
+        if e != libc::ENOENT && is_dir(&p) == Ok(true) {
+            return Ok(());
+        }
+        Err(e)
+    }
+    // End of the parent of path[..len] ("a//b/" -> "a"); None at the top.
+    let parent = |len: usize| {
+        let p = path[..len].iter().rposition(|&b| b != b'/')?;
+        let slash = path[..p].iter().rposition(|&b| b == b'/')?;
+        Some(
+            path[..slash]
+                .iter()
+                .rposition(|&b| b != b'/')
+                .map_or(1, |i| i + 1),
+        )
+    };
+    let mut len = path.len();
+    if len == 0 {
+        return Ok(());
+    }
+    loop {
+        match make(path, len) {
+            Ok(()) if len == path.len() => return Ok(()),
+            Ok(()) => break,
+            Err(libc::ENOENT) => match parent(len) {
+                Some(up) if up < len => len = up,
+                _ => return Err(libc::ENOENT),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    // Back down: each component below the first one that exists or was made.
+    while len < path.len() {
+        let next = path[len + 1..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(path.len(), |i| len + 1 + i);
+        if next > len + 1 {
+            make(path, next)?;
+        }
+        len = next;
+    }
+    Ok(())
+}
+
+/// Standard output or error (1 or 2) without std's locked, buffered handles, which cost
+/// several KiB of a router's flash: `print` for lines, and `io::Write` (one write(2) per call,
+/// retried on EINTR) under a `BufWriter` for the report.
+#[derive(Clone, Copy, Debug)]
+pub struct Out(pub libc::c_int);
+
+impl Out {
+    pub const STDOUT: Out = Out(1);
+    pub const STDERR: Out = Out(2);
+
+    /// Writes all of `data` (retries EINTR and short writes).
+    pub fn write_bytes(self, data: &[u8]) -> Result<(), Errno> {
+        write_all_to(self.0, data)
+    }
+
+    /// Writes `args` with one write(2) where it fits (lines from two processes do not
+    /// interleave). Errors are ignored, as `println!` would panic and `eprintln!` ignore them.
+    pub fn print(self, args: fmt::Arguments<'_>) {
+        let text = fmt::format(args);
+        let _ = write_all_to(self.0, text.as_bytes());
+    }
+}
+
+impl std::io::Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            // SAFETY: buf is valid for buf.len() bytes.
+            let n = unsafe { libc::write(self.0, buf.as_ptr().cast(), buf.len()) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = errno();
+            if e != libc::EINTR {
+                return Err(std::io::Error::from_raw_os_error(e));
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -515,6 +650,42 @@ pub fn monotonic_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn contains_finds_substrings() {
+        assert!(contains("a{comm}b", "{comm}") && contains("x", "") && contains("..", ".."));
+        assert!(!contains("{com}", "{comm}") && !contains("", "a") && !contains("ab", "ba"));
+        assert!(contains("né..x", "..") && !contains("é", "\u{e9}x"));
+    }
+
+    #[test]
+    fn mkdir_all_creates_missing_parents_and_accepts_existing_ones() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = std::env::temp_dir().join(format!("gw-mkdir-{}", std::process::id()));
+        let deep = dir.join("a/b/c");
+        let deep_b = deep.as_os_str().as_bytes();
+        assert_eq!(mkdir_all(deep_b), Ok(()));
+        assert!(deep.is_dir());
+        // Existing, with doubled and trailing slashes, and relative to cwd-like "./".
+        let mut messy = deep_b.to_vec();
+        messy.extend_from_slice(b"//");
+        assert_eq!(mkdir_all(&messy), Ok(()));
+        // A file in the way is an error, not a silent success.
+        std::fs::write(dir.join("file"), b"x").unwrap();
+        let blocked = dir.join("file/sub");
+        assert_eq!(
+            mkdir_all(blocked.as_os_str().as_bytes()),
+            Err(libc::ENOTDIR)
+        );
+        assert_eq!(
+            mkdir_all(dir.join("file").as_os_str().as_bytes()),
+            Err(libc::EEXIST)
+        );
+        let p = CPath::from_bytes(dir.as_os_str().as_bytes()).unwrap();
+        assert_eq!(is_dir(&p), Ok(true));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(is_dir(&p), Err(libc::ENOENT));
+    }
 
     #[test]
     #[allow(clippy::unnecessary_cast)] // the casts are not no-ops on every target

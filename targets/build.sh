@@ -115,9 +115,9 @@ build_one() {
 }
 
 # The `small` variant: std rebuilt for size; panics abort at once, without a message, so no
-# unwind tables and no panic locations are kept either. Per CPU: Thumb-2 on ARMv7 (~25 %
-# smaller than A32), non-PIC code on MIPS (a static binary needs no GOT-relative calls), and
-# identical-code folding where rust-lld links.
+# unwind tables and no panic locations are kept either. Per CPU: inline atomics on aarch64,
+# Thumb-2 on ARMv7 (~25 % smaller than A32), non-PIC code on MIPS (a static binary needs no
+# GOT-relative calls), and identical-code folding where rust-lld links.
 build_small() {
   local t=$1 up
   setup_target "$t"
@@ -129,7 +129,11 @@ build_small() {
   # them; build-std leaves them out of its sysroot, so point rustc at stable's copy.
   [ $toolchain = stable ] &&
     extra+=(-L "native=$(rustc +stable --print sysroot)/lib/rustlib/$t/lib/self-contained")
+  # aarch64: atomics inline (LL/SC, as on every ARMv8.0 core) instead of outline-atomics
+  # helpers, which bring std's startup LSE probe and CPU-feature detection (~2 KiB); ghostwatch
+  # has one thread, so LSE's gain under contention does not apply.
   case $t in
+    aarch64-*) extra+=(-Ctarget-feature=-outline-atomics) ;;
     armv7-*) extra+=(-Ctarget-feature=+thumb-mode) ;;
     mips*) extra+=(-Crelocation-model=static) ;;
   esac

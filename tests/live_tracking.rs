@@ -15,6 +15,9 @@ use support::*;
 
 const KIB: u64 = 1024;
 
+/// The tests flood loopback and watch box-wide counters: one at a time.
+static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A UDP receiver on loopback that queues up to 16 MiB (SO_RCVBUFFORCE: root).
 fn receiver() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -54,6 +57,15 @@ fn drain(s: &UdpSocket) {
     while s.recv(&mut buf).is_ok() {}
 }
 
+/// One poll, then the owner walk's slices until it is complete, as `run`'s loop does between
+/// polls (a box with many fds takes several 50 ms slices).
+fn poll_as_run_does(agent: &mut Agent, now: u64) {
+    agent.poll(now);
+    while agent.owner_walk_pending() {
+        agent.owner_walk_slice();
+    }
+}
+
 fn rx_of(agent: &Agent, inode: u64) -> Option<u64> {
     agent
         .suspects()
@@ -67,6 +79,7 @@ fn a_queue_draining_while_another_grows_as_much_is_not_mistaken_for_no_change() 
     if !require_root("SO_RCVBUFFORCE and pidfd_getfd of the agent's own sockets") {
         return;
     }
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("tracking");
     ghostwatch::sink::init(&SyslogTarget::Stderr, "daemon").unwrap();
     let mut cfg = Config::embedded_default();
@@ -89,7 +102,7 @@ fn a_queue_draining_while_another_grows_as_much_is_not_mistaken_for_no_change() 
     let mut agent = Agent::new(cfg, ProcRoot::live()).unwrap();
     let mut now = 1_000;
     let mut poll = |agent: &mut Agent| {
-        agent.poll(now);
+        poll_as_run_does(agent, now);
         now += 1_000;
     };
     // Poll 1 reads everything; the next ones find A's owner (this process) and track A.
@@ -134,4 +147,47 @@ fn a_queue_draining_while_another_grows_as_much_is_not_mistaken_for_no_change() 
         "A, drained, is no suspect any more"
     );
     drop((a, b, tx));
+}
+
+#[test]
+fn a_new_flood_on_a_quiet_box_is_found_by_the_next_poll() {
+    if !require_root("SO_RCVBUFFORCE") {
+        return;
+    }
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("tracking-new");
+    ghostwatch::sink::init(&SyslogTarget::Stderr, "daemon").unwrap();
+    let mut cfg = Config::embedded_default();
+    cfg.syslog = SyslogTarget::Stderr;
+    cfg.mlock = false;
+    cfg.status_file =
+        Some(heapless::String::try_from(dir.join("status.json").to_str().unwrap()).unwrap());
+    cfg.ghost_warn_kb = u64::MAX / 4;
+    cfg.ghost_act_kb = u64::MAX / 2;
+    cfg.backlog_warn_bytes = 512 * KIB;
+    cfg.backlog_act_bytes = u64::MAX / 2;
+    cfg.rules.clear();
+    let mut agent = Agent::new(cfg, ProcRoot::live()).unwrap();
+    let mut now = 1_000;
+    for _ in 0..3 {
+        poll_as_run_does(&mut agent, now);
+        now += 1_000;
+    }
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let c = receiver();
+    let ic = inode_of(&c);
+    flood(&tx, &c, 300);
+    poll_as_run_does(&mut agent, now);
+    let got = rx_of(&agent, ic);
+    eprintln!("{}", std::fs::read_to_string("/proc/net/sockstat").unwrap());
+    assert!(
+        got.is_some_and(|rx| rx >= 2_000 * KIB),
+        "C (inode {ic}) not found by the poll after its flood: {:?}",
+        agent
+            .suspects()
+            .iter()
+            .map(|s| (s.socket.inode, s.socket.rx_queue))
+            .collect::<Vec<_>>()
+    );
+    drop((c, tx));
 }

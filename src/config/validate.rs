@@ -683,7 +683,7 @@ impl Validator<'_> {
             };
             let ok = !name.is_empty()
                 && !name.starts_with('.')
-                && !name.contains("..")
+                && !crate::sys::contains(name, "..")
                 && name
                     .bytes()
                     .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-'));

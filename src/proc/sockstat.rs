@@ -77,10 +77,62 @@ impl SockStat {
     }
 }
 
+/// How far sockstat's `mem` may be from the memory its sockets really charge, in bytes.
+///
+/// Since Linux 6.0 each CPU batches its charges in a reserve of up to `mem_pcpu_rsv` pages
+/// (sysctl net.core.mem_pcpu_rsv since 6.9; a fixed 1 MiB in 6.0-6.8) before it moves them to
+/// the global counter sockstat prints, either way: `cpus × reserve`. Before 6.0 the counter is
+/// exact: 0. `rsv_pages` is the sysctl if the kernel has it, `osrelease` the kernel release.
+pub fn pcpu_lag_bytes(rsv_pages: Option<u64>, osrelease: &[u8], cpus: u64, page_size: u64) -> u64 {
+    let major = osrelease
+        .split(|&b| b == b'.')
+        .next()
+        .and_then(parse_dec)
+        .unwrap_or(0);
+    let rsv = match rsv_pages {
+        Some(p) => p.saturating_mul(page_size),
+        None if major >= 6 => 1 << 20,
+        None => 0,
+    };
+    rsv.saturating_mul(cpus)
+}
+
+/// Counts the `cpuN` lines of a /proc/stat (the online CPUs).
+pub fn count_cpus<S: Source>(src: S, buf: &mut [u8]) -> u64 {
+    let mut n = 0u64;
+    let _ = read_lines(src, buf, &mut |line| {
+        if line.starts_with(b"cpu") && line.get(3).is_some_and(u8::is_ascii_digit) {
+            n += 1;
+        }
+        Ok(())
+    });
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::proc::SliceSource;
+
+    #[test]
+    fn per_cpu_reserve_bounds_the_lag() {
+        // 6.18 with the sysctl (256 pages of 4 KiB) on 2 CPUs: 2 MiB.
+        assert_eq!(pcpu_lag_bytes(Some(256), b"6.18.44-fc\n", 2, 4096), 2 << 20);
+        // 6.1 has the reserve but no sysctl: 1 MiB per CPU.
+        assert_eq!(pcpu_lag_bytes(None, b"6.1.0-28-arm64\n", 4, 4096), 4 << 20);
+        // 5.10 and 3.10: the counter is exact.
+        assert_eq!(pcpu_lag_bytes(None, b"5.10.0-23-amd64", 8, 4096), 0);
+        assert_eq!(pcpu_lag_bytes(None, b"3.10.0-1160.el7", 8, 4096), 0);
+        assert_eq!(
+            pcpu_lag_bytes(None, b"", 8, 4096),
+            0,
+            "unknown: as old kernels"
+        );
+        assert_eq!(pcpu_lag_bytes(Some(u64::MAX), b"6.9", 2, 4096), u64::MAX);
+        let stat = b"cpu  1 2 3\ncpu0 1 2 3\ncpu1 4 5 6\nintr 1 2 3\ncpufreq? no\nctxt 5\n";
+        let mut buf = [0u8; 16];
+        assert_eq!(count_cpus(SliceSource::chunked(stat, 3), &mut buf[..]), 2);
+    }
 
     #[test]
     fn parses_kernel_text_and_tolerates_junk() {

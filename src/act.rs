@@ -78,7 +78,7 @@ impl Outcome {
     /// Replaces the reason with `args` (cut to fit, never an error).
     pub fn set_reason(&mut self, args: fmt::Arguments<'_>) {
         self.reason.clear();
-        let _ = Cut(&mut self.reason).write_fmt(args);
+        let _ = Cut(self.reason.as_mut_view()).write_fmt(args);
     }
 
     /// Appends this outcome to an audit line, the one way every executor's result is
@@ -564,7 +564,7 @@ pub fn reboot_with(breadcrumb_file: &str, breadcrumb_text: &str, do_reboot: Rebo
     if let Err(e) = crumb {
         let mut why: heapless::String<128> = heapless::String::new();
         let _ = write!(
-            Cut(&mut why),
+            Cut(why.as_mut_view()),
             "{}; breadcrumb {breadcrumb_file}: {}",
             o.reason,
             strerror(e)

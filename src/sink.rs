@@ -9,7 +9,7 @@
 use crate::config::{Config, Str, SyslogTarget};
 use crate::sys::{Cut, cut, cut_fmt};
 use core::fmt::{self, Write as _};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -227,11 +227,70 @@ fn lock() -> std::sync::MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// `HOST:PORT` to the first address it resolves to, the way std's `ToSocketAddrs for str`
+/// does (an address literal first, else getaddrinfo with SOCK_STREAM hints, the first IPv4 or
+/// IPv6 result with PORT set), without std's LookupHost iterator and its boxed io::Error
+/// (~1.5 KiB of a router's flash).
 fn resolve(addr: &str) -> Result<SocketAddr, &'static str> {
-    addr.to_socket_addrs()
-        .map_err(|_| "syslog address does not resolve (expected HOST:PORT)")?
-        .next()
-        .ok_or("syslog address does not resolve (expected HOST:PORT)")
+    const BAD: &str = "syslog address does not resolve (expected HOST:PORT)";
+    if let Ok(a) = addr.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let (host, port) = addr.rsplit_once(':').ok_or(BAD)?;
+    let port: u16 = port.parse().map_err(|_| BAD)?;
+    let host = std::ffi::CString::new(host).map_err(|_| BAD)?;
+    // SAFETY: a zeroed addrinfo is a valid "no hints" value; getaddrinfo gets valid pointers
+    // and its list is walked read-only, then freed once.
+    unsafe {
+        let mut hints: libc::addrinfo = core::mem::zeroed();
+        hints.ai_socktype = libc::SOCK_STREAM;
+        let mut list: *mut libc::addrinfo = core::ptr::null_mut();
+        if libc::getaddrinfo(host.as_ptr(), core::ptr::null(), &hints, &mut list) != 0 {
+            return Err(BAD);
+        }
+        let mut found = None;
+        let mut cur = list;
+        while let Some(ai) = cur.as_ref() {
+            found = socket_addr_of(ai);
+            if found.is_some() {
+                break;
+            }
+            cur = ai.ai_next;
+        }
+        libc::freeaddrinfo(list);
+        found
+            .map(|mut a: SocketAddr| {
+                a.set_port(port);
+                a
+            })
+            .ok_or(BAD)
+    }
+}
+
+/// The IPv4 or IPv6 address of one getaddrinfo result (None for other families).
+///
+/// # Safety
+/// `ai.ai_addr` points to `ai.ai_addrlen` readable bytes (as getaddrinfo returns it).
+unsafe fn socket_addr_of(ai: &libc::addrinfo) -> Option<SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    let len = ai.ai_addrlen as usize;
+    // SAFETY: the family says which struct it is; the length is checked before reading it.
+    unsafe {
+        match ai.ai_family {
+            libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
+                let sa = ai.ai_addr.cast::<libc::sockaddr_in>().read_unaligned();
+                let ip = Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr));
+                Some(SocketAddrV4::new(ip, u16::from_be(sa.sin_port)).into())
+            }
+            libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
+                let sa = ai.ai_addr.cast::<libc::sockaddr_in6>().read_unaligned();
+                let ip = Ipv6Addr::from(sa.sin6_addr.s6_addr);
+                let port = u16::from_be(sa.sin6_port);
+                Some(SocketAddrV6::new(ip, port, sa.sin6_flowinfo, sa.sin6_scope_id).into())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Opens a connection to `dest` with send timeouts set (a stuck syslogd must not stall the
@@ -363,7 +422,7 @@ impl LogFormat<&str> for Rfc3164 {
     ) -> syslog::Result<()> {
         let mut msg = heapless::String::<FRAME_MAX>::new();
         let pri = self.facility as u8 | severity as u8;
-        let mut m = Cut(&mut msg);
+        let mut m = Cut(msg.as_mut_view());
         let _ = write!(m, "<{pri}>");
         write_timestamp(&mut m);
         if let Some(h) = &self.hostname {
@@ -544,6 +603,35 @@ mod tests {
             "Io error: No such file or directory (os error 2)"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn resolve_agrees_with_std() {
+        use std::net::ToSocketAddrs;
+        for a in [
+            "127.0.0.1:514",
+            "[::1]:601",
+            "localhost:514",
+            "[fe80::1%1]:514",
+        ] {
+            let std_first = a.to_socket_addrs().ok().and_then(|mut i| i.next());
+            assert_eq!(resolve(a).ok(), std_first, "{a}");
+            assert!(std_first.is_some(), "{a}");
+        }
+        // (No unknown name: resolving one would query the DNS server off this box.)
+        for a in [
+            "",
+            "localhost",
+            "localhost:",
+            "localhost:99999",
+            "localhost:-1",
+        ] {
+            assert!(resolve(a).is_err(), "{a}");
+            assert!(
+                a.to_socket_addrs().map_or(true, |mut i| i.next().is_none()),
+                "{a}"
+            );
+        }
     }
 
     #[test]

@@ -179,11 +179,15 @@ pub fn page_size() -> u64 {
 /// so formatting never fails: a message cut short beats no message. The one bounded writer
 /// (config errors, action reasons, syslog frames); where a value must fit whole or not at all
 /// (an audit pair), write to the `heapless::String` itself, whose `fmt::Write` refuses instead.
-pub struct Cut<'a, const N: usize>(pub &'a mut heapless::String<N>);
+///
+/// It holds a view of the string (`as_mut_view()`), not the `String<N>` itself, so its
+/// formatting code exists once rather than once per capacity.
+pub struct Cut<'a>(pub &'a mut heapless::string::StringView);
 
-impl<const N: usize> fmt::Write for Cut<'_, N> {
+impl fmt::Write for Cut<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let _ = self.0.push_str(cut(s, N - self.0.len()));
+        let room = self.0.capacity() - self.0.len();
+        let _ = self.0.push_str(cut(s, room));
         Ok(())
     }
 }
@@ -200,14 +204,14 @@ pub fn cut(s: &str, max: usize) -> &str {
 /// `args` formatted into a new fixed string, cut to fit (see `Cut`).
 pub fn cut_fmt<const N: usize>(args: fmt::Arguments<'_>) -> heapless::String<N> {
     let mut out = heapless::String::new();
-    let _ = fmt::Write::write_fmt(&mut Cut(&mut out), args);
+    let _ = fmt::Write::write_fmt(&mut Cut(out.as_mut_view()), args);
     out
 }
 
 /// `s` copied into a new fixed string, cut to fit (whole characters).
 pub fn cut_str<const N: usize>(s: &str) -> heapless::String<N> {
     let mut out = heapless::String::new();
-    let _ = fmt::Write::write_str(&mut Cut(&mut out), s);
+    let _ = fmt::Write::write_str(&mut Cut(out.as_mut_view()), s);
     out
 }
 
@@ -346,6 +350,29 @@ pub fn write_all_to(fd: libc::c_int, mut data: &[u8]) -> Result<(), Errno> {
         }
         Ok(())
     }
+}
+
+/// ⌊a × 1000 / b⌋ wrapped to 64 bits, exactly what `(a as u128 * 1000 / b as u128) as u64`
+/// gives, without 128-bit division (a compiler-builtins routine of ~1 KiB on every target):
+/// a / b, then three decimal digits of long division, each found by adding the remainder
+/// ten times (no overflow). `b` must not be 0.
+pub fn per_mille(a: u64, b: u64) -> u64 {
+    let (mut q, mut r) = (a / b, a % b);
+    for _ in 0..3 {
+        // r < b: d = ⌊10r / b⌋ and x = 10r mod b.
+        let (mut d, mut x) = (0, 0u64);
+        for _ in 0..10 {
+            if x >= b - r {
+                x -= b - r;
+                d += 1;
+            } else {
+                x += r;
+            }
+        }
+        q = q.wrapping_mul(10).wrapping_add(d);
+        r = x;
+    }
+    q
 }
 
 /// True if `needle` occurs in `hay`: a plain byte scan, for the few short texts ghostwatch
@@ -650,6 +677,35 @@ pub fn monotonic_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn per_mille_is_the_128_bit_quotient() {
+        let big = [
+            u64::MAX,
+            u64::MAX - 1,
+            u64::MAX / 7,
+            1 << 63,
+            (1 << 54) + 3,
+            999_999_999_999,
+        ];
+        let mut vals = vec![0, 1, 2, 3, 7, 9, 10, 999, 1000, 1001, 65_536, 1_000_003];
+        vals.extend(big);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            vals.push(x >> (x % 64));
+        }
+        for (i, &a) in vals.iter().enumerate() {
+            for &b in vals.iter().skip(i % 3).step_by(37).chain(&big) {
+                if b != 0 {
+                    let want = (a as u128 * 1000 / b as u128) as u64;
+                    assert_eq!(per_mille(a, b), want, "{a} {b}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn contains_finds_substrings() {

@@ -225,11 +225,18 @@ impl Findings {
 
     /// Ghost as tenths of a percent of MemTotal (684 = 68.4%); 0 if MemTotal is 0.
     pub fn ghost_permille(&self) -> i64 {
-        let total = self.mem_total_kb() as i128;
+        let total = self.mem_total_kb();
         if total == 0 {
             return 0;
         }
-        (self.ghost.ghost_kb as i128 * 1000 / total) as i64
+        // As (ghost_kb as i128 * 1000 / total as i128) as i64: truncated toward zero.
+        let g = self.ghost.ghost_kb;
+        let permille = crate::sys::per_mille(g.unsigned_abs(), total) as i64;
+        if g < 0 {
+            permille.wrapping_neg()
+        } else {
+            permille
+        }
     }
 
     pub fn sockets_total(&self) -> u64 {

@@ -15,6 +15,20 @@ use std::io::{self, Write};
 /// Deepest object/array nesting the writer tracks.
 pub const MAX_DEPTH: usize = 16;
 
+/// The error of a JSON object or array nested deeper than `MAX_DEPTH` (a bug). A type of its
+/// own rather than `io::Error::other("...")`, whose boxed string error links core's
+/// escaping `Debug` for `str` and its Unicode tables (~3 KiB of a router's flash).
+#[derive(Debug)]
+struct NestedTooDeep;
+
+impl std::fmt::Display for NestedTooDeep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON nested too deep")
+    }
+}
+
+impl std::error::Error for NestedTooDeep {}
+
 pub struct JsonWriter<'w> {
     out: &'w mut dyn Write,
     /// One entry per open container: true once it holds a value (so the next needs a comma).
@@ -51,7 +65,7 @@ impl<'w> JsonWriter<'w> {
         self.sep()?;
         self.has_item
             .push(false)
-            .map_err(|_| io::Error::other("JSON nested too deep"))?;
+            .map_err(|_| io::Error::other(NestedTooDeep))?;
         self.out.write_all(c)
     }
 
@@ -276,6 +290,17 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_too_deep_is_an_error_not_a_panic() {
+        let mut v = Vec::new();
+        let mut w = JsonWriter::new(&mut v);
+        for _ in 0..MAX_DEPTH {
+            w.begin_array().unwrap();
+        }
+        let e = w.begin_object().unwrap_err();
+        assert_eq!(e.to_string(), "JSON nested too deep");
+    }
 
     #[test]
     fn nests_with_commas() {

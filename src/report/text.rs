@@ -90,7 +90,7 @@ impl fmt::Display for Pct {
         if self.1 == 0 {
             return f.write_str("?");
         }
-        let tenths = (self.0 as u128 * 1000 / self.1 as u128) as u64;
+        let tenths = crate::sys::per_mille(self.0, self.1);
         if tenths < 100 {
             write!(f, "{}.{}", tenths / 10, tenths % 10)
         } else {

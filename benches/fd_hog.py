@@ -2,8 +2,8 @@
 """Fd hogs for benches/owner_walk.sh: PROCS processes holding FDS open sockets each.
 
 Usage: fd_hog.py PROCS FDS
-Each child (comm "gw-fdhog") raises its RLIMIT_NOFILE to FDS + 64 (root may raise the hard
-limit up to fs.nr_open), opens FDS unbound UDP sockets (every fd is a `socket:[N]` link, the
+Each child (comm "gw-fdhog") raises its soft RLIMIT_NOFILE to FDS + 16 (and the hard limit if
+that is below: root with CAP_SYS_RESOURCE may, up to fs.nr_open), opens FDS unbound UDP sockets (every fd is a `socket:[N]` link, the
 walk's costliest case; unbound, so no /proc/net table and no port grows), then sleeps. Prints
 "ready N" (N = fds opened in all) once every child holds its fds, then waits; on SIGTERM/SIGINT
 it kills and reaps its children. Every child has PR_SET_PDEATHSIG=SIGKILL, so killing the
@@ -27,12 +27,17 @@ def child(n, report_fd, parent):
     libc.prctl(PR_SET_NAME, ctypes.c_char_p(b"gw-fdhog"), 0, 0, 0)
     if os.getppid() != parent:
         os._exit(1)
-    want = n + 64
+    want = n + 16
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
-    # Raw fds, not socket objects: 200 000 Python objects would only cost memory.
-    keep = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM).detach() for _ in range(n)]
+    try:
+        if soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+        # Raw fds, not socket objects: 200 000 Python objects would only cost memory.
+        keep = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM).detach() for _ in range(n)]
+    except (OSError, ValueError) as e:
+        sys.stderr.write("fd_hog.py: %d fds in one process (RLIMIT_NOFILE %d/%d): %s\n"
+                         % (n, soft, hard, e))
+        os._exit(1)
     os.write(report_fd, b"%d\n" % len(keep))
     os.close(report_fd)
     while True:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Threshold-crossing -> action latency probe for benches/agent_budget.sh.
 
-Usage: latency_probe.py FIRED_FILE DATAGRAMS SIZE [TIMEOUT_S]
-Forks an owner process (comm "gw-flooded") holding a UDP socket on 127.0.0.1 with
+Usage: latency_probe.py FIRED_FILE DATAGRAMS SIZE [TIMEOUT_S [COMM]]
+Forks an owner process (comm COMM, default "gw-flooded") holding a UDP socket on 127.0.0.1 with
 SO_RCVBUFFORCE 256 MiB that it never reads, floods it with DATAGRAMS x SIZE bytes, takes the
 wall-clock time when the last datagram was sent, and waits until FIRED_FILE appears (the agent's
 exec rule touches it). Prints "latency_ms X rx_bytes Y" (X = file mtime - flood end) and exits
@@ -24,6 +24,7 @@ PR_SET_NAME = 15
 def main():
     fired, count, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 5.0
+    comm = sys.argv[5].encode() if len(sys.argv) > 5 else b"gw-flooded"
     libc = ctypes.CDLL(None, use_errno=True)
     rd, wr = os.pipe()
     me = os.getpid()
@@ -32,7 +33,7 @@ def main():
         try:
             os.close(rd)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            libc.prctl(PR_SET_NAME, ctypes.c_char_p(b"gw-flooded"), 0, 0, 0)
+            libc.prctl(PR_SET_NAME, ctypes.c_char_p(comm), 0, 0, 0)
             if os.getppid() != me:
                 os._exit(1)
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

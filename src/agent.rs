@@ -223,9 +223,16 @@ pub fn run(opts: Options) -> u8 {
                 break;
             }
             sched.polled(sys::monotonic_ms());
-        } else if agent.owner_walk_pending() {
-            // A long owner walk goes on in budgeted slices between polls, not inside one.
+        }
+        if agent.owner_walk_pending() {
+            // A long owner walk goes on in budgeted slices between polls, not inside one, and
+            // right after the poll that started it (not one slice per poll): back to the top
+            // after each slice, so signals and a due poll still come first.
             agent.owner_walk_slice();
+            if !agent.owner_walk_pending() {
+                // Complete: decide on its owners now, not up to an interval later.
+                sched.poll_now(sys::monotonic_ms());
+            }
             continue;
         }
         let now = sys::monotonic_ms();

@@ -1,4 +1,5 @@
-//! When the next poll is due: an absolute CLOCK_MONOTONIC deadline that only a poll moves.
+//! When the next poll is due: an absolute CLOCK_MONOTONIC deadline that only a poll moves (or
+//! `poll_now` brings forward).
 //!
 //! Signals (HUP, CHLD) and command deadlines wake the loop early; those wake-ups must never
 //! push the next poll back, so the loop asks `due(now)` after every wake-up and only `polled`
@@ -40,6 +41,13 @@ impl Schedule {
         }
     }
 
+    /// Makes a poll due at `now_ms` (never later than it was): news that cannot wait for the
+    /// next deadline, e.g. an owner walk that completed between polls. The polls after it
+    /// keep the interval from this one.
+    pub fn poll_now(&mut self, now_ms: u64) {
+        self.next_ms = self.next_ms.min(now_ms);
+    }
+
     /// A reload changed the interval: the next deadline moves to one new interval after the
     /// last poll (never earlier than now).
     pub fn set_interval(&mut self, interval_ms: u32, now_ms: u64) {
@@ -70,6 +78,18 @@ mod tests {
         assert_eq!(s.next_ms(), 1_200);
         s.polled(1_201);
         assert_eq!(s.next_ms(), 1_400, "no drift from a late wake-up");
+    }
+
+    #[test]
+    fn a_poll_pulled_in_restarts_the_interval_from_itself() {
+        let mut s = Schedule::new(0, 1_000);
+        s.polled(5);
+        s.poll_now(400);
+        assert!(s.due(400));
+        s.polled(402);
+        assert_eq!(s.next_ms(), 1_400);
+        s.poll_now(2_000);
+        assert_eq!(s.next_ms(), 1_400, "never postpones a poll");
     }
 
     #[test]

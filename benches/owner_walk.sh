@@ -19,16 +19,17 @@
 # BEFORE_REVS (space-separated) are earlier commits, each built from `git archive` into
 # target/owner-walk-REV and labelled by its name: by default c618cbb (the walk is cut only
 # between processes, and the loop walks one slice per poll; it already writes the status
-# fields read here) and 48776ec (cut inside a process too, still one slice per poll). "after"
-# is the working tree. Pass "-" to measure the working tree alone.
+# fields read here), 48776ec (cut inside a process too, still one slice per poll) and 79f989e
+# (slices back to back between polls; its owners wait for the next regular poll). "after" is
+# the working tree. Pass "-" to measure the working tree alone.
 # Needs root, python3, the x86_64-unknown-linux-musl target. Raises fs.nr_open only if it is
 # below the largest table (restored after); cleans up every process it started.
 #
 # Usage: benches/owner_walk.sh [BEFORE_REVS [TRIALS [LAYOUTS]]]
-#        (default "c618cbb 48776ec" 3 "none 10x19900 200x1000")
+#        (default "c618cbb 48776ec 79f989e" 3 "none 10x19900 200x1000")
 set -euo pipefail
 
-BEFORE_REVS=${1:-"c618cbb 48776ec"}
+BEFORE_REVS=${1:-"c618cbb 48776ec 79f989e"}
 TRIALS=${2:-3}
 LAYOUTS=${3:-"none 10x19900 200x1000"}
 PROBE_COMM=gw-walkprobe

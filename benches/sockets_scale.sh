@@ -21,7 +21,8 @@
 # Last, the idle router: a fresh net+pid namespace (unshare) whose TCP/UDP hash tables are
 # router-sized (net.ipv4.tcp_child_ehash_entries / udp_child_hash_entries, restored after),
 # the agent alone in it, quiet, for AGENT_S seconds.
-# Needs root, hyperfine, iproute2, net-tools, python3, util-linux. Cleans up everything.
+# Needs root, hyperfine, iproute2, net-tools, python3, util-linux, the x86_64-unknown-linux-musl
+# target (the static build is measured: VmHWM includes no glibc pages). Cleans up everything.
 #
 # Usage: benches/sockets_scale.sh [SIZES [RUNS [AGENT_S [QUIET_S]]]]
 #        (default "1000 10000 50000" 10 20 AGENT_S)
@@ -57,8 +58,8 @@ trap 'exit 130' INT TERM
 for t in hyperfine ip ss netstat python3 unshare; do
     command -v "$t" >/dev/null || { echo "missing tool: $t" >&2; exit 2; }
 done
-(cd "$ROOT" && cargo build --release --quiet)
-BIN="$ROOT/target/release/ghostwatch"
+(cd "$ROOT" && cargo build --release --quiet --target x86_64-unknown-linux-musl)
+BIN="$ROOT/target/x86_64-unknown-linux-musl/release/ghostwatch"  # the static build that ships
 TCK=$(getconf CLK_TCK)
 echo "kernel $(uname -r), $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
 

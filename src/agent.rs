@@ -311,6 +311,18 @@ fn sleep_until_ms(deadline_ms: u64) {
     };
 }
 
+/// What suspect tracking keeps of a sockstat family's last table read
+/// (`policy::suspects_still_explain`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Baseline {
+    /// Bytes of the family's queued memory (sockstat `mem`) no socket in the tables explained.
+    unexplained: Option<i64>,
+    /// Bytes charged by the sockets tracking does not re-check, as they were at the read.
+    untracked: u64,
+    /// The charges came from sock_diag (exact), not the text tables (estimates).
+    exact: bool,
+}
+
 /// The sockstat family a protocol's queued memory is counted in: 0 tcp, 1 udp (suspect
 /// tracking); None for the tables read every poll (raw, netlink, packet) or with the periodic
 /// scan (unix).
@@ -356,9 +368,8 @@ pub struct Agent {
     sockstat_lag: u64,
     /// The poll (cycle) of the next periodic full scan (`policy::full_scan_spacing`).
     next_full_scan: u64,
-    /// Suspect tracking, per sockstat family (tcp, udp): the bytes of its queued memory that
-    /// the suspects of its last table read did not explain (`policy::unexplained_bytes`).
-    unexplained_at_read: [Option<i64>; 2],
+    /// Suspect tracking, per sockstat family (tcp, udp), from its last table read.
+    baseline: [Baseline; 2],
     /// Most time one poll (or one slice between polls) spends in the owner walk; `run --once`
     /// lifts it (one poll must finish the walk).
     pub owner_walk_budget_us: u64,
@@ -395,7 +406,7 @@ impl Agent {
             owners: owner_track::OwnerTrack::default(),
             next_full_scan: 1,
             sockstat_lag,
-            unexplained_at_read: [None, None],
+            baseline: [Baseline::default(); 2],
             owner_walk_budget_us: owner_track::WALK_BUDGET_US,
             rule_exe: [None; config::MAX_RULES],
             scanner,
@@ -621,13 +632,17 @@ impl Agent {
         let tracked = self.tracked();
         let fresh = self.recheck_suspects(&tracked);
         for f in 0..2 {
-            let now = fresh[f].and_then(|c| policy::unexplained_bytes(mem[f], self.page_size, c));
+            let b = self.baseline[f];
+            let now = fresh[f].and_then(|c| {
+                policy::unexplained_bytes(mem[f], self.page_size, c.saturating_add(b.untracked))
+            });
             if read[f]
                 && policy::suspects_still_explain(
                     &self.cfg,
                     self.sockstat_lag,
-                    self.unexplained_at_read[f],
+                    b.unexplained,
                     now,
+                    b.exact,
                     periodic,
                 )
             {
@@ -661,6 +676,7 @@ impl Agent {
             _ => true,
         };
         let mut seen = 0u64;
+        let mut all_charged = [0u64; 2];
         let suspects = &mut self.suspects;
         let mut per_table = [TableStats::default(); Proto::COUNT];
         self.scanner.scan(
@@ -670,6 +686,9 @@ impl Agent {
             &mut per_table,
             &mut |s: &SocketEntry| {
                 seen += 1;
+                if let Some(f) = family(s.proto) {
+                    all_charged[f] = all_charged[f].saturating_add(s.charged);
+                }
                 if s.rx_queue > 0 {
                     insert_top(
                         suspects,
@@ -693,18 +712,24 @@ impl Agent {
                 u64::from(self.cfg.interval_ms),
             ));
         }
-        // Suspect tracking's baseline: what each family read this poll leaves unexplained.
+        // Suspect tracking's baseline: what each family read this poll leaves unexplained, and
+        // what the sockets it will not re-check charge.
         let tracked = self.tracked();
+        let diag = self.scanner.kind() == crate::sockets::SourceKind::SockDiag;
         for f in (0..2).filter(|&f| read[f]) {
-            let charged = self
+            let exact = diag && !self.scanner.unsupported().any(|p| family(p) == Some(f));
+            let tracked_charged = self
                 .suspects
                 .iter()
                 .zip(tracked)
                 .filter(|(s, t)| *t && family(s.socket.proto) == Some(f))
                 .map(|(s, _)| s.socket.charged)
                 .fold(0u64, u64::saturating_add);
-            self.unexplained_at_read[f] =
-                policy::unexplained_bytes(mem[f], self.page_size, charged);
+            self.baseline[f] = Baseline {
+                unexplained: policy::unexplained_bytes(mem[f], self.page_size, all_charged[f]),
+                untracked: all_charged[f].saturating_sub(tracked_charged),
+                exact,
+            };
         }
         // A table the kernel lacks (udplite without CONFIG_IP_UDPLITE) is normal; a garbled
         // or unreadable one is logged (read_error rate-limits) and the poll goes on.
@@ -1074,7 +1099,7 @@ impl Agent {
         // move (a drained UDP socket keeps its forward allocation): forget the baseline so the
         // next poll re-reads the tables and sees the recovery instead of a stale suspect.
         if matches!(outcome.result, ResultKind::Ok | ResultKind::Failed) {
-            self.unexplained_at_read = [None, None];
+            self.baseline = [Baseline::default(); 2];
         }
         outcome.audit_pairs(&mut l);
         let sev = if outcome.result == ResultKind::Failed {

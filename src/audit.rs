@@ -52,7 +52,7 @@ fn needs_quotes(value: &[u8]) -> bool {
 /// overrides and isolates, invisible format characters) and invalid UTF-8 bytes as `\xNN`
 /// (the character's UTF-8 bytes).
 /// Returns Err only if `w` runs out of room.
-pub fn write_value(w: &mut impl fmt::Write, value: &[u8]) -> fmt::Result {
+pub fn write_value(w: &mut (impl fmt::Write + ?Sized), value: &[u8]) -> fmt::Result {
     if !needs_quotes(value) {
         // Checked above: valid UTF-8 with nothing to escape.
         return w.write_str(core::str::from_utf8(value).map_err(|_| fmt::Error)?);
@@ -81,7 +81,7 @@ pub fn write_value(w: &mut impl fmt::Write, value: &[u8]) -> fmt::Result {
 
 /// Writes `key` keeping only [A-Za-z0-9_.-] (anything else becomes '_'), so even a
 /// computed key cannot break the line's syntax.
-fn write_key(w: &mut impl fmt::Write, key: &str) -> fmt::Result {
+fn write_key(w: &mut (impl fmt::Write + ?Sized), key: &str) -> fmt::Result {
     if key.is_empty() {
         return w.write_char('_');
     }
@@ -95,6 +95,11 @@ fn write_key(w: &mut impl fmt::Write, key: &str) -> fmt::Result {
 /// Appends `key=value` (preceded by a space unless `buf` is empty) to a fixed string, e.g. an
 /// `Outcome::detail`. Returns false, leaving `buf` unchanged, if the pair does not fit.
 pub fn push_pair<const N: usize>(buf: &mut heapless::String<N>, key: &str, value: &[u8]) -> bool {
+    push_pair_view(buf.as_mut_view(), key, value)
+}
+
+/// `push_pair` on the string's view: one copy of the code for every capacity.
+fn push_pair_view(buf: &mut heapless::string::StringView, key: &str, value: &[u8]) -> bool {
     let before = buf.len();
     let r = (|| {
         if !buf.is_empty() {
@@ -118,7 +123,7 @@ pub fn push_pair_display<const N: usize>(
     v: impl fmt::Display,
 ) -> bool {
     let mut tmp = DisplayText::new();
-    if write!(tmp, "{v}").is_err() {
+    if write!(tmp.as_mut_view(), "{v}").is_err() {
         return false;
     }
     push_pair(buf, key, tmp.as_bytes())
@@ -154,7 +159,7 @@ impl AuditLine {
     /// rendered is treated as not fitting (the line is marked truncated).
     pub fn kvd(&mut self, key: &str, v: impl fmt::Display) -> &mut Self {
         let mut tmp = DisplayText::new();
-        if write!(tmp, "{v}").is_err() {
+        if write!(tmp.as_mut_view(), "{v}").is_err() {
             self.mark_truncated();
             return self;
         }
@@ -189,12 +194,14 @@ impl AuditLine {
 
     /// Writes one pair with `f`; keeps it only if it fits while leaving room for the
     /// truncation marker, else rolls it back and marks the line truncated.
-    fn pair(&mut self, f: impl FnOnce(&mut heapless::String<MAX_LINE>) -> fmt::Result) {
+    fn pair(&mut self, f: impl FnOnce(&mut heapless::string::StringView) -> fmt::Result) {
         if self.truncated {
             return;
         }
         let before = self.buf.len();
-        let ok = f(&mut self.buf).is_ok() && self.buf.len() + TRUNCATED.len() <= MAX_LINE;
+        // Written through the string's view, so the formatting code is the one copy that
+        // every fixed string shares rather than one per capacity.
+        let ok = f(self.buf.as_mut_view()).is_ok() && self.buf.len() + TRUNCATED.len() <= MAX_LINE;
         if !ok {
             self.buf.truncate(before);
             self.mark_truncated();

@@ -91,28 +91,31 @@ pub fn unexplained_bytes(mem_pages: Option<u64>, page_size: u64, charged: u64) -
 /// Suspect tracking: true when the suspects a protocol's last table read found may stand in
 /// for reading its tables again this poll.
 ///
-/// `then` is what that read left unexplained (`unexplained_bytes` with the charges of the
-/// suspects it tracks), `now` the same with those suspects' charges re-checked this poll (None
-/// when one could not be). A new backlog can hide in a box-wide total only behind memory that
-/// leaves it at the same time; the tracked suspects' own changes are seen by the re-check, so
-/// only untracked memory can hide one. Hence: trust only while what is unexplained stays within
-/// a margin (`backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`) of what it was at the read, and only
-/// after a read that left less than that margin plus `lag` unexplained: `lag` is the counter's
-/// per-CPU slack in bytes (`sockstat::pcpu_lag_bytes`), which no reading tells from memory
-/// that could leave later. The slack widens only that bound, never the change that makes a
-/// read (a flood moves the counter by its size less at most one reserve per CPU). Never on a
-/// periodic full scan.
+/// `then` is what that read left unexplained: `unexplained_bytes` with what every socket in
+/// its tables charged (memory of sockets already closed but not yet freed, and the counter's
+/// slack). `now` is the same this poll, with the tracked suspects' charges re-checked and every
+/// other socket's taken as it was at the read (None when a suspect could not be re-checked).
+/// A new backlog moves the counter by its size (less at most one per-CPU reserve); it can hide
+/// only behind memory that leaves at the same time. The suspects' own changes are seen by the
+/// re-check. So: trust only while what is unexplained stays within a margin
+/// (`backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR`) of what it was at the read; and, where the
+/// charges are `exact` (sock_diag's SK_MEMINFO, not the text tables' queue bytes), only after a
+/// read that left less than that margin plus `lag` unexplained, since memory nothing explains
+/// (a closed socket's) may leave just as a new backlog arrives. `lag` is the counter's per-CPU
+/// slack in bytes (`sockstat::pcpu_lag_bytes`): it widens that bound, never the change that
+/// makes a read. Never on a periodic full scan.
 pub fn suspects_still_explain(
     cfg: &Config,
     lag: u64,
     then: Option<i64>,
     now: Option<i64>,
+    exact: bool,
     periodic: bool,
 ) -> bool {
     let margin = (cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR).max(1);
     let bound = i64::try_from(margin.saturating_add(lag)).unwrap_or(i64::MAX);
     match (then, now) {
-        (Some(t), Some(n)) => !periodic && t < bound && n.abs_diff(t) < margin,
+        (Some(t), Some(n)) => !periodic && (!exact || t < bound) && n.abs_diff(t) < margin,
         _ => false,
     }
 }
@@ -920,36 +923,37 @@ mod tests {
         assert_eq!(unexplained_bytes(Some(100), 4096, 409_700), Some(-100));
         assert_eq!(unexplained_bytes(None, 4096, 0), None);
         assert_eq!(unexplained_bytes(Some(u64::MAX), 4096, 0), Some(i64::MAX));
-        // Suspects stand while what they leave unexplained stays under the margin (256 KiB)...
+        // Suspects stand while what they leave unexplained stays within the margin (256 KiB) of
+        // the read; with exact charges, only after a read that left less than the margin plus
+        // the counter's per-CPU slack unexplained (2 MiB here); never on a periodic scan, nor
+        // when a suspect could not be re-checked. (lag, then, now, exact, periodic) -> stand?
         let m = (1i64 << 20) / 4;
-        assert!(suspects_still_explain(&c, 0, Some(0), Some(m - 1), false));
-        assert!(suspects_still_explain(&c, 0, Some(-m), Some(-1), false));
-        assert!(!suspects_still_explain(&c, 0, Some(0), Some(m), false));
-        assert!(!suspects_still_explain(&c, 0, Some(0), Some(-m), false));
-        // The counter's per-CPU lag (2 MiB) widens what a read may leave unexplained, not the
-        // change that makes a read.
-        let lag = 2 << 20;
-        let big = m + (1 << 20);
-        assert!(suspects_still_explain(&c, lag, Some(big), Some(big), false));
-        assert!(!suspects_still_explain(
-            &c,
-            lag,
-            Some(m + lag as i64),
-            Some(m + lag as i64),
-            false
-        ));
-        assert!(!suspects_still_explain(&c, lag, Some(0), Some(m), false));
-        // ... and only after a read that left less than the margin unexplained.
-        assert!(!suspects_still_explain(&c, 0, Some(m), Some(m), false));
-        assert!(
-            !suspects_still_explain(&c, 0, Some(0), Some(0), true),
-            "periodic"
-        );
-        assert!(!suspects_still_explain(&c, 0, None, Some(0), false));
-        assert!(
-            !suspects_still_explain(&c, 0, Some(0), None, false),
-            "a suspect not re-checked"
-        );
+        let lag = 2u64 << 20;
+        let l = lag as i64;
+        let cases = [
+            ((0, Some(0), Some(m - 1), true, false), true),
+            ((0, Some(-m), Some(-1), true, false), true),
+            ((0, Some(0), Some(m), true, false), false),
+            ((0, Some(0), Some(-m), true, false), false),
+            ((0, Some(m), Some(m), true, false), false),
+            (
+                (lag, Some(m + (1 << 20)), Some(m + (1 << 20)), true, false),
+                true,
+            ),
+            ((lag, Some(m + l), Some(m + l), true, false), false),
+            ((lag, Some(m + l), Some(m + l), false, false), true),
+            ((lag, Some(0), Some(m), true, false), false),
+            ((0, Some(0), Some(0), true, true), false),
+            ((0, None, Some(0), true, false), false),
+            ((0, Some(0), None, true, false), false),
+        ];
+        for ((lag, then, now, exact, periodic), want) in cases {
+            assert_eq!(
+                suspects_still_explain(&c, lag, then, now, exact, periodic),
+                want,
+                "lag {lag} then {then:?} now {now:?} exact {exact} periodic {periodic}"
+            );
+        }
         // Owners are walked for the worst suspect and any within a quarter of warn.
         assert!(owner_worthy(&c, 0, 0));
         assert!(owner_worthy(&c, 3, 1 << 18));

@@ -461,8 +461,7 @@ pub fn mkdir_all(path: &[u8]) -> Result<(), Errno> {
 }
 
 /// Standard output or error (1 or 2) without std's locked, buffered handles, which cost
-/// several KiB of a router's flash: `print` for lines, and `io::Write` (one write(2) per call,
-/// retried on EINTR) under a `BufWriter` for the report.
+/// several KiB of a router's flash: `print` for lines, `write_bytes` for whole texts.
 #[derive(Clone, Copy, Debug)]
 pub struct Out(pub libc::c_int);
 
@@ -480,26 +479,6 @@ impl Out {
     pub fn print(self, args: fmt::Arguments<'_>) {
         let text = fmt::format(args);
         let _ = write_all_to(self.0, text.as_bytes());
-    }
-}
-
-impl std::io::Write for Out {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        loop {
-            // SAFETY: buf is valid for buf.len() bytes.
-            let n = unsafe { libc::write(self.0, buf.as_ptr().cast(), buf.len()) };
-            if n >= 0 {
-                return Ok(n as usize);
-            }
-            let e = errno();
-            if e != libc::EINTR {
-                return Err(std::io::Error::from_raw_os_error(e));
-            }
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

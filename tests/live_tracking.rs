@@ -57,6 +57,23 @@ fn drain(s: &UdpSocket) {
     while s.recv(&mut buf).is_ok() {}
 }
 
+/// A config that logs nothing but backlog thresholds at `warn` bytes (no rules, Ghost off),
+/// to stderr, its status file in `dir`.
+fn watch_backlog_only(dir: &TempDir, warn: u64) -> Config {
+    ghostwatch::sink::init(&SyslogTarget::Stderr, "daemon").unwrap();
+    let mut cfg = Config::embedded_default();
+    cfg.syslog = SyslogTarget::Stderr;
+    cfg.mlock = false;
+    cfg.status_file =
+        Some(heapless::String::try_from(dir.join("status.json").to_str().unwrap()).unwrap());
+    cfg.ghost_warn_kb = u64::MAX / 4;
+    cfg.ghost_act_kb = u64::MAX / 2;
+    cfg.backlog_warn_bytes = warn;
+    cfg.backlog_act_bytes = u64::MAX / 2;
+    cfg.rules.clear();
+    cfg
+}
+
 /// One poll, then the owner walk's slices until it is complete, as `run`'s loop does between
 /// polls (a box with many fds takes several 50 ms slices).
 fn poll_as_run_does(agent: &mut Agent, now: u64) {
@@ -81,17 +98,7 @@ fn a_queue_draining_while_another_grows_as_much_is_not_mistaken_for_no_change() 
     }
     let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("tracking");
-    ghostwatch::sink::init(&SyslogTarget::Stderr, "daemon").unwrap();
-    let mut cfg = Config::embedded_default();
-    cfg.syslog = SyslogTarget::Stderr;
-    cfg.mlock = false;
-    cfg.status_file =
-        Some(heapless::String::try_from(dir.join("status.json").to_str().unwrap()).unwrap());
-    cfg.ghost_warn_kb = u64::MAX / 4;
-    cfg.ghost_act_kb = u64::MAX / 2;
-    cfg.backlog_warn_bytes = 1 << 20;
-    cfg.backlog_act_bytes = u64::MAX / 2;
-    cfg.rules.clear();
+    let cfg = watch_backlog_only(&dir, 1 << 20);
 
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let a = receiver();
@@ -156,17 +163,7 @@ fn a_new_flood_on_a_quiet_box_is_found_by_the_next_poll() {
     }
     let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = TempDir::new("tracking-new");
-    ghostwatch::sink::init(&SyslogTarget::Stderr, "daemon").unwrap();
-    let mut cfg = Config::embedded_default();
-    cfg.syslog = SyslogTarget::Stderr;
-    cfg.mlock = false;
-    cfg.status_file =
-        Some(heapless::String::try_from(dir.join("status.json").to_str().unwrap()).unwrap());
-    cfg.ghost_warn_kb = u64::MAX / 4;
-    cfg.ghost_act_kb = u64::MAX / 2;
-    cfg.backlog_warn_bytes = 512 * KIB;
-    cfg.backlog_act_bytes = u64::MAX / 2;
-    cfg.rules.clear();
+    let cfg = watch_backlog_only(&dir, 512 * KIB);
     let mut agent = Agent::new(cfg, ProcRoot::live()).unwrap();
     let mut now = 1_000;
     for _ in 0..3 {

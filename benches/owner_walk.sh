@@ -19,16 +19,17 @@
 # BEFORE_REVS (space-separated) are earlier commits, each built from `git archive` into
 # target/owner-walk-REV and labelled by its name: by default c618cbb (the walk is cut only
 # between processes, and the loop walks one slice per poll; it already writes the status
-# fields read here) and 48776ec (cut inside a process too, still one slice per poll). "after"
-# is the working tree. Pass "-" to measure the working tree alone.
+# fields read here), 48776ec (cut inside a process too, still one slice per poll) and 79f989e
+# (slices back to back between polls; its owners wait for the next regular poll). "after" is
+# the working tree. Pass "-" to measure the working tree alone.
 # Needs root, python3, the x86_64-unknown-linux-musl target. Raises fs.nr_open only if it is
 # below the largest table (restored after); cleans up every process it started.
 #
 # Usage: benches/owner_walk.sh [BEFORE_REVS [TRIALS [LAYOUTS]]]
-#        (default "c618cbb 48776ec" 3 "none 10x19900 200x1000")
+#        (default "c618cbb 48776ec 79f989e" 3 "none 10x19900 200x1000")
 set -euo pipefail
 
-BEFORE_REVS=${1:-"c618cbb 48776ec"}
+BEFORE_REVS=${1:-"c618cbb 48776ec 79f989e"}
 TRIALS=${2:-3}
 LAYOUTS=${3:-"none 10x19900 200x1000"}
 PROBE_COMM=gw-walkprobe
@@ -100,7 +101,8 @@ EOF
 
 status_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$STATUS" "$1"; }
 
-# One trial: prints "max_cycle_us max_walk_slice_us last_walk_us action_ms" (action_ms "timeout").
+# One trial: prints "file_handles max_cycle_us max_walk_slice_us last_walk_us action_ms"
+# (action_ms "timeout"; file handles on the box at the flood: others' work on a shared box shows).
 trial() { # binary
     rm -f "$FIRED" "$STATUS"
     "$1" run -c "$TMP/cfg.json" 2>>"$TMP/agent.log" &
@@ -111,12 +113,13 @@ trial() { # binary
         sleep 0.05
     done
     # 40 x 60 000 bytes: ~2.5 MB of truesize, past backlog_act_bytes (1 MiB).
-    local out
+    local out handles
+    handles=$(cut -f1 /proc/sys/fs/file-nr)
     out=$(python3 "$HERE/latency_probe.py" "$FIRED" 40 60000 20 "$PROBE_COMM" || true)
     sleep 1.2 # one more poll: the status file shows the poll that acted
     local action=timeout
     case "$out" in latency_ms*) action=$(echo "$out" | awk '{print $2}') ;; esac
-    echo "$(status_field max_cycle_us) $(status_field max_walk_slice_us) $(status_field last_walk_us) $action"
+    echo "$handles $(status_field max_cycle_us) $(status_field max_walk_slice_us) $(status_field last_walk_us) $action"
     stop AGENT_PID
 }
 
@@ -134,7 +137,7 @@ for layout in $LAYOUTS; do
     for t in $(seq "$TRIALS"); do
         for b in "${BINS[@]}"; do
             r=$(trial "${b#*=}")
-            echo "  ${b%%=*} trial $t: max_cycle_us max_walk_slice_us last_walk_us action_ms = $r"
+            echo "  ${b%%=*} trial $t: file_handles max_cycle_us max_walk_slice_us last_walk_us action_ms = $r"
             echo "$layout ${b%%=*} $r" >>"$ROWS"
         done
     done
@@ -145,16 +148,19 @@ python3 - "$ROWS" <<'EOF'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
-    layout, binary, cyc, sl, walk, act = line.split()
-    rows.setdefault((layout, binary), []).append((int(cyc), int(sl), int(walk), act))
+    layout, binary, handles, cyc, sl, walk, act = line.split()
+    rows.setdefault((layout, binary), []).append((int(cyc), int(sl), int(walk), act, int(handles)))
 print()
-print("| fds (processes x fds) | binary | longest poll, ms (median) | longest walk slice, ms (median / worst) | walk until owner found, ms (median) | flood end -> action, ms (median) | trials |")
-print("|---|---|---:|---:|---:|---:|---:|")
+print("| fds (processes x fds) | file handles on the box (median) | binary | longest poll, ms (median) | longest walk slice, ms (median / worst) | walk until owner found, ms (median) | flood end -> action, ms (median) | trials |")
+print("|---|---:|---|---:|---:|---:|---:|---:|")
 for (layout, binary), rs in rows.items():
     med = lambda k: statistics.median(r[k] for r in rs) / 1000
-    acts = [float(r[3]) for r in rs if r[3] != "timeout"]
-    act = "%.0f" % statistics.median(acts) if acts else "-"
-    missed = sum(1 for r in rs if r[3] == "timeout")
-    print(f"| {layout} | {binary} | {med(0):.1f} | {med(1):.1f} / {max(r[1] for r in rs) / 1000:.1f} "
-          f"| {med(2):.0f} | {act}{f' ({missed} timed out)' if missed else ''} | {len(rs)} |")
+    done = [r for r in rs if r[3] != "timeout"]
+    missed = f" ({len(rs) - len(done)} timed out)" if len(done) < len(rs) else ""
+    # A trial that timed out has no walk of its own to show (last_walk_us is 0 or older).
+    walk = "%.0f" % (statistics.median(r[2] for r in done) / 1000) if done else "> 20 000"
+    act = "%.0f" % statistics.median(float(r[3]) for r in done) if done else "> 20 000"
+    handles = statistics.median(r[4] for r in rs)
+    print(f"| {layout} | {handles:.0f} | {binary} | {med(0):.1f} | {med(1):.1f} / {max(r[1] for r in rs) / 1000:.1f} "
+          f"| {walk} | {act}{missed} | {len(rs)} |")
 EOF

@@ -573,6 +573,63 @@ mod tests {
     }
 
     #[test]
+    fn live_resume_goes_on_after_the_cut_fd_unless_the_pid_was_reused() {
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let ino = |s: &std::net::UdpSocket| {
+            let mut sb: libc::stat = unsafe { core::mem::zeroed() };
+            assert_eq!(unsafe { libc::fstat(s.as_raw_fd(), &mut sb) }, 0);
+            sb.st_ino
+        };
+        let (low, high) = if a.as_raw_fd() < b.as_raw_fd() {
+            (ino(&a), ino(&b))
+        } else {
+            (ino(&b), ino(&a))
+        };
+        let root = ProcRoot::live();
+        let me = std::process::id();
+        // Cut our own fd walk right after the lower socket.
+        let seen = core::cell::Cell::new(false);
+        let fds = pid::walk_socket_fds(
+            &root,
+            me,
+            pid::FdCursor::START,
+            &mut |_, i| seen.set(seen.get() || i == low),
+            &mut || !seen.get(),
+        )
+        .unwrap()
+        .expect("cut after the lower socket");
+        let cut = Cursor {
+            process: me,
+            fds,
+            starttime: starttime(&root, me),
+        };
+        assert!(cut.inside_a_process() && cut.starttime > 0);
+        let mut o = Few::default();
+        start_walk(&[low, high], &mut o);
+        assert_eq!(
+            walk_from(&root, cut, WalkMode::AllOwners, &mut || true, &mut o),
+            None
+        );
+        assert!(
+            !o.of(low).any(|o| o.pid == me),
+            "re-read an fd before the cut"
+        );
+        assert!(o.of(high).any(|o| o.pid == me), "lost an fd after the cut");
+        // Another process under the same PID (start time differs): walked from its first fd.
+        let reused = Cursor {
+            starttime: cut.starttime + 1,
+            ..cut
+        };
+        start_walk(&[low, high], &mut o);
+        assert_eq!(
+            walk_from(&root, reused, WalkMode::AllOwners, &mut || true, &mut o),
+            None
+        );
+        assert!(o.of(low).any(|o| o.pid == me) && o.of(high).any(|o| o.pid == me));
+    }
+
+    #[test]
     fn live_forked_child_shares_the_socket() {
         let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut sb: libc::stat = unsafe { core::mem::zeroed() };

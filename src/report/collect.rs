@@ -392,26 +392,43 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     );
     f.owners = owners;
 
-    // Every process's RSS (status is world-readable, so this works unprivileged).
+    // Every process's RSS (status and statm are world-readable, so this works unprivileged).
+    // The live /proc is read through statm (the same count, far cheaper for the kernel to
+    // print) and the largest process's name from its comm; a --proc-root tree through status.
     let mut procs = ProcSummary::default();
     let status_buf = &mut buf[..1024];
-    let walked = pid::for_each_pid(root, &mut |p| match pid::read_status(root, p, status_buf) {
-        Ok(st) => {
-            procs.count += 1;
-            match st.vm_rss_kb {
-                None => procs.kernel_threads += 1,
-                Some(kb) => {
-                    procs.rss_total_kb = procs.rss_total_kb.saturating_add(kb);
-                    if procs.largest.is_none_or(|(_, _, max)| kb > max) {
-                        procs.largest = Some((p, st.name, kb));
+    let statm = root.is_live();
+    let page_size = sys::page_size();
+    let walked = pid::for_each_pid(root, &mut |p| {
+        let rss = if statm {
+            pid::read_statm_rss_kb(root, p, page_size).map(|kb| (kb, Comm::default()))
+        } else {
+            pid::read_status(root, p, status_buf).map(|st| (st.vm_rss_kb, st.name))
+        };
+        match rss {
+            Ok((rss, name)) => {
+                procs.count += 1;
+                match rss {
+                    None => procs.kernel_threads += 1,
+                    Some(kb) => {
+                        procs.rss_total_kb = procs.rss_total_kb.saturating_add(kb);
+                        if procs.largest.is_none_or(|(_, _, max)| kb > max) {
+                            procs.largest = Some((p, name, kb));
+                        }
                     }
                 }
             }
+            Err(ProcError::Io(libc::EACCES | libc::EPERM)) => procs.denied += 1,
+            Err(ProcError::Io(libc::ENOENT | libc::ESRCH)) => procs.vanished += 1,
+            Err(_) => procs.malformed += 1,
         }
-        Err(ProcError::Io(libc::EACCES | libc::EPERM)) => procs.denied += 1,
-        Err(ProcError::Io(libc::ENOENT | libc::ESRCH)) => procs.vanished += 1,
-        Err(_) => procs.malformed += 1,
     });
+    if statm {
+        if let Some((p, name, _)) = procs.largest.as_mut() {
+            // Gone since: its name is unknown, the figures stand.
+            *name = pid::read_comm(root, *p).unwrap_or_else(|_| Comm::from_bytes(b"?"));
+        }
+    }
     f.procs = procs;
     if let Err(e) = walked {
         f.skip(Skip::ProcWalk(e));

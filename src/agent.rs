@@ -341,15 +341,14 @@ fn sockstat_lag(root: &ProcRoot, page_size: u64) -> u64 {
     let read = |rel: &[u8], buf: &mut [u8; 512]| -> Option<usize> {
         root.open(rel).ok()?.read_full(buf).ok()
     };
-    let rsv = read(b"sys/net/core/mem_pcpu_rsv", &mut buf)
-        .and_then(|n| crate::proc::parse_dec(buf[..n].trim_ascii()));
-    let n = read(b"sys/kernel/osrelease", &mut buf).unwrap_or(0);
-    let release: heapless::Vec<u8, 64> = buf[..n.min(64)].iter().copied().collect();
     let cpus = root
         .open(b"stat")
         .map(|fd| crate::proc::sockstat::count_cpus(fd, &mut buf[..]))
         .unwrap_or(0);
-    crate::proc::sockstat::pcpu_lag_bytes(rsv, &release, cpus, page_size)
+    let rsv = read(b"sys/net/core/mem_pcpu_rsv", &mut buf)
+        .and_then(|n| crate::proc::parse_dec(buf[..n].trim_ascii()));
+    let n = read(b"sys/kernel/osrelease", &mut buf).unwrap_or(0);
+    crate::proc::sockstat::pcpu_lag_bytes(rsv, &buf[..n], cpus, page_size)
 }
 
 /// How often (in polls) /proc/vmallocinfo is re-read where meminfo's VmallocUsed is 0.

@@ -5,23 +5,24 @@
 //! Everything the loop needs — read buffers, the suspect list, the owner table, the status and
 //! metrics text — lives in `Agent`, built once before the loop.
 
-use crate::act::{self, Outcome, ResultKind, Target};
-use crate::audit::AuditLine;
-use crate::children::{self, Children, Job, Running};
+use crate::act::children::{self, Children, Job, Running};
+use crate::act::executors::{self, Outcome, Target};
 use crate::config::{self, ActionKind, Config, Trigger};
-use crate::ghost;
-use crate::identity::{self, FileId};
-use crate::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
-use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
-use crate::proc::sockstat::SockStat;
-use crate::proc::vmallocinfo::VmallocSummary;
-use crate::proc::zoneinfo::PcpSummary;
-use crate::proc::{ProcRoot, pid};
-use crate::schedule::Schedule;
-use crate::sink::{self, Severity};
-use crate::sockets::Scanner;
-use crate::status::{self, IncidentLevel, Stats};
+use crate::decide::policy::{self, Decision, Level, Policy, Snapshot, Suspect, SuspectOwner};
+use crate::decide::schedule::Schedule;
+use crate::observe::ghost;
+use crate::observe::identity::{self, FileId};
+use crate::observe::proc::meminfo::{Field, MemInfo};
+use crate::observe::proc::net::{Proto, SocketEntry, TableStats, insert_top};
+use crate::observe::proc::sockstat::SockStat;
+use crate::observe::proc::vmallocinfo::VmallocSummary;
+use crate::observe::proc::zoneinfo::PcpSummary;
+use crate::observe::proc::{ProcRoot, pid};
+use crate::observe::sockets::Scanner;
+use crate::output::audit::AuditLine;
+use crate::output::audit::ResultKind;
+use crate::output::sink::{self, Severity};
+use crate::output::status::{self, IncidentLevel, Stats};
 use crate::sys::{self, Fd};
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -343,12 +344,12 @@ fn sockstat_lag(root: &ProcRoot, page_size: u64) -> u64 {
     };
     let cpus = root
         .open(b"stat")
-        .map(|fd| crate::proc::sockstat::count_cpus(fd, &mut buf[..]))
+        .map(|fd| crate::observe::proc::sockstat::count_cpus(fd, &mut buf[..]))
         .unwrap_or(0);
     let rsv = read(b"sys/net/core/mem_pcpu_rsv", &mut buf)
-        .and_then(|n| crate::proc::parse_dec(buf[..n].trim_ascii()));
+        .and_then(|n| crate::observe::proc::parse_dec(buf[..n].trim_ascii()));
     let n = read(b"sys/kernel/osrelease", &mut buf).unwrap_or(0);
-    crate::proc::sockstat::pcpu_lag_bytes(rsv, &buf[..n], cpus, page_size)
+    crate::observe::proc::sockstat::pcpu_lag_bytes(rsv, &buf[..n], cpus, page_size)
 }
 
 /// How often (in polls) /proc/vmallocinfo is re-read where meminfo's VmallocUsed is 0.
@@ -609,7 +610,7 @@ impl Agent {
         if let Ok(ss) = self
             .root
             .open(b"net/sockstat")
-            .map_err(crate::proc::ProcError::Io)
+            .map_err(crate::observe::proc::ProcError::Io)
             .and_then(|fd| SockStat::read(fd, &mut self.buf))
         {
             mem = [ss.tcp_mem_pages, ss.udp_mem_pages];
@@ -714,7 +715,7 @@ impl Agent {
         // Suspect tracking's baseline: what each family read this poll leaves unexplained, and
         // what the sockets it will not re-check charge.
         let tracked = self.tracked();
-        let diag = self.scanner.kind() == crate::sockets::SourceKind::SockDiag;
+        let diag = self.scanner.kind() == crate::observe::sockets::SourceKind::SockDiag;
         for f in (0..2).filter(|&f| read[f]) {
             let exact = diag && !self.scanner.unsupported().any(|p| family(p) == Some(f));
             let tracked_charged = self
@@ -735,7 +736,7 @@ impl Agent {
         let bad = Proto::ALL
             .into_iter()
             .find_map(|p| match per_table[p.index()].first_error {
-                None | Some(crate::proc::ProcError::Io(libc::ENOENT)) => None,
+                None | Some(crate::observe::proc::ProcError::Io(libc::ENOENT)) => None,
                 Some(e) => Some((p, e)),
             });
         // Source fallbacks and namespaces we cannot enter: each is noted once by the scanner.
@@ -772,7 +773,7 @@ impl Agent {
     }
 
     /// Suspect tracking's re-check: each tracked tcp/udp suspect is read again through one of
-    /// its remembered owners' fds (`act::peek`), its queue, charge and drops updated in place.
+    /// its remembered owners' fds (`executors::peek`), its queue, charge and drops updated in place.
     /// Returns per family (tcp, udp) what its tracked suspects charge now; None where one could
     /// not be re-checked (no owner known yet, owner gone, kernel < 5.6, not the live /proc):
     /// that family is read again.
@@ -791,7 +792,7 @@ impl Agent {
                     .of(&self.root, s.socket.inode)
                     .next()
                     .and_then(|o| {
-                        act::peek(&Target {
+                        executors::peek(&Target {
                             pid: o.pid,
                             fd: o.fd,
                             inode: o.inode,
@@ -1151,18 +1152,18 @@ impl Agent {
                 return self.start_command(r, t);
             }
             (ActionKind::Sysctl, _) => match (&r.sysctl, &r.value) {
-                (Some(k), Some(v)) => act::sysctl(&self.root, k, v),
+                (Some(k), Some(v)) => executors::sysctl(&self.root, k, v),
                 _ => failed("sysctl rule without sysctl/value"),
             },
             (ActionKind::Clamp, Some(t)) => {
-                act::clamp(t, r.rcvbuf.unwrap_or(config::defaults::CLAMP_RCVBUF))
+                executors::clamp(t, r.rcvbuf.unwrap_or(config::defaults::CLAMP_RCVBUF))
             }
-            (ActionKind::Drain, Some(t)) => act::drain(
+            (ActionKind::Drain, Some(t)) => executors::drain(
                 t,
                 self.cfg.drain_max_packets,
                 config::defaults::DRAIN_MAX_MS,
             ),
-            (ActionKind::Kill, Some(t)) => act::kill(&self.root, t, r.signal),
+            (ActionKind::Kill, Some(t)) => executors::kill(&self.root, t, r.signal),
             (ActionKind::Reboot, _) => self.reboot(r, snap, trigger),
             (
                 ActionKind::Restart | ActionKind::Clamp | ActionKind::Drain | ActionKind::Kill,

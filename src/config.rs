@@ -19,6 +19,7 @@
 // would allocate, which this module must not do.
 #![allow(clippy::result_large_err)]
 
+pub mod argv;
 mod scan;
 pub(crate) mod schema;
 mod validate;
@@ -423,7 +424,7 @@ pub fn load_into(path: &str, cfg: &mut Config) -> Result<(), LoadError> {
         ))
     };
     // Not a regular root-owned file that only root can change: refused (see `trust`).
-    let fd = crate::trust::open_trusted(path.as_bytes(), MAX_FILE as u64)
+    let fd = crate::sys::trust::open_trusted(path.as_bytes(), MAX_FILE as u64)
         .map_err(|e| file_error(format_args!("{e}")))?;
     // One byte more than allowed, to tell "exactly MAX_FILE" from "too big".
     let mut buf = [0u8; MAX_FILE + 1];

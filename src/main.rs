@@ -1,7 +1,7 @@
 //! The `ghostwatch` command line: report, run, check.
 
 use ghostwatch::sys::Out;
-use ghostwatch::{agent, config, proc::ProcRoot, report};
+use ghostwatch::{agent, config, observe::proc::ProcRoot, report};
 use std::process::ExitCode;
 
 const USAGE: &str = "\
@@ -199,8 +199,11 @@ fn check(file: &str) -> ExitCode {
         Ok(cfg) => {
             // Valid, but say where a process action could hit an impostor.
             for (i, r) in cfg.rules.iter().enumerate() {
-                let reach =
-                    ghostwatch::identity::reach(r.action.targets_owner(), r.exe.as_deref(), r.uid);
+                let reach = ghostwatch::observe::identity::reach(
+                    r.action.targets_owner(),
+                    r.exe.as_deref(),
+                    r.uid,
+                );
                 if let Some(w) = reach {
                     Out::STDERR.print(format_args!(
                         "{file}: warning: rules[{i}] \"{}\" ({}): {w}\n",

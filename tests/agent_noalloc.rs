@@ -5,7 +5,7 @@
 
 use ghostwatch::agent::Agent;
 use ghostwatch::config::{Config, SyslogTarget};
-use ghostwatch::proc::ProcRoot;
+use ghostwatch::observe::proc::ProcRoot;
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::count;
@@ -36,7 +36,7 @@ fn quiet_config(dir: &std::path::Path) -> Config {
 fn poll_loop_does_not_allocate() {
     let dir = std::env::temp_dir().join(format!("gw-noalloc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    ghostwatch::sink::init(&SyslogTarget::Stderr, "daemon").unwrap();
+    ghostwatch::output::sink::init(&SyslogTarget::Stderr, "daemon").unwrap();
 
     // 1. The live box, thresholds far above anything here: the steady state of a healthy router.
     let mut cfg = quiet_config(&dir);
@@ -140,12 +140,12 @@ fn poll_loop_does_not_allocate() {
         ghostwatch::config::Str::try_from("sleep").unwrap(),
         ghostwatch::config::Str::try_from("30").unwrap(),
     ];
-    let run = ghostwatch::children::Running::spawn(&argv, None, 60_000).unwrap();
+    let run = ghostwatch::act::children::Running::spawn(&argv, None, 60_000).unwrap();
     let pid = run.pid();
-    let job = ghostwatch::children::Job {
+    let job = ghostwatch::act::children::Job {
         run,
         rule: "slow".try_into().unwrap(),
-        line: ghostwatch::audit::AuditLine::new("action"),
+        line: ghostwatch::output::audit::AuditLine::new("action"),
     };
     assert!(agent.children.push(job).is_ok());
     agent.poll(1_000);

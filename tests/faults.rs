@@ -4,10 +4,11 @@
 
 mod support;
 
-use ghostwatch::act::{self, ResultKind, Target};
-use ghostwatch::proc::net::{self, Proto};
-use ghostwatch::proc::pid::Comm;
-use ghostwatch::proc::{ProcRoot, Source};
+use ghostwatch::act::executors::{self, Target};
+use ghostwatch::observe::proc::net::{self, Proto};
+use ghostwatch::observe::proc::pid::Comm;
+use ghostwatch::observe::proc::{ProcRoot, Source};
+use ghostwatch::output::audit::ResultKind;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 use support::*;
@@ -123,7 +124,7 @@ fn clamp_and_drain_on_a_socket_closed_in_between() {
     drop(sock);
     unsafe { libc::close(FD) };
     let gone = format!("fd {FD} is not open in process {me}");
-    for o in [act::clamp(&t, 4096), act::drain(&t, 100, 100)] {
+    for o in [executors::clamp(&t, 4096), executors::drain(&t, 100, 100)] {
         assert_eq!(o.result, ResultKind::Failed);
         assert_eq!(o.reason.as_str(), gone);
     }
@@ -131,7 +132,7 @@ fn clamp_and_drain_on_a_socket_closed_in_between() {
     let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     assert_eq!(unsafe { libc::dup2(other.as_raw_fd(), FD) }, FD);
     let before = inode_of(FD);
-    for o in [act::clamp(&t, 4096), act::drain(&t, 100, 100)] {
+    for o in [executors::clamp(&t, 4096), executors::drain(&t, 100, 100)] {
         assert_eq!(o.result, ResultKind::Failed);
         assert_eq!(o.reason.as_str(), "fd no longer that socket");
     }

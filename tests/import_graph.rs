@@ -2,9 +2,12 @@
 //! "Invariants"). A circle is where layering starts to rot: `status` reading `Agent`, `audit`
 //! knowing `act`'s types. This reads the source as text, so it needs no build-time tooling.
 //!
-//! Nodes are the top-level modules (`src/act.rs`, `src/report/` …); an edge A -> B is any
-//! `crate::B` path in a file of A (in `use` lines or inline), comments excluded. References inside
-//! one module (`super::`, a parent to its children) are not edges: a module is one unit.
+//! Two graphs, both checked. Folders: nodes are the top-level modules (`src/act/`, `src/report/`
+//! …); an edge A -> B is any `crate::B` path in a file of A (in `use` lines or inline), comments
+//! excluded, so no import runs back up between the layers. Files: nodes are every module file
+//! (`report::text`, `observe::proc::net`); an edge A -> B is a `crate::` or `super::` path that
+//! names B, except between a module and its own ancestors (a parent's shared types and its use of
+//! its children are one unit), so two siblings never lean on each other both ways.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -186,5 +189,201 @@ fn src_modules_import_without_circles() {
     }
     if let Some(c) = find_circle(&g) {
         panic!("import circle between modules: {}", c.join(" -> "));
+    }
+}
+
+/// `src/observe/proc/net.rs` -> "observe::proc::net", `src/report/mod.rs` -> "report".
+fn module_path(src: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts.join("::")
+}
+
+/// Every module path named by a `crate::` or `super::` path in `text` (outside `//` comments),
+/// resolved from module `me` (`super` is `me`'s parent, in a `mod.rs` as in any other file).
+/// A `{...}` group contributes each item at depth 1.
+fn path_refs(text: &str, me: &str) -> Vec<String> {
+    let ident = |s: &str| -> usize {
+        s.bytes()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == b'_')
+            .count()
+    };
+    // `a::b::c` at the start of `s` (stops before `{` or any other character).
+    let segs = |s: &str| -> (Vec<String>, usize) {
+        let mut out = Vec::new();
+        let mut i = 0;
+        loop {
+            let n = ident(&s[i..]);
+            if n == 0 {
+                break;
+            }
+            out.push(s[i..i + n].to_string());
+            i += n;
+            if s[i..].starts_with("::") && ident(&s[i + 2..]) > 0 {
+                i += 2;
+            } else {
+                break;
+            }
+        }
+        (out, i)
+    };
+    let mut base: Vec<String> = me
+        .split("::")
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    base.pop();
+    let mut refs = Vec::new();
+    for line in text.lines() {
+        let code = line.find("//").map_or(line, |i| &line[..i]);
+        for root in ["crate::", "super::"] {
+            let mut rest = code;
+            while let Some(i) = rest.find(root) {
+                let before = rest[..i].chars().last();
+                rest = &rest[i + root.len()..];
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+                    continue;
+                }
+                let mut prefix: Vec<String> = if root == "crate::" {
+                    Vec::new()
+                } else {
+                    base.clone()
+                };
+                let mut r = rest;
+                if root == "super::" {
+                    while let Some(t) = r.strip_prefix("super::") {
+                        prefix.pop();
+                        r = t;
+                    }
+                    rest = r;
+                }
+                let (head, used) = segs(r);
+                let mut p = prefix.clone();
+                p.extend(head);
+                let after = &r[used..];
+                let group = after.strip_prefix("::{").or_else(|| {
+                    if used == 0 {
+                        after.strip_prefix('{')
+                    } else {
+                        None
+                    }
+                });
+                if let Some(group) = group {
+                    let mut depth = 1;
+                    let mut at_item = true;
+                    let b = group.as_bytes();
+                    let mut j = 0;
+                    while j < b.len() && depth > 0 {
+                        match b[j] {
+                            b'{' => depth += 1,
+                            b'}' => depth -= 1,
+                            b',' if depth == 1 => at_item = true,
+                            c if at_item
+                                && depth == 1
+                                && (c.is_ascii_alphabetic() || c == b'_') =>
+                            {
+                                let (item, n) = segs(&group[j..]);
+                                let mut q = p.clone();
+                                q.extend(item);
+                                refs.push(q.join("::"));
+                                at_item = false;
+                                j += n;
+                                continue;
+                            }
+                            _ => {}
+                        }
+                        j += 1;
+                    }
+                } else {
+                    refs.push(p.join("::"));
+                }
+            }
+        }
+    }
+    refs
+}
+
+/// The file graph of `src`: module file -> module files it names (see the top of this file).
+fn file_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rs_files(src, &mut files);
+    let modules: BTreeSet<String> = files.iter().map(|f| module_path(src, f)).collect();
+    let related = |a: &str, b: &str| {
+        a == b
+            || a.starts_with(&format!("{b}::"))
+            || b.starts_with(&format!("{a}::"))
+            || a.is_empty()
+            || b.is_empty()
+    };
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in &files {
+        let m = module_path(src, f);
+        if m == "lib" || m == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap();
+        let e = g.entry(m.clone()).or_default();
+        for r in path_refs(&text, &m) {
+            // The longest module path the reference starts with.
+            let mut parts: Vec<&str> = r.split("::").collect();
+            while !parts.is_empty() && !modules.contains(&parts.join("::")) {
+                parts.pop();
+            }
+            let target = parts.join("::");
+            if !target.is_empty() && !related(&m, &target) {
+                e.insert(target);
+            }
+        }
+    }
+    g
+}
+
+#[test]
+fn file_refs_resolve_super_and_groups() {
+    let refs = path_refs(
+        "use super::verdict::{Verdict, x};\nuse super::{Findings, text::Kb};\nuse crate::observe::proc::net::Proto; // crate::agent",
+        "report::text",
+    );
+    assert_eq!(
+        refs,
+        vec![
+            "report::verdict::Verdict".to_string(),
+            "report::verdict::x".into(),
+            "report::Findings".into(),
+            "report::text::Kb".into(),
+            "observe::proc::net::Proto".into(),
+        ]
+    );
+    // In a mod.rs as anywhere, `super` is the module's parent.
+    assert_eq!(
+        path_refs("use super::pid;", "observe::proc"),
+        vec!["observe::pid".to_string()]
+    );
+    assert_eq!(
+        path_refs("use super::super::ghost;", "observe::proc::net"),
+        vec!["observe::ghost".to_string()]
+    );
+}
+
+#[test]
+fn src_files_import_without_circles() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let g = file_graph(&src);
+    for (m, deps) in &g {
+        let deps: Vec<&str> = deps.iter().map(String::as_str).collect();
+        println!("{m} -> {}", deps.join(", "));
+    }
+    assert!(
+        g.get("report::text").is_some(),
+        "the file graph found no report::text"
+    );
+    if let Some(c) = find_circle(&g) {
+        panic!("import circle between files: {}", c.join(" -> "));
     }
 }

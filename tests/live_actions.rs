@@ -4,11 +4,12 @@
 
 mod support;
 
-use ghostwatch::act::{self, ResultKind, Target};
-use ghostwatch::children;
+use ghostwatch::act::children;
+use ghostwatch::act::executors::{self, Target};
 use ghostwatch::config::Str;
-use ghostwatch::proc::ProcRoot;
-use ghostwatch::proc::pid::Comm;
+use ghostwatch::observe::proc::ProcRoot;
+use ghostwatch::observe::proc::pid::Comm;
+use ghostwatch::output::audit::ResultKind;
 use std::time::Duration;
 use support::*;
 
@@ -102,7 +103,7 @@ fn clamp_and_drain_a_flooded_socket_of_another_process() {
     assert!(flooded > 32 << 20, "flood queued only {flooded} bytes");
 
     // A stale inode or fd must be refused before anything is changed.
-    let stale = act::clamp(
+    let stale = executors::clamp(
         &Target {
             inode: row.inode + 1,
             ..target
@@ -111,11 +112,11 @@ fn clamp_and_drain_a_flooded_socket_of_another_process() {
     );
     assert_eq!(stale.result, ResultKind::Failed);
     assert_eq!(stale.reason.as_str(), "fd no longer that socket");
-    let wrong_fd = act::clamp(&Target { fd: 999, ..target }, 65536);
+    let wrong_fd = executors::clamp(&Target { fd: 999, ..target }, 65536);
     assert_eq!(wrong_fd.result, ResultKind::Failed);
     assert!(wrong_fd.reason.contains("not open"), "{}", wrong_fd.reason);
 
-    let c = act::clamp(&target, 65536);
+    let c = executors::clamp(&target, 65536);
     println!("clamp: {c:?}");
     assert_eq!(c.result, ResultKind::Ok, "{}", c.reason);
     assert_eq!(
@@ -123,7 +124,7 @@ fn clamp_and_drain_a_flooded_socket_of_another_process() {
         format!("old_rcvbuf={} new_rcvbuf=131072", HOLDER_RCVBUF * 2)
     );
 
-    let d = act::drain(&target, 1_000_000, 10_000);
+    let d = executors::drain(&target, 1_000_000, 10_000);
     println!("drain: {d:?}");
     assert_eq!(d.result, ResultKind::Ok, "{}", d.reason);
     let packets: u64 = field(&d.detail, "packets").unwrap().parse().unwrap();
@@ -147,7 +148,7 @@ fn clamp_and_drain_a_flooded_socket_of_another_process() {
     assert!(holder.is_running());
 
     // A bounded drain stops at its packet limit and says so.
-    let d = act::drain(&target, 1, 1000);
+    let d = executors::drain(&target, 1, 1000);
     assert_eq!(d.result, ResultKind::Ok);
     assert!(d.detail.starts_with("packets=1 "), "{}", d.detail);
     assert_eq!(d.reason.as_str(), "stopped after 1 packets");
@@ -173,7 +174,7 @@ fn drain_refuses_stream_sockets() {
         inode,
         comm: comm_of(std::process::id()),
     };
-    let d = act::drain(&t, 10, 100);
+    let d = executors::drain(&t, 10, 100);
     assert_eq!(d.result, ResultKind::Failed);
     assert_eq!(d.reason.as_str(), "refusing to drain a stream socket");
 }
@@ -291,7 +292,7 @@ fn sysctl_on_a_fake_proc_root() {
     std::fs::write(core.join("rmem_tab"), "4096\t131072\t6291456\n").unwrap();
     let root = ProcRoot::new(dir.path().to_str().unwrap().as_bytes()).unwrap();
 
-    let o = act::sysctl(&root, "net.core.rmem_max", "4096");
+    let o = executors::sysctl(&root, "net.core.rmem_max", "4096");
     assert_eq!(o.result, ResultKind::Ok, "{}", o.reason);
     assert_eq!(o.detail.as_str(), "old=212992 new=4096");
     assert_eq!(
@@ -299,13 +300,13 @@ fn sysctl_on_a_fake_proc_root() {
         "4096"
     );
 
-    let o = act::sysctl(&root, "net.core.rmem_tab", "4096 8192 16384");
+    let o = executors::sysctl(&root, "net.core.rmem_tab", "4096 8192 16384");
     assert_eq!(
         o.detail.as_str(),
         r#"old="4096\x09131072\x096291456" new="4096 8192 16384""#
     );
 
-    let o = act::sysctl(&root, "net.core.nope", "1");
+    let o = executors::sysctl(&root, "net.core.nope", "1");
     assert_eq!(o.result, ResultKind::Failed);
     assert!(
         o.reason.ends_with("No such file or directory"),
@@ -314,9 +315,9 @@ fn sysctl_on_a_fake_proc_root() {
     );
     assert!(o.reason.contains("/sys/net/core/nope"), "{}", o.reason);
 
-    let o = act::sysctl(&root, "net.core..rmem_max", "1");
+    let o = executors::sysctl(&root, "net.core..rmem_max", "1");
     assert_eq!(o.result, ResultKind::Failed);
-    let o = act::sysctl(&root, "....etc.passwd", "1");
+    let o = executors::sysctl(&root, "....etc.passwd", "1");
     assert_eq!(o.result, ResultKind::Failed);
 }
 
@@ -330,10 +331,10 @@ fn kill_refuses_pid1_and_self_and_signals_a_child() {
         comm: Comm::from_bytes(b""),
     };
     assert_eq!(
-        act::kill(&ProcRoot::live(), &init, 0).reason.as_str(),
+        executors::kill(&ProcRoot::live(), &init, 0).reason.as_str(),
         "refusing to signal PID 1"
     );
-    let o = act::kill(&ProcRoot::live(), &Target { pid: me, ..init }, 0);
+    let o = executors::kill(&ProcRoot::live(), &Target { pid: me, ..init }, 0);
     assert_eq!(o.reason.as_str(), "refusing to signal ghostwatch itself");
 
     let mut child = ChildGuard(
@@ -349,7 +350,7 @@ fn kill_refuses_pid1_and_self_and_signals_a_child() {
         ..init
     };
     // A comm that no longer matches (PID reused) is refused, and nothing is signalled.
-    let o = act::kill(
+    let o = executors::kill(
         &ProcRoot::live(),
         &Target {
             comm: Comm::from_bytes(b"zebra"),
@@ -361,14 +362,14 @@ fn kill_refuses_pid1_and_self_and_signals_a_child() {
     assert_eq!(o.reason.as_str(), format!("pid {pid} is no longer zebra"));
     assert!(child.is_running());
 
-    let o = act::kill(&ProcRoot::live(), &t, libc::SIGTERM);
+    let o = executors::kill(&ProcRoot::live(), &t, libc::SIGTERM);
     assert_eq!(o.result, ResultKind::Ok, "{}", o.reason);
     use std::os::unix::process::ExitStatusExt;
     let st = child.0.wait().unwrap();
     assert_eq!(st.signal(), Some(libc::SIGTERM));
 
     // Reaped: the PID is gone now.
-    let o = act::kill(&ProcRoot::live(), &t, libc::SIGTERM);
+    let o = executors::kill(&ProcRoot::live(), &t, libc::SIGTERM);
     assert_eq!(o.result, ResultKind::Failed);
     assert_eq!(o.reason.as_str(), "No such process");
 }
@@ -391,7 +392,7 @@ fn reboot_writes_the_breadcrumb_through_the_seam() {
     let dir = TempDir::new("reboot");
     let crumb = dir.path().join("new/dir/ghostwatch.reboot");
     let text = "event=action action=reboot rule=last-resort ghost_kb=2591452 seq=7";
-    let o = act::reboot_with(crumb.to_str().unwrap(), text, fake_reboot);
+    let o = executors::reboot_with(crumb.to_str().unwrap(), text, fake_reboot);
     assert_eq!(o.result, ResultKind::Ok, "{}", o.reason);
     assert_eq!(FAKE_REBOOTS.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(
@@ -401,7 +402,7 @@ fn reboot_writes_the_breadcrumb_through_the_seam() {
 
     // reboot(2) refused: failed with the errno; a breadcrumb that cannot be written is
     // reported but does not stop the attempt.
-    let o = act::reboot_with("/proc/no/such/dir/crumb", text, failing_reboot);
+    let o = executors::reboot_with("/proc/no/such/dir/crumb", text, failing_reboot);
     assert_eq!(o.result, ResultKind::Failed);
     assert!(
         o.reason

@@ -3,9 +3,9 @@
 //! ICMPv6, unix stream and datagram pairs) must look the same through both sources (inode,
 //! receive queue); a kernel without a diag family falls back to text, noted once.
 
-use ghostwatch::proc::ProcRoot;
-use ghostwatch::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats};
-use ghostwatch::sockets::{Note, Scanner, SourceKind};
+use ghostwatch::observe::proc::ProcRoot;
+use ghostwatch::observe::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats};
+use ghostwatch::observe::sockets::{Note, Scanner, SourceKind};
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream, UdpSocket};

@@ -5,9 +5,9 @@
 
 mod support;
 
-use ghostwatch::audit::AuditLine;
 use ghostwatch::config::{Str, SyslogTarget};
-use ghostwatch::sink::{self, Severity};
+use ghostwatch::output::audit::AuditLine;
+use ghostwatch::output::sink::{self, Severity};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@ mod support;
 
 use ghostwatch::agent::Agent;
 use ghostwatch::config::{Config, SyslogTarget};
-use ghostwatch::proc::ProcRoot;
+use ghostwatch::observe::proc::ProcRoot;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use support::*;
@@ -60,7 +60,7 @@ fn drain(s: &UdpSocket) {
 /// A config that logs nothing but backlog thresholds at `warn` bytes (no rules, Ghost off),
 /// to stderr, its status file in `dir`.
 fn watch_backlog_only(dir: &TempDir, warn: u64) -> Config {
-    ghostwatch::sink::init(&SyslogTarget::Stderr, "daemon").unwrap();
+    ghostwatch::output::sink::init(&SyslogTarget::Stderr, "daemon").unwrap();
     let mut cfg = Config::embedded_default();
     cfg.syslog = SyslogTarget::Stderr;
     cfg.mlock = false;

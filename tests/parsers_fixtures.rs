@@ -1,12 +1,12 @@
 //! Parsers against real /proc text from kernels 3.10 to 6.18 (tests/data/kernel/*/, see its
 //! README for where each sample comes from).
 
-use ghostwatch::ghost::{self, VmallocSource};
-use ghostwatch::proc::meminfo::{Field, MemInfo};
-use ghostwatch::proc::net::{self, Endpoint, ProcNet, Proto, SocketEntry, SocketSource};
-use ghostwatch::proc::sockstat::SockStat;
-use ghostwatch::proc::vmallocinfo::VmallocSummary;
-use ghostwatch::proc::{ProcError, ProcRoot, SliceSource};
+use ghostwatch::observe::ghost::{self, VmallocSource};
+use ghostwatch::observe::proc::meminfo::{Field, MemInfo};
+use ghostwatch::observe::proc::net::{self, Endpoint, ProcNet, Proto, SocketEntry, SocketSource};
+use ghostwatch::observe::proc::sockstat::SockStat;
+use ghostwatch::observe::proc::vmallocinfo::VmallocSummary;
+use ghostwatch::observe::proc::{ProcError, ProcRoot, SliceSource};
 use std::path::{Path, PathBuf};
 
 fn data(rel: &str) -> PathBuf {

@@ -2,13 +2,13 @@
 //! through every parser. The only assertion is the one that matters for untrusted /proc
 //! text: no panic, whatever the bytes (and, where a parser returns counts, they stay sane).
 
-use ghostwatch::ghost;
-use ghostwatch::proc::meminfo::MemInfo;
-use ghostwatch::proc::net::{self, Proto};
-use ghostwatch::proc::sockstat::SockStat;
-use ghostwatch::proc::vmallocinfo::{self, VmallocSummary};
-use ghostwatch::proc::zoneinfo::{self, PcpSummary};
-use ghostwatch::proc::{ProcError, SliceSource};
+use ghostwatch::observe::ghost;
+use ghostwatch::observe::proc::meminfo::MemInfo;
+use ghostwatch::observe::proc::net::{self, Proto};
+use ghostwatch::observe::proc::sockstat::SockStat;
+use ghostwatch::observe::proc::vmallocinfo::{self, VmallocSummary};
+use ghostwatch::observe::proc::zoneinfo::{self, PcpSummary};
+use ghostwatch::observe::proc::{ProcError, SliceSource};
 use std::path::Path;
 
 /// xorshift64*: tiny, deterministic, good enough to pick mutations.

@@ -1,11 +1,11 @@
 //! The parsers against the running kernel: a UDP socket this test opens on 127.0.0.1 must
 //! show up in the live /proc/net/udp, read through `ProcNet`, with its inode, port and queue.
 
-use ghostwatch::ghost;
-use ghostwatch::proc::ProcRoot;
-use ghostwatch::proc::meminfo::MemInfo;
-use ghostwatch::proc::net::{Endpoint, ProcNet, Proto, SocketSource};
-use ghostwatch::proc::vmallocinfo::VmallocSummary;
+use ghostwatch::observe::ghost;
+use ghostwatch::observe::proc::ProcRoot;
+use ghostwatch::observe::proc::meminfo::MemInfo;
+use ghostwatch::observe::proc::net::{Endpoint, ProcNet, Proto, SocketSource};
+use ghostwatch::observe::proc::vmallocinfo::VmallocSummary;
 use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 

@@ -3,10 +3,12 @@
 //! every path (thresholds, actions, skips, escalation, recovery, reload).
 
 use ghostwatch::config::{ActionKind, Config, Name, Rule, Str, SyslogTarget, Trigger};
-use ghostwatch::owners::Owner;
-use ghostwatch::policy::{Decision, MAX_DECISIONS, Policy, Snapshot, Suspect, SuspectOwner};
-use ghostwatch::proc::net::{Endpoint, Proto, SocketEntry};
-use ghostwatch::proc::pid::Comm;
+use ghostwatch::decide::policy::{
+    Decision, MAX_DECISIONS, Policy, Snapshot, Suspect, SuspectOwner,
+};
+use ghostwatch::observe::owners::Owner;
+use ghostwatch::observe::proc::net::{Endpoint, Proto, SocketEntry};
+use ghostwatch::observe::proc::pid::Comm;
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;

@@ -9,14 +9,14 @@
 
 mod support;
 
-use ghostwatch::ghost;
-use ghostwatch::owners::{self, Owners, WalkMode};
-use ghostwatch::proc::meminfo::MemInfo;
-use ghostwatch::proc::net::{ProcNet, Proto, SocketSource};
-use ghostwatch::proc::sockstat::SockStat;
-use ghostwatch::proc::vmallocinfo::VmallocSummary;
-use ghostwatch::proc::zoneinfo::PcpSummary;
-use ghostwatch::proc::{ProcRoot, pid};
+use ghostwatch::observe::ghost;
+use ghostwatch::observe::owners::{self, Owners, WalkMode};
+use ghostwatch::observe::proc::meminfo::MemInfo;
+use ghostwatch::observe::proc::net::{ProcNet, Proto, SocketSource};
+use ghostwatch::observe::proc::sockstat::SockStat;
+use ghostwatch::observe::proc::vmallocinfo::VmallocSummary;
+use ghostwatch::observe::proc::zoneinfo::PcpSummary;
+use ghostwatch::observe::proc::{ProcRoot, pid};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
 use support::require_root;

@@ -1,9 +1,9 @@
 //! /proc/meminfo text -> MemInfo -> the Ghost equation. The first byte picks the read chunk
 //! size (lines split across reads) and a small buffer now and then (over-long lines).
 #![no_main]
-use ghostwatch::ghost;
-use ghostwatch::proc::meminfo::MemInfo;
-use ghostwatch::proc::{ProcError, SliceSource};
+use ghostwatch::observe::ghost;
+use ghostwatch::observe::proc::meminfo::MemInfo;
+use ghostwatch::observe::proc::{ProcError, SliceSource};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

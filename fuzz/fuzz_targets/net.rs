@@ -1,8 +1,8 @@
 //! /proc/net/{tcp,udp,raw,...,netlink,packet} text -> SocketEntry rows. The first byte picks
 //! the table format and the read chunking; counts must add up, rows must render.
 #![no_main]
-use ghostwatch::proc::SliceSource;
-use ghostwatch::proc::net::{self, Proto};
+use ghostwatch::observe::proc::SliceSource;
+use ghostwatch::observe::proc::net::{self, Proto};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,8 +1,8 @@
 //! /proc/PID/status and /proc/PID/stat text (a process controls its own comm: hostile by
 //! definition) -> Status, Stat. The first byte picks which file and the chunking.
 #![no_main]
-use ghostwatch::proc::SliceSource;
-use ghostwatch::proc::pid::{self, Comm};
+use ghostwatch::observe::proc::SliceSource;
+use ghostwatch::observe::proc::pid::{self, Comm};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! /proc/net/sockstat text -> SockStat (the prefilter that decides which tables to read).
 #![no_main]
-use ghostwatch::proc::SliceSource;
-use ghostwatch::proc::sockstat::SockStat;
+use ghostwatch::observe::proc::SliceSource;
+use ghostwatch::observe::proc::sockstat::SockStat;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! /proc/vmallocinfo text -> pages= sum (the vmalloc term where meminfo prints 0).
 #![no_main]
-use ghostwatch::proc::SliceSource;
-use ghostwatch::proc::vmallocinfo::{self, VmallocSummary};
+use ghostwatch::observe::proc::SliceSource;
+use ghostwatch::observe::proc::vmallocinfo::{self, VmallocSummary};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,15 +4,16 @@
 //! agent's config and audit lines (a child module of `agent`, so `agent.rs` keeps only hooks).
 
 use super::{Agent, measurement_pairs};
-use crate::act::{self, Outcome, ResultKind};
-use crate::audit::AuditLine;
+use crate::act::executors::{self, Outcome};
+use crate::act::lastresort;
+use crate::act::protect::{self, ProtectEvent, Protector};
+use crate::act::watchdog::Watchdog;
 use crate::config::{self, Trigger};
-use crate::lastresort;
-use crate::policy::Snapshot;
-use crate::protect::{self, ProtectEvent, Protector};
-use crate::sink::Severity;
+use crate::decide::policy::Snapshot;
+use crate::output::audit::AuditLine;
+use crate::output::audit::ResultKind;
+use crate::output::sink::Severity;
 use crate::sys::{self, Fd};
-use crate::watchdog::Watchdog;
 use core::fmt::Write as _;
 
 /// What the firmware side of the agent keeps between polls.
@@ -28,7 +29,7 @@ pub struct Firmware {
 
 impl Firmware {
     /// Loads the `protect` list; the watchdog is opened later (`Agent::open_watchdog`).
-    pub(super) fn new(root: &crate::proc::ProcRoot, cfg: &config::Config) -> Firmware {
+    pub(super) fn new(root: &crate::observe::proc::ProcRoot, cfg: &config::Config) -> Firmware {
         let mut f = Firmware::default();
         f.protector.configure(root, &cfg.protect);
         f
@@ -47,7 +48,7 @@ impl Agent {
         let res = sys::CPath::from_bytes(b"/proc/self/oom_score_adj")
             .and_then(|p| Fd::open(&p, libc::O_WRONLY))
             .and_then(|fd| fd.write_all(w.as_bytes()));
-        let now = protect::read_adj(&crate::proc::ProcRoot::live(), me);
+        let now = protect::read_adj(&crate::observe::proc::ProcRoot::live(), me);
         let mut l = AuditLine::new("protect");
         l.kvd("pid", me)
             .kv("comm", b"ghostwatch")
@@ -246,9 +247,9 @@ impl Agent {
         crumb.raw_pairs(l.as_str().strip_prefix("event=reboot").unwrap_or(""));
         crumb.kv("boot_id", lastresort::boot_id().as_bytes());
         self.emit(Severity::Err, l);
-        let text: heapless::String<{ crate::audit::MAX_LINE }> =
+        let text: heapless::String<{ crate::output::audit::MAX_LINE }> =
             heapless::String::try_from(crumb.as_str()).unwrap_or_default();
-        act::reboot(&self.cfg.breadcrumb_file, &text)
+        executors::reboot(&self.cfg.breadcrumb_file, &text)
     }
 }
 

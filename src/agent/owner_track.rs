@@ -8,9 +8,9 @@
 //! many slices), so no poll stalls on it. A walk in progress is finished before a new one
 //! starts, so a suspect set that keeps changing cannot starve it.
 
-use crate::owners::{self, Owner, Owners, WalkMode};
-use crate::policy;
-use crate::proc::{ProcRoot, pid};
+use crate::decide::policy;
+use crate::observe::owners::{self, Owner, Owners, WalkMode};
+use crate::observe::proc::{ProcRoot, pid};
 use crate::sys;
 
 const N: usize = policy::MAX_SUSPECTS;

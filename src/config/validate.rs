@@ -583,7 +583,8 @@ impl Validator<'_> {
                 ));
             }
             (Some(user), None) => {
-                match crate::identity::lookup_user(crate::identity::PASSWD, user) {
+                match crate::observe::identity::lookup_user(crate::observe::identity::PASSWD, user)
+                {
                     Some(u) => Some(u),
                     None => {
                         return Err(self.err(
@@ -591,7 +592,7 @@ impl Validator<'_> {
                             format_args!(
                                 "unknown user {} in rules[{r}] (not in {}); give its number as \"uid\"",
                                 Shown(user.as_bytes()),
-                                crate::identity::PASSWD
+                                crate::observe::identity::PASSWD
                             ),
                         ));
                     }
@@ -657,7 +658,7 @@ impl Validator<'_> {
                     ));
                 }
                 Some(v) => {
-                    if let Err(e) = crate::argv::check_template(v) {
+                    if let Err(e) = crate::config::argv::check_template(v) {
                         let item = self
                             .lay
                             .rules

@@ -3,17 +3,17 @@
 //! into one `Findings`; every gap but meminfo becomes a `Skip` note.
 
 use super::{MAX_SKIPS, MAX_TOP};
-use crate::ghost::{self, Ghost};
-use crate::owners::{self, Owners, WalkMode};
-use crate::proc::meminfo::{Field, MemInfo};
-use crate::proc::net::{Proto, SocketEntry, TableStats, insert_top};
-use crate::proc::netns::NetnsTable;
-use crate::proc::pid::{self, Comm};
-use crate::proc::sockstat::SockStat;
-use crate::proc::vmallocinfo::VmallocSummary;
-use crate::proc::zoneinfo::PcpSummary;
-use crate::proc::{ProcError, ProcRoot};
-use crate::sockets::{Note, Scanner, SourceKind};
+use crate::observe::ghost::{self, Ghost};
+use crate::observe::owners::{self, Owners, WalkMode};
+use crate::observe::proc::meminfo::{Field, MemInfo};
+use crate::observe::proc::net::{Proto, SocketEntry, TableStats, insert_top};
+use crate::observe::proc::netns::NetnsTable;
+use crate::observe::proc::pid::{self, Comm};
+use crate::observe::proc::sockstat::SockStat;
+use crate::observe::proc::vmallocinfo::VmallocSummary;
+use crate::observe::proc::zoneinfo::PcpSummary;
+use crate::observe::proc::{ProcError, ProcRoot};
+use crate::observe::sockets::{Note, Scanner, SourceKind};
 use crate::sys::{self, Errno};
 use core::fmt;
 
@@ -284,7 +284,7 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     let mem_path = root
         .path(b"meminfo")
         .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
-    let mem = crate::safefile::open_read(&mem_path)
+    let mem = crate::sys::safefile::open_read(&mem_path)
         .map_err(ProcError::Io)
         .and_then(|fd| MemInfo::read(fd, &mut buf))
         .map_err(|e| match e {

@@ -7,9 +7,9 @@
 
 use super::Findings;
 use super::verdict::{Verdict, verdict_kind};
-use crate::escape::{JsonStr, JsonText};
-use crate::proc::meminfo::Field;
-use crate::proc::net::Proto;
+use crate::observe::proc::meminfo::Field;
+use crate::observe::proc::net::Proto;
+use crate::output::escape::{JsonStr, JsonText};
 use std::io::{self, Write};
 
 /// Deepest object/array nesting the writer tracks.

@@ -8,18 +8,20 @@
 mod collect;
 mod json;
 mod text;
+mod units;
 mod verdict;
 
-pub use crate::escape::Printable;
+pub use crate::output::escape::Printable;
 pub use collect::{Findings, ProcSummary, Skip, collect};
 pub use json::write_json;
-pub use text::{Bytes, Kb, Pct, write_text};
+pub use text::write_text;
+pub use units::{Bytes, Kb, Pct};
 pub use verdict::{
     BIG_BACKLOG_BYTES, GHOST_SIGNIFICANT_KB, GHOST_SIGNIFICANT_PERCENT, HUGE_BACKLOG_BYTES,
     LOW_AVAILABLE_PERCENT, Verdict, VerdictKind, verdict_kind,
 };
 
-use crate::proc::ProcRoot;
+use crate::observe::proc::ProcRoot;
 use std::io;
 
 /// Most sockets `--top` may ask for.
@@ -55,13 +57,13 @@ pub fn run(
 mod tests {
     use super::collect::offer;
     use super::*;
-    use crate::ghost;
-    use crate::owners::Owner;
-    use crate::proc::ProcError;
-    use crate::proc::meminfo::{Field, MemInfo};
-    use crate::proc::net::Endpoint;
-    use crate::proc::net::{Proto, SocketEntry};
-    use crate::proc::pid::Comm;
+    use crate::observe::ghost;
+    use crate::observe::owners::Owner;
+    use crate::observe::proc::ProcError;
+    use crate::observe::proc::meminfo::{Field, MemInfo};
+    use crate::observe::proc::net::Endpoint;
+    use crate::observe::proc::net::{Proto, SocketEntry};
+    use crate::observe::proc::pid::Comm;
 
     fn sock(inode: u64, rx: u64) -> SocketEntry {
         SocketEntry {

@@ -2,9 +2,9 @@
 //! below), and the paragraph that says it in plain words with the owner to blame.
 
 use super::Findings;
-use super::text::{Bytes, Kb, Pct};
-use crate::escape::Printable;
-use crate::proc::net::SocketEntry;
+use super::units::{Bytes, Kb, Pct};
+use crate::observe::proc::net::SocketEntry;
+use crate::output::escape::Printable;
 use core::fmt;
 
 /// Ghost counts as significant from this share of MemTotal (percent) ...

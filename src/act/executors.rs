@@ -4,49 +4,11 @@
 //! No executor panics or returns early without an `Outcome`: a failure is
 //! `result=failed` with a reason an operator can act on ("needs CAP_SYS_PTRACE").
 
-use crate::audit::{AuditLine, push_pair, push_pair_display};
-use crate::proc::ProcRoot;
-use crate::proc::pid::Comm;
+use crate::observe::proc::ProcRoot;
+use crate::observe::proc::pid::Comm;
+use crate::output::audit::{AuditLine, ResultKind, push_pair, push_pair_display};
 use crate::sys::{self, CPath, Cut, Errno, Fd, monotonic_ms, strerror};
 use core::fmt::{self, Write as _};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ResultKind {
-    Ok,
-    Failed,
-    DryRun,
-    Skipped,
-}
-
-impl ResultKind {
-    /// Every result, in the order status and metrics list them.
-    pub const ALL: [ResultKind; 4] = [
-        ResultKind::Ok,
-        ResultKind::Failed,
-        ResultKind::DryRun,
-        ResultKind::Skipped,
-    ];
-
-    /// Contract text: "ok", "failed", "skipped", "dry-run".
-    pub const fn name(self) -> &'static str {
-        match self {
-            ResultKind::Ok => "ok",
-            ResultKind::Failed => "failed",
-            ResultKind::Skipped => "skipped",
-            ResultKind::DryRun => "dry-run",
-        }
-    }
-
-    /// The result for a contract name; `None` for anything else.
-    pub fn from_name(name: &str) -> Option<ResultKind> {
-        ResultKind::ALL.into_iter().find(|r| r.name() == name)
-    }
-
-    /// Position in `ALL`: the slot of this result in per-result counters.
-    pub const fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// What happened, for the audit line. `detail` holds extra logfmt pairs (e.g. `old=212992 new=4096`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -136,8 +98,8 @@ pub fn sysctl(root: &ProcRoot, name: &str, value: &str) -> Outcome {
         }
     };
     // O_NOFOLLOW|O_NONBLOCK and a regular-file check: no planted link or FIFO is written to.
-    let written =
-        crate::safefile::open_write_existing(&path).and_then(|fd| fd.write_all(value.as_bytes()));
+    let written = crate::sys::safefile::open_write_existing(&path)
+        .and_then(|fd| fd.write_all(value.as_bytes()));
     if let Err(e) = written {
         return Outcome::failed(format_args!("write {path}: {}", strerror(e))).timed(start);
     }
@@ -318,8 +280,8 @@ pub fn peek(t: &Target) -> Result<Peek, Errno> {
         b.copy_from_slice(&v.to_ne_bytes());
     }
     let bytes = &bytes[..(len as usize).min(36)];
-    let charged = crate::proc::diag::charged_of(bytes).ok_or(0)?;
-    let drops = u64::from(mi[crate::proc::diag::SK_MEMINFO_DROPS]);
+    let charged = crate::observe::proc::diag::charged_of(bytes).ok_or(0)?;
+    let drops = u64::from(mi[crate::observe::proc::diag::SK_MEMINFO_DROPS]);
     let rx_queue = if sockopt_int(&fd, libc::SOL_SOCKET, libc::SO_TYPE)? == libc::SOCK_STREAM {
         let mut n: libc::c_int = 0;
         // SAFETY: FIONREAD (SIOCINQ) writes one int to n.
@@ -506,7 +468,7 @@ pub fn kill(root: &ProcRoot, target: &Target, signal: i32) -> Outcome {
     // A kernel thread ignores most signals, but one is never a remediation target (a PID
     // confusion or a hostile fixture); unreadable stat: the process is gone, refuse too.
     let mut buf = [0u8; 512];
-    match crate::proc::pid::read_stat(&ProcRoot::live(), pid, &mut buf) {
+    match crate::observe::proc::pid::read_stat(&ProcRoot::live(), pid, &mut buf) {
         Ok(st) if !st.is_kernel_thread() => {}
         Ok(_) => {
             return Outcome::failed(format_args!("refusing to signal a kernel thread"))
@@ -586,7 +548,7 @@ fn write_breadcrumb(file: &str, text: &str) -> Result<(), Errno> {
     if !text.ends_with('\n') {
         let _ = line.push(b'\n');
     }
-    crate::safefile::replace(file.as_bytes(), &line, true)
+    crate::sys::safefile::replace(file.as_bytes(), &line, true)
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@
 //! before 4.16 leave per-CPU chunks out, so Ghost reads a little high there. Neither error is
 //! near the gigabytes an unread socket queue pins.
 
-use crate::proc::meminfo::{Field, MemInfo};
+use crate::observe::proc::meminfo::{Field, MemInfo};
 
 /// Where the vmalloc term came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,8 +8,48 @@
 //! never copied raw: a crafted comm like "x\nevent=recovered" must not forge a second line or
 //! a second key in the operator's syslog.
 
-use crate::escape::is_unsafe_char;
+use crate::output::escape::is_unsafe_char;
 use core::fmt::{self, Write as _};
+
+/// The `result=` of an audit line: the vocabulary of every attempt (`act::executors::Outcome`
+/// carries one; status and metrics count them per kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResultKind {
+    Ok,
+    Failed,
+    DryRun,
+    Skipped,
+}
+
+impl ResultKind {
+    /// Every result, in the order status and metrics list them.
+    pub const ALL: [ResultKind; 4] = [
+        ResultKind::Ok,
+        ResultKind::Failed,
+        ResultKind::DryRun,
+        ResultKind::Skipped,
+    ];
+
+    /// Contract text: "ok", "failed", "skipped", "dry-run".
+    pub const fn name(self) -> &'static str {
+        match self {
+            ResultKind::Ok => "ok",
+            ResultKind::Failed => "failed",
+            ResultKind::Skipped => "skipped",
+            ResultKind::DryRun => "dry-run",
+        }
+    }
+
+    /// The result for a contract name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<ResultKind> {
+        ResultKind::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// Position in `ALL`: the slot of this result in per-result counters.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
 
 pub const MAX_LINE: usize = 1024;
 

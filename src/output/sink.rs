@@ -45,7 +45,7 @@ pub struct SinkStats {
 }
 
 /// Longest message (after the syslog header) sent; longer lines are cut at a char boundary.
-pub const MAX_MESSAGE: usize = crate::audit::MAX_LINE;
+pub const MAX_MESSAGE: usize = crate::output::audit::MAX_LINE;
 /// Least time between two connection attempts.
 pub const RECONNECT_INTERVAL_MS: u64 = 1000;
 /// A stuck syslogd (full queue, stalled collector) may delay a line by at most this per try.

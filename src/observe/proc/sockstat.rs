@@ -112,7 +112,7 @@ pub fn count_cpus<S: Source>(src: S, buf: &mut [u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proc::SliceSource;
+    use crate::observe::proc::SliceSource;
 
     #[test]
     fn per_cpu_reserve_bounds_the_lag() {

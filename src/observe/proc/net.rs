@@ -590,7 +590,7 @@ impl SocketSource for ProcNet<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proc::SliceSource;
+    use crate::observe::proc::SliceSource;
 
     fn text(e: &Endpoint) -> String {
         e.to_string()

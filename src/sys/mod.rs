@@ -1,8 +1,15 @@
+//! Sys: the bottom layer — thin, allocation-free syscalls (this file), the safe opens of every
+//! file the agent reads or writes (`safefile`), and which files it may obey (`trust`).
+//! Must not know /proc formats, the config or any policy: everything else builds on it.
+//!
 //! Thin, allocation-free wrappers over the few syscalls the readers need.
 //!
 //! std's `read_dir` and `read_link` allocate per entry; the poll loop must not, so
 //! directories, links and files are reached through libc with paths built in a stack
 //! buffer (`CPath`). Every function returns `Err(errno)` on failure and never panics.
+
+pub mod safefile;
+pub mod trust;
 
 use std::fmt;
 

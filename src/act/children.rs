@@ -10,9 +10,10 @@
 //! of the loop (SIGCHLD wakes it, see `agent`). Spawning allocates (the filled-in argv);
 //! polling a running command does not.
 
-use crate::act::{Outcome, ResultKind, Target};
-use crate::audit::AuditLine;
+use crate::act::executors::{Outcome, Target};
 use crate::config::Str;
+use crate::output::audit::AuditLine;
+use crate::output::audit::ResultKind;
 use crate::sys::{self, monotonic_ms, strerror};
 use core::sync::atomic::{AtomicI32, Ordering};
 
@@ -110,12 +111,12 @@ impl Running {
             return Err(failed(format_args!("empty argv")));
         }
         // {comm} is the target's own choice: one inert argument, or no command at all.
-        let fill = target.map(|t| crate::argv::Fill {
+        let fill = target.map(|t| crate::config::argv::Fill {
             pid: t.pid,
             comm: t.comm.as_bytes(),
             inode: t.inode,
         });
-        let items = crate::argv::substitute_all(argv, fill.as_ref())
+        let items = crate::config::argv::substitute_all(argv, fill.as_ref())
             .map_err(|why| failed(format_args!("{why}")))?;
         if items.is_empty() {
             return Err(failed(format_args!("empty argv")));

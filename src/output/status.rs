@@ -5,12 +5,12 @@
 //! reader never sees half a file and the poll loop never allocates. No fsync: these files live on
 //! tmpfs on a router, and flash must not be worn by a once-a-second write.
 
-use crate::act::ResultKind;
 use crate::config::{Config, Trigger};
-use crate::escape::JsonText;
-use crate::policy::Level;
-use crate::proc::net::SocketEntry;
-use crate::sink;
+use crate::decide::policy::Level;
+use crate::observe::proc::net::SocketEntry;
+use crate::output::audit::ResultKind;
+use crate::output::escape::JsonText;
+use crate::output::sink;
 use core::fmt::{self, Write};
 
 /// Largest status or metrics text (bytes).
@@ -128,7 +128,7 @@ pub fn write_all<'a>(stats: &Stats, out: &Outputs<'a>) -> Result<(), (&'a str, c
 /// No planted symlink, FIFO or file at `PATH.tmp` is followed, waited on or reused: see
 /// `safefile::replace`.
 pub fn replace_file(path: &str, data: &[u8]) -> Result<(), crate::sys::Errno> {
-    crate::safefile::replace(path.as_bytes(), data, false)
+    crate::sys::safefile::replace(path.as_bytes(), data, false)
 }
 
 /// The status file: one JSON object describing the last poll.

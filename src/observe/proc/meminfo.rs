@@ -430,7 +430,7 @@ impl MemInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proc::SliceSource;
+    use crate::observe::proc::SliceSource;
 
     #[test]
     fn names_round_trip_and_are_unique() {

@@ -123,8 +123,9 @@ pub fn parse_statm(text: &[u8], page_size: u64) -> Result<Option<u64>, ProcError
 /// Err(Missing(..)) if Name, Tgid, PPid or Uid is absent, Err(Malformed) for an unparsable value.
 /// Over-long lines (e.g. Cpus_allowed on huge machines) are skipped: none of them is needed.
 pub fn read_status(root: &ProcRoot, pid: u32, buf: &mut [u8]) -> Result<Status, ProcError> {
-    let fd = crate::safefile::open_read(&root.pid_path(pid, b"status").map_err(ProcError::Io)?)
-        .map_err(ProcError::Io)?;
+    let fd =
+        crate::sys::safefile::open_read(&root.pid_path(pid, b"status").map_err(ProcError::Io)?)
+            .map_err(ProcError::Io)?;
     parse_status(fd, buf)
 }
 

@@ -64,7 +64,7 @@ impl VmallocSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proc::SliceSource;
+    use crate::observe::proc::SliceSource;
 
     #[test]
     fn sums_only_vmalloc_areas() {

@@ -23,7 +23,7 @@
 //! Nothing here allocates: paths are stack `CPath`s, the directory walk reuses libc's DIR.
 
 use crate::config::Str;
-use crate::proc::{ProcRoot, pid};
+use crate::observe::proc::{ProcRoot, pid};
 use crate::sys::{self, CPath, Errno, Fd};
 
 /// Longest `protect` list.

@@ -5,8 +5,8 @@
 //! crowd of forked workers can never take another socket's owners away. Tolerates PIDs that
 //! vanish or deny access mid-walk (counted, not fatal).
 
-use crate::proc::ProcRoot;
-use crate::proc::pid::{self, Comm};
+use crate::observe::proc::ProcRoot;
+use crate::observe::proc::pid::{self, Comm};
 
 /// Most owners listed per socket; further holders are counted in `SocketOwners::more`.
 pub const MAX_OWNERS_PER_SOCKET: usize = 16;

@@ -19,9 +19,9 @@
 //! rule that never fires).
 
 use crate::config::{Config, Name, Rule, Trigger};
-use crate::identity::FileId;
-use crate::owners::Owner;
-use crate::proc::net::SocketEntry;
+use crate::observe::identity::FileId;
+use crate::observe::owners::Owner;
+use crate::observe::proc::net::SocketEntry;
 
 /// Most suspects (worst-backlog sockets) a snapshot carries.
 pub const MAX_SUSPECTS: usize = 8;
@@ -725,8 +725,8 @@ fn push(out: &mut heapless::Vec<Decision, MAX_DECISIONS>, d: Decision) {
 mod tests {
     use super::*;
     use crate::config::{ActionKind, Str, SyslogTarget};
-    use crate::proc::net::{Endpoint, Proto};
-    use crate::proc::pid::Comm;
+    use crate::observe::proc::net::{Endpoint, Proto};
+    use crate::observe::proc::pid::Comm;
 
     const MB: u64 = 1_000_000;
 

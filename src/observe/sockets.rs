@@ -7,10 +7,10 @@
 //! namespace is `setns` there, one netlink socket made inside it, `setns` back through a
 //! kept fd of our own (the socket stays bound to the namespace it was made in).
 
-use crate::proc::diag::{self, Diag, DiagError, NsError};
-use crate::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats};
-use crate::proc::netns::{self, NetnsTable};
-use crate::proc::{ProcError, ProcRoot};
+use crate::observe::proc::diag::{self, Diag, DiagError, NsError};
+use crate::observe::proc::net::{ProcNet, Proto, SocketEntry, SocketSource, TableStats};
+use crate::observe::proc::netns::{self, NetnsTable};
+use crate::observe::proc::{ProcError, ProcRoot};
 use crate::sys::{Errno, Fd};
 
 /// Which source the sockets came from (`report`'s `socket_source`).

@@ -75,7 +75,7 @@ impl ProcRoot {
     /// Opens `ROOT/rel` read-only, without blocking, and only if it is a regular file (every
     /// /proc file is; a FIFO or /dev/zero in a `--proc-root` tree is Err(ENOTREG)).
     pub fn open(&self, rel: &[u8]) -> Result<Fd, Errno> {
-        crate::safefile::open_read(&self.path(rel)?)
+        crate::sys::safefile::open_read(&self.path(rel)?)
     }
 }
 

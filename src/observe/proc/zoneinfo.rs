@@ -55,7 +55,7 @@ impl PcpSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proc::SliceSource;
+    use crate::observe::proc::SliceSource;
 
     #[test]
     fn sums_the_per_cpu_counts() {

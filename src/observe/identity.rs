@@ -7,7 +7,7 @@
 //! No allocation (the agent resolves owners in its poll loop): /etc/passwd is
 //! streamed through `LineReader`, paths are `CPath`s.
 
-use crate::proc::{LineReader, ProcRoot, fields};
+use crate::observe::proc::{LineReader, ProcRoot, fields};
 use crate::sys::{self, CPath};
 
 /// A file's identity: its device and inode (what stat() reports, following links).
@@ -51,7 +51,7 @@ pub fn path_id(path: &str) -> Option<FileId> {
 /// of /proc/PID/status all equal. None when they differ (a setuid program started by another
 /// user is not that user, nor root), or when the status cannot be read.
 pub fn uid_of(root: &ProcRoot, pid: u32, buf: &mut [u8]) -> Option<u32> {
-    let fd = crate::safefile::open_read(&root.pid_path(pid, b"status").ok()?).ok()?;
+    let fd = crate::sys::safefile::open_read(&root.pid_path(pid, b"status").ok()?).ok()?;
     let mut r = LineReader::new(fd, buf);
     while let Some(line) = r.next_line() {
         let Ok(line) = line else { continue };
@@ -82,7 +82,8 @@ pub fn lookup_user(passwd_path: &str, name: &str) -> Option<u32> {
     if name.is_empty() || name.contains(':') {
         return None;
     }
-    let fd = crate::safefile::open_read(&CPath::from_bytes(passwd_path.as_bytes()).ok()?).ok()?;
+    let fd =
+        crate::sys::safefile::open_read(&CPath::from_bytes(passwd_path.as_bytes()).ok()?).ok()?;
     let mut buf = [0u8; 512];
     let mut r = LineReader::new(fd, &mut buf);
     while let Some(line) = r.next_line() {

@@ -3,7 +3,7 @@
 //! into a `Snapshot` for policy. Must not decide or act; read failures go to the recorder.
 
 use super::owner_track;
-use super::record::Recorder;
+use super::record::{Recorder, Seen};
 use crate::act::executors::{self, Target};
 use crate::config::{self, Config};
 use crate::decide::policy::{self, Snapshot, Suspect, SuspectOwner};
@@ -63,19 +63,6 @@ fn sockstat_lag(root: &ProcRoot, page_size: u64) -> u64 {
 
 /// How often (in polls) /proc/vmallocinfo is re-read where meminfo's VmallocUsed is 0.
 const VMALLOCINFO_EVERY: u64 = 10;
-
-/// What the observe stage saw last, for the status file and metrics (plain numbers).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Seen {
-    pub ghost_kb: i64,
-    /// meminfo was read but Ghost could not be computed (the files say null).
-    pub ghost_unknown: bool,
-    pub mem_total_kb: u64,
-    pub available_kb: Option<u64>,
-    pub worst: Option<SocketEntry>,
-    pub sockets_seen: u64,
-    pub tables_read: u32,
-}
 
 /// One poll's memory figures (meminfo read and Ghost computed).
 #[derive(Clone, Debug)]
@@ -447,6 +434,7 @@ impl Observer {
         }
         self.seen.sockets_seen = seen;
         self.seen.tables_read = tables;
+        self.seen.worst = self.suspects.first().map(|s| s.socket);
         if let Some((proto, e)) = bad {
             let mut what = heapless::String::<16>::new();
             sys::push_lossy(&mut what, proto.file());

@@ -2,15 +2,28 @@
 //! the status and metrics files, and writing those files after each poll.
 //! Must not read the box or decide: it is handed decisions, outcomes and figures, and writes them.
 
-use super::observe::Seen;
 use crate::act::executors::Outcome;
 use crate::config::{Config, Trigger};
 use crate::decide::policy::{Decision, Level, Policy, Snapshot};
+use crate::observe::proc::net::SocketEntry;
 use crate::output::audit::{AuditLine, ResultKind};
 use crate::output::sink::{self, Severity};
 use crate::output::status::{self, IncidentLevel, Stats};
 use crate::sys;
 use core::fmt::Write as _;
+
+/// What the observe stage saw last, handed to the recorder for the files (plain numbers).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Seen {
+    pub ghost_kb: i64,
+    /// meminfo was read but Ghost could not be computed (the files say null).
+    pub ghost_unknown: bool,
+    pub mem_total_kb: u64,
+    pub available_kb: Option<u64>,
+    pub worst: Option<SocketEntry>,
+    pub sockets_seen: u64,
+    pub tables_read: u32,
+}
 
 /// The record stage's state: the counters the files show.
 #[derive(Default)]

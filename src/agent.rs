@@ -153,11 +153,14 @@ impl Agent {
         }
         // Cheap screen first; a full table read once trouble shows or as the safety net.
         let (ghost_kb, avail) = (m.ghost.ghost_kb, m.available_kb);
-        let full =
-            self.decide.wants_owners(cfg, ghost_kb, 0, avail) || self.observe.full_scan_due();
+        let full = self.decide.policy().wants_owners(cfg, ghost_kb, 0, avail)
+            || self.observe.full_scan_due();
         self.observe.read_sockets(cfg, root, full, &mut self.record);
         let max_rx = self.observe.worst_rx();
-        if self.decide.wants_owners(cfg, ghost_kb, max_rx, avail)
+        if self
+            .decide
+            .policy()
+            .wants_owners(cfg, ghost_kb, max_rx, avail)
             && !self.observe.owners_known(cfg, root)
         {
             return true; // decide once the walk has found the owners

@@ -21,19 +21,6 @@ impl Default for Decider {
 }
 
 impl Decider {
-    /// True when a trigger is at or above its warn level with these figures: the poll then
-    /// reads every table and resolves owners before deciding (`Policy::wants_owners`).
-    pub fn wants_owners(
-        &self,
-        cfg: &Config,
-        ghost_kb: i64,
-        max_rx_queue: u64,
-        available_kb: Option<u64>,
-    ) -> bool {
-        self.policy
-            .wants_owners(cfg, ghost_kb, max_rx_queue, available_kb)
-    }
-
     /// Decides on `snap`; the decisions are `decisions()` until the next call.
     pub fn decide(&mut self, cfg: &Config, snap: &Snapshot) {
         self.policy.evaluate(cfg, snap, &mut self.decisions);
@@ -44,7 +31,8 @@ impl Decider {
         &self.decisions
     }
 
-    /// The policy, for the recorder's incident levels and budget (read only).
+    /// The policy, read only: the incident levels and budget for the recorder, and whether the
+    /// poll should read every table and resolve owners (`Policy::wants_owners`).
     pub fn policy(&self) -> &Policy {
         &self.policy
     }

@@ -17,6 +17,10 @@ pub struct Outcome {
     pub reason: heapless::String<128>,
     pub detail: heapless::String<192>,
     pub duration_ms: u64,
+    /// The action cannot work on this kernel or with these capabilities (ENOSYS, EPERM): a
+    /// failure of its rung that policy does not retry in the incident nor count against
+    /// `max_actions_per_hour` (`Policy::learn`). Always with `result` Failed.
+    pub unsupported: bool,
 }
 
 impl Outcome {
@@ -27,7 +31,15 @@ impl Outcome {
             reason: heapless::String::new(),
             detail: heapless::String::new(),
             duration_ms: 0,
+            unsupported: false,
         }
+    }
+
+    /// A failed outcome that says this kernel or these capabilities cannot do the action.
+    pub fn unsupported(args: fmt::Arguments<'_>) -> Outcome {
+        let mut o = Outcome::failed(args);
+        o.unsupported = true;
+        o
     }
 
     /// A failed outcome whose reason is `args`, cut (at a char boundary) if longer than 128 bytes.
@@ -179,8 +191,10 @@ impl StealError {
             ("fd", _) => Outcome::failed(format_args!("bad fd {}", t.fd)),
             ("inode", _) => Outcome::failed(format_args!("fd no longer that socket")),
             // pidfd_open (5.3) predates pidfd_getfd (5.6): either way the fix is the same kernel.
-            (_, libc::ENOSYS) => Outcome::failed(format_args!("pidfd_getfd needs Linux >= 5.6")),
-            (_, libc::EPERM) => Outcome::failed(format_args!("needs CAP_SYS_PTRACE")),
+            (_, libc::ENOSYS) => {
+                Outcome::unsupported(format_args!("pidfd_getfd needs Linux >= 5.6"))
+            }
+            (_, libc::EPERM) => Outcome::unsupported(format_args!("needs CAP_SYS_PTRACE")),
             (_, libc::ESRCH) => Outcome::failed(format_args!("process {} is gone", t.pid)),
             ("pidfd_getfd", libc::EBADF) => {
                 Outcome::failed(format_args!("fd {} is not open in process {}", t.fd, t.pid))

@@ -281,6 +281,117 @@ fn clamp_and_drain_keep_the_pid_and_cap_the_socket() {
     );
 }
 
+/// Issue 17.2: every action is verified, and a rung that failed or freed nothing hands over at
+/// once. Ladder: restart (a script that fails) -> clamp (escalate_after_s 60; caps the queue but
+/// frees nothing) -> drain (60). Without results, clamp would wait 60 s and drain 60 s more;
+/// here clamp acts one interval after the failed restart, drain one interval after clamp's
+/// `event=ineffective` (verify_s 1), and the drain is `event=verified` with the freed bytes.
+#[test]
+fn failed_and_ineffective_rungs_hand_over_at_once_and_the_drain_is_verified() {
+    if !ready("failed_and_ineffective_rungs_hand_over_at_once_and_the_drain_is_verified") {
+        return;
+    }
+    let c = FloodCase::start("verify", "  \"verify_s\": 1,\n", |name, _| {
+        format!(
+            r#"[
+    {{ "name": "restart-testd", "trigger": "backlog", "comm": "{name}", "action": "restart", "argv": ["/bin/sh", "-c", "exit 1"] }},
+    {{ "name": "clamp-testd", "trigger": "backlog", "comm": "{name}", "action": "clamp", "rcvbuf": 65536, "escalate_after_s": 60 }},
+    {{ "name": "drain-testd", "trigger": "backlog", "comm": "{name}", "action": "drain", "escalate_after_s": 60 }}
+  ]"#
+        )
+    });
+    assert!(c.queued > 4 * MIB, "flood queued only {} bytes", c.queued);
+    let ours = format!(" inode={} ", c.inode0);
+    // When each line was first seen (polled every 5 ms): the agent's own spacing of them.
+    let t0 = std::time::Instant::now();
+    let mut seen: Vec<(&str, Option<(Duration, String)>)> = vec![
+        ("rule=restart-testd", None),
+        ("rule=clamp-testd", None),
+        ("event=ineffective", None),
+        ("rule=drain-testd", None),
+        ("event=verified", None),
+    ];
+    while t0.elapsed() < Duration::from_secs(20) && seen.iter().any(|(_, s)| s.is_none()) {
+        let lines = log_lines(&c.log);
+        for (needle, slot) in seen.iter_mut().filter(|(_, s)| s.is_none()) {
+            let want_action = needle.starts_with("rule=");
+            *slot = lines
+                .iter()
+                .find(|l| {
+                    l.contains(*needle)
+                        && l.contains(&ours)
+                        && (!want_action || l.contains("event=action"))
+                })
+                .map(|l| (t0.elapsed(), l.clone()));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let all = log_lines(&c.log);
+    let get = |i: usize| {
+        seen[i].1.clone().unwrap_or_else(|| {
+            panic!(
+                "no {} line; syslog: {all:#?}\nstderr: {}",
+                seen[i].0,
+                c.agent.stderr()
+            )
+        })
+    };
+    let (t_restart, restart) = get(0);
+    let (t_clamp, clamp) = get(1);
+    let (t_ineff, ineffective) = get(2);
+    let (t_drain, drain) = get(3);
+    let (t_verified, verified) = get(4);
+    assert_eq!(kv(&restart, "result"), Some("failed"), "{restart}");
+    assert_eq!(kv(&clamp, "result"), Some("ok"), "{clamp}");
+    assert_eq!(
+        kv(&ineffective, "rule"),
+        Some("clamp-testd"),
+        "{ineffective}"
+    );
+    assert!(kv(&ineffective, "reason").is_some(), "{ineffective}");
+    assert_eq!(kv(&drain, "result"), Some("ok"), "{drain}");
+    assert_eq!(kv(&verified, "rule"), Some("drain-testd"), "{verified}");
+    let freed_kb: u64 = kv(&verified, "freed_kb").unwrap().parse().unwrap();
+    let before: u64 = kv(&verified, "queue_before").unwrap().parse().unwrap();
+    let after: u64 = kv(&verified, "queue_after").unwrap().parse().unwrap();
+    assert!(before > 4 * MIB && after < MIB, "{verified}");
+    assert_eq!(freed_kb, (before - after).div_ceil(1024), "{verified}");
+    // One interval (200 ms) plus the slack of a shared box, never escalate_after_s (60 s).
+    let clamp_after_restart = t_clamp.saturating_sub(t_restart);
+    let drain_after_ineffective = t_drain.saturating_sub(t_ineff);
+    println!(
+        "restart failed -> clamp: {} ms; clamp ineffective -> drain: {} ms; drain -> verified: {} ms; freed_kb={freed_kb} queue_before={before} queue_after={after}",
+        clamp_after_restart.as_millis(),
+        drain_after_ineffective.as_millis(),
+        t_verified.saturating_sub(t_drain).as_millis()
+    );
+    assert!(
+        clamp_after_restart < Duration::from_secs(2),
+        "{clamp_after_restart:?}"
+    );
+    assert!(
+        drain_after_ineffective < Duration::from_secs(2),
+        "{drain_after_ineffective:?}"
+    );
+    // Each action line is followed by its snapshot line, which names it.
+    for a in [&restart, &clamp, &drain] {
+        let seq = kv(a, "seq").unwrap();
+        let snap = all
+            .iter()
+            .find(|l| l.contains("event=snapshot") && l.contains(&format!("action_seq={seq} ")))
+            .unwrap_or_else(|| panic!("no snapshot line for {a}; syslog: {all:#?}"));
+        assert_eq!(kv(snap, "top1_rx_queue").is_some(), true, "{snap}");
+        assert!(kv(snap, "ghost_kb").is_some(), "{snap}");
+    }
+    c.expect_recovered();
+    // The incident as syslog has it, threshold to recovery (README shows one such run).
+    for l in log_lines(&c.log) {
+        if l.contains(&c.name) || l.contains("trigger=backlog") {
+            println!("{l}");
+        }
+    }
+}
+
 #[test]
 fn dry_run_audits_and_touches_nothing() {
     if !ready("dry_run_audits_and_touches_nothing") {

@@ -76,7 +76,7 @@ fn poll_loop_does_not_allocate() {
     })
     .1;
     assert_eq!(n, 0, "{n} allocations in 60 quiet polls of the live /proc");
-    assert!(agent.stats.sockets_seen > 0 || agent.stats.tables_read > 0);
+    assert!(agent.stats().sockets_seen > 0 || agent.stats().tables_read > 0);
     let mut pets = [0u8; 256];
     // SAFETY: reading into a stack buffer from our fd.
     let got = unsafe { libc::read(reader, pets.as_mut_ptr().cast(), pets.len()) };
@@ -102,11 +102,11 @@ fn poll_loop_does_not_allocate() {
         "{n} allocations in 30 polls during a standing incident"
     );
     assert!(
-        agent.stats.ghost_kb == 2_591_452,
+        agent.stats().ghost_kb == 2_591_452,
         "seed Ghost: {}",
-        agent.stats.ghost_kb
+        agent.stats().ghost_kb
     );
-    assert_eq!(agent.stats.worst.map(|w| w.rx_queue), Some(76_755_840));
+    assert_eq!(agent.stats().worst.map(|w| w.rx_queue), Some(76_755_840));
 
     // 3. The live box with a standing backlog incident of our own: a UDP socket this process
     // holds and never reads. Every poll re-reads the tables through sock_diag (in every network
@@ -130,7 +130,7 @@ fn poll_loop_does_not_allocate() {
         n, 0,
         "{n} allocations in 30 polls of a live standing incident"
     );
-    assert!(agent.stats.worst.is_some_and(|w| w.rx_queue >= 65_536));
+    assert!(agent.stats().worst.is_some_and(|w| w.rx_queue >= 65_536));
     drop((rx, tx));
 
     // 4. A command still running (a restart script that takes its time): each poll looks at
@@ -147,7 +147,7 @@ fn poll_loop_does_not_allocate() {
         rule: "slow".try_into().unwrap(),
         line: ghostwatch::output::audit::AuditLine::new("action"),
     };
-    assert!(agent.children.push(job).is_ok());
+    assert!(agent.children().push(job).is_ok());
     agent.poll(1_000);
     let now = ghostwatch::sys::monotonic_ms();
     let n = count(|| {
@@ -158,7 +158,7 @@ fn poll_loop_does_not_allocate() {
     })
     .1;
     assert_eq!(n, 0, "{n} allocations in 30 polls while a command runs");
-    assert_eq!(agent.children.len(), 1, "the command is still running");
+    assert_eq!(agent.children().len(), 1, "the command is still running");
     // SAFETY: our own child (pid of the command we spawned).
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     agent.finish_children(true);

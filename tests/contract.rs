@@ -999,23 +999,29 @@ fn live_report_as_nobody_exits_0() {
     if !require_root("setpriv to nobody") {
         return;
     }
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
-        .args(["report", "--json", "--top", "5"])
-        .output()
-        .expect("setpriv");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    let v = json::parse(&text(&out.stdout)).expect("JSON as nobody");
-    check_contract(&v);
-    // A fixture tree reads the same for anyone, and nobody may check root's config.
+    // nobody runs the binary and reads the seed tree from where nobody can reach them (a
+    // checkout under root's 0700 home is out of reach: then they are copies).
+    let bin = support::reachable_by_others(Path::new(BIN));
+    let tree = support::reachable_by_others(Path::new(&seed()));
     let as_nobody = |args: &[&str]| {
         Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin.path)
             .args(args)
             .output()
             .expect("setpriv")
     };
-    let out = as_nobody(&["report", "--json", "--proc-root", &seed()]);
+    let out = as_nobody(&["report", "--json", "--top", "5"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v = json::parse(&text(&out.stdout)).expect("JSON as nobody");
+    check_contract(&v);
+    // A fixture tree reads the same for anyone, and nobody may check root's config.
+    let out = as_nobody(&[
+        "report",
+        "--json",
+        "--proc-root",
+        &tree.path.to_string_lossy(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_seed_culprit(&json::parse(&text(&out.stdout)).unwrap());
     let d = TempDir::new("contract-nobody");

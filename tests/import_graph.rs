@@ -380,7 +380,7 @@ fn src_files_import_without_circles() {
         println!("{m} -> {}", deps.join(", "));
     }
     assert!(
-        g.get("report::text").is_some(),
+        g.contains_key("report::text"),
         "the file graph found no report::text"
     );
     if let Some(c) = find_circle(&g) {

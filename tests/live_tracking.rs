@@ -133,7 +133,7 @@ fn a_queue_draining_while_another_grows_as_much_is_not_mistaken_for_no_change() 
     flood(&tx, &b, 350);
     poll(&mut agent);
     poll(&mut agent);
-    let cycles = agent.cycles;
+    let cycles = agent.cycles();
     assert!(
         cycles < 30,
         "the periodic full scan (poll 31) must not be what finds B"

@@ -1,15 +1,16 @@
 //! The agent's firmware duties, beside the poll: keeping itself and the `protect` list out of
 //! the OOM killer's reach, owning the watchdog when configured, and the reboot sequence.
-//! The mechanisms live in `protect`, `watchdog` and `lastresort`; this file wires them to the
-//! agent's config and audit lines (a child module of `agent`, so `agent.rs` keeps only hooks).
+//! The mechanisms live in `act::{protect, watchdog, lastresort}`; this file wires them to the
+//! agent's config and audit lines. Must not pet the watchdog from anywhere but the loop.
 
-use super::{Agent, measurement_pairs};
+use super::record::{Recorder, measurement_pairs};
 use crate::act::executors::{self, Outcome};
 use crate::act::lastresort;
 use crate::act::protect::{self, ProtectEvent, Protector};
 use crate::act::watchdog::Watchdog;
-use crate::config::{self, Trigger};
+use crate::config::{self, Config, Trigger};
 use crate::decide::policy::Snapshot;
+use crate::observe::proc::ProcRoot;
 use crate::output::audit::AuditLine;
 use crate::output::audit::ResultKind;
 use crate::output::sink::Severity;
@@ -19,31 +20,34 @@ use core::fmt::Write as _;
 /// What the firmware side of the agent keeps between polls.
 #[derive(Default)]
 pub struct Firmware {
-    pub(super) protector: Protector,
-    pub(super) watchdog: Option<Watchdog>,
+    protector: Protector,
+    watchdog: Option<Watchdog>,
     /// The last poll completed (meminfo read, Ghost computed, decisions carried out).
-    pub(super) healthy: bool,
+    healthy: bool,
     /// A pet failed and was audited; the next failure is not (until a pet succeeds).
     pet_failed: bool,
 }
 
 impl Firmware {
     /// Loads the `protect` list; the watchdog is opened later (`Agent::open_watchdog`).
-    pub(super) fn new(root: &crate::observe::proc::ProcRoot, cfg: &config::Config) -> Firmware {
+    pub(super) fn new(root: &ProcRoot, cfg: &config::Config) -> Firmware {
         let mut f = Firmware::default();
         f.protector.configure(root, &cfg.protect);
         f
     }
-}
 
-impl Agent {
+    /// Whether the poll that just ended was healthy (only a healthy one pets the watchdog).
+    pub(super) fn set_healthy(&mut self, healthy: bool) {
+        self.healthy = healthy;
+    }
+
     /// At start: the agent's own oom_score_adj (`oom_score_adj`, -1000 by default) and
     /// mlockall; each audited, failures never fatal. (The `protect` list was loaded by
     /// `Agent::new`; the first poll sweeps /proc for it.)
-    pub fn protect_self(&mut self) {
+    pub fn protect_self(&self, cfg: &Config, rec: &mut Recorder) {
         let me = std::process::id();
         let mut w = heapless::String::<12>::new();
-        let _ = write!(w, "{}", self.cfg.oom_score_adj);
+        let _ = write!(w, "{}", cfg.oom_score_adj);
         // Always the real /proc: this is about the agent process, whatever --proc-root says.
         let res = sys::CPath::from_bytes(b"/proc/self/oom_score_adj")
             .and_then(|p| Fd::open(&p, libc::O_WRONLY))
@@ -59,66 +63,43 @@ impl Agent {
         match res {
             Ok(()) => {
                 l.kv("result", ResultKind::Ok.name().as_bytes());
-                self.emit(Severity::Info, l);
+                rec.emit(Severity::Info, l);
             }
             Err(e) => {
                 l.kv("result", ResultKind::Failed.name().as_bytes())
                     .kv("reason", adj_failure(e).as_bytes())
                     .kv("error", sys::strerror(e).as_bytes());
-                self.emit(Severity::Warning, l);
+                rec.emit(Severity::Warning, l);
             }
         }
-        if self.cfg.mlock {
+        if cfg.mlock {
             // SAFETY: plain syscall.
             if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
                 let e = sys::errno();
                 let mut l = AuditLine::new("error");
                 l.kv("reason", b"mlockall failed")
                     .kv("error", sys::strerror(e).as_bytes());
-                self.emit(Severity::Warning, l);
+                rec.emit(Severity::Warning, l);
             }
         }
     }
 
     /// Called from the poll: protects new PIDs of the `protect` list (cheap when none
     /// appeared, see `protect`), one `event=protect` line per change or first failure.
-    pub(super) fn protect_poll(&mut self) {
-        if self.firmware.protector.is_empty() {
+    pub(super) fn protect_poll(&mut self, root: &ProcRoot, rec: &mut Recorder) {
+        if self.protector.is_empty() {
             return;
         }
-        let mut p = core::mem::take(&mut self.firmware.protector);
-        let root = self.root.clone();
-        p.poll(&root, &mut |ev| self.audit_protect(&ev));
-        self.firmware.protector = p;
-    }
-
-    fn audit_protect(&mut self, ev: &ProtectEvent) {
-        let mut l = AuditLine::new("protect");
-        l.kvd("pid", ev.pid).kv("comm", ev.comm.as_bytes());
-        if let Some(v) = ev.now_adj {
-            l.kvd("oom_score_adj", v);
-        }
-        match ev.result {
-            Ok(()) => {
-                l.kv("result", ResultKind::Ok.name().as_bytes());
-                self.emit(Severity::Notice, l);
-            }
-            Err(e) => {
-                l.kv("result", ResultKind::Failed.name().as_bytes())
-                    .kv("reason", ev.reason().unwrap_or("").as_bytes())
-                    .kv("error", sys::strerror(e).as_bytes());
-                self.emit(Severity::Warning, l);
-            }
-        }
+        self.protector.poll(root, &mut |ev| audit_protect(rec, &ev));
     }
 
     /// At start: takes `watchdog_device` when configured; a failure (EBUSY: the feeder holds
     /// it) is audited and the agent runs on without it.
-    pub fn open_watchdog(&mut self) {
-        let Some(dev) = self.cfg.watchdog_device.clone() else {
+    pub fn open_watchdog(&mut self, cfg: &Config, rec: &mut Recorder) {
+        let Some(dev) = cfg.watchdog_device.clone() else {
             return;
         };
-        match Watchdog::open(&dev, self.cfg.watchdog_timeout_s) {
+        match Watchdog::open(&dev, cfg.watchdog_timeout_s) {
             Ok(w) => {
                 if let Err(e) = w.set_result {
                     let mut l = AuditLine::new("error");
@@ -128,26 +109,26 @@ impl Agent {
                     )
                     .kv("device", dev.as_bytes())
                     .kv("error", sys::strerror(e).as_bytes());
-                    self.emit(Severity::Warning, l);
+                    rec.emit(Severity::Warning, l);
                 }
-                self.firmware.watchdog = Some(w);
+                self.watchdog = Some(w);
             }
             Err(e) => {
                 let mut l = AuditLine::new("error");
                 let mut why = heapless::String::<96>::new();
                 let _ = write!(why, "cannot open the watchdog: {e}");
                 l.kv("reason", why.as_bytes()).kv("device", dev.as_bytes());
-                self.emit(Severity::Err, l);
+                rec.emit(Severity::Err, l);
             }
         }
     }
 
     /// Pairs for the start line: the watchdog, the protect list, the last reboot.
-    pub fn start_pairs(&mut self, l: &mut AuditLine) {
-        if let Some(w) = &self.firmware.watchdog {
+    pub fn start_pairs(&self, cfg: &Config, l: &mut AuditLine) {
+        if let Some(w) = &self.watchdog {
             l.kv(
                 "watchdog",
-                self.cfg.watchdog_device.as_deref().unwrap_or("").as_bytes(),
+                cfg.watchdog_device.as_deref().unwrap_or("").as_bytes(),
             );
             match w.timeout_s {
                 Some(t) => l.kvd("watchdog_timeout_s", t),
@@ -157,12 +138,12 @@ impl Agent {
                 l.kv("watchdog_kind", b"fifo-stand-in");
             }
         }
-        if !self.cfg.protect.is_empty() {
-            l.kvd("protect", self.cfg.protect.len());
+        if !cfg.protect.is_empty() {
+            l.kvd("protect", cfg.protect.len());
         }
         let id = lastresort::boot_id();
         let mut buf = [0u8; lastresort::MAX_CRUMB];
-        if let Some(c) = lastresort::take_breadcrumb(&self.cfg.breadcrumb_file, &id, &mut buf) {
+        if let Some(c) = lastresort::take_breadcrumb(&cfg.breadcrumb_file, &id, &mut buf) {
             l.kv("last_reboot", c.text);
             if c.same_boot {
                 l.kv("last_reboot_same_boot", b"1");
@@ -173,21 +154,21 @@ impl Agent {
     /// From the loop, right after a poll: one pet if that poll was healthy. Never from
     /// anywhere else, so a stuck loop stops the petting. Allocates nothing unless a failure
     /// is audited.
-    pub fn pet_watchdog(&mut self) {
-        if !self.firmware.healthy {
+    pub fn pet_watchdog(&mut self, rec: &mut Recorder) {
+        if !self.healthy {
             return;
         }
-        let Some(w) = &self.firmware.watchdog else {
+        let Some(w) = &self.watchdog else {
             return;
         };
         match w.pet() {
-            Ok(_) => self.firmware.pet_failed = false,
-            Err(e) if !self.firmware.pet_failed => {
-                self.firmware.pet_failed = true;
+            Ok(_) => self.pet_failed = false,
+            Err(e) if !self.pet_failed => {
+                self.pet_failed = true;
                 let mut l = AuditLine::new("error");
                 l.kv("reason", b"watchdog write failed")
                     .kv("error", sys::strerror(e).as_bytes());
-                self.emit(Severity::Err, l);
+                rec.emit(Severity::Err, l);
             }
             Err(_) => {}
         }
@@ -196,7 +177,7 @@ impl Agent {
     /// At a clean stop: the magic close, so stopping the agent does not reset the box.
     /// Returns what the stop line says about the watchdog (None: there is none).
     pub fn close_watchdog(&mut self) -> Option<&'static str> {
-        let w = self.firmware.watchdog.take()?;
+        let w = self.watchdog.take()?;
         let petting = w.is_petting();
         Some(match w.close_clean() {
             Ok(()) if petting => "closed",
@@ -207,17 +188,21 @@ impl Agent {
 
     /// After a reload: a new `protect` list is taken; a changed watchdog device needs a restart
     /// (the old one stays open and petted).
-    pub(super) fn reconfigure_firmware(&mut self, old_device: Option<&config::Str>) {
-        self.firmware
-            .protector
-            .configure(&self.root, &self.cfg.protect);
-        if old_device != self.cfg.watchdog_device.as_ref() {
+    pub(super) fn reconfigure(
+        &mut self,
+        cfg: &Config,
+        root: &ProcRoot,
+        old_device: Option<&config::Str>,
+        rec: &mut Recorder,
+    ) {
+        self.protector.configure(root, &cfg.protect);
+        if old_device != cfg.watchdog_device.as_ref() {
             let mut l = AuditLine::new("error");
             l.kv(
                 "reason",
                 b"watchdog_device changed: takes effect at the next start",
             );
-            self.emit(Severity::Warning, l);
+            rec.emit(Severity::Warning, l);
         }
     }
 
@@ -225,11 +210,13 @@ impl Agent {
     /// sync, reboot(2) (see `lastresort`). Returns only if reboot(2) failed.
     pub(super) fn reboot(
         &mut self,
+        cfg: &Config,
         r: &config::Rule,
         snap: &Snapshot,
         trigger: Trigger,
+        rec: &mut Recorder,
     ) -> Outcome {
-        let watchdog = match self.firmware.watchdog.as_mut() {
+        let watchdog = match self.watchdog.as_mut() {
             Some(w) => {
                 w.stop_petting();
                 "stopped"
@@ -246,10 +233,30 @@ impl Agent {
         let mut crumb = AuditLine::new("reboot");
         crumb.raw_pairs(l.as_str().strip_prefix("event=reboot").unwrap_or(""));
         crumb.kv("boot_id", lastresort::boot_id().as_bytes());
-        self.emit(Severity::Err, l);
+        rec.emit(Severity::Err, l);
         let text: heapless::String<{ crate::output::audit::MAX_LINE }> =
             heapless::String::try_from(crumb.as_str()).unwrap_or_default();
-        executors::reboot(&self.cfg.breadcrumb_file, &text)
+        executors::reboot(&cfg.breadcrumb_file, &text)
+    }
+}
+
+fn audit_protect(rec: &mut Recorder, ev: &ProtectEvent) {
+    let mut l = AuditLine::new("protect");
+    l.kvd("pid", ev.pid).kv("comm", ev.comm.as_bytes());
+    if let Some(v) = ev.now_adj {
+        l.kvd("oom_score_adj", v);
+    }
+    match ev.result {
+        Ok(()) => {
+            l.kv("result", ResultKind::Ok.name().as_bytes());
+            rec.emit(Severity::Notice, l);
+        }
+        Err(e) => {
+            l.kv("result", ResultKind::Failed.name().as_bytes())
+                .kv("reason", ev.reason().unwrap_or("").as_bytes())
+                .kv("error", sys::strerror(e).as_bytes());
+            rec.emit(Severity::Warning, l);
+        }
     }
 }
 

@@ -91,6 +91,41 @@ impl Drop for TempDir {
     }
 }
 
+/// A path another user can reach: `path` itself, or a copy of it (symlinks kept) in a fresh
+/// world-readable temp directory, removed when this is dropped.
+pub struct Reachable {
+    pub path: PathBuf,
+    _copy: Option<TempDir>,
+}
+
+/// `path` as seen by an unprivileged user (tests that run a binary or read a tree as nobody): a
+/// checkout under a directory only root can enter (root's home is mode 0700) is out of their
+/// reach, so the file or tree is copied to a temp directory they can enter. Itself when every
+/// directory above it lets others search it and others may read it.
+pub fn reachable_by_others(path: &Path) -> Reachable {
+    use std::os::unix::fs::PermissionsExt;
+    let path = path.canonicalize().expect("canonicalize");
+    let others =
+        |p: &Path, bit: u32| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & bit != 0);
+    let reachable = path.ancestors().skip(1).all(|a| others(a, 0o001)) && others(&path, 0o004);
+    if reachable {
+        return Reachable { path, _copy: None };
+    }
+    let dir = TempDir::new("reachable");
+    let dest = dir.join(&path.file_name().expect("a file name").to_string_lossy());
+    let st = Command::new("cp")
+        .args(["-a", "--"])
+        .arg(&path)
+        .arg(&dest)
+        .status()
+        .expect("run cp");
+    assert!(st.success(), "cp -a {} {}", path.display(), dest.display());
+    Reachable {
+        path: dest,
+        _copy: Some(dir),
+    }
+}
+
 /// A child process killed (SIGKILL) and reaped on drop, so a failing assert leaves nothing.
 pub struct ChildGuard(pub Child);
 

@@ -111,6 +111,25 @@ fn a_never_read_datagram_queue_is_reported_whole_and_triggers_the_backlog_rule()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no rx_queue= in {line}"));
     assert!(q >= (COUNT * SIZE) as u64, "{line}");
+    // Held while it holds (the unix table is re-read every poll while a socket is at the warn
+    // level, not only with the periodic scans) ...
+    std::thread::sleep(Duration::from_millis(1_000));
+    let recovered = |a: &AgentProc| {
+        a.stderr()
+            .lines()
+            .any(|l| l.contains("event=recovered") && l.contains("trigger=backlog"))
+    };
+    assert!(
+        !recovered(&agent),
+        "recovered while still queued:\n{}",
+        agent.stderr()
+    );
+    // ... and over once it is read.
+    rx.set_nonblocking(true).unwrap();
+    let mut buf = vec![0u8; SIZE];
+    while rx.recv(&mut buf).is_ok() {}
+    wait_for(Duration::from_secs(5), || recovered(&agent).then_some(()))
+        .unwrap_or_else(|| panic!("no recovery after the drain:\n{}", agent.stderr()));
     drop(agent);
     drop((tx, rx));
 }

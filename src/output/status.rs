@@ -177,10 +177,11 @@ pub fn format_status(
         Some(x) => {
             write!(
                 w,
-                "{{\"proto\":\"{}\",\"local\":{},\"rx_queue\":{},\"inode\":{}}}",
+                "{{\"proto\":\"{}\",\"local\":{},\"rx_queue\":{},\"rx_queue_source\":\"{}\",\"inode\":{}}}",
                 x.proto.name(),
                 JsonText(&x.local),
                 x.rx_queue,
+                x.rx_source.name(),
                 x.inode
             )?;
         }

@@ -23,7 +23,7 @@
 //! holds the ladder: the next rung of the same trigger acts at once, without waiting its
 //! `escalate_after_s`. An ordinary failure is retried after the cooldown and counts against the
 //! hourly budget like any attempt. An action that cannot work here (`Learned::Unsupported`: no
-//! `pidfd_getfd` on this kernel, no capability) is a failure of its rung reported once per
+//! `pidfd_getfd` on this kernel, `Outcome::unsupported`) is a failure of its rung reported once per
 //! incident: the rung is not tried again until the incident closes, and its attempt is taken
 //! back out of the hourly window (nothing was done, so nothing may be rationed by it).
 
@@ -820,7 +820,7 @@ fn push(out: &mut heapless::Vec<Decision, MAX_DECISIONS>, d: Decision) {
 mod tests {
     use super::*;
     use crate::config::{ActionKind, Str, SyslogTarget};
-    use crate::observe::proc::net::{Endpoint, Proto};
+    use crate::observe::proc::net::{Endpoint, Proto, RxSource};
     use crate::observe::proc::pid::Comm;
 
     const MB: u64 = 1_000_000;
@@ -907,6 +907,7 @@ mod tests {
                 inode,
                 netns: 0,
                 charged: rx_queue,
+                rx_source: RxSource::SockDiag,
             },
             owners: heapless::Vec::new(),
         };

@@ -267,7 +267,10 @@ fn the_alert_rules_fire_on_a_recorded_incident() {
         std::thread::sleep(Duration::from_millis(300));
         let m = std::fs::metadata(&metrics).unwrap();
         let rewritten = (m.mtime(), m.mtime_nsec()) != stopped_mtime;
-        assert!(!rewritten, "the metrics file changed after the agent stopped");
+        assert!(
+            !rewritten,
+            "the metrics file changed after the agent stopped"
+        );
         recorded.push((std::fs::read_to_string(&metrics).unwrap(), rewritten));
     }
     drop(sock);
@@ -296,7 +299,10 @@ fn the_alert_rules_fire_on_a_recorded_incident() {
                     .map_or("_", |(_, v)| v.as_str())
             })
             .collect();
-        yaml += &format!("      - series: '{n}'\n        values: '{}'\n", vals.join(" "));
+        yaml += &format!(
+            "      - series: '{n}'\n        values: '{}'\n",
+            vals.join(" ")
+        );
     }
     let mut mtime = 0;
     let mut mtimes = Vec::new();

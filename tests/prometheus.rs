@@ -202,7 +202,7 @@ fn samples_of(text: &str) -> Vec<(String, String)> {
 }
 
 /// The rules on series recorded from a real agent: a UDP socket on loopback that nobody reads
-/// is flooded past `backlog_act_bytes`, the agent's metrics file is read after every poll, then
+/// (SO_RCVBUFFORCE 16 MiB) is flooded past `backlog_act_bytes`, the agent's metrics file is read after every poll, then
 /// the agent is stopped and the file (still there, no longer rewritten) read on. One recorded
 /// poll becomes one minute of promtool's clock; the file's mtime advances on that clock
 /// whenever the real file changed. GhostwatchIncidentAtActLevel{trigger="backlog"} must fire
@@ -210,9 +210,12 @@ fn samples_of(text: &str) -> Vec<(String, String)> {
 /// last rewrite, and GhostwatchActionsFailing never (the rule only logs).
 #[test]
 fn the_alert_rules_fire_on_a_recorded_incident() {
-    if !require_program("promtool", INSTALL_PROMTOOL) {
+    if !require_program("promtool", INSTALL_PROMTOOL)
+        || !require_root("SO_RCVBUFFORCE: a backlog well above sockstat's per-CPU slack")
+    {
         return;
     }
+    use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
     use std::time::Duration;
     let d = TempDir::new("prom-rec");
@@ -221,13 +224,25 @@ fn the_alert_rules_fire_on_a_recorded_incident() {
     let cfg = d.join("c.json");
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = sock.local_addr().unwrap().port();
+    let rcvbuf: libc::c_int = 16 << 20;
+    // SAFETY: setsockopt with a valid int on a socket this test owns.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&rcvbuf as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_RCVBUFFORCE");
     write_trusted(
         &cfg,
         format!(
             r#"{{"syslog": "stderr", "interval_ms": 300, "mlock": false,
   "metrics_file": "{}", "status_file": "{}",
   "ghost_warn_kb": 1073741824, "ghost_act_kb": 1073741824,
-  "backlog_warn_bytes": 65536, "backlog_act_bytes": 131072,
+  "backlog_warn_bytes": 1048576, "backlog_act_bytes": 2097152,
   "rules": [{{"name": "log-backlog", "trigger": "backlog", "action": "log"}}]}}"#,
             metrics.display(),
             status.display()
@@ -256,8 +271,9 @@ fn the_alert_rules_fire_on_a_recorded_incident() {
     for _ in 0..3 {
         next_poll(&mut recorded);
     }
-    let sent = flood(port, 300, 1000);
-    assert!(sent > 100, "flood sent {sent}");
+    // ~8 MB queued (truesize), four times backlog_act_bytes.
+    let sent = flood(port, 2000, 4000);
+    assert!(sent > 1000, "flood sent {sent}");
     for _ in 0..5 {
         next_poll(&mut recorded);
     }

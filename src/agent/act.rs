@@ -326,6 +326,23 @@ mod tests {
     use super::*;
     use crate::agent::observe::Observer;
 
+    /// What policy learns from each outcome: an unsupported failure is told apart, and what
+    /// was not tried (dry run, skipped) teaches nothing.
+    #[test]
+    fn outcomes_become_lessons() {
+        let unsupported = Outcome::unsupported(format_args!("pidfd_getfd needs Linux >= 5.6"));
+        let cases = [
+            (Outcome::new(ResultKind::Ok), Some(Learned::Worked)),
+            (failed("process 9 is gone"), Some(Learned::Failed)),
+            (unsupported, Some(Learned::Unsupported)),
+            (Outcome::new(ResultKind::DryRun), None),
+            (Outcome::new(ResultKind::Skipped), None),
+        ];
+        for (o, want) in cases {
+            assert_eq!(learned(&o), want, "{o:?}");
+        }
+    }
+
     /// The stage alone: a dry-run Act on the seed box is audited and counted as dry-run, and a
     /// process action under a fixture tree is never carried out for real.
     #[test]

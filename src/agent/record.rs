@@ -411,3 +411,142 @@ pub fn measurement_pairs(
         l.kvd("available_kb", a);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::policy::{Suspect, SuspectOwner};
+    use crate::observe::ghost::VmallocSource;
+    use crate::observe::owners::Owner;
+    use crate::observe::proc::net::{Endpoint, Proto, RxSource, UnixName};
+    use crate::observe::proc::pid::Comm;
+    use crate::output::audit::MAX_LINE;
+
+    fn ghost(terms: &[(&'static str, u64)]) -> Ghost {
+        Ghost {
+            mem_total_kb: 1_000_000,
+            accounted_kb: 0,
+            ghost_kb: 0,
+            terms: terms.iter().map(|&(name, kb)| Term { name, kb }).collect(),
+            vmalloc_source: VmallocSource::Meminfo,
+        }
+    }
+
+    fn suspect(proto: Proto, local: Endpoint, rx: u64, pid: u32, comm: &[u8]) -> Suspect {
+        let mut s = Suspect {
+            socket: SocketEntry {
+                proto,
+                local,
+                remote: Endpoint::None,
+                state: 7,
+                tx_queue: 0,
+                rx_queue: rx,
+                drops: 0,
+                uid: 0,
+                inode: pid.into(),
+                netns: 0,
+                charged: rx,
+                rx_source: RxSource::SockDiag,
+            },
+            owners: heapless::Vec::new(),
+        };
+        let o = SuspectOwner {
+            owner: Owner {
+                inode: pid.into(),
+                pid,
+                fd: 3,
+                comm: Comm::from_bytes(comm),
+            },
+            exe: heapless::String::new(),
+            exe_id: None,
+            uid: Some(0),
+        };
+        s.owners.push(o).unwrap();
+        s
+    }
+
+    /// The snapshot line: the terms that moved most since the incident opened (largest first),
+    /// the three worst sockets (worst first, whatever the snapshot's order), hostile names and
+    /// paths escaped and cut, and a bounded line that is never truncated.
+    #[test]
+    fn snapshot_line_names_the_state_the_decision_was_taken_on() {
+        let cfg = crate::config::parse(
+            br#"{"syslog": "stderr", "backlog_warn_bytes": 1000, "backlog_act_bytes": 2000,
+                 "rules": [{"name": "r", "trigger": "backlog", "action": "log"}]}"#,
+        )
+        .unwrap();
+        let hostile = b"x\nseq=1 \x1b[31m";
+        let long_path = [b'p'; 108];
+        let suspects = [
+            suspect(Proto::Udp, Endpoint::None, 5_000, 11, b"small"),
+            suspect(
+                Proto::Unix,
+                Endpoint::Unix(UnixName::from_shown(&long_path)),
+                9_000,
+                12,
+                hostile,
+            ),
+            suspect(Proto::Raw6, Endpoint::None, 7_000, 13, b"zebra"),
+            suspect(Proto::Udp, Endpoint::None, 6_000, 14, b"ntpd"),
+        ];
+        let mut snap = Snapshot {
+            now_ms: 1000,
+            ghost_kb: 1234,
+            available_kb: Some(500),
+            suspects: heapless::Vec::from_slice(&suspects).unwrap(),
+            rule_exe: [None; crate::config::MAX_RULES],
+        };
+        let mut p = Policy::new();
+        let mut out = heapless::Vec::new();
+        p.evaluate(&cfg, &snap, &mut out);
+        let mut rec = Recorder::default();
+        let opened = ghost(&[
+            ("MemFree", 1000),
+            ("Slab", 100),
+            ("Active", 50),
+            ("Inactive", 7),
+        ]);
+        rec.decided(&p, 1000, &opened);
+        // A poll later the incident goes on: the baseline stays where it opened.
+        snap.now_ms = 2000;
+        p.evaluate(&cfg, &snap, &mut out);
+        let now = ghost(&[
+            ("MemFree", 400),
+            ("Slab", 180),
+            ("Active", 49),
+            ("Inactive", 7),
+        ]);
+        rec.decided(&p, 2000, &now);
+        let l = rec.snapshot_line(b"r", Trigger::Backlog, &snap, &now);
+        let s = l.as_str();
+        assert!(!l.is_truncated() && s.len() < MAX_LINE, "{s}");
+        assert!(!s.contains('\n') && !s.contains('\x1b'), "{s}");
+        assert!(
+            s.starts_with(
+                "event=snapshot rule=r trigger=backlog ghost_kb=1234 available_kb=500 \
+                 moved_MemFree_kb=-600 moved_Slab_kb=+80 moved_Active_kb=-1 top1_proto=unix "
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains(&format!(" top1_local={} ", "p".repeat(64))),
+            "{s}"
+        );
+        assert!(
+            s.contains(r#" top1_rx_queue=9000 top1_pid=12 top1_comm="x\x0aseq=1 \x1b[31m" "#),
+            "{s}"
+        );
+        assert!(
+            s.contains(" top2_proto=raw6 ") && s.contains(" top3_comm=ntpd"),
+            "{s}"
+        );
+        assert!(!s.contains("top4") && !s.contains("small"), "{s}");
+        assert!(!s.contains("Inactive"), "unmoved terms are left out: {s}");
+        // Once the incident closes its baseline goes: no moved terms without one.
+        snap.suspects.clear();
+        p.evaluate(&cfg, &snap, &mut out);
+        rec.decided(&p, 3000, &now);
+        let l = rec.snapshot_line(b"r", Trigger::Backlog, &snap, &now);
+        assert!(!l.as_str().contains("moved_"), "{}", l.as_str());
+    }
+}

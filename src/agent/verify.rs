@@ -107,3 +107,95 @@ impl Verifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::act::executors::Target;
+    use crate::config::ActionKind;
+    use crate::decide::policy::Decision;
+    use crate::decide::verify::Check;
+
+    /// The step on the seed tree (no live peek: the suspects' queues are the reading): a check
+    /// that sees the queue stay is ineffective at verify_s, policy learns it and the next rung
+    /// acts on that poll although its escalate_after_s is 60 s; one that sees it go is verified.
+    #[test]
+    fn an_ineffective_action_lets_the_next_rung_act_on_the_same_poll() {
+        let root =
+            ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed").as_bytes())
+                .unwrap();
+        let cfg = crate::config::parse(
+            br#"{"syslog": "stderr", "verify_s": 3, "rules": [
+                {"name": "clamp", "trigger": "ghost", "comm": "zebra", "uid": 92, "action": "clamp", "rcvbuf": 65536},
+                {"name": "drain", "trigger": "ghost", "comm": "zebra", "uid": 92, "action": "drain", "escalate_after_s": 60}]}"#,
+        )
+        .unwrap();
+        let mut rec = Recorder::default();
+        let mut o = Observer::new(&root).unwrap();
+        o.begin_poll();
+        let m = o.measure(&root, &mut rec).unwrap();
+        o.read_sockets(&cfg, &root, true, &mut rec);
+        assert!(o.owners_known(&cfg, &root));
+        let snap_at = |o: &mut Observer, t| o.snapshot(t, &m);
+        let mut decide = Decider::default();
+        let snap = snap_at(&mut o, 1000);
+        decide.decide(&cfg, &snap);
+        let acts = |d: &Decider| -> Vec<usize> {
+            d.decisions()
+                .iter()
+                .filter_map(|d| match d {
+                    Decision::Act { rule, .. } => Some(*rule),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(acts(&decide), vec![0], "clamp first; drain waits 60 s");
+        // The clamp "worked" (the act stage's Done, as for a live box).
+        let s = &snap.suspects[0];
+        let done = Done {
+            rule: 0,
+            trigger: Trigger::Ghost,
+            acted_ms: 1000,
+            learned: Learned::Worked,
+            aim: Some(Aim {
+                target: Target {
+                    pid: s.owners[0].owner.pid,
+                    fd: s.owners[0].owner.fd,
+                    inode: s.socket.inode,
+                    comm: s.owners[0].owner.comm,
+                },
+                proto: s.socket.proto,
+                action: ActionKind::Clamp,
+                check: Check::new(1000, s.socket.rx_queue, snap.available_kb, snap.ghost_kb),
+            }),
+        };
+        decide.learn(&cfg, 0, 1000, Learned::Worked);
+        let mut v = Verifier::default();
+        v.start(&cfg, &done);
+        o.give_back(snap);
+        for t in [2000, 3999] {
+            let snap = snap_at(&mut o, t);
+            v.step(&cfg, &root, &snap, &o, &mut rec, &mut decide);
+            assert!(v.busy(), "t={t}: still within verify_s");
+            decide.decide(&cfg, &snap);
+            assert!(acts(&decide).is_empty(), "t={t}");
+            o.give_back(snap);
+        }
+        let snap = snap_at(&mut o, 4000);
+        v.step(&cfg, &root, &snap, &o, &mut rec, &mut decide);
+        assert!(!v.busy(), "ineffective ends the check");
+        decide.decide(&cfg, &snap);
+        assert_eq!(
+            acts(&decide),
+            vec![1],
+            "drain at once, 3 s after the clamp, not 60"
+        );
+        // A drained queue is verified at the next reading, and the rung holds.
+        v.start(&cfg, &Done { rule: 1, ..done });
+        let mut snap = snap;
+        snap.suspects[0].socket.rx_queue = 0;
+        v.step(&cfg, &root, &snap, &o, &mut rec, &mut decide);
+        assert!(!v.busy(), "verified ends the check");
+        o.give_back(snap);
+    }
+}

@@ -202,9 +202,10 @@ impl Actor {
         finished(&mut self.done, rule, trigger, acted_ms, done_ms, o, aim);
     }
 
-    /// The results since the last call, newest first, for policy and verification.
+    /// The oldest result not yet taken, for policy and verification (in the order the actions
+    /// ended: a later action on the same socket supersedes an earlier one's check).
     pub fn take_done(&mut self) -> Option<Done> {
-        self.done.pop()
+        (!self.done.is_empty()).then(|| self.done.remove(0))
     }
 
     /// Polls the running commands without blocking; audits each that ended (or, with

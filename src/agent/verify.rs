@@ -22,8 +22,8 @@ struct Pending {
     aim: Aim,
 }
 
-/// The actions being verified: at most one per rule (a newer action of a rule replaces the
-/// check of its older one).
+/// The actions being verified: at most one per rule and socket (a newer action of a rule, or
+/// on the same socket, replaces the older one's check).
 #[derive(Default)]
 pub struct Verifier {
     pending: heapless::Vec<Pending, { config::MAX_RULES }>,
@@ -42,16 +42,16 @@ impl Verifier {
             acted_ms: d.acted_ms,
             aim,
         };
-        match self.pending.iter_mut().find(|q| q.rule_name == p.rule_name) {
-            Some(q) => *q = p,
-            None => {
-                // One slot per rule; a full table (rules renamed by reloads) drops the oldest.
-                if self.pending.is_full() {
-                    self.pending.remove(0);
-                }
-                let _ = self.pending.push(p);
-            }
+        // A newer action on the same socket (drain right after clamp) supersedes the older
+        // check: what comes back can no longer be told apart, so only the newer is judged.
+        let same =
+            |q: &Pending| q.rule_name == p.rule_name || q.aim.target.inode == p.aim.target.inode;
+        self.pending.retain(|q| !same(q));
+        // One slot per rule; a full table (rules renamed by reloads) drops the oldest.
+        if self.pending.is_full() {
+            self.pending.remove(0);
         }
+        let _ = self.pending.push(p);
     }
 
     /// True while an action is being verified.

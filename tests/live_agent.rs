@@ -48,8 +48,14 @@ fn testd_name(tag: &str) -> String {
 /// Writes a config file; `rules` is the JSON array text.
 fn write_config(dir: &TempDir, name: &str, syslog: &str, extra: &str, rules: &str) -> String {
     let p = dir.join(name);
+    // `extra` may set its own cooldown (keys must not repeat).
+    let cooldown = if extra.contains("\"cooldown_s\"") {
+        ""
+    } else {
+        "  \"cooldown_s\": 30,\n"
+    };
     let text = format!(
-        "{{\n  \"interval_ms\": 200,\n  \"syslog\": \"{syslog}\",\n  \"backlog_warn_bytes\": {},\n  \"backlog_act_bytes\": {},\n  \"ghost_warn_kb\": 536870912,\n  \"ghost_act_kb\": 1073741824,\n  \"cooldown_s\": 30,\n  \"mlock\": false,\n  \"oom_score_adj\": 0,\n{extra}  \"rules\": {rules}\n}}\n",
+        "{{\n  \"interval_ms\": 200,\n  \"syslog\": \"{syslog}\",\n  \"backlog_warn_bytes\": {},\n  \"backlog_act_bytes\": {},\n  \"ghost_warn_kb\": 536870912,\n  \"ghost_act_kb\": 1073741824,\n{cooldown}  \"mlock\": false,\n  \"oom_score_adj\": 0,\n{extra}  \"rules\": {rules}\n}}\n",
         MIB,
         4 * MIB
     );
@@ -119,6 +125,16 @@ struct FloodCase {
 
 impl FloodCase {
     fn start(tag: &str, extra: &str, rules: impl FnOnce(&str, &Daemon) -> String) -> FloodCase {
+        FloodCase::start_under(&[], tag, extra, rules)
+    }
+
+    /// `start` with the agent run by `under` (see `AgentProc::start_under`).
+    fn start_under(
+        under: &[&str],
+        tag: &str,
+        extra: &str,
+        rules: impl FnOnce(&str, &Daemon) -> String,
+    ) -> FloodCase {
         let flood_lock = one_flood_at_a_time();
         let name = testd_name(tag);
         let dir = TempDir::new(tag);
@@ -137,7 +153,7 @@ impl FloodCase {
         );
         flood(port, 300, 60_000);
         let queued = udp_rx_queue(port).unwrap();
-        let agent = AgentProc::start(&["-c", &cfg], dir.path());
+        let agent = AgentProc::start_under(under, &["-c", &cfg], dir.path());
         FloodCase {
             agent,
             d,
@@ -390,6 +406,79 @@ fn failed_and_ineffective_rungs_hand_over_at_once_and_the_drain_is_verified() {
             println!("{l}");
         }
     }
+}
+
+/// Issue 16's defect, on an emulated Linux 5.4 (gw-oldkernel: pidfd_getfd answers ENOSYS):
+/// clamp -> drain (escalate_after_s 3) -> restart (10), cooldown 5 s, the default budget of 6.
+/// Clamp and drain cannot work here: each is audited failed once, costs no budget, and hands
+/// over at once, so the restart frees the queue within a few polls (before: clamp and drain
+/// retried every cooldown until the budget was gone and the restart was skipped).
+#[test]
+fn unsupported_rungs_hand_over_to_the_restart_on_5_4() {
+    if !ready("unsupported_rungs_hand_over_to_the_restart_on_5_4") {
+        return;
+    }
+    let Some(old) = oldkernel_bin() else {
+        println!("SKIPPED: examples/gw-oldkernel (issue 16's kernel emulation) is not built");
+        return;
+    };
+    let old = old.display().to_string();
+    let under = [old.as_str(), "5.4", "--"];
+    let extra = "  \"cooldown_s\": 5,\n  \"max_actions_per_hour\": 6,\n";
+    let c = FloodCase::start_under(&under, "old54", extra, |name, d| {
+        format!(
+            r#"[
+    {{ "name": "clamp-testd", "trigger": "backlog", "comm": "{name}", "action": "clamp", "rcvbuf": 65536 }},
+    {{ "name": "drain-testd", "trigger": "backlog", "comm": "{name}", "action": "drain", "escalate_after_s": 3 }},
+    {{ "name": "restart-testd", "trigger": "backlog", "comm": "{name}", "action": "restart", "escalate_after_s": 10, "argv": {} }}
+  ]"#,
+            json_argv(&d.init_argv("restart"))
+        )
+    });
+    assert!(c.queued > 4 * MIB, "flood queued only {} bytes", c.queued);
+    let ours = format!(" inode={} ", c.inode0);
+    let t0 = std::time::Instant::now();
+    let restart = find_line(
+        &c.log,
+        &["event=action", "rule=restart-testd", &ours],
+        15_000,
+    )
+    .unwrap_or_else(|| {
+        panic!(
+            "no restart line; syslog: {:#?}\nstderr: {}",
+            log_lines(&c.log),
+            c.agent.stderr()
+        )
+    });
+    let took = t0.elapsed();
+    assert_eq!(kv(&restart, "result"), Some("ok"), "{restart}");
+    let verified = find_line(&c.log, &["event=verified", "rule=restart-testd"], 5_000)
+        .unwrap_or_else(|| panic!("no verified line; syslog: {:#?}", log_lines(&c.log)));
+    c.expect_recovered();
+    let lines = log_lines(&c.log);
+    for rule in ["clamp-testd", "drain-testd"] {
+        let tried: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("event=action") && l.contains(&format!("rule={rule} ")))
+            .collect();
+        assert_eq!(tried.len(), 1, "{rule} tried once: {tried:#?}");
+        assert_eq!(kv(tried[0], "result"), Some("failed"), "{}", tried[0]);
+        assert!(
+            tried[0].contains("pidfd_getfd needs Linux >= 5.6"),
+            "{}",
+            tried[0]
+        );
+    }
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("max_actions_per_hour reached")),
+        "{lines:#?}"
+    );
+    println!(
+        "5.4: restart line {} ms after the agent started (interval 200 ms, command included); {verified}",
+        took.as_millis()
+    );
 }
 
 #[test]

@@ -256,8 +256,10 @@ impl Agent {
         self.firmware.close_watchdog()
     }
 
-    /// The start line's pairs from the firmware side: watchdog, protect list, last reboot.
-    fn start_pairs(&self, l: &mut AuditLine) {
+    /// The start line's pairs: what the kernel lacks (observe), then watchdog, protect list,
+    /// last reboot (firmware).
+    fn start_pairs(&mut self, l: &mut AuditLine) {
+        self.observe.missing_pairs(l);
         self.firmware.start_pairs(&self.cfg, l);
     }
 

@@ -211,6 +211,19 @@ fn check(file: &str) -> ExitCode {
                         r.action.name()
                     ));
                 }
+                // Valid, but this kernel cannot carry it out (the ladder skips it at once).
+                if let Some(c) = ghostwatch::act::executors::kernel_need(r.action) {
+                    if !ghostwatch::sys::caps::has(c) {
+                        Out::STDERR.print(format_args!(
+                            "{file}: warning: rules[{i}] \"{}\" ({}): this kernel has no {} \
+                             (Linux >= {}): the action fails here and hands over to the next rung\n",
+                            r.name,
+                            r.action.name(),
+                            c.name(),
+                            c.since()
+                        ));
+                    }
+                }
             }
             Out::STDOUT.print(format_args!(
                 "{file}: ok ({} rule{})\n",

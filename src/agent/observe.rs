@@ -134,6 +134,22 @@ impl Observer {
         self.cycles
     }
 
+    /// The start line's `missing=`: what this kernel lacks of what the agent uses (the
+    /// syscalls of `sys::caps`, sock_diag and its modules), probed once; nothing when it lacks
+    /// nothing. Said here once: the scanner's notes of the same are dropped.
+    pub fn missing_pairs(&mut self, l: &mut AuditLine) {
+        let mut names = heapless::String::<160>::new();
+        let caps = crate::sys::caps::get().missing().map(|c| c.name());
+        for n in caps.chain(self.scanner.missing()) {
+            let sep = if names.is_empty() { "" } else { " " };
+            let _ = write!(crate::sys::Cut(names.as_mut_view()), "{sep}{n}");
+        }
+        self.scanner.forget_kernel_notes();
+        if !names.is_empty() {
+            l.kv("missing", names.as_bytes());
+        }
+    }
+
     /// What was seen last (for status and metrics).
     pub fn seen(&self) -> &Seen {
         &self.seen

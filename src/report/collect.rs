@@ -14,6 +14,7 @@ use crate::observe::proc::vmallocinfo::VmallocSummary;
 use crate::observe::proc::zoneinfo::PcpSummary;
 use crate::observe::proc::{ProcError, ProcRoot};
 use crate::observe::sockets::{Note, Scanner, SourceKind};
+use crate::sys::caps::{self, Cap};
 use crate::sys::{self, Errno};
 use core::fmt;
 
@@ -58,6 +59,8 @@ pub enum Skip {
     /// Bytes queued by unix datagram senders without a peer (sendto() to a bound name):
     /// their receivers' rows show only the first datagram.
     UnixUnattributed(u64),
+    /// A syscall the agent uses that this kernel lacks (`sys::caps`; live /proc only).
+    Kernel(Cap),
 }
 
 impl fmt::Display for Skip {
@@ -135,6 +138,13 @@ impl fmt::Display for Skip {
             Skip::UnixText => f.write_str(
                 "net/unix: read as /proc text, which shows no queue lengths — unix receive \
                  queues are not seen (rx_queue 0, rx_queue_source \"text\")",
+            ),
+            Skip::Kernel(c) => write!(
+                f,
+                "kernel: no {} (Linux >= {}) — the agent's {}",
+                c.name(),
+                c.since(),
+                c.without()
             ),
             Skip::UnixUnattributed(b) => write!(
                 f,
@@ -362,7 +372,14 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     // Every socket, in every network namespace, streamed (sock_diag, or the text tables
     // through one 4 KiB buffer); only the top N are kept.
     {
-        let mut scanner = Scanner::new(root, Scanner::is_live_root(root));
+        let live = Scanner::is_live_root(root);
+        let mut scanner = Scanner::new(root, live);
+        // What this kernel lacks of what the agent would use (not a tree's: never asked there).
+        if live {
+            for c in caps::get().missing() {
+                f.skip(Skip::Kernel(c));
+            }
+        }
         let Findings {
             tables,
             rx_queued,

@@ -50,6 +50,8 @@ pub fn strerror(e: Errno) -> &'static str {
         libc::EEXIST => "File exists",
         libc::EROFS => "Read-only file system",
         libc::EFBIG => "File too large",
+        libc::EPROTONOSUPPORT => "Protocol not supported",
+        libc::EOPNOTSUPP => "Operation not supported",
         ENOTREG => "Not a regular file (a FIFO, device or directory)",
         _ => "system error",
     }

@@ -7,6 +7,7 @@
 
 pub mod daemon;
 pub mod json;
+pub mod oldkernel;
 
 #[allow(unused_imports)]
 pub use daemon::*;

@@ -4,7 +4,8 @@
 
 use crate::act::executors::Outcome;
 use crate::config::{Config, Trigger};
-use crate::decide::policy::{Decision, Level, Policy, Snapshot};
+use crate::decide::eta::Estimate;
+use crate::decide::policy::{Decision, Level, NO_ETA, Policy, Snapshot};
 use crate::observe::proc::net::SocketEntry;
 use crate::output::audit::{AuditLine, ResultKind};
 use crate::output::sink::{self, Severity};
@@ -29,6 +30,8 @@ pub struct Seen {
 #[derive(Default)]
 pub struct Recorder {
     stats: Stats,
+    /// The policy's oom_eta estimate of this poll, for audit lines (`measurement_pairs`).
+    eta: Option<Estimate>,
 }
 
 impl Recorder {
@@ -59,12 +62,20 @@ impl Recorder {
         }
     }
 
-    /// The policy's own incident state and action budget, for the files: one source of truth.
+    /// The policy's own incident state, action budget and oom_eta estimate, for the files and
+    /// the audit lines: one source of truth.
     pub fn decided(&mut self, policy: &Policy, now_ms: u64) {
         for t in Trigger::ALL {
             self.stats.incidents[t.index()] = IncidentLevel::from(policy.level(t));
         }
         self.stats.actions_last_hour = policy.actions_in_last_hour(now_ms) as u64;
+        self.eta = policy.oom_eta();
+        self.stats.oom_eta_s = self.eta.and_then(|e| e.eta_s);
+    }
+
+    /// The oom_eta estimate the last decisions were taken on (for `measurement_pairs`).
+    pub fn eta(&self) -> Option<Estimate> {
+        self.eta
     }
 
     /// Audits a decision that is not an action to carry out (threshold, recovered, skip).
@@ -80,13 +91,8 @@ impl Recorder {
                 l.kv("trigger", trigger.name().as_bytes())
                     .kv("level", level.name().as_bytes())
                     .kvd("value", value);
-                measurement_pairs(
-                    &mut l,
-                    snap,
-                    trigger,
-                    snap.suspects.first().map(|_| 0),
-                    None,
-                );
+                let worst = snap.suspects.first().map(|_| 0);
+                measurement_pairs(&mut l, snap, trigger, worst, None, self.eta);
                 let sev = if level == Level::Act {
                     Severity::Warning
                 } else {
@@ -100,10 +106,13 @@ impl Recorder {
                 held_ms,
             } => {
                 let mut l = AuditLine::new("recovered");
-                l.kv("trigger", trigger.name().as_bytes())
-                    .kvd("value", value)
-                    .kvd("held_ms", held_ms);
-                measurement_pairs(&mut l, snap, trigger, None, None);
+                l.kv("trigger", trigger.name().as_bytes());
+                // oom_eta recovers with no estimate once memory stops falling: no value then.
+                if !(trigger == Trigger::OomEta && value == NO_ETA) {
+                    l.kvd("value", value);
+                }
+                l.kvd("held_ms", held_ms);
+                measurement_pairs(&mut l, snap, trigger, None, None, self.eta);
                 self.emit(Severity::Notice, l);
             }
             Decision::Skip {
@@ -119,7 +128,7 @@ impl Recorder {
                 l.kv("rule", r.name.as_bytes())
                     .kv("action", r.action.name().as_bytes())
                     .kv("trigger", trigger.name().as_bytes());
-                measurement_pairs(&mut l, snap, trigger, None, None);
+                measurement_pairs(&mut l, snap, trigger, None, None, self.eta);
                 l.kv("result", ResultKind::Skipped.name().as_bytes())
                     .kv("reason", reason.text().as_bytes());
                 self.emit(Severity::Warning, l);
@@ -185,13 +194,15 @@ impl Recorder {
 }
 
 /// The measurement pairs every audit line carries: the suspect socket (when there is one),
-/// its owner, ghost_kb and available_kb.
+/// its owner, ghost_kb and available_kb; on oom_eta lines also the estimate (`eta_s=`, while
+/// memory is falling) and the slope it came from (`slope_kb_s=`).
 pub fn measurement_pairs(
     l: &mut AuditLine,
     snap: &Snapshot,
     trigger: Trigger,
     suspect: Option<usize>,
     owner: Option<usize>,
+    eta: Option<Estimate>,
 ) {
     let s = suspect
         .and_then(|i| snap.suspects.get(i))
@@ -213,5 +224,11 @@ pub fn measurement_pairs(
     l.kvd("ghost_kb", snap.ghost_kb);
     if let Some(a) = snap.available_kb {
         l.kvd("available_kb", a);
+    }
+    if let Some(e) = eta.filter(|_| trigger == Trigger::OomEta) {
+        if let Some(s) = e.eta_s {
+            l.kvd("eta_s", s);
+        }
+        l.kvd("slope_kb_s", e.slope_kb_s());
     }
 }

@@ -79,6 +79,10 @@ pub struct Stats {
     /// Per trigger, in `Trigger::ALL` order.
     pub incidents: [IncidentLevel; Trigger::ALL.len()],
     pub seq: u64,
+    /// Seconds until MemAvailable reaches its floor at the current rate (the `oom_eta`
+    /// estimate); None while memory is not falling or no estimate exists yet. The metric
+    /// `ghostwatch_oom_eta_seconds` is absent while None.
+    pub oom_eta_s: Option<u32>,
 }
 
 /// The config the two files need: where they go and the two settings the status file shows.
@@ -164,6 +168,11 @@ pub fn format_status(
         Some(a) => write!(w, "{a}")?,
         None => w.write_str("null")?,
     }
+    w.write_str(",\"oom_eta_s\":")?;
+    match s.oom_eta_s {
+        Some(e) => write!(w, "{e}")?,
+        None => w.write_str("null")?,
+    }
     write!(
         w,
         ",\"sockets_seen\":{},\"tables_read\":{},\"worst_socket\":",
@@ -231,6 +240,14 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
     )?;
     if let Some(a) = s.available_kb {
         gauge(w, "ghostwatch_available_kb", "MemAvailable (kB).", a as i64)?;
+    }
+    if let Some(e) = s.oom_eta_s {
+        gauge(
+            w,
+            "ghostwatch_oom_eta_seconds",
+            "Estimated time until MemAvailable reaches min_available_kb at its current slope (absent while not falling).",
+            i64::from(e),
+        )?;
     }
     gauge(
         w,
@@ -312,7 +329,12 @@ mod tests {
     #[test]
     fn per_trigger_and_per_result_sections() {
         let s = Stats {
-            incidents: [IncidentLevel::Act, IncidentLevel::None, IncidentLevel::Warn],
+            incidents: [
+                IncidentLevel::Act,
+                IncidentLevel::None,
+                IncidentLevel::Warn,
+                IncidentLevel::None,
+            ],
             actions: [1, 2, 3, 4],
             read_errors: 5,
             actions_last_hour: 6,
@@ -321,7 +343,7 @@ mod tests {
         let mut t = Text::new();
         format_status(&mut t, &s, false, 1000).unwrap();
         assert!(
-            t.contains(r#","incidents":{"ghost":"act","backlog":"none","available":"warn"},"actions":{"ok":1,"failed":2,"dry_run":3,"skipped":4},"read_errors":5,"#),
+            t.contains(r#","incidents":{"ghost":"act","backlog":"none","available":"warn","oom_eta":"none"},"actions":{"ok":1,"failed":2,"dry_run":3,"skipped":4},"read_errors":5,"#),
             "{t}"
         );
         assert!(
@@ -363,6 +385,7 @@ mod tests {
             write_errors: u64::MAX,
             incidents: [IncidentLevel::Warn; Trigger::ALL.len()],
             seq: u64::MAX,
+            oom_eta_s: Some(u32::MAX),
             ..Default::default()
         };
         let mut t = Text::new();
@@ -379,6 +402,24 @@ mod tests {
             "{t}"
         );
         println!("status {status_len} bytes, metrics {} bytes", t.len());
+    }
+
+    #[test]
+    fn oom_eta_is_absent_while_memory_is_not_falling() {
+        let mut s = Stats::default();
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(t.contains(r#","oom_eta_s":null,"#), "{t}");
+        let mut t = Text::new();
+        format_metrics(&mut t, &s).unwrap();
+        assert!(!t.contains("ghostwatch_oom_eta_seconds"), "{t}");
+        s.oom_eta_s = Some(42);
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(t.contains(r#","oom_eta_s":42,"#), "{t}");
+        let mut t = Text::new();
+        format_metrics(&mut t, &s).unwrap();
+        assert!(t.contains("\nghostwatch_oom_eta_seconds 42\n"), "{t}");
     }
 
     #[test]

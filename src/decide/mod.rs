@@ -2,5 +2,6 @@
 //! limits (`policy`) and when the next poll is due (`schedule`).
 //! Must not do I/O, sleep, log or read a clock: time comes in as a number.
 
+pub mod correlate;
 pub mod policy;
 pub mod schedule;

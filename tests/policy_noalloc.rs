@@ -112,6 +112,7 @@ fn suspect(rx_queue: u64, inode: u64, pid: u32, comm: &str, exe: &str) -> Suspec
             charged: rx_queue,
         },
         owners,
+        blame: Default::default(),
     }
 }
 

@@ -383,6 +383,7 @@ impl Observer {
                         || Suspect {
                             socket: *s,
                             owners: heapless::Vec::new(),
+                            blame: policy::SuspectBlame::default(),
                         },
                     );
                 }

@@ -64,7 +64,7 @@ impl Ratio {
 impl core::fmt::Display for Ratio {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // One decimal, rounded half up.
-        let tenths = (self.0 + 5) / 10;
+        let tenths = self.0.saturating_add(5) / 10;
         write!(f, "{}.{}", tenths / 10, tenths % 10)
     }
 }
@@ -267,7 +267,8 @@ impl<const N: usize, const S: usize> History<N, S> {
         let mut prev: Option<usize> = None;
         for s in self.slots() {
             if let Some(p) = prev {
-                rises = rises.saturating_add(pos(self.ghost_kb[s].saturating_sub(self.ghost_kb[p])));
+                rises =
+                    rises.saturating_add(pos(self.ghost_kb[s].saturating_sub(self.ghost_kb[p])));
             }
             prev = Some(s);
         }
@@ -435,7 +436,9 @@ mod tests {
 
     /// A tiny deterministic noise source (no rand crate).
     fn noise(seed: &mut u64) -> i64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 33) % 2001) as i64 - 1000
     }
 
@@ -445,7 +448,12 @@ mod tests {
         // Decoy: 60 MiB, steady. Culprit: +512 KiB a second while Ghost grows 34× that.
         for t in 0..12u64 {
             let culprit = 2 * MB + t * 512 * 1024;
-            feed(&mut h, t, 100_000 + (t * 512 * 34) as i64, &[(1, 60 * MB), (2, culprit)]);
+            feed(
+                &mut h,
+                t,
+                100_000 + (t * 512 * 34) as i64,
+                &[(1, 60 * MB), (2, culprit)],
+            );
         }
         let (w, r) = ranked(&mut h);
         let w = w.unwrap();
@@ -528,7 +536,10 @@ mod tests {
         }
         assert!(shares.windows(2).all(|w| w[1] <= w[0]), "{shares:?}");
         let (_, r) = ranked(&mut h);
-        assert_eq!(r[0].explains_pm, 0, "a window of no growth explains nothing");
+        assert_eq!(
+            r[0].explains_pm, 0,
+            "a window of no growth explains nothing"
+        );
         assert_eq!(r[0].measured, None);
         assert_eq!(r[0].ratio, Some(Ratio(3000)), "what it pins, it still pins");
         assert_eq!(h.ratio_of(key(2)), Some(Ratio(3000)));

@@ -517,7 +517,11 @@ fn select_target(rule: &Rule, rule_exe: Option<FileId>, snap: &Snapshot) -> Targ
             .and_then(|s| (!s.owners.is_empty()).then_some(0));
         return Target::Context { suspect, owner };
     }
-    let matching = |s: &Suspect| s.owners.iter().position(|o| owner_matches(rule, rule_exe, o));
+    let matching = |s: &Suspect| {
+        s.owners
+            .iter()
+            .position(|o| owner_matches(rule, rule_exe, o))
+    };
     let Some(suspect) = snap.best_suspect(rule.trigger, |s| matching(s).is_some()) else {
         return Target::Refused;
     };
@@ -1566,7 +1570,10 @@ mod tests {
     fn backlog_counts_what_a_queue_holds_once_a_ratio_is_trusted() {
         let c = with_rules(
             cfg(),
-            &[comm(rule("drain", Trigger::Backlog, ActionKind::Drain), "zebra")],
+            &[comm(
+                rule("drain", Trigger::Backlog, ActionKind::Drain),
+                "zebra",
+            )],
         );
         // 2 MB queued, 34× pinned: 68 MB held, over the 8 MB act level; the 5 MB decoy is not.
         let s = [

@@ -7,7 +7,7 @@ use ghostwatch::decide::policy::{
     Decision, MAX_DECISIONS, Policy, Snapshot, Suspect, SuspectOwner,
 };
 use ghostwatch::observe::owners::Owner;
-use ghostwatch::observe::proc::net::{Endpoint, Proto, SocketEntry};
+use ghostwatch::observe::proc::net::{Endpoint, Proto, RxSource, SocketEntry};
 use ghostwatch::observe::proc::pid::Comm;
 
 #[path = "support/counting_alloc.rs"]
@@ -110,6 +110,7 @@ fn suspect(rx_queue: u64, inode: u64, pid: u32, comm: &str, exe: &str) -> Suspec
             inode,
             netns: 0,
             charged: rx_queue,
+            rx_source: RxSource::SockDiag,
         },
         owners,
         blame: Default::default(),

@@ -109,7 +109,9 @@ pub struct Observer {
 
 impl Observer {
     /// Opens meminfo (Err names the file: nothing to watch without it) and picks the socket
-    /// source for `root`.
+    /// source for `root`. Inlined into `Agent::new`, so the ~38 KB are built where the agent
+    /// keeps them, not on a frame of their own and moved (mlockall keeps every stack page).
+    #[inline(always)]
     pub fn new(root: &ProcRoot) -> Result<Observer, String> {
         let meminfo_fd = root
             .open(b"meminfo")
@@ -350,6 +352,13 @@ impl Observer {
                 .iter()
                 .any(|s| family(s.socket.proto) == Some(f))
         });
+        // A unix socket at the backlog warn level is re-read every poll while it stays there
+        // (the unix table is otherwise read with the periodic scans only): else the incident
+        // would "recover" on the next poll that does not read it, and a drain go unseen.
+        let held_unix = self
+            .suspects
+            .iter()
+            .any(|s| s.socket.proto == Proto::Unix && s.socket.rx_queue >= cfg.backlog_warn_bytes);
         let mut mem = [None, None];
         if let Ok(ss) = root
             .open(b"net/sockstat")
@@ -410,12 +419,14 @@ impl Observer {
         if full && periodic && self.cycles > 1 {
             self.scanner.discover(root);
         }
-        // Unix queues are small by construction (bounded by their senders' buffers), so the
-        // unix dump rides along with the periodic full scans only.
+        // Unix queues are bounded by their senders' buffers (a datagram receiver's is what its
+        // connected senders hold, diag::UnixSenders) and in no sockstat counter; the unix
+        // dump (two passes) rides along with the periodic full scans, and with every poll
+        // while a unix socket is at the warn level.
         let want = |proto: Proto| match proto {
             p if is_tcp(p) => read_tcp,
             p if is_udp(p) => read_udp,
-            Proto::Unix => periodic,
+            Proto::Unix => periodic || held_unix,
             _ => true,
         };
         let mut seen = 0u64;

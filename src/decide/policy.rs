@@ -790,7 +790,7 @@ fn push(out: &mut heapless::Vec<Decision, MAX_DECISIONS>, d: Decision) {
 mod tests {
     use super::*;
     use crate::config::{ActionKind, Str, SyslogTarget};
-    use crate::observe::proc::net::{Endpoint, Proto};
+    use crate::observe::proc::net::{Endpoint, Proto, RxSource};
     use crate::observe::proc::pid::Comm;
 
     const MB: u64 = 1_000_000;
@@ -876,6 +876,7 @@ mod tests {
                 inode,
                 netns: 0,
                 charged: rx_queue,
+                rx_source: RxSource::SockDiag,
             },
             owners: heapless::Vec::new(),
             blame: SuspectBlame::default(),

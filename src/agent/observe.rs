@@ -198,9 +198,8 @@ impl Observer {
     /// a false "no matching owner", so the poll waits for the walk.
     pub fn owners_known(&mut self, cfg: &Config, root: &ProcRoot) -> bool {
         self.resolve_owners(cfg, root);
-        let unowned = |(i, s): (usize, &Suspect)| {
-            policy::owner_worthy(cfg, i, s.socket.rx_queue) && s.owners.is_empty()
-        };
+        let unowned =
+            |(i, s): (usize, &Suspect)| policy::suspect_worthy(cfg, i, s) && s.owners.is_empty();
         !(self.owners.walking() && self.suspects.iter().enumerate().any(unowned))
     }
 
@@ -517,7 +516,7 @@ impl Observer {
     fn tracked(&self, cfg: &Config) -> [bool; policy::MAX_SUSPECTS] {
         let mut t = [false; policy::MAX_SUSPECTS];
         for (i, s) in self.suspects.iter().enumerate() {
-            t[i] = policy::owner_worthy(cfg, i, s.socket.rx_queue);
+            t[i] = policy::suspect_worthy(cfg, i, s);
         }
         t
     }
@@ -574,7 +573,7 @@ impl Observer {
         // reach of the warn level. Small queues come and go; walking for them would never end.
         let mut inodes: heapless::Vec<u64, { policy::MAX_SUSPECTS }> = heapless::Vec::new();
         for (i, s) in self.suspects.iter().enumerate() {
-            if policy::owner_worthy(cfg, i, s.socket.rx_queue) {
+            if policy::suspect_worthy(cfg, i, s) {
                 let _ = inodes.push(s.socket.inode);
             }
         }

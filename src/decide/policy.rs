@@ -128,6 +128,13 @@ pub fn owner_worthy(cfg: &Config, rank: usize, rx_queue: u64) -> bool {
     rank == 0 || rx_queue >= cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR
 }
 
+/// `owner_worthy` for a suspect as the correlation sees it: its queue counted at what it holds
+/// (`Suspect::held_bytes`), and every suspect that moves with Ghost (a ghost rule may aim at
+/// it however small its queue looks).
+pub fn suspect_worthy(cfg: &Config, rank: usize, s: &Suspect) -> bool {
+    owner_worthy(cfg, rank, s.held_bytes()) || s.blame.moves_with_ghost()
+}
+
 /// A process holding a suspect socket, with what rules match on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SuspectOwner {

@@ -2,8 +2,7 @@
 //! (streamed, only the top N kept), the owners of the listed sockets and every process's RSS
 //! into one `Findings`; every gap but meminfo becomes a `Skip` note.
 
-use super::watch::{MAX_LISTED, Watch};
-use super::{MAX_SKIPS, MAX_TOP};
+use super::{MAX_LISTED, MAX_SKIPS, MAX_TOP, Watch};
 use crate::observe::ghost::{self, Ghost};
 use crate::observe::owners::{self, Owners, WalkMode};
 use crate::observe::proc::meminfo::{Field, MemInfo};

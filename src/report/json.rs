@@ -300,7 +300,7 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
 
 /// `.watch`: the window, Ghost's growth, the sockets ranked by how much of it they explain
 /// (each with `inode`), the culprit's pinning ratio.
-fn write_watch(w: &mut JsonWriter<'_>, r: &Findings, x: &super::watch::Watch) -> io::Result<()> {
+fn write_watch(w: &mut JsonWriter<'_>, r: &Findings, x: &super::Watch) -> io::Result<()> {
     w.key("watch")?;
     w.begin_object()?;
     w.field_u64("seconds", u64::from(x.seconds))?;

@@ -25,6 +25,41 @@ pub use verdict::{
 use crate::observe::proc::ProcRoot;
 use std::io;
 
+/// Sockets the watch lists (ranked), whose owners the report looks for.
+pub const MAX_LISTED: usize = 8;
+
+/// One ranked socket.
+#[derive(Clone, Debug)]
+pub struct Ranked {
+    /// As the last sample that saw it read it.
+    pub socket: crate::observe::proc::net::SocketEntry,
+    pub blame: crate::decide::correlate::Blame,
+}
+
+/// What a watch saw.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    pub seconds: u32,
+    /// None with fewer than two samples.
+    pub window: Option<crate::decide::correlate::Window>,
+    /// Most explaining first.
+    pub ranked: heapless::Vec<Ranked, MAX_LISTED>,
+    /// Ghost (kB) per sample, oldest first.
+    pub ghost_series: heapless::Vec<i64, { watch::MAX_SAMPLES }>,
+    /// The first ranked socket's queue per sample (None: not among the largest then).
+    pub queue_series: heapless::Vec<Option<u64>, { watch::MAX_SAMPLES }>,
+}
+
+impl Watch {
+    /// The socket that moved with Ghost, when Ghost grew and one did.
+    pub fn culprit(&self) -> Option<&Ranked> {
+        let grew = self.window.is_some_and(|w| w.ghost_grew());
+        self.ranked
+            .first()
+            .filter(|r| grew && r.blame.moves_with_ghost())
+    }
+}
+
 /// Most sockets `--top` may ask for.
 pub const MAX_TOP: usize = 100;
 
@@ -55,7 +90,7 @@ pub fn run(
         Some(s) => Some(watch::watch(root, s, opts.progress)?),
         None => None,
     };
-    let mut also = [0u64; watch::MAX_LISTED];
+    let mut also = [0u64; MAX_LISTED];
     let n = watched.as_ref().map_or(0, |w| {
         for (slot, r) in also.iter_mut().zip(&w.ranked) {
             *slot = r.socket.inode;

@@ -6,8 +6,8 @@
 //! The sampling does I/O and sleeps (`watch`); the verdict and the sparklines are pure.
 
 use super::units::{Bytes, Kb};
-use super::{Findings, collect};
-use crate::decide::correlate::{Blame, History, Key, Window};
+use super::{Findings, Ranked, Watch, collect};
+use crate::decide::correlate::{Blame, History, Key};
 use crate::observe::proc::ProcRoot;
 use crate::observe::proc::net::{Proto, SocketEntry, TableStats, insert_top};
 use crate::observe::sockets::Scanner;
@@ -23,41 +23,6 @@ pub const MAX_SAMPLES: usize = 61;
 pub const MIN_SAMPLE_MS: u64 = 250;
 /// Sockets followed per sample: the largest queues.
 pub const WATCH_SOCKETS: usize = 64;
-/// Sockets the watch lists (ranked), whose owners the report looks for.
-pub const MAX_LISTED: usize = 8;
-
-/// One ranked socket.
-#[derive(Clone, Debug)]
-pub struct Ranked {
-    /// As the last sample that saw it read it.
-    pub socket: SocketEntry,
-    pub blame: Blame,
-}
-
-/// What a watch saw.
-#[derive(Clone, Debug)]
-pub struct Watch {
-    pub seconds: u32,
-    /// None with fewer than two samples.
-    pub window: Option<Window>,
-    /// Most explaining first.
-    pub ranked: heapless::Vec<Ranked, MAX_LISTED>,
-    /// Ghost (kB) per sample, oldest first.
-    pub ghost_series: heapless::Vec<i64, MAX_SAMPLES>,
-    /// The first ranked socket's queue per sample (None: not among the largest then).
-    pub queue_series: heapless::Vec<Option<u64>, MAX_SAMPLES>,
-}
-
-impl Watch {
-    /// The socket that moved with Ghost, when Ghost grew and one did.
-    pub fn culprit(&self) -> Option<&Ranked> {
-        let grew = self.window.is_some_and(|w| w.ghost_grew());
-        self.ranked
-            .first()
-            .filter(|r| grew && r.blame.moves_with_ghost())
-    }
-}
-
 /// Time between samples for a watch of `seconds`: S/60, at least `MIN_SAMPLE_MS`.
 pub fn sample_ms(seconds: u32) -> u64 {
     (u64::from(seconds) * 1000 / (MAX_SAMPLES as u64 - 1)).max(MIN_SAMPLE_MS)

@@ -216,6 +216,9 @@ pub struct Config {
     pub breadcrumb_file: Str,
     /// drain: most packets discarded per action.
     pub drain_max_packets: u32,
+    /// How long after an action on a socket or its owner the agent waits for memory to come
+    /// back before it audits the action ineffective (`decide::verify`).
+    pub verify_s: u32,
     /// Processes kept out of the OOM killer's reach (oom_score_adj -1000): comm names (root's
     /// processes only) or absolute exe paths. The agent itself is covered by `oom_score_adj`.
     pub protect: Vec<Str, MAX_PROTECT>,
@@ -268,6 +271,7 @@ pub mod defaults {
     pub const OOM_SCORE_ADJ: i32 = -1000;
     pub const BREADCRUMB_FILE: &str = "/var/lib/ghostwatch/reboot-reason";
     pub const DRAIN_MAX_PACKETS: u32 = 100_000;
+    pub const VERIFY_S: u32 = 3;
     /// drain: longest time one drain action runs (ms).
     pub const DRAIN_MAX_MS: u64 = 2000;
     /// clamp: SO_RCVBUF when a rule gives none (validation requires `rcvbuf`, so this is a
@@ -301,6 +305,7 @@ impl Default for Config {
             mlock: true,
             breadcrumb_file: cut_str(defaults::BREADCRUMB_FILE),
             drain_max_packets: defaults::DRAIN_MAX_PACKETS,
+            verify_s: defaults::VERIFY_S,
             protect: Vec::new(),
             watchdog_device: None,
             watchdog_timeout_s: None,
@@ -348,6 +353,7 @@ impl Config {
         self.mlock = true;
         self.breadcrumb_file = cut_str(defaults::BREADCRUMB_FILE);
         self.drain_max_packets = defaults::DRAIN_MAX_PACKETS;
+        self.verify_s = defaults::VERIFY_S;
         self.protect.clear();
         self.watchdog_device = None;
         self.watchdog_timeout_s = None;

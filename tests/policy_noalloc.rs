@@ -75,6 +75,7 @@ fn config() -> Config {
         mlock: false,
         breadcrumb_file: Str::try_from("/var/lib/ghostwatch.reboot").unwrap(),
         drain_max_packets: 1000,
+        verify_s: 3,
         protect: heapless::Vec::new(),
         watchdog_device: None,
         watchdog_timeout_s: None,

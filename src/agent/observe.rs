@@ -105,6 +105,8 @@ pub struct Observer {
     /// Ghost, MemAvailable and the suspects' queues over the last polls, and their ranking.
     history: History<HISTORY_SAMPLES, HISTORY_SOCKETS>,
     blame: heapless::Vec<Blame, HISTORY_SOCKETS>,
+    /// Which tables this poll's `read_sockets` read: tcp, udp families, and the unix dump.
+    read_now: [bool; 3],
 }
 
 impl Observer {
@@ -133,6 +135,7 @@ impl Observer {
             seen: Seen::default(),
             history: History::default(),
             blame: heapless::Vec::new(),
+            read_now: [false; 3],
         })
     }
 
@@ -401,6 +404,7 @@ impl Observer {
             }
         }
         let (read_tcp, read_udp) = (read[0], read[1]);
+        self.read_now = [read_tcp, read_udp, periodic];
         // Suspects of the families not re-read this poll stay if tracked and still queued; the
         // rest are found again. The kept ones are in order again after their re-check.
         let mut i = 0;
@@ -564,6 +568,46 @@ impl Observer {
             };
         }
         sum
+    }
+
+    /// The queue of an action's target socket now, for its verification (`decide::verify`),
+    /// through the same means as suspect tracking: a peek through the owner's fd (live /proc;
+    /// fails once the owner is gone or on kernels without pidfd_getfd), else this poll's
+    /// `suspects` when they came from a table read that covers the socket's protocol: its
+    /// queue there, or — absent from them — 0 (gone, or empty), or at most the smallest listed
+    /// queue when the list is full. None when neither can say.
+    pub fn queue_of(
+        &self,
+        root: &ProcRoot,
+        target: &Target,
+        proto: Proto,
+        suspects: &[Suspect],
+    ) -> Option<u64> {
+        if root.is_live() {
+            if let Ok(p) = executors::peek(target) {
+                return Some(p.rx_queue);
+            }
+        }
+        if let Some(s) = suspects.iter().find(|s| s.socket.inode == target.inode) {
+            return Some(s.socket.rx_queue);
+        }
+        let read = match (family(proto), proto) {
+            (Some(f), _) => self.read_now[f],
+            (None, Proto::Unix) => self.read_now[2],
+            (None, _) => true,
+        };
+        if !read {
+            return None;
+        }
+        Some(if suspects.len() < policy::MAX_SUSPECTS {
+            0
+        } else {
+            suspects
+                .iter()
+                .map(|s| s.socket.rx_queue)
+                .min()
+                .unwrap_or(0)
+        })
     }
 
     /// Resolves owners (and their exe) of the current suspects through the owner cache: a

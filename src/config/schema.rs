@@ -109,6 +109,7 @@ pub const TOP: &[KeySpec] = &[
     flag("mlock"),
     text("breadcrumb_file", MAX_STR),
     int("drain_max_packets", 1, 10_000_000),
+    int("verify_s", 1, 3600),
     KeySpec {
         name: "protect",
         kind: Kind::StrList {

@@ -79,6 +79,7 @@ struct RawConfig {
     mlock: Option<bool>,
     breadcrumb_file: Option<Str>,
     drain_max_packets: Option<i64>,
+    verify_s: Option<i64>,
     protect: Option<Vec<Str, { super::MAX_PROTECT }>>,
     watchdog_device: Option<Str>,
     watchdog_timeout_s: Option<i64>,
@@ -269,6 +270,7 @@ impl Validator<'_> {
             "drain_max_packets",
             defaults::DRAIN_MAX_PACKETS.into(),
         )?);
+        cfg.verify_s = u32_of(self.top_int(raw.verify_s, "verify_s", defaults::VERIFY_S.into())?);
 
         if let Some(list) = &raw.protect {
             self.protect(list, cfg)?;

@@ -17,6 +17,15 @@
 //! the rung's first action rather than its latest retry is deliberate: with a cooldown shorter
 //! than E, the lower rung's retries would otherwise postpone the next rung for ever (a reboot
 //! rule that never fires).
+//!
+//! Results: the agent reports what became of each action (`learn`). A rung whose latest action
+//! failed or proved ineffective (verification saw nothing come back, `decide::verify`) no longer
+//! holds the ladder: the next rung of the same trigger acts at once, without waiting its
+//! `escalate_after_s`. An ordinary failure is retried after the cooldown and counts against the
+//! hourly budget like any attempt. An action that cannot work here (`Learned::Unsupported`: no
+//! `pidfd_getfd` on this kernel, `Outcome::unsupported`) is a failure of its rung reported once per
+//! incident: the rung is not tried again until the incident closes, and its attempt is taken
+//! back out of the hourly window (nothing was done, so nothing may be rationed by it).
 
 use crate::config::{Config, Name, Rule, Trigger};
 use crate::decide::correlate::{MOVES_WITH_PM, Ratio};
@@ -324,6 +333,20 @@ pub enum Decision {
     },
 }
 
+/// What became of an action, as the agent reports it back (`Policy::learn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learned {
+    /// Carried out, and verified where there was something to verify: the rung holds.
+    Worked,
+    /// `result=failed`: the next rung may act at once; this one is retried after its cooldown.
+    Failed,
+    /// Failed because this kernel or these capabilities cannot do it: as `Failed`, and not
+    /// tried again in this incident; its attempt leaves the hourly window.
+    Unsupported,
+    /// Carried out, but nothing came back within `verify_s`: the next rung may act at once.
+    Ineffective,
+}
+
 /// One trigger's incident. `started_ms == None`: no incident open.
 #[derive(Clone, Copy, Debug, Default)]
 struct Incident {
@@ -391,6 +414,20 @@ struct RuleState {
     last_acted_ms: Option<u64>,
     skipped_no_match: bool,
     skipped_rate_limit: bool,
+    /// The rule's latest action in this incident failed or was ineffective: it no longer
+    /// holds the next rung back.
+    gave_up: bool,
+    /// The rule cannot work here (`Learned::Unsupported`): not tried again in this incident.
+    unsupported: bool,
+}
+
+/// What an earlier rung of a trigger means for the next one's escalation timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    /// The timer runs from here (None: that rung has not acted yet; later rungs wait for it).
+    From(Option<u64>),
+    /// That rung failed or was ineffective: the next one may act now.
+    Open,
 }
 
 /// Whom a rule would hit in this snapshot.
@@ -683,10 +720,9 @@ impl Policy {
         let max_per_hour = (cfg.max_actions_per_hour as usize).min(MAX_ACTIONS_PER_HOUR);
         let cooldown_ms = u64::from(cfg.cooldown_s) * 1000;
 
-        // Per trigger, the escalation zero point set by the nearest earlier rule that could hit
-        // something: None = no such rule yet (zero point: incident reached act),
-        // Some(None) = there is one and it has not acted yet (later rungs wait for it).
-        let mut rung: [Option<Option<u64>>; Trigger::ALL.len()] = [None; Trigger::ALL.len()];
+        // Per trigger, the escalation gate set by the nearest earlier rule that could hit
+        // something: None = no such rule yet (zero point: incident reached act).
+        let mut rung: [Option<Gate>; Trigger::ALL.len()] = [None; Trigger::ALL.len()];
         for ((i, rule), state) in cfg.rules.iter().enumerate().zip(self.rules.iter_mut()) {
             let ts = rule.trigger.index();
             if !at_act[ts] {
@@ -694,13 +730,22 @@ impl Policy {
             }
             let target = select_target(rule, snap.rule_exe.get(i).copied().flatten(), snap);
             let zero_ms = match rung[ts] {
-                None => self.incidents[ts].act_since_ms,
-                Some(first_acted) => first_acted,
+                None => Gate::From(self.incidents[ts].act_since_ms),
+                Some(g) => g,
             };
-            let escalated = match rule.escalate_after_s {
-                None => true,
-                Some(s) => zero_ms.is_some_and(|z| now.saturating_sub(z) >= u64::from(s) * 1000),
+            let escalated = match (rule.escalate_after_s, zero_ms) {
+                (None, _) | (_, Gate::Open) => true,
+                (Some(s), Gate::From(z)) => {
+                    z.is_some_and(|z| now.saturating_sub(z) >= u64::from(s) * 1000)
+                }
             };
+            if state.unsupported {
+                // Reported once (its failed line); the next rung goes on without it.
+                if target != Target::Refused {
+                    rung[ts] = Some(Gate::Open);
+                }
+                continue;
+            }
             let cooled = state
                 .last_acted_ms
                 .is_none_or(|t| now.saturating_sub(t) >= cooldown_ms);
@@ -730,7 +775,40 @@ impl Policy {
                 }
             }
             if target != Target::Refused {
-                rung[ts] = Some(state.first_acted_ms);
+                rung[ts] = Some(if state.gave_up {
+                    Gate::Open
+                } else {
+                    Gate::From(state.first_acted_ms)
+                });
+            }
+        }
+    }
+
+    /// Learns what became of rule `rule`'s action decided at `acted_ms` (the snapshot clock of
+    /// that evaluation): see the module text. A result for an action of an incident that has
+    /// closed since, or for a rule the config no longer has, is ignored. Never fails, never
+    /// allocates.
+    pub fn learn(&mut self, cfg: &Config, rule: usize, acted_ms: u64, what: Learned) {
+        self.reconfigured(cfg);
+        let Some(state) = self.rules.get_mut(rule) else {
+            return;
+        };
+        if state.first_acted_ms.is_none_or(|f| acted_ms < f) {
+            return;
+        }
+        match what {
+            Learned::Worked => state.gave_up = false,
+            Learned::Failed | Learned::Ineffective => state.gave_up = true,
+            Learned::Unsupported => {
+                state.gave_up = true;
+                state.unsupported = true;
+                if cfg
+                    .rules
+                    .get(rule)
+                    .is_some_and(|r| r.action.is_disruptive())
+                {
+                    refund(&mut self.disruptive_ms, acted_ms);
+                }
             }
         }
     }
@@ -761,6 +839,23 @@ fn act(
             window.pop_front();
         }
         let _ = window.push_back(now_ms);
+    }
+}
+
+/// Takes one action decided at `at_ms` back out of the hourly window (the newest such entry).
+fn refund(window: &mut heapless::Deque<u64, MAX_ACTIONS_PER_HOUR>, at_ms: u64) {
+    let Some(pos) = window.iter().rposition(|&t| t == at_ms) else {
+        return;
+    };
+    let n = window.len();
+    // Rotate through once, leaving out the entry at `pos`: bounded, no allocation.
+    for i in 0..n {
+        let Some(t) = window.pop_front() else {
+            break;
+        };
+        if i != pos {
+            let _ = window.push_back(t);
+        }
     }
 }
 
@@ -824,6 +919,7 @@ mod tests {
             mlock: false,
             breadcrumb_file: Str::try_from("/var/lib/ghostwatch.reboot").unwrap(),
             drain_max_packets: 1000,
+            verify_s: 3,
             protect: heapless::Vec::new(),
             watchdog_device: None,
             watchdog_timeout_s: None,
@@ -1337,6 +1433,161 @@ mod tests {
         // bgpd matches nothing, so "page" escalates from the incident's start; "kill" (0 s)
         // follows "page" in the same evaluation.
         assert_eq!(acts, vec![(0, 2), (20, 1), (20, 3)]);
+    }
+
+    /// Issue 16's ladder: clamp -> drain (3 s) -> restart (10 s), cooldown 5 s, the default
+    /// budget of 6, one poll a second. Each action's result is fed back as `result` says;
+    /// returns (second, rule) of every action and every Skip.
+    fn run_results(
+        result: impl Fn(usize) -> Option<Learned>,
+    ) -> (Vec<(u64, usize)>, Vec<Decision>) {
+        let mut c = with_rules(
+            cfg(),
+            &[
+                comm(rule("clamp", Trigger::Backlog, ActionKind::Clamp), "zebra"),
+                after(
+                    comm(rule("drain", Trigger::Backlog, ActionKind::Drain), "zebra"),
+                    3,
+                ),
+                after(
+                    comm(
+                        rule("restart", Trigger::Backlog, ActionKind::Restart),
+                        "zebra",
+                    ),
+                    10,
+                ),
+            ],
+        );
+        c.cooldown_s = 5;
+        c.max_actions_per_hour = 6;
+        let mut p = Policy::new();
+        let (mut acts, mut skips) = (vec![], vec![]);
+        for t in 0..=25 {
+            let d = eval(&mut p, &c, &snap(t, 0, &[zebra()]));
+            for r in acted(&d) {
+                acts.push((t, r));
+                if let Some(l) = result(r) {
+                    p.learn(&c, r, t * 1000, l);
+                }
+            }
+            skips.extend(d.into_iter().filter(|d| matches!(d, Decision::Skip { .. })));
+        }
+        (acts, skips)
+    }
+
+    #[test]
+    fn unsupported_rungs_hand_over_at_once_reported_once_and_cost_nothing() {
+        // Before results were learned (nothing fed back): the dead rungs are retried every
+        // cooldown, spend the budget, and restart is refused (issue 16's defect).
+        let (acts, skips) = run_results(|_| None);
+        assert_eq!(
+            acts,
+            vec![(0, 0), (3, 1), (5, 0), (8, 1), (10, 0), (13, 1)],
+            "six failed attempts in 13 s"
+        );
+        assert_eq!(skips[0], skip(2, Trigger::Backlog, SkipReason::RateLimit));
+        // Learned: each dead rung acts once, the next one acts on the following poll, the
+        // budget holds only what was really done.
+        let dead = |r| {
+            Some(if r < 2 {
+                Learned::Unsupported
+            } else {
+                Learned::Worked
+            })
+        };
+        let (acts, skips) = run_results(dead);
+        assert_eq!(
+            acts,
+            vec![(0, 0), (1, 1), (2, 2), (7, 2), (12, 2), (17, 2), (22, 2)]
+        );
+        assert!(skips.is_empty(), "{skips:?}");
+        let mut p = Policy::new();
+        let c = with_rules(
+            cfg(),
+            &[comm(
+                rule("clamp", Trigger::Backlog, ActionKind::Clamp),
+                "zebra",
+            )],
+        );
+        assert_eq!(acted(&eval(&mut p, &c, &snap(0, 0, &[zebra()]))), vec![0]);
+        assert_eq!(p.actions_in_last_hour(0), 1);
+        p.learn(&c, 0, 0, Learned::Unsupported);
+        assert_eq!(p.actions_in_last_hour(0), 0, "given back");
+        // Not retried in this incident, whatever the cooldown...
+        for t in [60, 120, 3600] {
+            assert_eq!(
+                acted(&eval(&mut p, &c, &snap(t, 0, &[zebra()]))),
+                Vec::<usize>::new()
+            );
+        }
+        // ...and tried (and reported) again in the next one.
+        assert!(matches!(
+            eval(&mut p, &c, &snap(3601, 0, &[]))[..],
+            [Decision::Recovered { .. }]
+        ));
+        assert_eq!(
+            acted(&eval(&mut p, &c, &snap(3602, 0, &[zebra()]))),
+            vec![0]
+        );
+    }
+
+    #[test]
+    fn failed_or_ineffective_rungs_let_the_next_act_at_once() {
+        for bad in [Learned::Failed, Learned::Ineffective] {
+            // clamp fails or frees nothing: drain acts on the next poll instead of at 3 s;
+            // drain works: restart waits its 10 s from drain's first action. Ordinary failures
+            // are retried after the cooldown and count against the budget.
+            let (acts, _) = run_results(|r| Some(if r == 0 { bad } else { Learned::Worked }));
+            assert_eq!(
+                acts,
+                vec![(0, 0), (1, 1), (5, 0), (6, 1), (10, 0), (11, 1)],
+                "{bad:?}"
+            );
+            // Restart was due at 11 (10 s after drain's first action) but the sixth attempt
+            // filled the budget: ordinary failures count.
+        }
+        // A rung that fails and then works on its retry holds the ladder again.
+        let c = with_rules(
+            cfg(),
+            &[
+                comm(rule("clamp", Trigger::Backlog, ActionKind::Clamp), "zebra"),
+                after(
+                    comm(rule("kill", Trigger::Backlog, ActionKind::Kill), "zebra"),
+                    100,
+                ),
+            ],
+        );
+        let mut c = c;
+        c.cooldown_s = 5;
+        let mut p = Policy::new();
+        assert_eq!(acted(&eval(&mut p, &c, &snap(0, 0, &[zebra()]))), vec![0]);
+        p.learn(&c, 0, 0, Learned::Ineffective);
+        // The verdict on a retry that worked closes the gate again (kill waits its 100 s).
+        assert_eq!(
+            acted(&eval(&mut p, &c, &snap(5, 0, &[zebra()]))),
+            vec![0, 1]
+        );
+        let mut p = Policy::new();
+        assert_eq!(acted(&eval(&mut p, &c, &snap(0, 0, &[zebra()]))), vec![0]);
+        p.learn(&c, 0, 0, Learned::Failed);
+        p.learn(&c, 0, 0, Learned::Worked);
+        assert_eq!(
+            acted(&eval(&mut p, &c, &snap(1, 0, &[zebra()]))),
+            Vec::<usize>::new()
+        );
+        assert_eq!(
+            acted(&eval(&mut p, &c, &snap(100, 0, &[zebra()]))),
+            vec![0, 1]
+        );
+        // A late verdict on an action of an incident that has closed changes nothing.
+        let mut p = Policy::new();
+        eval(&mut p, &c, &snap(0, 0, &[zebra()]));
+        eval(&mut p, &c, &snap(1, 0, &[]));
+        eval(&mut p, &c, &snap(2, 0, &[zebra()]));
+        p.learn(&c, 0, 0, Learned::Unsupported);
+        assert_eq!(p.actions_in_last_hour(2), 2, "not given back");
+        assert_eq!(acted(&eval(&mut p, &c, &snap(7, 0, &[zebra()]))), vec![0]);
+        p.learn(&c, 9, 0, Learned::Failed); // no such rule: ignored
     }
 
     #[test]

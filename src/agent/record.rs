@@ -4,7 +4,8 @@
 
 use crate::act::executors::Outcome;
 use crate::config::{Config, Trigger};
-use crate::decide::policy::{Decision, Level, Policy, Snapshot};
+use crate::decide::eta::Estimate;
+use crate::decide::policy::{Decision, Level, NO_ETA, Policy, Snapshot};
 use crate::decide::verify::Verdict;
 use crate::observe::ghost::{Ghost, MAX_TERMS, Term};
 use crate::observe::proc::net::SocketEntry;
@@ -44,6 +45,8 @@ pub type Terms = heapless::Vec<Term, MAX_TERMS>;
 pub struct Recorder {
     stats: Stats,
     opened_terms: [Option<Terms>; Trigger::ALL.len()],
+    /// The policy's oom_eta estimate of this poll, for audit lines (`measurement_pairs`).
+    eta: Option<Estimate>,
 }
 
 impl Recorder {
@@ -74,9 +77,9 @@ impl Recorder {
         }
     }
 
-    /// The policy's own incident state and action budget, for the files: one source of truth.
-    /// An incident that opened on this poll keeps `ghost`'s terms (its snapshot lines' zero);
-    /// one that closed drops them.
+    /// The policy's own incident state, action budget and oom_eta estimate, for the files and
+    /// the audit lines: one source of truth. An incident that opened on this poll keeps
+    /// `ghost`'s terms (its snapshot lines' zero); one that closed drops them.
     pub fn decided(&mut self, policy: &Policy, now_ms: u64, ghost: &Ghost) {
         for t in Trigger::ALL {
             self.stats.incidents[t.index()] = IncidentLevel::from(policy.level(t));
@@ -88,6 +91,13 @@ impl Recorder {
             }
         }
         self.stats.actions_last_hour = policy.actions_in_last_hour(now_ms) as u64;
+        self.eta = policy.oom_eta();
+        self.stats.oom_eta_s = self.eta.and_then(|e| e.eta_s);
+    }
+
+    /// The oom_eta estimate the last decisions were taken on (for `measurement_pairs`).
+    pub fn eta(&self) -> Option<Estimate> {
+        self.eta
     }
 
     /// The body of the `event=snapshot` line that follows rule `rule`'s action line: the state
@@ -256,7 +266,7 @@ impl Recorder {
                     .kv("level", level.name().as_bytes())
                     .kvd("value", value);
                 let first = snap.best_suspect(trigger, |_| true);
-                measurement_pairs(&mut l, snap, trigger, first, None);
+                measurement_pairs(&mut l, snap, trigger, first, None, self.eta);
                 let sev = if level == Level::Act {
                     Severity::Warning
                 } else {
@@ -270,10 +280,13 @@ impl Recorder {
                 held_ms,
             } => {
                 let mut l = AuditLine::new("recovered");
-                l.kv("trigger", trigger.name().as_bytes())
-                    .kvd("value", value)
-                    .kvd("held_ms", held_ms);
-                measurement_pairs(&mut l, snap, trigger, None, None);
+                l.kv("trigger", trigger.name().as_bytes());
+                // oom_eta recovers with no estimate once memory stops falling: no value then.
+                if !(trigger == Trigger::OomEta && value == NO_ETA) {
+                    l.kvd("value", value);
+                }
+                l.kvd("held_ms", held_ms);
+                measurement_pairs(&mut l, snap, trigger, None, None, self.eta);
                 self.emit(Severity::Notice, l);
             }
             Decision::Skip {
@@ -289,7 +302,7 @@ impl Recorder {
                 l.kv("rule", r.name.as_bytes())
                     .kv("action", r.action.name().as_bytes())
                     .kv("trigger", trigger.name().as_bytes());
-                measurement_pairs(&mut l, snap, trigger, None, None);
+                measurement_pairs(&mut l, snap, trigger, None, None, self.eta);
                 l.kv("result", ResultKind::Skipped.name().as_bytes())
                     .kv("reason", reason.text().as_bytes());
                 self.emit(Severity::Warning, l);
@@ -379,13 +392,15 @@ pub struct VerifyAbout<'a> {
 }
 
 /// The measurement pairs every audit line carries: the suspect socket (when there is one),
-/// its owner, ghost_kb and available_kb.
+/// its owner, ghost_kb and available_kb; on oom_eta lines also the estimate (`eta_s=`, while
+/// memory is falling) and the slope it came from (`slope_kb_s=`).
 pub fn measurement_pairs(
     l: &mut AuditLine,
     snap: &Snapshot,
     trigger: Trigger,
     suspect: Option<usize>,
     owner: Option<usize>,
+    eta: Option<Estimate>,
 ) {
     let s = suspect
         .or(if trigger == Trigger::Backlog {
@@ -413,6 +428,12 @@ pub fn measurement_pairs(
     l.kvd("ghost_kb", snap.ghost_kb);
     if let Some(a) = snap.available_kb {
         l.kvd("available_kb", a);
+    }
+    if let Some(e) = eta.filter(|_| trigger == Trigger::OomEta) {
+        if let Some(s) = e.eta_s {
+            l.kvd("eta_s", s);
+        }
+        l.kvd("slope_kb_s", e.slope_kb_s());
     }
 }
 

@@ -181,6 +181,11 @@ pub fn format_status(
         Some(a) => write!(w, "{a}")?,
         None => w.write_str("null")?,
     }
+    w.write_str(",\"oom_eta_s\":")?;
+    match s.oom_eta_s {
+        Some(e) => write!(w, "{e}")?,
+        None => w.write_str("null")?,
+    }
     write!(
         w,
         ",\"sockets_seen\":{},\"tables_read\":{},\"worst_socket\":",
@@ -422,7 +427,12 @@ mod tests {
     #[test]
     fn per_trigger_and_per_result_sections() {
         let s = Stats {
-            incidents: [IncidentLevel::Act, IncidentLevel::None, IncidentLevel::Warn],
+            incidents: [
+                IncidentLevel::Act,
+                IncidentLevel::None,
+                IncidentLevel::Warn,
+                IncidentLevel::None,
+            ],
             actions: [1, 2, 3, 4],
             read_errors: 5,
             actions_last_hour: 6,
@@ -431,7 +441,7 @@ mod tests {
         let mut t = Text::new();
         format_status(&mut t, &s, false, 1000).unwrap();
         assert!(
-            t.contains(r#","incidents":{"ghost":"act","backlog":"none","available":"warn"},"actions":{"ok":1,"failed":2,"dry_run":3,"skipped":4},"read_errors":5,"#),
+            t.contains(r#","incidents":{"ghost":"act","backlog":"none","available":"warn","oom_eta":"none"},"actions":{"ok":1,"failed":2,"dry_run":3,"skipped":4},"read_errors":5,"#),
             "{t}"
         );
         assert!(
@@ -619,6 +629,18 @@ mod tests {
         );
         assert!(!t.contains("ghostwatch_ghost_bytes"), "{t}");
         assert!(!t.contains("ghostwatch_mem_available_bytes"), "{t}");
+    }
+
+    #[test]
+    fn oom_eta_is_null_in_the_status_while_memory_is_not_falling() {
+        let mut s = Stats::default();
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(t.contains(r#","oom_eta_s":null,"#), "{t}");
+        s.oom_eta_s = Some(42);
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(t.contains(r#","oom_eta_s":42,"#), "{t}");
     }
 
     #[test]

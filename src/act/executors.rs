@@ -412,6 +412,12 @@ pub fn drain(target: &Target, max_packets: u32, max_ms: u64) -> Outcome {
             o.set_reason(format_args!("stopped after {max_ms} ms"));
             break;
         }
+        // SIGTERM: the agent is stopping (sysupgrade, reboot). Its watchdog's magic close
+        // waits for this poll to end, and procd's halt sends SIGKILL 1 s after SIGTERM.
+        if packets % 64 == 0 && sys::stop_requested() {
+            o.set_reason(format_args!("stopped: the agent is stopping"));
+            break;
+        }
         // SAFETY: buf is valid for buf.len() bytes; MSG_TRUNC only changes the return value.
         let n = unsafe {
             libc::recv(

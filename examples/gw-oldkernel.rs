@@ -33,7 +33,8 @@ fn fail(msg: &str) -> ! {
 }
 
 // Classic BPF as seccomp takes it (linux/filter.h, linux/seccomp.h).
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// BPF_LD | BPF_W | BPF_ABS (0x00 | 0x00 | 0x20).
+const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JGT_K: u16 = 0x05 | 0x20;
 const BPF_JGE_K: u16 = 0x05 | 0x30;
@@ -197,7 +198,10 @@ fn main() {
     // NULL-terminated array of NUL-terminated strings that outlive it.
     unsafe {
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            fail(&format!("PR_SET_NO_NEW_PRIVS: {}", std::io::Error::last_os_error()));
+            fail(&format!(
+                "PR_SET_NO_NEW_PRIVS: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         let fprog_ptr: *const libc::sock_fprog = &fprog;
         if libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, fprog_ptr) != 0 {
@@ -205,5 +209,9 @@ fn main() {
         }
         libc::execvp(ptrs[0], ptrs.as_ptr());
     }
-    fail(&format!("exec {}: {}", cmd[0], std::io::Error::last_os_error()))
+    fail(&format!(
+        "exec {}: {}",
+        cmd[0],
+        std::io::Error::last_os_error()
+    ))
 }

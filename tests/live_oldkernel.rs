@@ -59,7 +59,11 @@ fn label(p: &Profile, no_sock_diag: bool) -> String {
         "Linux {} ({}){}",
         p.name,
         p.who,
-        if no_sock_diag { " without sock_diag" } else { "" }
+        if no_sock_diag {
+            " without sock_diag"
+        } else {
+            ""
+        }
     )
 }
 
@@ -186,7 +190,11 @@ fn report_names_the_flooded_socket_and_its_owner_on_every_kernel() {
                 assert!(says(&format!("kernel: no {c} ")), "{what}: {skipped:?}");
             }
             assert_eq!(says("kernel: no pidfd_getfd"), !p.has_pidfd_getfd());
-            assert_eq!(says("NETLINK_SOCK_DIAG unavailable"), nd, "{what}: {skipped:?}");
+            assert_eq!(
+                says("NETLINK_SOCK_DIAG unavailable"),
+                nd,
+                "{what}: {skipped:?}"
+            );
             let source = v.at("socket_source").str();
             assert_eq!(source, if nd { "proc" } else { "sock_diag" }, "{what}");
         }
@@ -284,7 +292,11 @@ struct LadderRun {
 fn ladder(p: &Profile, nd: bool) -> LadderRun {
     let what = label(p, nd);
     let dir = TempDir::new("oldk-ladder");
-    let name = format!("gwol{}-{}", p.name.replace('.', ""), std::process::id() % 10_000);
+    let name = format!(
+        "gwol{}-{}",
+        p.name.replace('.', ""),
+        std::process::id() % 10_000
+    );
     let port = free_udp_port();
     let d = Daemon::start(dir.path(), &["--comm", &name, "--udp", &port.to_string()]);
     let (pid0, inode0) = (d.pid().unwrap(), d.inode("udp").unwrap());

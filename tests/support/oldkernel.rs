@@ -47,7 +47,10 @@ pub const PROFILES: [Profile; 4] = [
 /// target/<profile>/examples/gw-oldkernel (cargo test builds examples).
 pub fn oldkernel_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
-    let dir = exe.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
     dir.join("examples").join("gw-oldkernel")
 }
 

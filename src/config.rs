@@ -63,6 +63,34 @@ impl SyslogTarget {
     }
 }
 
+/// How syslog lines are written (`syslog_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyslogFormat {
+    /// BSD syslog: `<PRI>Mmm dd hh:mm:ss [HOST ]ghostwatch[PID]: MSG`.
+    #[default]
+    Rfc3164,
+    /// `<PRI>1 TIMESTAMP HOST ghostwatch PID MSGID [SD] MSG`, the pairs also as structured data.
+    Rfc5424,
+}
+
+impl SyslogFormat {
+    /// Every format, in the order config messages and docs list them.
+    pub const ALL: [SyslogFormat; 2] = [SyslogFormat::Rfc3164, SyslogFormat::Rfc5424];
+
+    /// Contract name: "rfc3164", "rfc5424".
+    pub const fn name(self) -> &'static str {
+        match self {
+            SyslogFormat::Rfc3164 => "rfc3164",
+            SyslogFormat::Rfc5424 => "rfc5424",
+        }
+    }
+
+    /// The format for a contract name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<SyslogFormat> {
+        SyslogFormat::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
 /// Which measurement a rule reacts to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Trigger {
@@ -193,6 +221,10 @@ pub struct Config {
     pub syslog: SyslogTarget,
     /// Syslog facility name ("daemon", "user", "local0".."local7", ...).
     pub facility: Name,
+    /// Line format on the syslog target.
+    pub syslog_format: SyslogFormat,
+    /// Lines the delivery ring holds while syslog does not accept them.
+    pub syslog_queue_lines: u32,
     pub status_file: Option<Str>,
     pub metrics_file: Option<Str>,
     pub dry_run: bool,
@@ -259,6 +291,8 @@ pub mod defaults {
     pub const INTERVAL_MS: u32 = 1000;
     pub const SYSLOG: &str = "unix:/dev/log";
     pub const FACILITY: &str = "daemon";
+    /// Audit lines kept for syslog while it does not accept them (`syslog_queue_lines`).
+    pub const SYSLOG_QUEUE_LINES: u32 = 64;
     pub const GHOST_WARN_KB: u64 = 65_536;
     pub const GHOST_ACT_KB: u64 = 131_072;
     pub const BACKLOG_WARN_BYTES: u64 = 4 << 20;
@@ -285,6 +319,8 @@ impl Default for Config {
             interval_ms: defaults::INTERVAL_MS,
             syslog: SyslogTarget::default_target(),
             facility: cut_str(defaults::FACILITY),
+            syslog_format: SyslogFormat::Rfc3164,
+            syslog_queue_lines: defaults::SYSLOG_QUEUE_LINES,
             status_file: None,
             metrics_file: None,
             dry_run: false,
@@ -332,6 +368,8 @@ impl Config {
         self.interval_ms = defaults::INTERVAL_MS;
         self.syslog = SyslogTarget::default_target();
         self.facility = cut_str(defaults::FACILITY);
+        self.syslog_format = SyslogFormat::Rfc3164;
+        self.syslog_queue_lines = defaults::SYSLOG_QUEUE_LINES;
         self.status_file = None;
         self.metrics_file = None;
         self.dry_run = false;

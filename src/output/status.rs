@@ -55,6 +55,9 @@ pub struct Stats {
     pub last_cycle_us: u64,
     /// The longest poll since start (µs).
     pub max_cycle_us: u64,
+    /// The longest time between the ends of two consecutive polls since start (µs): what a
+    /// stalled poll or a stalled loop costs the watchdog.
+    pub max_poll_gap_us: u64,
     /// The longest slice of owner walk since start, in a poll or between polls (µs).
     pub max_walk_slice_us: u64,
     /// How long the last complete owner walk took, first slice to last (µs; 0: none yet).
@@ -204,8 +207,15 @@ pub fn format_status(
     )?;
     writeln!(
         w,
-        "\"syslog\":{{\"lines_sent\":{},\"lines_to_stderr\":{},\"reconnects\":{}}}}}",
-        sk.lines_sent, sk.lines_to_stderr, sk.reconnects
+        "\"max_poll_gap_us\":{},\"syslog\":{{\"lines_sent\":{},\"lines_to_stderr\":{},\"reconnects\":{},\"lines_queued\":{},\"lines_delivered_late\":{},\"lines_dropped\":{},\"queue_len\":{}}}}}",
+        s.max_poll_gap_us,
+        sk.lines_sent,
+        sk.lines_to_stderr,
+        sk.reconnects,
+        sk.lines_queued,
+        sk.lines_delivered_late,
+        sk.lines_dropped,
+        sk.queue_len
     )
 }
 
@@ -302,6 +312,33 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         w,
         "# HELP ghostwatch_syslog_lines_to_stderr_total Audit lines that could not reach syslog and went to stderr.\n# TYPE ghostwatch_syslog_lines_to_stderr_total counter\nghostwatch_syslog_lines_to_stderr_total {}\n",
         sk.lines_to_stderr
+    )?;
+    let counter = |w: &mut dyn Write, name: &str, help: &str, v: u64| -> fmt::Result {
+        write!(w, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n")
+    };
+    counter(
+        w,
+        "ghostwatch_syslog_lines_queued_total",
+        "Audit lines syslog did not take at once, kept in the delivery ring.",
+        sk.lines_queued,
+    )?;
+    counter(
+        w,
+        "ghostwatch_syslog_lines_delivered_late_total",
+        "Queued audit lines delivered later, with their original timestamps.",
+        sk.lines_delivered_late,
+    )?;
+    counter(
+        w,
+        "ghostwatch_syslog_lines_dropped_total",
+        "Queued audit lines lost to a full delivery ring.",
+        sk.lines_dropped,
+    )?;
+    gauge(
+        w,
+        "ghostwatch_syslog_queue_lines",
+        "Audit lines waiting for syslog now.",
+        sk.queue_len as i64,
     )
 }
 

@@ -172,7 +172,9 @@ impl Recorder {
         s.max_cycle_us = s.max_cycle_us.max(s.last_cycle_us);
         let end_us = sys::monotonic_us();
         if self.last_end_us != 0 {
-            s.max_poll_gap_us = s.max_poll_gap_us.max(end_us.saturating_sub(self.last_end_us));
+            s.max_poll_gap_us = s
+                .max_poll_gap_us
+                .max(end_us.saturating_sub(self.last_end_us));
         }
         self.last_end_us = end_us;
         (s.max_walk_slice_us, s.last_walk_us) = walk;

@@ -13,9 +13,8 @@ use crate::sys::{cut_fmt, cut_str};
 use super::scan::{self, KeyAt, Layout, Place, Shown, Slot};
 use super::schema::{self, KeySpec};
 use super::{
-    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Name, Rule, Str, SyslogFormat, SyslogTarget,
-    Trigger,
-    defaults,
+    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Name, Rule, Str, SyslogFormat,
+    SyslogTarget, Trigger, defaults,
 };
 
 /// Fills `cfg` from `text`, which the scan accepted into `lay`: defaults for what is absent,

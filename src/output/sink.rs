@@ -71,6 +71,9 @@ pub const MAX_MESSAGE: usize = crate::output::audit::MAX_LINE;
 pub const RECONNECT_INTERVAL_MS: u64 = 1000;
 /// A TCP connect not complete after this long is given up (and tried again a second later).
 pub const CONNECT_TIMEOUT_MS: u64 = 2000;
+/// A target that took lines in this attempt and then found its queue full is draining (a
+/// collector catching up after a restart): it is tried again this soon, not a second later.
+const DRAIN_RETRY_MS: u64 = 50;
 /// How often the loop looks at a TCP connect in progress while lines wait for it.
 const CONNECTING_WAKE_MS: u64 = 50;
 /// What every stderr line starts with, so it is greppable next to other daemons' output.
@@ -232,8 +235,14 @@ impl Ring {
 enum Link {
     Down,
     /// A TCP connect in progress since `since_ms`.
-    Connecting { fd: OwnedFd, since_ms: u64 },
-    Up { fd: OwnedFd, stream: bool },
+    Connecting {
+        fd: OwnedFd,
+        since_ms: u64,
+    },
+    Up {
+        fd: OwnedFd,
+        stream: bool,
+    },
 }
 
 /// The line being delivered, out of the ring: formatted once per connection settings, and for
@@ -473,6 +482,7 @@ pub fn reconfigure(old: &Config, cfg: &Config) -> Result<(), &'static str> {
 impl State {
     /// Delivers from the stage and the ring head while the target takes lines.
     fn pump(&mut self, now: u64) {
+        let mut took = false;
         loop {
             match &self.link {
                 Link::Down => {
@@ -513,9 +523,10 @@ impl State {
                     if now < self.next_try_ms || !self.stage_next() {
                         return;
                     }
-                    if !self.send_stage(now) {
+                    if !self.send_stage(now, took) {
                         return;
                     }
+                    took = true;
                 }
             }
         }
@@ -547,7 +558,9 @@ impl State {
                 let mut l = AuditLine::new("dropped");
                 l.kvd("lines", self.dropped_unreported)
                     .kv("reason", b"syslog delivery ring full");
-                self.stage.slot.set(Severity::Warning, now_stamp(), l.as_str());
+                self.stage
+                    .slot
+                    .set(Severity::Warning, now_stamp(), l.as_str());
                 self.stage.slot.late = false;
                 self.stage.notice = true;
                 self.dropped_unreported = 0;
@@ -586,7 +599,8 @@ impl State {
     }
 
     /// One attempt at the staged frame. True when it went out whole (the stage is free again).
-    fn send_stage(&mut self, now: u64) -> bool {
+    /// `took`: the target took a line earlier in this attempt (so it is draining, not stuck).
+    fn send_stage(&mut self, now: u64, took: bool) -> bool {
         let Link::Up { fd, stream } = &self.link else {
             return false;
         };
@@ -614,7 +628,12 @@ impl State {
                     // Full queue or buffer: the target is there, just not taking lines now.
                     e @ (libc::EAGAIN | libc::ENOBUFS) => {
                         self.last_errno = e;
-                        self.next_try_ms = now + RECONNECT_INTERVAL_MS;
+                        let wait = if took || self.stage.off > 0 {
+                            DRAIN_RETRY_MS
+                        } else {
+                            RECONNECT_INTERVAL_MS
+                        };
+                        self.next_try_ms = now + wait;
                     }
                     e => self.fail(now, e),
                 }
@@ -731,6 +750,10 @@ fn open(dest: &Dest) -> Result<Link, Errno> {
         Dest::Tcp(a) => {
             let (sa, len) = inet_addr(a);
             let fd = socket(family(a), libc::SOCK_STREAM)?;
+            // A bounded kernel buffer: what a collector does not read waits in the ring
+            // (counted, in order) rather than in megabytes of autotuned send buffer that a
+            // collector restart throws away.
+            set_sndbuf(&fd, STREAM_SNDBUF);
             match connect(&fd, (&sa as *const libc::sockaddr_storage).cast(), len) {
                 Ok(()) => Ok(Link::Up { fd, stream: true }),
                 Err(libc::EINPROGRESS) => Ok(Link::Connecting {
@@ -741,6 +764,22 @@ fn open(dest: &Dest) -> Result<Link, Errno> {
             }
         }
     }
+}
+
+/// SO_SNDBUF of a TCP connection to a collector (the kernel doubles it for its bookkeeping).
+const STREAM_SNDBUF: libc::c_int = 32 * 1024;
+
+fn set_sndbuf(fd: &OwnedFd, bytes: libc::c_int) {
+    // SAFETY: valid fd and option value; a failure only keeps the default size.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&bytes as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
 }
 
 fn family(a: &SocketAddr) -> libc::c_int {
@@ -835,7 +874,11 @@ fn inet_addr(a: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
                 sin_zero: [0; 8],
             };
             // SAFETY: sockaddr_storage has room and alignment for a sockaddr_in.
-            unsafe { (&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>().write(sin) };
+            unsafe {
+                (&mut ss as *mut libc::sockaddr_storage)
+                    .cast::<libc::sockaddr_in>()
+                    .write(sin)
+            };
             size_of::<libc::sockaddr_in>()
         }
         SocketAddr::V6(v6) => {
@@ -847,7 +890,11 @@ fn inet_addr(a: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
             sin6.sin6_flowinfo = v6.flowinfo();
             sin6.sin6_scope_id = v6.scope_id();
             // SAFETY: as above, for a sockaddr_in6.
-            unsafe { (&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>().write(sin6) };
+            unsafe {
+                (&mut ss as *mut libc::sockaddr_storage)
+                    .cast::<libc::sockaddr_in6>()
+                    .write(sin6)
+            };
             size_of::<libc::sockaddr_in6>()
         }
     };
@@ -891,7 +938,12 @@ fn frame(
     write_line(&mut Cut(line.as_mut_view()), hdr, stamp, msg);
     let mut framed = heapless::String::<FRAME_BUF>::new();
     if octet_counting {
-        let _ = write!(Cut(framed.as_mut_view()), "{} {}", line.len(), line.as_str());
+        let _ = write!(
+            Cut(framed.as_mut_view()),
+            "{} {}",
+            line.len(),
+            line.as_str()
+        );
     } else {
         let _ = framed.push_str(&line);
     }
@@ -1020,7 +1072,11 @@ fn write_sd<const N: usize>(sd: &mut heapless::String<N>, msg: &str) {
             }
             sd.push('"').map_err(drop)?;
             // Room for the closing bracket.
-            if sd.len() < sd.capacity() { Ok(()) } else { Err(()) }
+            if sd.len() < sd.capacity() {
+                Ok(())
+            } else {
+                Err(())
+            }
         })();
         if ok.is_err() {
             sd.truncate(before);
@@ -1260,7 +1316,9 @@ mod tests {
 
     #[test]
     fn rfc5424_header_msgid_and_structured_data() {
-        let msg = r#"event=action rule=zebra-clamp comm="ze bra\x1b]" note="say \"hi\" c:\\d" seq=7"#.to_string();
+        let msg =
+            r#"event=action rule=zebra-clamp comm="ze bra\x1b]" note="say \"hi\" c:\\d" seq=7"#
+                .to_string();
         let s = render(SyslogFormat::Rfc5424, Some("router"), &msg, false);
         let rest = s.strip_prefix("<29>1 ").expect(&s);
         let f: Vec<&str> = rest.splitn(6, ' ').collect();
@@ -1268,7 +1326,10 @@ mod tests {
         assert_eq!(f[0].len(), "2025-12-06T05:46:40.123456+00:00".len(), "{s}");
         assert!(f[0].contains(".123456"), "{s}");
         assert_eq!(&f[1..5], ["router", "ghostwatch", "42", "action"], "{s}");
-        assert!(f[5].starts_with("[ghostwatch@32473 event=\"action\" rule=\"zebra-clamp\" "), "{s}");
+        assert!(
+            f[5].starts_with("[ghostwatch@32473 event=\"action\" rule=\"zebra-clamp\" "),
+            "{s}"
+        );
         assert!(s.ends_with(&format!("] {msg}")), "{s}");
         // ']' '"' '\' escaped inside PARAM-VALUE; logfmt's \" is a plain quote there.
         assert!(s.contains(r#" comm="ze bra\\x1b\]" "#), "{s}");
@@ -1279,7 +1340,10 @@ mod tests {
         let s = render(SyslogFormat::Rfc5424, None, "plain words here", true);
         let (len, rest) = s.split_once(' ').unwrap();
         assert_eq!(len.parse::<usize>().unwrap(), rest.len());
-        assert!(rest.ends_with(" - ghostwatch 42 - - plain words here"), "{s}");
+        assert!(
+            rest.ends_with(" - ghostwatch 42 - - plain words here"),
+            "{s}"
+        );
     }
 
     #[test]
@@ -1290,7 +1354,12 @@ mod tests {
         write_sd(&mut sd, &msg);
         assert!(sd.ends_with("\"]"), "{sd}");
         assert!(sd.contains(" k2=") && !sd.contains(" k3="), "{sd}");
-        let s = render(SyslogFormat::Rfc5424, Some("h"), cut(&msg, MAX_MESSAGE), true);
+        let s = render(
+            SyslogFormat::Rfc5424,
+            Some("h"),
+            cut(&msg, MAX_MESSAGE),
+            true,
+        );
         let (len, rest) = s.split_once(' ').unwrap();
         assert_eq!(len.parse::<usize>().unwrap(), rest.len());
     }

@@ -314,7 +314,10 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         sk.lines_to_stderr
     )?;
     let counter = |w: &mut dyn Write, name: &str, help: &str, v: u64| -> fmt::Result {
-        write!(w, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n")
+        write!(
+            w,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+        )
     };
     counter(
         w,

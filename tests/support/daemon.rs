@@ -144,9 +144,14 @@ pub struct AgentProc {
 
 impl AgentProc {
     pub fn start(args: &[&str], dir: &Path) -> AgentProc {
+        AgentProc::start_bin(&ghostwatch_bin(), args, dir)
+    }
+
+    /// `start` with another build of the agent (e.g. main's, for before/after figures).
+    pub fn start_bin(bin: &Path, args: &[&str], dir: &Path) -> AgentProc {
         let stderr_path = dir.join("agent.stderr");
         let err = std::fs::File::create(&stderr_path).unwrap();
-        let child = Command::new(ghostwatch_bin())
+        let child = Command::new(bin)
             .arg("run")
             .args(args)
             .stdin(Stdio::null())

@@ -641,6 +641,30 @@ mod tests {
     }
 
     #[test]
+    fn syslog_format_and_queue() {
+        let d = ok("{}");
+        assert_eq!(
+            (d.syslog_format, d.syslog_queue_lines),
+            (SyslogFormat::Rfc3164, 64)
+        );
+        let c = ok(r#"{"syslog_format": "rfc5424", "syslog_queue_lines": 1024}"#);
+        assert_eq!(
+            (c.syslog_format, c.syslog_queue_lines),
+            (SyslogFormat::Rfc5424, 1024)
+        );
+        let e = bad(r#"{"syslog_format": "RFC5424"}"#);
+        assert_eq!(
+            e,
+            "1:19: unknown syslog_format \"RFC5424\" (expected one of: rfc3164, rfc5424)"
+        );
+        let e = bad(r#"{"syslog_queue_lines": 0}"#);
+        assert!(e.contains("between 1 and 1024, got 0"), "{e}");
+        for f in SyslogFormat::ALL {
+            assert_eq!(SyslogFormat::from_name(f.name()), Some(f));
+        }
+    }
+
+    #[test]
     fn syslog_targets() {
         let t = |s: &str| ok(&format!(r#"{{"syslog": "{s}"}}"#)).syslog;
         assert_eq!(t("stderr"), SyslogTarget::Stderr);

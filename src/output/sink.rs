@@ -113,7 +113,7 @@ fn now_stamp() -> Stamp {
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     Stamp {
-        secs: ts.tv_sec as i64,
+        secs: i64::from(ts.tv_sec),
         usec: (ts.tv_nsec / 1000) as u32,
     }
 }

@@ -112,6 +112,7 @@ fn now_stamp() -> Stamp {
     let mut ts = crate::sys::timespec(0, 0);
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    #[allow(clippy::useless_conversion)] // time_t is 32 bits on some 32-bit targets
     Stamp {
         secs: i64::from(ts.tv_sec),
         usec: (ts.tv_nsec / 1000) as u32,

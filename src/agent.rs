@@ -24,6 +24,7 @@ mod record;
 mod run_loop;
 mod signals;
 mod source;
+mod verify;
 
 pub use run_loop::{Options, run};
 pub use signals::stopping;
@@ -38,6 +39,7 @@ pub struct Agent {
     decide: decide::Decider,
     act: act::Actor,
     record: record::Recorder,
+    verify: verify::Verifier,
     firmware: firmware::Firmware,
 }
 
@@ -51,6 +53,7 @@ impl Agent {
             decide: decide::Decider::default(),
             act: act::Actor::default(),
             record: record::Recorder::default(),
+            verify: verify::Verifier::default(),
             cfg,
             root,
         })
@@ -164,16 +167,23 @@ impl Agent {
             return true; // decide once the walk has found the owners
         }
         let snap = self.observe.snapshot(now_ms, &m);
+        if self.verify.busy() {
+            let (obs, rec) = (&self.observe, &mut self.record);
+            self.verify
+                .step(cfg, root, &snap, obs, rec, &mut self.decide);
+        }
         self.decide.decide(cfg, &snap);
-        self.record.decided(self.decide.policy(), now_ms);
+        self.record.decided(self.decide.policy(), now_ms, &m.ghost);
+        let ghost = &m.ghost;
         let scene = act::Scene {
             cfg,
             root,
             snap: &snap,
+            ghost,
         };
         let mut ran = false;
         for d in self.decide.decisions() {
-            if !self.record.decision(cfg, d, &snap) {
+            if !self.record.decision(cfg, d, &snap, ghost) {
                 ran |= self
                     .act
                     .carry_out(d, &scene, &mut self.firmware, &mut self.record);
@@ -186,7 +196,16 @@ impl Agent {
             self.observe.forget_baselines();
         }
         self.observe.give_back(snap);
+        self.learn_results();
         true
+    }
+
+    /// Hands the act stage's results to policy, and what worked to verification.
+    fn learn_results(&mut self) {
+        while let Some(d) = self.act.take_done() {
+            self.decide.learn(&self.cfg, d.rule, d.acted_ms, d.learned);
+            self.verify.start(&self.cfg, &d);
+        }
     }
 
     /// Polls the running commands without blocking; audits each that ended (or, with
@@ -195,6 +214,7 @@ impl Agent {
         if self.act.reap(now_ms, shutting_down, &mut self.record) {
             self.observe.forget_baselines();
         }
+        self.learn_results();
     }
 
     /// Before exit: with `stop`, every running command's group gets SIGTERM (SIGKILL after

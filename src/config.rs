@@ -97,18 +97,26 @@ pub enum Trigger {
     Ghost,
     Backlog,
     Available,
+    /// The estimated time until MemAvailable reaches its floor (`decide::eta`).
+    OomEta,
 }
 
 impl Trigger {
     /// Every trigger, in the order of per-trigger arrays (`index`), config messages and output.
-    pub const ALL: [Trigger; 3] = [Trigger::Ghost, Trigger::Backlog, Trigger::Available];
+    pub const ALL: [Trigger; 4] = [
+        Trigger::Ghost,
+        Trigger::Backlog,
+        Trigger::Available,
+        Trigger::OomEta,
+    ];
 
-    /// Contract name: "ghost", "backlog", "available".
+    /// Contract name: "ghost", "backlog", "available", "oom_eta".
     pub const fn name(self) -> &'static str {
         match self {
             Trigger::Ghost => "ghost",
             Trigger::Backlog => "backlog",
             Trigger::Available => "available",
+            Trigger::OomEta => "oom_eta",
         }
     }
 
@@ -212,6 +220,9 @@ pub struct Rule {
     pub timeout_s: u32,
     /// Run only once the condition has held this long since the previous matching rule acted.
     pub escalate_after_s: Option<u32>,
+    /// oom_eta: act while the estimated seconds until MemAvailable reaches its floor are
+    /// below this (required by, and only accepted with, `trigger: "oom_eta"`).
+    pub eta_s: Option<u32>,
 }
 
 /// The whole configuration, validated.
@@ -238,6 +249,8 @@ pub struct Config {
     pub min_available_kb: u64,
     /// Warn (and clear incidents only above) this MemAvailable level (default 2 x min_available_kb).
     pub available_warn_kb: u64,
+    /// oom_eta: seconds of MemAvailable history the slope is fitted over.
+    pub eta_window_s: u32,
     pub cooldown_s: u32,
     pub max_actions_per_hour: u32,
     /// Written to /proc/self/oom_score_adj at start (-1000: never chosen by the OOM killer).
@@ -248,6 +261,9 @@ pub struct Config {
     pub breadcrumb_file: Str,
     /// drain: most packets discarded per action.
     pub drain_max_packets: u32,
+    /// How long after an action on a socket or its owner the agent waits for memory to come
+    /// back before it audits the action ineffective (`decide::verify`).
+    pub verify_s: u32,
     /// Processes kept out of the OOM killer's reach (oom_score_adj -1000): comm names (root's
     /// processes only) or absolute exe paths. The agent itself is covered by `oom_score_adj`.
     pub protect: Vec<Str, MAX_PROTECT>,
@@ -298,10 +314,12 @@ pub mod defaults {
     pub const BACKLOG_WARN_BYTES: u64 = 4 << 20;
     pub const BACKLOG_ACT_BYTES: u64 = 16 << 20;
     pub const COOLDOWN_S: u32 = 60;
+    pub const ETA_WINDOW_S: u32 = 30;
     pub const MAX_ACTIONS_PER_HOUR: u32 = 6;
     pub const OOM_SCORE_ADJ: i32 = -1000;
     pub const BREADCRUMB_FILE: &str = "/var/lib/ghostwatch/reboot-reason";
     pub const DRAIN_MAX_PACKETS: u32 = 100_000;
+    pub const VERIFY_S: u32 = 3;
     /// drain: longest time one drain action runs (ms).
     pub const DRAIN_MAX_MS: u64 = 2000;
     /// clamp: SO_RCVBUF when a rule gives none (validation requires `rcvbuf`, so this is a
@@ -331,12 +349,14 @@ impl Default for Config {
             backlog_act_bytes: defaults::BACKLOG_ACT_BYTES,
             min_available_kb: 0,
             available_warn_kb: 0,
+            eta_window_s: defaults::ETA_WINDOW_S,
             cooldown_s: defaults::COOLDOWN_S,
             max_actions_per_hour: defaults::MAX_ACTIONS_PER_HOUR,
             oom_score_adj: defaults::OOM_SCORE_ADJ,
             mlock: true,
             breadcrumb_file: cut_str(defaults::BREADCRUMB_FILE),
             drain_max_packets: defaults::DRAIN_MAX_PACKETS,
+            verify_s: defaults::VERIFY_S,
             protect: Vec::new(),
             watchdog_device: None,
             watchdog_timeout_s: None,
@@ -380,12 +400,14 @@ impl Config {
         self.backlog_act_bytes = defaults::BACKLOG_ACT_BYTES;
         self.min_available_kb = 0;
         self.available_warn_kb = 0;
+        self.eta_window_s = defaults::ETA_WINDOW_S;
         self.cooldown_s = defaults::COOLDOWN_S;
         self.max_actions_per_hour = defaults::MAX_ACTIONS_PER_HOUR;
         self.oom_score_adj = defaults::OOM_SCORE_ADJ;
         self.mlock = true;
         self.breadcrumb_file = cut_str(defaults::BREADCRUMB_FILE);
         self.drain_max_packets = defaults::DRAIN_MAX_PACKETS;
+        self.verify_s = defaults::VERIFY_S;
         self.protect.clear();
         self.watchdog_device = None;
         self.watchdog_timeout_s = None;
@@ -607,6 +629,37 @@ mod tests {
         assert_eq!(cfg.rules[2].sysctl.as_deref(), Some("net.core.rmem_max"));
         assert_eq!(cfg.rules[2].value.as_deref(), Some("262144"));
         assert_eq!(cfg.rules[3].signal, 9);
+    }
+
+    #[test]
+    fn oom_eta_needs_eta_s_and_a_window_of_four_polls() {
+        let c = ok(r#"{"rules": [{"trigger": "oom_eta", "eta_s": 120, "action": "log"}]}"#);
+        assert_eq!(c.rules[0].trigger, Trigger::OomEta);
+        assert_eq!(c.rules[0].eta_s, Some(120));
+        assert_eq!(c.eta_window_s, defaults::ETA_WINDOW_S);
+        let c = ok(r#"{"eta_window_s": 600, "min_available_kb": 9000}"#);
+        assert_eq!(c.eta_window_s, 600);
+        assert!(
+            bad(r#"{"rules": [{"trigger": "oom_eta", "action": "log"}]}"#)
+                .starts_with(r#"1:24: rules[0] has trigger "oom_eta" but no "eta_s""#)
+        );
+        assert_eq!(
+            bad(r#"{"rules": [{"trigger": "ghost", "eta_s": 5, "action": "log"}]}"#),
+            r#"1:33: "eta_s" in rules[0] is only used by trigger "oom_eta" (this rule's trigger is "ghost")"#
+        );
+        for v in ["0", "86401"] {
+            let e = bad(&format!(
+                r#"{{"rules": [{{"trigger": "oom_eta", "eta_s": {v}, "action": "log"}}]}}"#
+            ));
+            assert!(e.contains("must be between 1 and 86400"), "{e}");
+        }
+        assert!(bad(r#"{"eta_window_s": 1}"#).contains("between 2 and 3600"));
+        assert_eq!(
+            bad(
+                r#"{"interval_ms": 1000, "eta_window_s": 3, "rules": [{"trigger": "oom_eta", "eta_s": 9, "action": "log"}]}"#
+            ),
+            r#"1:64: rules[0] has trigger "oom_eta" but "eta_window_s" (3) holds fewer than 4 polls of "interval_ms" (1000); make it at least 4"#
+        );
     }
 
     #[test]

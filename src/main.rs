@@ -212,6 +212,9 @@ fn check(file: &str) -> ExitCode {
                     ));
                 }
             }
+            if let Some(dev) = cfg.watchdog_device.as_deref() {
+                watchdog_warning(file, dev);
+            }
             Out::STDOUT.print(format_args!(
                 "{file}: ok ({} rule{})\n",
                 cfg.rules.len(),
@@ -223,5 +226,29 @@ fn check(file: &str) -> ExitCode {
             Out::STDERR.print(format_args!("{e}\n"));
             ExitCode::from(2)
         }
+    }
+}
+
+/// `check` with `watchdog_device` set: warns when another process already holds the device
+/// (only one may; `run` would get EBUSY, report it once and run without the watchdog). Looks
+/// through /proc instead of opening the device: opening a free watchdog arms it.
+fn watchdog_warning(file: &str, dev: &str) {
+    use ghostwatch::output::escape::Printable;
+    let held = match ghostwatch::act::watchdog::holders(dev) {
+        Ok(h) => h,
+        Err(e) => {
+            Out::STDERR.print(format_args!(
+                "{file}: warning: watchdog_device \"{dev}\": {} (errno {e})\n",
+                ghostwatch::sys::strerror(e)
+            ));
+            return;
+        }
+    };
+    for h in held {
+        Out::STDERR.print(format_args!(
+            "{file}: warning: watchdog_device \"{dev}\" is held by pid {} ({}): only one process may hold a watchdog, so the agent would run without it (EBUSY, reported once). Where procd or a feeder feeds it, leave watchdog_device unset, or hand the watchdog over first (docs/CONFIG.md, \"The watchdog on OpenWrt\")\n",
+            h.pid,
+            Printable(h.comm.as_bytes())
+        ));
     }
 }

@@ -44,6 +44,11 @@ fn poll_loop_does_not_allocate() {
     cfg.ghost_act_kb = u64::MAX / 2;
     cfg.backlog_warn_bytes = u64::MAX / 4;
     cfg.backlog_act_bytes = u64::MAX / 2;
+    // An oom_eta rule: the MemAvailable ring and its Theil-Sen fit run every poll (eta_s 1:
+    // memory gone within a second, which does not happen here).
+    let eta = br#"{"rules": [{"name": "eta", "trigger": "oom_eta", "eta_s": 1, "action": "log"}]}"#;
+    let eta_rule = ghostwatch::config::parse(eta).unwrap().rules[0].clone();
+    cfg.rules.push(eta_rule).unwrap();
     // The firmware duties run in the same loop: a protect list (names nothing here runs, so
     // every new PID is probed and none changed; an exe path exercises the stat match) and a
     // watchdog (the FIFO stand-in), petted after each poll as `run` does.
@@ -77,6 +82,10 @@ fn poll_loop_does_not_allocate() {
     .1;
     assert_eq!(n, 0, "{n} allocations in 60 quiet polls of the live /proc");
     assert!(agent.stats().sockets_seen > 0 || agent.stats().tables_read > 0);
+    assert_eq!(
+        agent.stats().incidents[ghostwatch::config::Trigger::OomEta.index()] as u8,
+        0
+    );
     let mut pets = [0u8; 256];
     // SAFETY: reading into a stack buffer from our fd.
     let got = unsafe { libc::read(reader, pets.as_mut_ptr().cast(), pets.len()) };

@@ -162,6 +162,12 @@ struct BRun {
 /// Checks that the agent saved the box during the flood: it acted on the leaky daemon's
 /// socket (audited in the guest's syslog), nothing was OOM-killed, the innocent process lives.
 fn check_saved(c: &Console) -> BRun {
+    check_saved_by(c, "clamp-leak", "backlog")
+}
+
+/// `check_saved` for a config whose clamp rule is `clamp_rule` and whose incident must end
+/// with `event=recovered trigger=TRIGGER` before power-off.
+fn check_saved_by(c: &Console, clamp_rule: &str, trigger: &str) -> BRun {
     let flood = c.line("flood");
     assert_eq!(support::field(flood, "stop"), Some("done"), "{flood}");
     let oom_kills = c.num("flood", "oom_kills");
@@ -179,7 +185,7 @@ fn check_saved(c: &Console) -> BRun {
         c.log.display()
     );
     assert!(
-        c.syslog_has("event=action rule=clamp-leak action=clamp")
+        c.syslog_has(&format!("event=action rule={clamp_rule} action=clamp"))
             && c.syslog_has("comm=gw-testd")
             && c.lines("syslog")
                 .iter()
@@ -190,15 +196,16 @@ fn check_saved(c: &Console) -> BRun {
     let first = support::field(flood, "first_action_ms")
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no action seen during the flood: {flood}"));
+    let recovered = format!("event=recovered trigger={trigger} ");
     let recovered_held_ms = c.lines("syslog").iter().find_map(|l| {
-        let l = &l[l.find("event=recovered trigger=backlog ")?..];
+        let l = &l[l.find(&recovered)?..];
         support::field(l, "held_ms")?.parse().ok()
     });
-    // Once the clamp and drain have worked, the backlog incident must end: a stale suspect
-    // held at act would walk the rule ladder up to a needless restart.
+    // Once the clamp and drain have worked, the incident must end: a stale suspect held at
+    // act would walk the rule ladder up to a needless restart.
     assert!(
         recovered_held_ms.is_some(),
-        "no event=recovered trigger=backlog before power-off ({})",
+        "no {recovered}before power-off ({})",
         c.log.display()
     );
     BRun {
@@ -322,6 +329,45 @@ fn x86_64_a_without_agent_the_oom_killer_shoots_the_innocent() {
 #[ignore = "boots a qemu guest 3 times (about 30 s each under TCG); run by tests/vm/run.sh"]
 fn x86_64_b_agent_saves_the_box() {
     scenario_b("x86_64", 240, true);
+}
+
+#[test]
+#[ignore = "boots a qemu guest (about 30 s under TCG); run by tests/vm/run.sh"]
+fn x86_64_b_eta_oom_eta_alone_saves_the_box() {
+    // Scenario B's flood with ghostwatch-B-eta.json: no backlog rule, only oom_eta rules (a
+    // 4 s window at 500 ms polls: this 256 MB box has ~8 s of headroom at 20 MB/s), which
+    // must clamp and drain gw-testd's socket before the OOM killer fires.
+    let Some(g) = prepare("x86_64") else { return };
+    let c = boot(&g, "B", 1, 240, "gwvm.config=B-eta gwvm.settle=8");
+    let r = check_saved_by(&c, "eta-clamp", "oom_eta");
+    let clamp = c
+        .lines("syslog")
+        .into_iter()
+        .find(|l| l.contains("event=action rule=eta-clamp"))
+        .unwrap_or_default();
+    let clamp = &clamp[clamp.find("event=").unwrap_or(0)..];
+    assert!(
+        clamp.contains("trigger=oom_eta")
+            && support::field(clamp, "eta_s").is_some()
+            && support::field(clamp, "slope_kb_s").is_some_and(|s| s.starts_with('-')),
+        "the clamp line lacks the estimate: {clamp} ({})",
+        c.log.display()
+    );
+    assert!(
+        !c.syslog_has("event=action rule=reboot-last-resort"),
+        "the last resort ran ({})",
+        c.log.display()
+    );
+    println!(
+        "x86_64 B-eta: first_action_ms={} min_avail_kb={} oom_kills={} oom_eta_recovered_held_ms={} clamp: eta_s={} slope_kb_s={} ({})",
+        r.first_action_ms,
+        r.min_avail_kb,
+        r.oom_kills,
+        r.recovered_held_ms.unwrap_or(0),
+        support::field(clamp, "eta_s").unwrap_or("-"),
+        support::field(clamp, "slope_kb_s").unwrap_or("-"),
+        c.log.display()
+    );
 }
 
 #[test]

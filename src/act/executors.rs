@@ -17,6 +17,11 @@ pub struct Outcome {
     pub reason: heapless::String<128>,
     pub detail: heapless::String<192>,
     pub duration_ms: u64,
+    /// True when the attempt cannot work on this kernel at all (a syscall or netlink family
+    /// it lacks, e.g. `pidfd_getfd needs Linux >= 5.6`): `result` is `failed`, and trying
+    /// again later will not help. The policy hands over to the next rung at once instead of
+    /// retrying; a transient failure (EPERM, a vanished process) leaves this false.
+    pub unsupported: bool,
 }
 
 impl Outcome {
@@ -27,7 +32,16 @@ impl Outcome {
             reason: heapless::String::new(),
             detail: heapless::String::new(),
             duration_ms: 0,
+            unsupported: false,
         }
+    }
+
+    /// A failed outcome that cannot succeed on this kernel (`unsupported` set); `args` names
+    /// the kernel need, e.g. "pidfd_getfd needs Linux >= 5.6".
+    pub fn unsupported(args: fmt::Arguments<'_>) -> Outcome {
+        let mut o = Outcome::failed(args);
+        o.unsupported = true;
+        o
     }
 
     /// A failed outcome whose reason is `args`, cut (at a char boundary) if longer than 128 bytes.
@@ -179,7 +193,9 @@ impl StealError {
             ("fd", _) => Outcome::failed(format_args!("bad fd {}", t.fd)),
             ("inode", _) => Outcome::failed(format_args!("fd no longer that socket")),
             // pidfd_open (5.3) predates pidfd_getfd (5.6): either way the fix is the same kernel.
-            (_, libc::ENOSYS) => Outcome::failed(format_args!("pidfd_getfd needs Linux >= 5.6")),
+            (_, libc::ENOSYS) => {
+                Outcome::unsupported(format_args!("pidfd_getfd needs Linux >= 5.6"))
+            }
             (_, libc::EPERM) => Outcome::failed(format_args!("needs CAP_SYS_PTRACE")),
             (_, libc::ESRCH) => Outcome::failed(format_args!("process {} is gone", t.pid)),
             ("pidfd_getfd", libc::EBADF) => {
@@ -380,6 +396,12 @@ pub fn drain(target: &Target, max_packets: u32, max_ms: u64) -> Outcome {
             o.set_reason(format_args!("stopped after {max_ms} ms"));
             break;
         }
+        // SIGTERM: the agent is stopping (sysupgrade, reboot). Its watchdog's magic close
+        // waits for this poll to end, and procd's halt sends SIGKILL 1 s after SIGTERM.
+        if packets % 64 == 0 && sys::stop_requested() {
+            o.set_reason(format_args!("stopped: the agent is stopping"));
+            break;
+        }
         // SAFETY: buf is valid for buf.len() bytes; MSG_TRUNC only changes the return value.
         let n = unsafe {
             libc::recv(
@@ -574,6 +596,30 @@ mod tests {
         assert!(sysctl_path(&root, "net..x").is_err());
         assert!(sysctl_path(&root, "").is_err());
         assert!(sysctl_path(&root, "...").is_err());
+    }
+
+    #[test]
+    fn a_missing_syscall_is_unsupported_a_refusal_is_not() {
+        let t = target(42, b"d");
+        let enosys = StealError {
+            step: "pidfd_getfd",
+            errno: libc::ENOSYS,
+        };
+        let o = enosys.outcome(&t);
+        assert_eq!(o.result, ResultKind::Failed);
+        assert!(o.unsupported);
+        assert_eq!(o.reason.as_str(), "pidfd_getfd needs Linux >= 5.6");
+        for errno in [libc::EPERM, libc::ESRCH, libc::EBADF] {
+            let o = StealError {
+                step: "pidfd_getfd",
+                errno,
+            }
+            .outcome(&t);
+            assert_eq!(o.result, ResultKind::Failed);
+            assert!(!o.unsupported, "errno {errno}");
+        }
+        assert!(!Outcome::failed(format_args!("x")).unsupported);
+        assert!(!Outcome::new(ResultKind::Ok).unsupported);
     }
 
     #[test]

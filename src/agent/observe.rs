@@ -94,11 +94,15 @@ pub struct Observer {
     /// Polls begun (`begin_poll`).
     cycles: u64,
     seen: Seen,
+    /// Which tables this poll's `read_sockets` read: tcp, udp families, and the unix dump.
+    read_now: [bool; 3],
 }
 
 impl Observer {
     /// Opens meminfo (Err names the file: nothing to watch without it) and picks the socket
-    /// source for `root`.
+    /// source for `root`. Inlined into `Agent::new`, so the ~38 KB are built where the agent
+    /// keeps them, not on a frame of their own and moved (mlockall keeps every stack page).
+    #[inline(always)]
     pub fn new(root: &ProcRoot) -> Result<Observer, String> {
         let meminfo_fd = root
             .open(b"meminfo")
@@ -118,6 +122,7 @@ impl Observer {
             page_size: sys::page_size(),
             cycles: 0,
             seen: Seen::default(),
+            read_now: [false; 3],
         })
     }
 
@@ -292,6 +297,13 @@ impl Observer {
                 .iter()
                 .any(|s| family(s.socket.proto) == Some(f))
         });
+        // A unix socket at the backlog warn level is re-read every poll while it stays there
+        // (the unix table is otherwise read with the periodic scans only): else the incident
+        // would "recover" on the next poll that does not read it, and a drain go unseen.
+        let held_unix = self
+            .suspects
+            .iter()
+            .any(|s| s.socket.proto == Proto::Unix && s.socket.rx_queue >= cfg.backlog_warn_bytes);
         let mut mem = [None, None];
         if let Ok(ss) = root
             .open(b"net/sockstat")
@@ -335,6 +347,7 @@ impl Observer {
             }
         }
         let (read_tcp, read_udp) = (read[0], read[1]);
+        self.read_now = [read_tcp, read_udp, periodic];
         // Suspects of the families not re-read this poll stay if tracked and still queued; the
         // rest are found again. The kept ones are in order again after their re-check.
         let mut i = 0;
@@ -352,12 +365,14 @@ impl Observer {
         if full && periodic && self.cycles > 1 {
             self.scanner.discover(root);
         }
-        // Unix queues are small by construction (bounded by their senders' buffers), so the
-        // unix dump rides along with the periodic full scans only.
+        // Unix queues are bounded by their senders' buffers (a datagram receiver's is what its
+        // connected senders hold, diag::UnixSenders) and in no sockstat counter; the unix
+        // dump (two passes) rides along with the periodic full scans, and with every poll
+        // while a unix socket is at the warn level.
         let want = |proto: Proto| match proto {
             p if is_tcp(p) => read_tcp,
             p if is_udp(p) => read_udp,
-            Proto::Unix => periodic,
+            Proto::Unix => periodic || held_unix,
             _ => true,
         };
         let mut seen = 0u64;
@@ -495,6 +510,46 @@ impl Observer {
             };
         }
         sum
+    }
+
+    /// The queue of an action's target socket now, for its verification (`decide::verify`),
+    /// through the same means as suspect tracking: a peek through the owner's fd (live /proc;
+    /// fails once the owner is gone or on kernels without pidfd_getfd), else this poll's
+    /// `suspects` when they came from a table read that covers the socket's protocol: its
+    /// queue there, or — absent from them — 0 (gone, or empty), or at most the smallest listed
+    /// queue when the list is full. None when neither can say.
+    pub fn queue_of(
+        &self,
+        root: &ProcRoot,
+        target: &Target,
+        proto: Proto,
+        suspects: &[Suspect],
+    ) -> Option<u64> {
+        if root.is_live() {
+            if let Ok(p) = executors::peek(target) {
+                return Some(p.rx_queue);
+            }
+        }
+        if let Some(s) = suspects.iter().find(|s| s.socket.inode == target.inode) {
+            return Some(s.socket.rx_queue);
+        }
+        let read = match (family(proto), proto) {
+            (Some(f), _) => self.read_now[f],
+            (None, Proto::Unix) => self.read_now[2],
+            (None, _) => true,
+        };
+        if !read {
+            return None;
+        }
+        Some(if suspects.len() < policy::MAX_SUSPECTS {
+            0
+        } else {
+            suspects
+                .iter()
+                .map(|s| s.socket.rx_queue)
+                .min()
+                .unwrap_or(0)
+        })
     }
 
     /// Resolves owners (and their exe) of the current suspects through the owner cache: a

@@ -1264,7 +1264,7 @@ mod tests {
     fn schema_errors() {
         assert_eq!(
             err(r#"{"rules": [{"trigerr": "ghost"}]}"#).2,
-            "unknown key \"trigerr\" in rules[0] (expected one of: name, trigger, comm, exe, uid, user, action, argv, sysctl, value, rcvbuf, signal, timeout_s, escalate_after_s)"
+            "unknown key \"trigerr\" in rules[0] (expected one of: name, trigger, comm, exe, uid, user, action, argv, sysctl, value, rcvbuf, signal, timeout_s, escalate_after_s, eta_s)"
         );
         assert_eq!(
             err(r#"{"interval_ms": "1000"}"#).2,

@@ -107,12 +107,14 @@ pub const TOP: &[KeySpec] = &[
     int("backlog_act_bytes", 1, MAX_BYTES),
     int("min_available_kb", 0, MAX_KB),
     int("available_warn_kb", 0, MAX_KB),
+    int("eta_window_s", 2, 3600),
     int("cooldown_s", 0, MAX_DELAY_S),
     int("max_actions_per_hour", 0, 64),
     int("oom_score_adj", -1000, 1000),
     flag("mlock"),
     text("breadcrumb_file", MAX_STR),
     int("drain_max_packets", 1, 10_000_000),
+    int("verify_s", 1, 3600),
     KeySpec {
         name: "protect",
         kind: Kind::StrList {
@@ -155,6 +157,7 @@ pub const RULE: &[KeySpec] = &[
     },
     int("timeout_s", 1, 3600),
     int("escalate_after_s", 0, MAX_DELAY_S),
+    int("eta_s", 1, MAX_DELAY_S),
 ];
 
 /// Index of `name` in `table`, if it is a key there.

@@ -92,6 +92,11 @@ pub struct Scanner {
     pub netns: NetnsTable,
     notes: heapless::Vec<Note, MAX_NOTES>,
     noted_ns: heapless::Vec<u64, { netns::MAX_NETNS }>,
+    /// The last scan's unix datagram bytes whose receiver sock_diag cannot name (senders
+    /// without a peer: `diag::UnixSenders::unattributed`), summed over namespaces.
+    pub unix_unattributed: u64,
+    /// The last scan read some unix table as /proc text, which shows no queue lengths.
+    pub unix_text: bool,
 }
 
 impl Scanner {
@@ -106,6 +111,8 @@ impl Scanner {
             netns: NetnsTable::default(),
             notes: heapless::Vec::new(),
             noted_ns: heapless::Vec::new(),
+            unix_unattributed: 0,
+            unix_text: false,
         };
         if live {
             match Diag::open() {
@@ -188,6 +195,8 @@ impl Scanner {
         f: &mut dyn FnMut(&SocketEntry),
     ) {
         *tables = [TableStats::default(); Proto::COUNT];
+        self.unix_unattributed = 0;
+        self.unix_text = false;
         for i in 0..self.netns.list.len() {
             let (inode, pid) = (self.netns.list[i].inode, self.netns.list[i].pid);
             let home = i == 0;
@@ -235,7 +244,13 @@ impl Scanner {
                     let d = self.diag.as_mut().expect("use_diag implies diag");
                     if !d.unsupported[proto.index()] {
                         match d.table(proto, &mut g) {
-                            Ok(s) => st = Some(s),
+                            Ok(s) => {
+                                if proto == Proto::Unix {
+                                    self.unix_unattributed =
+                                        self.unix_unattributed.saturating_add(d.unix_unattributed);
+                                }
+                                st = Some(s)
+                            }
                             Err(DiagError::Unsupported(e)) => {
                                 let _ = self.notes.push(Note::Unsupported(proto, e));
                             }
@@ -249,6 +264,9 @@ impl Scanner {
                     }
                 }
                 let st = st.unwrap_or_else(|| {
+                    if proto == Proto::Unix {
+                        self.unix_text = true;
+                    }
                     ProcNet {
                         root: text_root,
                         buf: &mut *text_buf,

@@ -53,6 +53,11 @@ pub enum Skip {
     ProcWalk(Errno),
     /// The socket source fell back or a network namespace could not be read.
     Sockets(Note),
+    /// Unix sockets were read from /proc/net/unix, which has no queue columns.
+    UnixText,
+    /// Bytes queued by unix datagram senders without a peer (sendto() to a bound name):
+    /// their receivers' rows show only the first datagram.
+    UnixUnattributed(u64),
 }
 
 impl fmt::Display for Skip {
@@ -127,6 +132,16 @@ impl fmt::Display for Skip {
                 sys::strerror(e)
             ),
             Skip::Sockets(n) => n.fmt(f),
+            Skip::UnixText => f.write_str(
+                "net/unix: read as /proc text, which shows no queue lengths — unix receive \
+                 queues are not seen (rx_queue 0, rx_queue_source \"text\")",
+            ),
+            Skip::UnixUnattributed(b) => write!(
+                f,
+                "unix: {b} bytes queued by datagram senders without a peer — sock_diag does \
+                 not say which socket holds them; those receivers show their first datagram \
+                 only (rx_queue_source \"sock_diag_first_datagram\")"
+            ),
         }
     }
 }
@@ -363,6 +378,12 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
         f.netns = scanner.netns.clone();
         for n in scanner.take_notes() {
             f.skip(Skip::Sockets(n));
+        }
+        if scanner.unix_text && f.tables[Proto::Unix.index()].sockets > 0 {
+            f.skip(Skip::UnixText);
+        }
+        if scanner.unix_unattributed > 0 {
+            f.skip(Skip::UnixUnattributed(scanner.unix_unattributed));
         }
     }
     for (i, proto) in Proto::ALL.into_iter().enumerate() {

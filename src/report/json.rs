@@ -196,6 +196,7 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
         w.key("remote")?;
         w.display(&s.remote)?;
         w.field_u64("rx_queue", s.rx_queue)?;
+        w.field_str("rx_queue_source", s.rx_source.name().as_bytes())?;
         w.field_u64("tx_queue", s.tx_queue)?;
         w.field_u64("drops", s.drops)?;
         w.field_u64("inode", s.inode)?;

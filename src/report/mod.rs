@@ -62,7 +62,7 @@ mod tests {
     use crate::observe::proc::ProcError;
     use crate::observe::proc::meminfo::{Field, MemInfo};
     use crate::observe::proc::net::Endpoint;
-    use crate::observe::proc::net::{Proto, SocketEntry};
+    use crate::observe::proc::net::{Proto, RxSource, SocketEntry};
     use crate::observe::proc::pid::Comm;
 
     fn sock(inode: u64, rx: u64) -> SocketEntry {
@@ -82,6 +82,7 @@ mod tests {
             inode,
             netns: 0,
             charged: rx,
+            rx_source: RxSource::SockDiag,
         }
     }
 

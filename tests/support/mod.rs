@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 pub const INSTALL_RSYSLOG: &str = "apt-get install rsyslog";
 pub const INSTALL_BUSYBOX: &str = "apt-get install busybox-static";
 pub const INSTALL_SYSTEMD: &str = "apt-get install systemd";
+/// Debian's `prometheus` package ships `promtool`.
+pub const INSTALL_PROMTOOL: &str = "apt-get install prometheus";
 
 /// The one skip policy of the tests. Outside CI: one line on the real stderr (written past
 /// libtest's capture, so a plain `cargo test` shows it) naming the test, what it needs and how

@@ -8,15 +8,21 @@
 //!
 //! Receive queues follow the /proc/net text semantics so both sources agree: `idiag_rqueue` is
 //! what the text tables print for every inet protocol (tcp: bytes not yet read, or the accept
-//! backlog of a listener; udp: `udp_rqueue_get`; raw: `sk_rmem_alloc`). Unix: UNIX_DIAG_RQLEN,
-//! as ss shows it (stream: bytes queued; datagram: the first datagram's length; listener:
-//! pending connections). `drops` is SK_MEMINFO_DROPS (`sk_drops`; the udp/raw text column).
+//! backlog of a listener; udp: `udp_rqueue_get`; raw: `sk_rmem_alloc`). Unix: UNIX_DIAG_RQLEN
+//! (stream and seqpacket: bytes queued; listener: pending connections) — except datagram
+//! sockets, where RQLEN (like SIOCINQ) is the first datagram's length and SK_MEMINFO's
+//! rmem_alloc is 0 whatever the queue holds: the kernel charges unix datagrams to their sender
+//! (`sk_wmem_alloc`, RQLEN's `wqueue`). So the unix table is dumped twice: peers and queues
+//! first (`UnixSenders`), then in full, each datagram receiver's `rx_queue` raised to what its
+//! connected senders have queued (`RxSource::PeerWmem`, truesize). Unconnected senders
+//! (sendto() a bound name) cannot be tied to a receiver; their bytes are counted apart
+//! (`Diag::unix_unattributed`). `drops` is SK_MEMINFO_DROPS (`sk_drops`; the udp/raw text column).
 //!
 //! A family the kernel lacks (module not built) answers ENOENT; `Diag` then remembers it and
 //! the caller reads that table as text.
 
 use super::ProcError;
-use super::net::{Endpoint, Proto, SocketEntry, TableStats, UnixName};
+use super::net::{Endpoint, Proto, RxSource, SocketEntry, TableStats, UnixName};
 use crate::sys::{self, Errno, Fd};
 
 const NETLINK_SOCK_DIAG: libc::c_int = 4;
@@ -44,6 +50,11 @@ const UDIAG_SHOW_NAME: u32 = 0x01;
 const UDIAG_SHOW_PEER: u32 = 0x04;
 const UDIAG_SHOW_RQLEN: u32 = 0x10;
 const UDIAG_SHOW_UID: u32 = 0x40;
+const UDIAG_SHOW_ALL: u32 = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID;
+const SOCK_DGRAM: u8 = libc::SOCK_DGRAM as u8;
+/// Most connected unix datagram receivers whose senders' queues one dump attributes (the
+/// largest are kept).
+pub const MAX_UNIX_SENDERS: usize = 64;
 const IPPROTO_UDPLITE: u8 = 136;
 const TCP_LISTEN: u8 = 10;
 
@@ -158,6 +169,7 @@ pub fn parse_inet(proto: Proto, p: &[u8]) -> Result<SocketEntry, &'static str> {
         inode: rd(68) as u64,
         netns: 0,
         charged: charged.unwrap_or(rd(56) as u64 + rd(60) as u64),
+        rx_source: RxSource::SockDiag,
     })
 }
 
@@ -169,11 +181,15 @@ pub fn charged_of(meminfo: &[u8]) -> Option<u64> {
     Some(at(SK_MEMINFO_RMEM_ALLOC)? + at(SK_MEMINFO_WMEM_QUEUED)? + at(SK_MEMINFO_FWD_ALLOC)?)
 }
 
-/// Decodes one unix_diag_msg with its NAME, PEER, RQLEN and UID attributes.
+/// Decodes one unix_diag_msg with its NAME, PEER, RQLEN and UID attributes. `rx_queue` is
+/// UNIX_DIAG_RQLEN's as the kernel gives it (`RxSource::FirstDatagram` for a datagram socket:
+/// `unix_inq_len` counts only the head of a datagram queue); `Diag::dump` raises it to what
+/// the socket's connected senders hold.
 pub fn parse_unix(p: &[u8]) -> Result<SocketEntry, &'static str> {
     if p.len() < UNIX_DIAG_MSG_LEN {
         return Err("short unix_diag_msg");
     }
+    let dgram = p[1] == SOCK_DGRAM && p[2] != TCP_LISTEN;
     let mut e = SocketEntry {
         proto: Proto::Unix,
         local: Endpoint::Unix(UnixName::from_shown(b"")),
@@ -186,6 +202,11 @@ pub fn parse_unix(p: &[u8]) -> Result<SocketEntry, &'static str> {
         inode: u32_at(p, 4).unwrap_or(0) as u64,
         netns: 0,
         charged: 0,
+        rx_source: if dgram {
+            RxSource::FirstDatagram
+        } else {
+            RxSource::SockDiag
+        },
     };
     for_each_attr(&p[UNIX_DIAG_MSG_LEN..], &mut |ty, data| match ty {
         UNIX_DIAG_NAME => e.local = Endpoint::Unix(UnixName::from_sun_path(data)),
@@ -204,6 +225,60 @@ pub fn parse_unix(p: &[u8]) -> Result<SocketEntry, &'static str> {
     Ok(e)
 }
 
+/// What connected unix datagram senders hold, per receiver: a sender's UNIX_DIAG_RQLEN
+/// `wqueue` is its `sk_wmem_alloc` (`unix_outq_len`), the truesize of every datagram it sent
+/// that no one has read yet — which sits in its peer's receive queue. (The kernel charges
+/// unix datagrams to the sender: the receiver's own SK_MEMINFO rmem_alloc reads 0 whatever it
+/// holds, and its RQLEN is the first datagram's length.) Bounded: the largest
+/// `MAX_UNIX_SENDERS` receivers are kept.
+#[derive(Clone, Debug, Default)]
+pub struct UnixSenders {
+    /// (receiver inode, bytes its connected senders have queued)
+    held: heapless::Vec<(u64, u64), MAX_UNIX_SENDERS>,
+    /// Bytes queued by datagram senders with no peer (sendto() to a bound name): they sit in
+    /// some receiver's queue that sock_diag does not name.
+    pub unattributed: u64,
+}
+
+impl UnixSenders {
+    pub fn clear(&mut self) {
+        self.held.clear();
+        self.unattributed = 0;
+    }
+
+    /// Takes in one unix_diag_msg (with PEER and RQLEN): a datagram sender's queued bytes.
+    pub fn offer(&mut self, p: &[u8]) {
+        let Ok(e) = parse_unix(p) else {
+            return;
+        };
+        if e.rx_source != RxSource::FirstDatagram || e.tx_queue == 0 {
+            return;
+        }
+        let Endpoint::UnixPeer(peer) = e.remote else {
+            self.unattributed = self.unattributed.saturating_add(e.tx_queue);
+            return;
+        };
+        if let Some(h) = self.held.iter_mut().find(|h| h.0 == peer) {
+            h.1 = h.1.saturating_add(e.tx_queue);
+        } else if self.held.push((peer, e.tx_queue)).is_err() {
+            // Full: replace the smallest if this one is larger.
+            if let Some(min) = self.held.iter_mut().min_by_key(|h| h.1) {
+                if min.1 < e.tx_queue {
+                    *min = (peer, e.tx_queue);
+                }
+            }
+        }
+    }
+
+    /// Bytes the connected senders of receiver `inode` have queued (0: none seen).
+    pub fn queued_for(&self, inode: u64) -> u64 {
+        self.held
+            .iter()
+            .filter(|h| h.0 == inode)
+            .fold(0, |a, h| a.saturating_add(h.1))
+    }
+}
+
 /// A NETLINK_SOCK_DIAG socket (bound to the network namespace it was made in) and its buffer.
 pub struct Diag {
     fd: Fd,
@@ -214,6 +289,10 @@ pub struct Diag {
     /// Test seam: request this protocol number for that table instead of the real one.
     #[doc(hidden)]
     pub protocol_override: Option<(Proto, u8)>,
+    senders: UnixSenders,
+    /// The last unix dump's `UnixSenders::unattributed`: bytes queued by datagram senders
+    /// without a peer, in receivers whose rows show only their first datagram.
+    pub unix_unattributed: u64,
 }
 
 fn diag_socket() -> Result<Fd, Errno> {
@@ -242,6 +321,8 @@ impl Diag {
             seq: 0,
             unsupported: [false; Proto::COUNT],
             protocol_override: None,
+            senders: UnixSenders::default(),
+            unix_unattributed: 0,
         })
     }
 
@@ -298,10 +379,53 @@ impl Diag {
     /// Returns the number of sockets. On Err the socket may hold the rest of the dump, so it
     /// is drained before the next request (messages carry our sequence number; stale ones
     /// are skipped).
+    ///
+    /// Unix is dumped twice: first only peers and queue lengths, to learn what each connected
+    /// datagram sender has queued (`UnixSenders`), then in full, each datagram receiver's
+    /// `rx_queue` raised to what its senders hold (`RxSource::PeerWmem`).
     pub fn dump(
         &mut self,
         proto: Proto,
         f: &mut dyn FnMut(&SocketEntry),
+    ) -> Result<u32, DiagError> {
+        if proto != Proto::Unix {
+            return self.walk(proto, UDIAG_SHOW_ALL, &mut |p| {
+                f(&parse_inet(proto, p)?);
+                Ok(())
+            });
+        }
+        let mut senders = core::mem::take(&mut self.senders);
+        senders.clear();
+        let first = self.walk(proto, UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN, &mut |p| {
+            senders.offer(p);
+            Ok(())
+        });
+        let res = first.and_then(|_| {
+            self.walk(proto, UDIAG_SHOW_ALL, &mut |p| {
+                let mut e = parse_unix(p)?;
+                if e.rx_source == RxSource::FirstDatagram {
+                    let held = senders.queued_for(e.inode);
+                    if held > e.rx_queue {
+                        e.rx_queue = held;
+                        e.rx_source = RxSource::PeerWmem;
+                    }
+                }
+                f(&e);
+                Ok(())
+            })
+        });
+        self.unix_unattributed = senders.unattributed;
+        self.senders = senders;
+        res
+    }
+
+    /// Sends one dump request for `proto` (`show`: the unix attributes wanted) and hands each
+    /// socket's message payload to `f`. Returns the number of messages.
+    fn walk(
+        &mut self,
+        proto: Proto,
+        show: u32,
+        f: &mut dyn FnMut(&[u8]) -> Result<(), &'static str>,
     ) -> Result<u32, DiagError> {
         let (family, mut protocol) =
             request_of(proto).ok_or(DiagError::Unsupported(libc::ENOENT))?;
@@ -329,7 +453,6 @@ impl Diag {
         if family == libc::AF_UNIX as u8 {
             // unix_diag_req: family, protocol, pad, states, ino, show, cookie[2]
             b[4..8].copy_from_slice(&u32::MAX.to_ne_bytes());
-            let show = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID;
             b[12..16].copy_from_slice(&show.to_ne_bytes());
         } else {
             // inet_diag_req_v2: family, protocol, ext, pad (raw: sdiag_raw_protocol), states, id
@@ -389,18 +512,8 @@ impl Diag {
                         });
                     }
                     SOCK_DIAG_BY_FAMILY => {
-                        let parsed = if proto == Proto::Unix {
-                            parse_unix(payload)
-                        } else {
-                            parse_inet(proto, payload)
-                        };
-                        match parsed {
-                            Ok(e) => {
-                                count = count.saturating_add(1);
-                                f(&e);
-                            }
-                            Err(what) => return Err(DiagError::Malformed(what)),
-                        }
+                        f(payload).map_err(DiagError::Malformed)?;
+                        count = count.saturating_add(1);
                     }
                     _ => {}
                 }
@@ -512,5 +625,65 @@ mod tests {
         assert_eq!((e.inode, e.rx_queue, e.uid, e.state), (777, 300, 42, 7));
         let bare = parse_unix(&p[..UNIX_DIAG_MSG_LEN]).unwrap();
         assert_eq!(bare.local.to_string(), "*");
+        assert_eq!(e.rx_source, RxSource::FirstDatagram);
+    }
+
+    /// A unix_diag_msg as the first (peers and queues) pass of a unix dump sees it.
+    fn unix_msg(ty: i32, state: u8, ino: u32, peer: u32, rq: u32, wq: u32) -> Vec<u8> {
+        let mut p = vec![0u8; UNIX_DIAG_MSG_LEN];
+        p[1] = ty as u8;
+        p[2] = state;
+        p[4..8].copy_from_slice(&ino.to_ne_bytes());
+        if peer != 0 {
+            p.extend(attr(UNIX_DIAG_PEER, &peer.to_ne_bytes()));
+        }
+        let mut q = [0u8; 8];
+        q[..4].copy_from_slice(&rq.to_ne_bytes());
+        q[4..].copy_from_slice(&wq.to_ne_bytes());
+        p.extend(attr(UNIX_DIAG_RQLEN, &q));
+        p
+    }
+
+    #[test]
+    fn datagram_senders_are_counted_against_their_peer() {
+        // What 6.18 shows for a pair with 200 x 12 000 bytes queued at 101 (ss -xm: the
+        // receiver r0 and Recv-Q 12000, the sender Send-Q 3328000), two senders connected to a
+        // bound receiver 300, one unconnected sender, a stream pair and a listener.
+        let mut s = UnixSenders::default();
+        for m in [
+            unix_msg(libc::SOCK_DGRAM, 1, 101, 102, 12_000, 0),
+            unix_msg(libc::SOCK_DGRAM, 1, 102, 101, 0, 3_328_000),
+            unix_msg(libc::SOCK_DGRAM, 7, 300, 0, 60_000, 0),
+            unix_msg(libc::SOCK_DGRAM, 1, 301, 300, 0, 66_560),
+            unix_msg(libc::SOCK_DGRAM, 1, 302, 300, 0, 66_560),
+            unix_msg(libc::SOCK_DGRAM, 7, 303, 0, 0, 99_840),
+            unix_msg(libc::SOCK_STREAM, 1, 400, 401, 0, 5_000),
+            unix_msg(libc::SOCK_DGRAM, TCP_LISTEN, 500, 0, 3, 128),
+        ] {
+            s.offer(&m);
+        }
+        assert_eq!(s.queued_for(101), 3_328_000);
+        assert_eq!(s.queued_for(102), 0);
+        assert_eq!(s.queued_for(300), 133_120);
+        assert_eq!(s.queued_for(401), 0, "stream RQLEN is already whole");
+        assert_eq!(s.unattributed, 99_840);
+        // Bounded: past MAX_UNIX_SENDERS receivers the largest are kept.
+        let mut b = UnixSenders::default();
+        for i in 0..(MAX_UNIX_SENDERS as u32 + 10) {
+            b.offer(&unix_msg(
+                libc::SOCK_DGRAM,
+                1,
+                10_000 + i,
+                1 + i,
+                0,
+                100 + i,
+            ));
+        }
+        assert_eq!(b.held.len(), MAX_UNIX_SENDERS);
+        assert_eq!(b.queued_for(1), 0);
+        assert_eq!(
+            b.queued_for(MAX_UNIX_SENDERS as u64 + 10),
+            100 + MAX_UNIX_SENDERS as u64 + 9
+        );
     }
 }

@@ -251,6 +251,51 @@ pub struct SocketEntry {
     /// SK_MEMINFO rmem_alloc + wmem_queued + fwd_alloc from sock_diag; from the text tables,
     /// the best they offer (rx_queue + tx_queue). Suspect tracking compares it with `mem`.
     pub charged: u64,
+    /// Where `rx_queue` came from, and so what it can see.
+    pub rx_source: RxSource,
+}
+
+/// Where a socket row's `rx_queue` came from (`rx_queue_source` in the JSON): the sources see
+/// different things, so a row says which it is. Closed set: `ALL`/`name`/`from_name`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxSource {
+    /// The /proc/net text column (rx_queue / Rmem). /proc/net/unix has no queue column: its
+    /// rows read 0 whatever they hold.
+    Text,
+    /// sock_diag's own queue length, the whole queue: inet `idiag_rqueue` (what the text
+    /// tables print), unix stream/seqpacket bytes queued, a unix listener's pending
+    /// connections.
+    SockDiag,
+    /// A unix datagram socket nothing (that sock_diag can see) has sent to: UNIX_DIAG_RQLEN,
+    /// which for datagrams is the length of the first datagram only.
+    FirstDatagram,
+    /// A unix datagram socket with connected senders: what they have queued and not yet had
+    /// consumed (their wmem_alloc, truesize), the first datagram's length if that is more.
+    /// The kernel charges unix datagrams to the sender, so the receiver's own SK_MEMINFO
+    /// rmem_alloc stays 0 however much it holds.
+    PeerWmem,
+}
+
+impl RxSource {
+    pub const ALL: [RxSource; 4] = [
+        RxSource::Text,
+        RxSource::SockDiag,
+        RxSource::FirstDatagram,
+        RxSource::PeerWmem,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RxSource::Text => "text",
+            RxSource::SockDiag => "sock_diag",
+            RxSource::FirstDatagram => "sock_diag_first_datagram",
+            RxSource::PeerWmem => "sock_diag_peer_wmem",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<RxSource> {
+        RxSource::ALL.into_iter().find(|r| r.name() == name)
+    }
 }
 
 /// Keeps `top` sorted by `key` descending and at most `n` long (and within its capacity): the
@@ -396,6 +441,7 @@ fn parse_inet(proto: Proto, line: &[u8]) -> Result<SocketEntry, &'static str> {
         inode,
         netns: 0,
         charged: rx_queue.saturating_add(tx_queue),
+        rx_source: RxSource::Text,
     })
 }
 
@@ -441,6 +487,7 @@ fn parse_netlink(line: &[u8]) -> Result<SocketEntry, &'static str> {
         inode,
         netns: 0,
         charged: rmem + wmem,
+        rx_source: RxSource::Text,
     })
 }
 
@@ -476,6 +523,7 @@ fn parse_packet(line: &[u8]) -> Result<SocketEntry, &'static str> {
         inode,
         netns: 0,
         charged: rmem,
+        rx_source: RxSource::Text,
     })
 }
 
@@ -508,6 +556,7 @@ fn parse_unix(line: &[u8]) -> Result<SocketEntry, &'static str> {
         inode,
         netns: 0,
         charged: 0,
+        rx_source: RxSource::Text,
     })
 }
 

@@ -157,7 +157,8 @@ impl Agent {
         let full = self.decide.policy().wants_owners(cfg, ghost_kb, 0, avail)
             || self.observe.full_scan_due();
         self.observe.read_sockets(cfg, root, full, &mut self.record);
-        let max_rx = self.observe.worst_rx();
+        self.observe.correlate(now_ms, &m);
+        let max_rx = self.observe.worst_held();
         if self
             .decide
             .policy()

@@ -121,6 +121,7 @@ fn suspect(rx_queue: u64, inode: u64, pid: u32, comm: &str, exe: &str) -> Suspec
             rx_source: RxSource::SockDiag,
         },
         owners,
+        blame: Default::default(),
     }
 }
 

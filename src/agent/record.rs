@@ -24,6 +24,8 @@ pub struct Seen {
     pub mem_total_kb: u64,
     pub available_kb: Option<u64>,
     pub worst: Option<SocketEntry>,
+    /// The socket that moves with Ghost or holds a trusted pinning ratio.
+    pub culprit: Option<status::Culprit>,
     pub sockets_seen: u64,
     pub tables_read: u32,
 }
@@ -265,8 +267,8 @@ impl Recorder {
                 l.kv("trigger", trigger.name().as_bytes())
                     .kv("level", level.name().as_bytes())
                     .kvd("value", value);
-                let worst = snap.suspects.first().map(|_| 0);
-                measurement_pairs(&mut l, snap, trigger, worst, None, self.eta);
+                let first = snap.best_suspect(trigger, |_| true);
+                measurement_pairs(&mut l, snap, trigger, first, None, self.eta);
                 let sev = if level == Level::Act {
                     Severity::Warning
                 } else {
@@ -356,6 +358,7 @@ impl Recorder {
         s.mem_total_kb = seen.mem_total_kb;
         s.available_kb = seen.available_kb;
         s.worst = seen.worst;
+        s.culprit = seen.culprit;
         s.sockets_seen = seen.sockets_seen;
         s.tables_read = seen.tables_read;
         if let Some(us) = cycle_us {
@@ -409,12 +412,12 @@ pub fn measurement_pairs(
     eta: Option<Estimate>,
 ) {
     let s = suspect
-        .and_then(|i| snap.suspects.get(i))
         .or(if trigger == Trigger::Backlog {
-            snap.suspects.first()
+            snap.best_suspect(trigger, |_| true)
         } else {
             None
-        });
+        })
+        .and_then(|i| snap.suspects.get(i));
     if let Some(s) = s {
         l.kv("proto", s.socket.proto.name().as_bytes())
             .kvd("inode", s.socket.inode);
@@ -424,6 +427,12 @@ pub fn measurement_pairs(
                 .kv("comm", o.owner.comm.as_bytes());
         }
         l.kvd("rx_queue", s.socket.rx_queue);
+        if let Some(r) = s.blame.ratio {
+            l.kvd("pin_ratio", r);
+        }
+        if s.blame.explains_pm > 0 {
+            l.kvd("explains_pm", s.blame.explains_pm);
+        }
     }
     l.kvd("ghost_kb", snap.ghost_kb);
     if let Some(a) = snap.available_kb {
@@ -474,6 +483,7 @@ mod tests {
                 rx_source: RxSource::SockDiag,
             },
             owners: heapless::Vec::new(),
+            blame: Default::default(),
         };
         let o = SuspectOwner {
             owner: Owner {

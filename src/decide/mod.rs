@@ -3,6 +3,7 @@
 //! anything back (`verify`) and when the next poll is due (`schedule`).
 //! Must not do I/O, sleep, log or read a clock: time comes in as a number.
 
+pub mod correlate;
 pub mod eta;
 pub mod policy;
 pub mod schedule;

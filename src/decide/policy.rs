@@ -36,6 +36,7 @@
 //! back out of the hourly window (nothing was done, so nothing may be rationed by it).
 
 use crate::config::{Config, Name, Rule, Trigger};
+use crate::decide::correlate::{MOVES_WITH_PM, Ratio};
 use crate::decide::eta::{Estimate, Estimator};
 use crate::observe::identity::FileId;
 use crate::observe::owners::Owner;
@@ -145,6 +146,13 @@ pub fn owner_worthy(cfg: &Config, rank: usize, rx_queue: u64) -> bool {
     rank == 0 || rx_queue >= cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR
 }
 
+/// `owner_worthy` for a suspect as the correlation sees it: its queue counted at what it holds
+/// (`Suspect::held_bytes`), and every suspect that moves with Ghost (a ghost rule may aim at
+/// it however small its queue looks).
+pub fn suspect_worthy(cfg: &Config, rank: usize, s: &Suspect) -> bool {
+    owner_worthy(cfg, rank, s.held_bytes()) || s.blame.moves_with_ghost()
+}
+
 /// A process holding a suspect socket, with what rules match on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SuspectOwner {
@@ -157,11 +165,57 @@ pub struct SuspectOwner {
     pub uid: Option<u32>,
 }
 
+/// What the correlation of queues with Ghost (`decide::correlate`) says of a suspect; the
+/// default says nothing (no history yet, or Ghost not growing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SuspectBlame {
+    /// How much of Ghost's growth over the window its queue's growth explains, per-mille.
+    pub explains_pm: u16,
+    /// Its pinning ratio, once one is trusted (sticky while it stays tracked).
+    pub ratio: Option<Ratio>,
+}
+
+impl SuspectBlame {
+    /// True when it moves with Ghost (`correlate::MOVES_WITH_PM`).
+    pub fn moves_with_ghost(&self) -> bool {
+        self.explains_pm >= MOVES_WITH_PM
+    }
+}
+
 /// A socket with a large receive queue, and its owners when they were resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Suspect {
     pub socket: SocketEntry,
     pub owners: heapless::Vec<SuspectOwner, MAX_SUSPECT_OWNERS>,
+    pub blame: SuspectBlame,
+}
+
+impl Suspect {
+    /// The memory its queue really holds: `rx_queue × pin_ratio` once a ratio is trusted
+    /// (never less than `rx_queue`), else `rx_queue`.
+    pub fn held_bytes(&self) -> u64 {
+        let rx = self.socket.rx_queue;
+        self.blame.ratio.map_or(rx, |r| r.apply(rx))
+    }
+}
+
+/// True for the triggers about memory vanishing, whose rules act on the socket that moves with
+/// Ghost rather than on the largest queue.
+pub fn follows_ghost(trigger: Trigger) -> bool {
+    matches!(trigger, Trigger::Ghost | Trigger::OomEta)
+}
+
+/// How `trigger`'s rules rank suspects, larger first — the one target order every trigger
+/// shares. For the triggers that follow Ghost, a socket that moves with it comes first (most
+/// of the growth explained first); then, for every trigger, the memory the queue holds
+/// (`Suspect::held_bytes`: rx_queue, times its pinning ratio once one is trusted).
+pub fn target_key(trigger: Trigger, s: &Suspect) -> (u16, u64) {
+    let blamed = if follows_ghost(trigger) && s.blame.moves_with_ghost() {
+        s.blame.explains_pm
+    } else {
+        0
+    };
+    (blamed, s.held_bytes())
 }
 
 /// What one poll measured.
@@ -191,12 +245,34 @@ impl Snapshot {
         best.map(|(i, _)| i)
     }
 
-    /// The largest rx_queue among the suspects in bytes (0 without suspects): the backlog
-    /// trigger's value.
+    /// The largest rx_queue among the suspects in bytes (0 without suspects).
     pub fn worst_rx_queue(&self) -> u64 {
         self.worst_suspect()
             .and_then(|i| self.suspects.get(i))
             .map_or(0, |s| s.socket.rx_queue)
+    }
+
+    /// The most memory a suspect's queue holds (`Suspect::held_bytes`; 0 without suspects):
+    /// the backlog trigger's value.
+    pub fn worst_held_bytes(&self) -> u64 {
+        self.suspects
+            .iter()
+            .map(Suspect::held_bytes)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Index of the suspect `trigger`'s rules aim at first among those `ok` accepts
+    /// (`target_key`; the first of equals), None when none is accepted.
+    pub fn best_suspect(&self, trigger: Trigger, ok: impl Fn(&Suspect) -> bool) -> Option<usize> {
+        let mut best: Option<(usize, (u16, u64))> = None;
+        for (i, s) in self.suspects.iter().enumerate() {
+            let k = target_key(trigger, s);
+            if ok(s) && best.is_none_or(|(_, b)| k > b) {
+                best = Some((i, k));
+            }
+        }
+        best.map(|(i, _)| i)
     }
 }
 
@@ -525,35 +601,31 @@ fn owner_matches(rule: &Rule, rule_exe: Option<FileId>, o: &SuspectOwner) -> boo
     comm_ok && exe_ok && uid_ok
 }
 
-/// Whom `rule` would hit in `snap`: for comm/exe rules the matching owner of the suspect with
-/// the largest rx_queue (first owner of the first such suspect on ties).
+/// Whom `rule` would hit in `snap`: the suspect first in `target_key` order for its trigger (the
+/// socket that moves with Ghost for ghost rules, else the one holding most) — for comm/exe
+/// rules among the suspects with a matching owner, that owner (the first of them).
 fn select_target(rule: &Rule, rule_exe: Option<FileId>, snap: &Snapshot) -> Target {
     if rule.comm.is_none() && rule.exe.is_none() {
         if rule.action.targets_owner() {
             // Config forbids this; never aim a restart/kill at whoever happens to be worst.
             return Target::Refused;
         }
-        let suspect = snap.worst_suspect();
+        let suspect = snap.best_suspect(rule.trigger, |_| true);
         let owner = suspect
             .and_then(|i| snap.suspects.get(i))
             .and_then(|s| (!s.owners.is_empty()).then_some(0));
         return Target::Context { suspect, owner };
     }
-    let mut best: Option<(u64, usize, usize)> = None;
-    for (si, s) in snap.suspects.iter().enumerate() {
-        if best.is_some_and(|(rx, _, _)| s.socket.rx_queue <= rx) {
-            continue;
-        }
-        if let Some(oi) = s
-            .owners
+    let matching = |s: &Suspect| {
+        s.owners
             .iter()
             .position(|o| owner_matches(rule, rule_exe, o))
-        {
-            best = Some((s.socket.rx_queue, si, oi));
-        }
-    }
-    match best {
-        Some((_, suspect, owner)) => Target::Owner { suspect, owner },
+    };
+    let Some(suspect) = snap.best_suspect(rule.trigger, |s| matching(s).is_some()) else {
+        return Target::Refused;
+    };
+    match snap.suspects.get(suspect).and_then(matching) {
+        Some(owner) => Target::Owner { suspect, owner },
         None => Target::Refused,
     }
 }
@@ -680,7 +752,7 @@ impl Policy {
         let eta_s = self.last_eta.and_then(|e| e.eta_s);
         let readings = Readings {
             ghost_value_kb: Policy::ghost_value(cfg, Some(floor), snap.ghost_kb),
-            worst_rx_queue: snap.worst_rx_queue(),
+            worst_rx_queue: snap.worst_held_bytes(),
             available_kb: snap.available_kb,
             eta_s,
         };
@@ -998,6 +1070,7 @@ mod tests {
                 rx_source: RxSource::SockDiag,
             },
             owners: heapless::Vec::new(),
+            blame: SuspectBlame::default(),
         };
         for &(pid, c, e) in owners {
             let o = SuspectOwner {
@@ -1791,6 +1864,84 @@ mod tests {
             dry_run: false,
         }));
         assert_eq!(snap(0, 0, &suspects).worst_suspect(), Some(1));
+    }
+
+    fn blamed(mut s: Suspect, explains_pm: u16, ratio: Option<u32>) -> Suspect {
+        s.blame = SuspectBlame {
+            explains_pm,
+            ratio: ratio.map(Ratio),
+        };
+        s
+    }
+
+    #[test]
+    fn ghost_rules_aim_at_the_socket_that_moves_with_ghost() {
+        // The decoy holds the larger queue; the culprit grows with Ghost.
+        let decoy = suspect(60 * MB, 1, &[(10, "ntpd", "")]);
+        let culprit = blamed(suspect(3 * MB, 2, &[(20, "zebra", "")]), 900, None);
+        let weak = blamed(suspect(5 * MB, 3, &[(30, "zebra", "")]), 400, None);
+        let suspects = [decoy.clone(), culprit.clone(), weak];
+        let mut c = with_rules(
+            cfg(),
+            &[
+                rule("note", Trigger::Ghost, ActionKind::Log),
+                comm(rule("drain", Trigger::Ghost, ActionKind::Drain), "zebra"),
+                rule("note-backlog", Trigger::Backlog, ActionKind::Log),
+            ],
+        );
+        c.backlog_act_bytes = 50 * MB;
+        let d = eval(&mut Policy::new(), &c, &snap(0, GHOST_ACT, &suspects));
+        let targets: Vec<_> = d
+            .iter()
+            .filter_map(|d| match *d {
+                Decision::Act { rule, suspect, .. } => Some((rule, suspect)),
+                _ => None,
+            })
+            .collect();
+        // Without comm the ghost rule names the culprit, with comm it drains it (not the
+        // 5 MB zebra socket that explains less); the backlog rule keeps to the largest queue.
+        assert_eq!(targets, vec![(0, Some(1)), (1, Some(1)), (2, Some(0))]);
+        // Nothing moves with Ghost: the largest queue, as before.
+        let quiet = [decoy, blamed(culprit, 499, None)];
+        let d = eval(&mut Policy::new(), &c, &snap(0, GHOST_ACT, &quiet));
+        assert!(d.contains(&Decision::Act {
+            rule: 0,
+            trigger: Trigger::Ghost,
+            suspect: Some(0),
+            owner: Some(0),
+            dry_run: false,
+        }));
+    }
+
+    #[test]
+    fn backlog_counts_what_a_queue_holds_once_a_ratio_is_trusted() {
+        let c = with_rules(
+            cfg(),
+            &[comm(
+                rule("drain", Trigger::Backlog, ActionKind::Drain),
+                "zebra",
+            )],
+        );
+        // 2 MB queued, 34× pinned: 68 MB held, over the 8 MB act level; the 5 MB decoy is not.
+        let s = [
+            suspect(5 * MB, 1, &[(10, "zebra", "")]),
+            blamed(suspect(2 * MB, 2, &[(20, "zebra", "")]), 0, Some(3400)),
+        ];
+        assert_eq!(s[1].held_bytes(), 68 * MB);
+        let mut p = Policy::new();
+        let d = eval(&mut p, &c, &snap(0, 0, &s));
+        assert_eq!(d[0], threshold(Trigger::Backlog, Level::Act, 68_000_000));
+        assert!(matches!(
+            d[1],
+            Decision::Act {
+                suspect: Some(1),
+                ..
+            }
+        ));
+        // Without a ratio the same queues stay under the act level; a ratio under 1 counts 1.
+        let plain = [s[0].clone(), blamed(s[1].clone(), 0, Some(40))];
+        let d = eval(&mut Policy::new(), &c, &snap(0, 0, &plain));
+        assert_eq!(d, vec![threshold(Trigger::Backlog, Level::Warn, 5_000_000)]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! tmpfs on a router, and flash must not be worn by a once-a-second write.
 
 use crate::config::{Config, Trigger};
+use crate::decide::correlate::Ratio;
 use crate::decide::policy::Level;
 use crate::observe::proc::net::SocketEntry;
 use crate::output::audit::ResultKind;
@@ -69,6 +70,8 @@ pub struct Stats {
     pub mem_total_kb: u64,
     pub available_kb: Option<u64>,
     pub worst: Option<SocketEntry>,
+    /// The socket that moves with Ghost, or holds a trusted pinning ratio (`decide::correlate`).
+    pub culprit: Option<Culprit>,
     pub sockets_seen: u64,
     pub tables_read: u32,
     /// Actions carried out (or not) per result, in `ResultKind::ALL` order.
@@ -86,6 +89,16 @@ pub struct Stats {
     /// estimate); None while memory is not falling or no estimate exists yet. The metric
     /// `ghostwatch_oom_eta_seconds` is absent while None.
     pub oom_eta_s: Option<u32>,
+}
+
+/// The socket the correlation blames, as the files show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Culprit {
+    pub socket: SocketEntry,
+    /// How much of Ghost's growth over the window its queue's growth explains, per-mille.
+    pub explains_pm: u16,
+    /// Its pinning ratio once trusted.
+    pub pin_ratio: Option<Ratio>,
 }
 
 /// The config the two files need: where they go and the two settings the status file shows.
@@ -195,6 +208,31 @@ pub fn format_status(
         }
         None => w.write_str("null")?,
     }
+    w.write_str(",\"culprit\":")?;
+    match &s.culprit {
+        Some(c) => {
+            write!(
+                w,
+                "{{\"proto\":\"{}\",\"local\":{},\"rx_queue\":{},\"inode\":{},\"netns\":{},\"explains_pm\":{},\"pin_ratio\":",
+                c.socket.proto.name(),
+                JsonText(&c.socket.local),
+                c.socket.rx_queue,
+                c.socket.inode,
+                c.socket.netns,
+                c.explains_pm
+            )?;
+            match c.pin_ratio {
+                Some(r) => write!(w, "{r}}}")?,
+                None => w.write_str("null}")?,
+            }
+        }
+        None => w.write_str("null")?,
+    }
+    w.write_str(",\"pin_ratio\":")?;
+    match s.culprit.and_then(|c| c.pin_ratio) {
+        Some(r) => write!(w, "{r}")?,
+        None => w.write_str("null")?,
+    }
     w.write_str(",\"incidents\":{")?;
     for (i, t) in Trigger::ALL.into_iter().enumerate() {
         let sep = if i > 0 { "," } else { "" };
@@ -302,6 +340,15 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         "Largest socket receive queue in the last poll.",
         &s.worst.map_or(0, |x| x.rx_queue),
     )?;
+    if let Some(r) = s.culprit.and_then(|c| c.pin_ratio) {
+        family(
+            w,
+            "ghostwatch_pin_ratio",
+            "gauge",
+            "Ghost growth over the queue growth of the socket that moves with Ghost.",
+            &r,
+        )?;
+    }
     family(
         w,
         "ghostwatch_sockets_seen",
@@ -456,6 +503,53 @@ mod tests {
     }
 
     #[test]
+    fn the_culprit_and_its_pin_ratio() {
+        use crate::observe::proc::net::{Endpoint, Proto};
+        let socket = SocketEntry {
+            proto: Proto::Raw6,
+            local: Endpoint::Inet {
+                ip: [0; 16],
+                v6: true,
+                port: 58,
+            },
+            remote: Endpoint::None,
+            state: 7,
+            tx_queue: 0,
+            rx_queue: 12_582_912,
+            drops: 0,
+            uid: 0,
+            inode: 27123,
+            netns: 4026531840,
+            charged: 0,
+            rx_source: crate::observe::proc::net::RxSource::Text,
+        };
+        let mut s = Stats {
+            culprit: Some(Culprit {
+                socket,
+                explains_pm: 930,
+                pin_ratio: Some(Ratio(3412)),
+            }),
+            ..Default::default()
+        };
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(
+            t.contains(r#""culprit":{"proto":"raw6","local":":::58","rx_queue":12582912,"inode":27123,"netns":4026531840,"explains_pm":930,"pin_ratio":34.1},"pin_ratio":34.1,"#),
+            "{t}"
+        );
+        let mut m = Text::new();
+        format_metrics(&mut m, &s).unwrap();
+        assert!(m.contains("\nghostwatch_pin_ratio 34.1\n"), "{m}");
+        s.culprit = None;
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(t.contains(r#""culprit":null,"pin_ratio":null,"#), "{t}");
+        let mut m = Text::new();
+        format_metrics(&mut m, &s).unwrap();
+        assert!(!m.contains("pin_ratio"), "{m}");
+    }
+
+    #[test]
     fn both_files_fit_their_buffer_with_every_counter_at_its_widest() {
         let s = Stats {
             cycles: u64::MAX,
@@ -475,6 +569,28 @@ mod tests {
             incidents: [IncidentLevel::Warn; Trigger::ALL.len()],
             seq: u64::MAX,
             oom_eta_s: Some(u32::MAX),
+            culprit: Some(Culprit {
+                socket: SocketEntry {
+                    proto: crate::observe::proc::net::Proto::UdpLite6,
+                    local: crate::observe::proc::net::Endpoint::Inet {
+                        ip: [0xff; 16],
+                        v6: true,
+                        port: u16::MAX,
+                    },
+                    remote: crate::observe::proc::net::Endpoint::None,
+                    state: 0,
+                    tx_queue: u64::MAX,
+                    rx_queue: u64::MAX,
+                    drops: u64::MAX,
+                    uid: u32::MAX,
+                    inode: u64::MAX,
+                    netns: u64::MAX,
+                    charged: u64::MAX,
+                    rx_source: crate::observe::proc::net::RxSource::Text,
+                },
+                explains_pm: u16::MAX,
+                pin_ratio: Some(Ratio(u32::MAX)),
+            }),
             ..Default::default()
         };
         let mut t = Text::new();

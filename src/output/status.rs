@@ -15,7 +15,7 @@ use crate::output::sink;
 use core::fmt::{self, Write};
 
 /// Largest status or metrics text (bytes).
-pub const MAX_TEXT: usize = 4096;
+pub const MAX_TEXT: usize = 8192;
 
 type Text = heapless::String<MAX_TEXT>;
 

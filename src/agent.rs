@@ -75,7 +75,7 @@ impl Agent {
             return Err(refuse_config(&e));
         }
         self.cfg.dry_run |= dry_run;
-        if let Err(e) = sink::init(&self.cfg.syslog, &self.cfg.facility) {
+        if let Err(e) = sink::configure(&self.cfg) {
             sys::Out::STDERR.print(format_args!(
                 "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back\n"
             ));
@@ -102,12 +102,10 @@ impl Agent {
         }
         c.dry_run |= force_dry_run;
         self.decide.reconfigured(&c);
-        if c.syslog != self.cfg.syslog || c.facility != self.cfg.facility {
-            if let Err(e) = sink::reconfigure(&c) {
-                sys::Out::STDERR.print(format_args!(
-                    "ghostwatch: syslog unavailable after reload ({e})\n"
-                ));
-            }
+        if let Err(e) = sink::reconfigure(&self.cfg, &c) {
+            sys::Out::STDERR.print(format_args!(
+                "ghostwatch: syslog unavailable after reload ({e})\n"
+            ));
         }
         let old_watchdog = self.cfg.watchdog_device.take();
         self.cfg = c;

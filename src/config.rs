@@ -63,6 +63,34 @@ impl SyslogTarget {
     }
 }
 
+/// How syslog lines are written (`syslog_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyslogFormat {
+    /// BSD syslog: `<PRI>Mmm dd hh:mm:ss [HOST ]ghostwatch[PID]: MSG`.
+    #[default]
+    Rfc3164,
+    /// `<PRI>1 TIMESTAMP HOST ghostwatch PID MSGID [SD] MSG`, the pairs also as structured data.
+    Rfc5424,
+}
+
+impl SyslogFormat {
+    /// Every format, in the order config messages and docs list them.
+    pub const ALL: [SyslogFormat; 2] = [SyslogFormat::Rfc3164, SyslogFormat::Rfc5424];
+
+    /// Contract name: "rfc3164", "rfc5424".
+    pub const fn name(self) -> &'static str {
+        match self {
+            SyslogFormat::Rfc3164 => "rfc3164",
+            SyslogFormat::Rfc5424 => "rfc5424",
+        }
+    }
+
+    /// The format for a contract name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<SyslogFormat> {
+        SyslogFormat::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
 /// Which measurement a rule reacts to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Trigger {
@@ -204,6 +232,10 @@ pub struct Config {
     pub syslog: SyslogTarget,
     /// Syslog facility name ("daemon", "user", "local0".."local7", ...).
     pub facility: Name,
+    /// Line format on the syslog target.
+    pub syslog_format: SyslogFormat,
+    /// Lines the delivery ring holds while syslog does not accept them.
+    pub syslog_queue_lines: u32,
     pub status_file: Option<Str>,
     pub metrics_file: Option<Str>,
     pub dry_run: bool,
@@ -275,6 +307,8 @@ pub mod defaults {
     pub const INTERVAL_MS: u32 = 1000;
     pub const SYSLOG: &str = "unix:/dev/log";
     pub const FACILITY: &str = "daemon";
+    /// Audit lines kept for syslog while it does not accept them (`syslog_queue_lines`).
+    pub const SYSLOG_QUEUE_LINES: u32 = 64;
     pub const GHOST_WARN_KB: u64 = 65_536;
     pub const GHOST_ACT_KB: u64 = 131_072;
     pub const BACKLOG_WARN_BYTES: u64 = 4 << 20;
@@ -303,6 +337,8 @@ impl Default for Config {
             interval_ms: defaults::INTERVAL_MS,
             syslog: SyslogTarget::default_target(),
             facility: cut_str(defaults::FACILITY),
+            syslog_format: SyslogFormat::Rfc3164,
+            syslog_queue_lines: defaults::SYSLOG_QUEUE_LINES,
             status_file: None,
             metrics_file: None,
             dry_run: false,
@@ -352,6 +388,8 @@ impl Config {
         self.interval_ms = defaults::INTERVAL_MS;
         self.syslog = SyslogTarget::default_target();
         self.facility = cut_str(defaults::FACILITY);
+        self.syslog_format = SyslogFormat::Rfc3164;
+        self.syslog_queue_lines = defaults::SYSLOG_QUEUE_LINES;
         self.status_file = None;
         self.metrics_file = None;
         self.dry_run = false;
@@ -653,6 +691,30 @@ mod tests {
             bad(r#"{"min_available_kb": 9, "available_warn_kb": 8}"#),
             r#"1:46: "available_warn_kb" (8) must not be below "min_available_kb" (9)"#
         );
+    }
+
+    #[test]
+    fn syslog_format_and_queue() {
+        let d = ok("{}");
+        assert_eq!(
+            (d.syslog_format, d.syslog_queue_lines),
+            (SyslogFormat::Rfc3164, 64)
+        );
+        let c = ok(r#"{"syslog_format": "rfc5424", "syslog_queue_lines": 1024}"#);
+        assert_eq!(
+            (c.syslog_format, c.syslog_queue_lines),
+            (SyslogFormat::Rfc5424, 1024)
+        );
+        let e = bad(r#"{"syslog_format": "RFC5424"}"#);
+        assert_eq!(
+            e,
+            "1:19: unknown syslog_format \"RFC5424\" (expected one of: rfc3164, rfc5424)"
+        );
+        let e = bad(r#"{"syslog_queue_lines": 0}"#);
+        assert!(e.contains("between 1 and 1024, got 0"), "{e}");
+        for f in SyslogFormat::ALL {
+            assert_eq!(SyslogFormat::from_name(f.name()), Some(f));
+        }
     }
 
     #[test]

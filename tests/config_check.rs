@@ -43,7 +43,7 @@ fn check(path: &Path) -> (i32, String, String) {
     )
 }
 
-const TOP_KEYS: &str = "interval_ms, syslog, facility, status_file, metrics_file, dry_run, \
+const TOP_KEYS: &str = "interval_ms, syslog, facility, syslog_format, syslog_queue_lines, status_file, metrics_file, dry_run, \
 ghost_warn_kb, ghost_act_kb, ghost_growth, backlog_warn_bytes, backlog_act_bytes, \
 min_available_kb, available_warn_kb, eta_window_s, cooldown_s, max_actions_per_hour, \
 oom_score_adj, mlock, breadcrumb_file, drain_max_packets, verify_s, protect, watchdog_device, \

@@ -63,6 +63,8 @@ fn config() -> Config {
         interval_ms: 1000,
         syslog: SyslogTarget::Stderr,
         facility: Name::try_from("daemon").unwrap(),
+        syslog_format: Default::default(),
+        syslog_queue_lines: 64,
         status_file: None,
         metrics_file: None,
         dry_run: false,

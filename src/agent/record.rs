@@ -47,6 +47,8 @@ pub struct Recorder {
     opened_terms: [Option<Terms>; Trigger::ALL.len()],
     /// The policy's oom_eta estimate of this poll, for audit lines (`measurement_pairs`).
     eta: Option<Estimate>,
+    /// When the last poll ended (monotonic µs; 0: none yet), for `max_poll_gap_us`.
+    last_end_us: u64,
 }
 
 impl Recorder {
@@ -363,6 +365,13 @@ impl Recorder {
             s.last_cycle_us = us;
         }
         s.max_cycle_us = s.max_cycle_us.max(s.last_cycle_us);
+        let end_us = sys::monotonic_us();
+        if self.last_end_us != 0 {
+            s.max_poll_gap_us = s
+                .max_poll_gap_us
+                .max(end_us.saturating_sub(self.last_end_us));
+        }
+        self.last_end_us = end_us;
         (s.max_walk_slice_us, s.last_walk_us) = walk;
         let Err((path, e)) = status::write_all(&self.stats, &status::Outputs::of(cfg)) else {
             return;

@@ -81,6 +81,8 @@ pub const MAX_BYTES: i64 = 1 << 40;
 pub const MAX_DELAY_S: i64 = 86_400;
 /// Longest watchdog timeout accepted (s); hardware watchdogs top out well below this.
 pub const MAX_WATCHDOG_S: i64 = 3600;
+/// Most lines the syslog delivery ring may hold (each slot takes ~1 KiB, locked in RAM).
+pub const MAX_SYSLOG_QUEUE_LINES: i64 = 1024;
 /// Longest rule name; matches `config::Name`.
 pub const NAME_CAP: usize = 32;
 /// Longest comm the kernel reports (TASK_COMM_LEN 16 minus the NUL).
@@ -93,6 +95,8 @@ pub const TOP: &[KeySpec] = &[
     int("interval_ms", 10, 3_600_000),
     text("syslog", MAX_STR),
     text("facility", WORD_CAP),
+    text("syslog_format", WORD_CAP),
+    int("syslog_queue_lines", 1, MAX_SYSLOG_QUEUE_LINES),
     text("status_file", MAX_STR),
     text("metrics_file", MAX_STR),
     flag("dry_run"),

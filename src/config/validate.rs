@@ -13,8 +13,8 @@ use crate::sys::{cut_fmt, cut_str};
 use super::scan::{self, KeyAt, Layout, Place, Shown, Slot};
 use super::schema::{self, KeySpec};
 use super::{
-    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Name, Rule, Str, SyslogTarget, Trigger,
-    defaults,
+    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Name, Rule, Str, SyslogFormat,
+    SyslogTarget, Trigger, defaults,
 };
 
 /// Fills `cfg` from `text`, which the scan accepted into `lay`: defaults for what is absent,
@@ -63,6 +63,8 @@ struct RawConfig {
     interval_ms: Option<i64>,
     syslog: Option<Str>,
     facility: Option<Str>,
+    syslog_format: Option<Str>,
+    syslog_queue_lines: Option<i64>,
     status_file: Option<Str>,
     metrics_file: Option<Str>,
     dry_run: Option<bool>,
@@ -213,6 +215,24 @@ impl Validator<'_> {
             }
             cfg.facility = cut_str(f);
         }
+        if let Some(f) = &raw.syslog_format {
+            const NAMES: [&str; 2] = [SyslogFormat::ALL[0].name(), SyslogFormat::ALL[1].name()];
+            cfg.syslog_format = SyslogFormat::from_name(f).ok_or_else(|| {
+                self.err(
+                    Self::val_at(self.lay.top("syslog_format"), 0),
+                    format_args!(
+                        "unknown syslog_format {} (expected one of: {})",
+                        Shown(f.as_bytes()),
+                        OneOf(&NAMES)
+                    ),
+                )
+            })?;
+        }
+        cfg.syslog_queue_lines = u32_of(self.top_int(
+            raw.syslog_queue_lines,
+            "syslog_queue_lines",
+            defaults::SYSLOG_QUEUE_LINES.into(),
+        )?);
         cfg.status_file = self.path(&raw.status_file, "status_file")?;
         cfg.metrics_file = self.path(&raw.metrics_file, "metrics_file")?;
         if let Some(p) = self.path(&raw.breadcrumb_file, "breadcrumb_file")? {

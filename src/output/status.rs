@@ -15,7 +15,7 @@ use crate::output::sink;
 use core::fmt::{self, Write};
 
 /// Largest status or metrics text (bytes).
-pub const MAX_TEXT: usize = 4096;
+pub const MAX_TEXT: usize = 8192;
 
 type Text = heapless::String<MAX_TEXT>;
 
@@ -56,6 +56,9 @@ pub struct Stats {
     pub last_cycle_us: u64,
     /// The longest poll since start (µs).
     pub max_cycle_us: u64,
+    /// The longest time between the ends of two consecutive polls since start (µs): what a
+    /// stalled poll or a stalled loop costs the watchdog.
+    pub max_poll_gap_us: u64,
     /// The longest slice of owner walk since start, in a poll or between polls (µs).
     pub max_walk_slice_us: u64,
     /// How long the last complete owner walk took, first slice to last (µs; 0: none yet).
@@ -252,8 +255,15 @@ pub fn format_status(
     )?;
     writeln!(
         w,
-        "\"syslog\":{{\"lines_sent\":{},\"lines_to_stderr\":{},\"reconnects\":{}}}}}",
-        sk.lines_sent, sk.lines_to_stderr, sk.reconnects
+        "\"max_poll_gap_us\":{},\"syslog\":{{\"lines_sent\":{},\"lines_to_stderr\":{},\"reconnects\":{},\"lines_queued\":{},\"lines_delivered_late\":{},\"lines_dropped\":{},\"queue_len\":{}}}}}",
+        s.max_poll_gap_us,
+        sk.lines_sent,
+        sk.lines_to_stderr,
+        sk.reconnects,
+        sk.lines_queued,
+        sk.lines_delivered_late,
+        sk.lines_dropped,
+        sk.queue_len
     )
 }
 
@@ -417,6 +427,34 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         "counter",
         "Audit lines that could not reach syslog and went to stderr.",
         &sk.lines_to_stderr,
+    )?;
+    family(
+        w,
+        "ghostwatch_syslog_lines_queued_total",
+        "counter",
+        "Audit lines syslog did not take at once, kept in the delivery ring.",
+        &sk.lines_queued,
+    )?;
+    family(
+        w,
+        "ghostwatch_syslog_lines_delivered_late_total",
+        "counter",
+        "Queued audit lines delivered later, with their original timestamps.",
+        &sk.lines_delivered_late,
+    )?;
+    family(
+        w,
+        "ghostwatch_syslog_lines_dropped_total",
+        "counter",
+        "Queued audit lines lost to a full delivery ring.",
+        &sk.lines_dropped,
+    )?;
+    family(
+        w,
+        "ghostwatch_syslog_queue_lines",
+        "gauge",
+        "Audit lines waiting for syslog now.",
+        &sk.queue_len,
     )
 }
 

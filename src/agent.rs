@@ -75,7 +75,7 @@ impl Agent {
             return Err(refuse_config(&e));
         }
         self.cfg.dry_run |= dry_run;
-        if let Err(e) = sink::init(&self.cfg.syslog, &self.cfg.facility) {
+        if let Err(e) = sink::configure(&self.cfg) {
             sys::Out::STDERR.print(format_args!(
                 "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back\n"
             ));
@@ -102,12 +102,10 @@ impl Agent {
         }
         c.dry_run |= force_dry_run;
         self.decide.reconfigured(&c);
-        if c.syslog != self.cfg.syslog || c.facility != self.cfg.facility {
-            if let Err(e) = sink::reconfigure(&c) {
-                sys::Out::STDERR.print(format_args!(
-                    "ghostwatch: syslog unavailable after reload ({e})\n"
-                ));
-            }
+        if let Err(e) = sink::reconfigure(&self.cfg, &c) {
+            sys::Out::STDERR.print(format_args!(
+                "ghostwatch: syslog unavailable after reload ({e})\n"
+            ));
         }
         let old_watchdog = self.cfg.watchdog_device.take();
         self.cfg = c;
@@ -159,7 +157,8 @@ impl Agent {
         let full = self.decide.policy().wants_owners(cfg, ghost_kb, 0, avail)
             || self.observe.full_scan_due();
         self.observe.read_sockets(cfg, root, full, &mut self.record);
-        let max_rx = self.observe.worst_rx();
+        self.observe.correlate(now_ms, &m);
+        let max_rx = self.observe.worst_held();
         if self
             .decide
             .policy()
@@ -276,8 +275,10 @@ impl Agent {
         self.firmware.close_watchdog()
     }
 
-    /// The start line's pairs from the firmware side: watchdog, protect list, last reboot.
-    fn start_pairs(&self, l: &mut AuditLine) {
+    /// The start line's pairs: what the kernel lacks (observe), then watchdog, protect list,
+    /// last reboot (firmware).
+    fn start_pairs(&mut self, l: &mut AuditLine) {
+        self.observe.missing_pairs(l);
         self.firmware.start_pairs(&self.cfg, l);
     }
 

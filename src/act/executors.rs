@@ -7,6 +7,7 @@
 use crate::observe::proc::ProcRoot;
 use crate::observe::proc::pid::Comm;
 use crate::output::audit::{AuditLine, ResultKind, push_pair, push_pair_display};
+use crate::sys::caps::{self, Cap};
 use crate::sys::{self, CPath, Cut, Errno, Fd, monotonic_ms, strerror};
 use core::fmt::{self, Write as _};
 
@@ -72,6 +73,17 @@ impl Outcome {
     fn timed(mut self, start_ms: u64) -> Outcome {
         self.duration_ms = monotonic_ms().saturating_sub(start_ms);
         self
+    }
+}
+
+/// The kernel feature without which `action` cannot work at all (clamp and drain:
+/// pidfd_getfd); None for actions that work on every kernel ghostwatch supports (kill falls
+/// back to kill(2), commands to a walk of /proc/self/fd). `check` warns with it.
+pub fn kernel_need(action: crate::config::ActionKind) -> Option<Cap> {
+    use crate::config::ActionKind;
+    match action {
+        ActionKind::Clamp | ActionKind::Drain => Some(Cap::PidfdGetfd),
+        _ => None,
     }
 }
 
@@ -215,6 +227,10 @@ fn steal_fd(t: &Target) -> Result<Fd, StealError> {
         .filter(|&p| p > 0)
         .ok_or(fail("pid", 0))?;
     let fd_no = libc::c_int::try_from(t.fd).map_err(|_| fail("fd", 0))?;
+    // Probed once at start: on an older kernel no syscall is tried at all.
+    if !caps::has(Cap::PidfdGetfd) {
+        return Err(fail("pidfd_getfd", libc::ENOSYS));
+    }
     // SAFETY: raw syscalls with integer arguments; results are checked.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if pidfd < 0 {
@@ -455,10 +471,18 @@ pub fn kill(root: &ProcRoot, target: &Target, signal: i32) -> Outcome {
     let Some(p) = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0) else {
         return Outcome::failed(format_args!("bad pid {pid}")).timed(start);
     };
-    // SAFETY: integer syscall; result checked.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, p, 0) };
+    // SAFETY: integer syscall; result checked. Without pidfd_open (probed once) ENOSYS at once.
+    let pidfd = if caps::has(Cap::PidfdOpen) {
+        unsafe { libc::syscall(libc::SYS_pidfd_open, p, 0) }
+    } else {
+        -1
+    };
     if pidfd < 0 {
-        let e = sys::errno();
+        let e = if caps::has(Cap::PidfdOpen) {
+            sys::errno()
+        } else {
+            libc::ENOSYS
+        };
         if e != libc::ENOSYS {
             return Outcome::failed(format_args!("{}", strerror(e))).timed(start);
         }

@@ -144,7 +144,7 @@ impl Actor {
         l.kv("rule", r.name.as_bytes())
             .kv("action", r.action.name().as_bytes())
             .kv("trigger", trigger.name().as_bytes());
-        measurement_pairs(&mut l, snap, trigger, suspect, owner);
+        measurement_pairs(&mut l, snap, trigger, suspect, owner, rec.eta());
         let outcome = if dry_run {
             Outcome::new(ResultKind::DryRun)
         } else if !at.root.is_live() && touches_live_system(r.action) {

@@ -239,7 +239,7 @@ impl Firmware {
         l.kv("rule", r.name.as_bytes())
             .kv("trigger", trigger.name().as_bytes());
         let worst = (!snap.suspects.is_empty()).then_some(0);
-        measurement_pairs(&mut l, snap, trigger, worst, None);
+        measurement_pairs(&mut l, snap, trigger, worst, None, rec.eta());
         l.kv("watchdog", watchdog.as_bytes());
         // The breadcrumb is the same line plus the boot it was written in.
         let mut crumb = AuditLine::new("reboot");

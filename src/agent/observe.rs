@@ -6,7 +6,8 @@ use super::owner_track;
 use super::record::{Recorder, Seen};
 use crate::act::executors::{self, Target};
 use crate::config::{self, Config};
-use crate::decide::policy::{self, Snapshot, Suspect, SuspectOwner};
+use crate::decide::correlate::{self, Blame, History};
+use crate::decide::policy::{self, Snapshot, Suspect, SuspectBlame, SuspectOwner};
 use crate::observe::ghost::{self, Ghost};
 use crate::observe::identity::{self, FileId};
 use crate::observe::proc::meminfo::{Field, MemInfo};
@@ -61,6 +62,13 @@ fn sockstat_lag(root: &ProcRoot, page_size: u64) -> u64 {
     crate::observe::proc::sockstat::pcpu_lag_bytes(rsv, &buf[..n], cpus, page_size)
 }
 
+/// Polls in the correlation window (`decide::correlate`): 16 polls, 15 s at the default
+/// interval of 1 s.
+pub const HISTORY_SAMPLES: usize = 16;
+/// Sockets the correlation history follows: the suspects, with room for some that drop out of
+/// the top list for a poll or two.
+pub const HISTORY_SOCKETS: usize = 2 * policy::MAX_SUSPECTS;
+
 /// How often (in polls) /proc/vmallocinfo is re-read where meminfo's VmallocUsed is 0.
 const VMALLOCINFO_EVERY: u64 = 10;
 
@@ -94,6 +102,9 @@ pub struct Observer {
     /// Polls begun (`begin_poll`).
     cycles: u64,
     seen: Seen,
+    /// Ghost, MemAvailable and the suspects' queues over the last polls, and their ranking.
+    history: History<HISTORY_SAMPLES, HISTORY_SOCKETS>,
+    blame: heapless::Vec<Blame, HISTORY_SOCKETS>,
     /// Which tables this poll's `read_sockets` read: tcp, udp families, and the unix dump.
     read_now: [bool; 3],
 }
@@ -122,6 +133,8 @@ impl Observer {
             page_size: sys::page_size(),
             cycles: 0,
             seen: Seen::default(),
+            history: History::default(),
+            blame: heapless::Vec::new(),
             read_now: [false; 3],
         })
     }
@@ -135,6 +148,22 @@ impl Observer {
     /// Polls begun so far.
     pub fn cycles(&self) -> u64 {
         self.cycles
+    }
+
+    /// The start line's `missing=`: what this kernel lacks of what the agent uses (the
+    /// syscalls of `sys::caps`, sock_diag and its modules), probed once; nothing when it lacks
+    /// nothing. Said here once: the scanner's notes of the same are dropped.
+    pub fn missing_pairs(&mut self, l: &mut AuditLine) {
+        let mut names = heapless::String::<160>::new();
+        let caps = crate::sys::caps::get().missing().map(|c| c.name());
+        for n in caps.chain(self.scanner.missing()) {
+            let sep = if names.is_empty() { "" } else { " " };
+            let _ = write!(crate::sys::Cut(names.as_mut_view()), "{sep}{n}");
+        }
+        self.scanner.forget_kernel_notes();
+        if !names.is_empty() {
+            l.kv("missing", names.as_bytes());
+        }
     }
 
     /// What was seen last (for status and metrics).
@@ -183,20 +212,64 @@ impl Observer {
         self.cycles >= self.next_full_scan
     }
 
-    /// The largest queue among the suspects (0 without any).
-    pub fn worst_rx(&self) -> u64 {
-        self.suspects.first().map_or(0, |s| s.socket.rx_queue)
-    }
-
     /// Resolves the suspects' owners (`resolve_owners`); false while an owner walk spanning
     /// polls has not yet found an owner for a suspect that needs one: deciding then would audit
     /// a false "no matching owner", so the poll waits for the walk.
     pub fn owners_known(&mut self, cfg: &Config, root: &ProcRoot) -> bool {
         self.resolve_owners(cfg, root);
-        let unowned = |(i, s): (usize, &Suspect)| {
-            policy::owner_worthy(cfg, i, s.socket.rx_queue) && s.owners.is_empty()
-        };
+        let unowned =
+            |(i, s): (usize, &Suspect)| policy::suspect_worthy(cfg, i, s) && s.owners.is_empty();
         !(self.owners.walking() && self.suspects.iter().enumerate().any(unowned))
+    }
+
+    /// Adds this poll to the correlation history (Ghost, MemAvailable, every suspect's queue),
+    /// ranks the suspects by how much of Ghost's growth they explain and marks each with its
+    /// part and pinning ratio (`decide::correlate`); the culprit goes to the files. Call after
+    /// `read_sockets`. Allocates nothing.
+    pub fn correlate(&mut self, now_ms: u64, m: &Measured) {
+        self.history
+            .sample(now_ms, m.ghost.ghost_kb, m.available_kb);
+        for s in self.suspects.iter() {
+            let key = correlate::Key {
+                netns: s.socket.netns,
+                inode: s.socket.inode,
+            };
+            self.history.socket(key, s.socket.rx_queue);
+        }
+        let window = self.history.rank(&mut self.blame);
+        for s in self.suspects.iter_mut() {
+            let key = correlate::Key {
+                netns: s.socket.netns,
+                inode: s.socket.inode,
+            };
+            let b = self.blame.iter().find(|b| b.key == key);
+            s.blame = SuspectBlame {
+                // Blame only while Ghost grows; a trusted ratio stays while it is tracked.
+                explains_pm: b
+                    .filter(|_| window.is_some_and(|w| w.ghost_grew()))
+                    .map_or(0, |b| b.explains_pm),
+                ratio: b.and_then(|b| b.ratio),
+            };
+        }
+        self.seen.culprit = self
+            .suspects
+            .iter()
+            .filter(|s| s.blame.moves_with_ghost() || s.blame.ratio.is_some())
+            .max_by_key(|s| policy::target_key(crate::config::Trigger::Ghost, s))
+            .map(|s| crate::output::status::Culprit {
+                socket: s.socket,
+                explains_pm: s.blame.explains_pm,
+                pin_ratio: s.blame.ratio,
+            });
+    }
+
+    /// The largest memory a suspect's queue holds (`Suspect::held_bytes`; 0 without any).
+    pub fn worst_held(&self) -> u64 {
+        self.suspects
+            .iter()
+            .map(Suspect::held_bytes)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The snapshot policy decides on; the suspects move into it until `give_back`.
@@ -398,6 +471,7 @@ impl Observer {
                         || Suspect {
                             socket: *s,
                             owners: heapless::Vec::new(),
+                            blame: policy::SuspectBlame::default(),
                         },
                     );
                 }
@@ -462,7 +536,7 @@ impl Observer {
     fn tracked(&self, cfg: &Config) -> [bool; policy::MAX_SUSPECTS] {
         let mut t = [false; policy::MAX_SUSPECTS];
         for (i, s) in self.suspects.iter().enumerate() {
-            t[i] = policy::owner_worthy(cfg, i, s.socket.rx_queue);
+            t[i] = policy::suspect_worthy(cfg, i, s);
         }
         t
     }
@@ -559,7 +633,7 @@ impl Observer {
         // reach of the warn level. Small queues come and go; walking for them would never end.
         let mut inodes: heapless::Vec<u64, { policy::MAX_SUSPECTS }> = heapless::Vec::new();
         for (i, s) in self.suspects.iter().enumerate() {
-            if policy::owner_worthy(cfg, i, s.socket.rx_queue) {
+            if policy::suspect_worthy(cfg, i, s) {
                 let _ = inodes.push(s.socket.inode);
             }
         }
@@ -631,7 +705,7 @@ mod tests {
         assert_eq!(m.ghost.ghost_kb, 2_591_452);
         assert_eq!(o.seen().ghost_kb, 2_591_452);
         o.read_sockets(&cfg, &root, true, &mut rec);
-        assert_eq!(o.worst_rx(), 76_755_840);
+        assert_eq!(o.worst_held(), 76_755_840);
         assert!(o.owners_known(&cfg, &root));
         let snap = o.snapshot(1_000, &m);
         assert!(

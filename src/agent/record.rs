@@ -4,7 +4,8 @@
 
 use crate::act::executors::Outcome;
 use crate::config::{Config, Trigger};
-use crate::decide::policy::{Decision, Level, Policy, Snapshot};
+use crate::decide::eta::Estimate;
+use crate::decide::policy::{Decision, Level, NO_ETA, Policy, Snapshot};
 use crate::decide::verify::Verdict;
 use crate::observe::ghost::{Ghost, MAX_TERMS, Term};
 use crate::observe::proc::net::SocketEntry;
@@ -23,6 +24,8 @@ pub struct Seen {
     pub mem_total_kb: u64,
     pub available_kb: Option<u64>,
     pub worst: Option<SocketEntry>,
+    /// The socket that moves with Ghost or holds a trusted pinning ratio.
+    pub culprit: Option<status::Culprit>,
     pub sockets_seen: u64,
     pub tables_read: u32,
 }
@@ -42,6 +45,10 @@ pub type Terms = heapless::Vec<Term, MAX_TERMS>;
 pub struct Recorder {
     stats: Stats,
     opened_terms: [Option<Terms>; Trigger::ALL.len()],
+    /// The policy's oom_eta estimate of this poll, for audit lines (`measurement_pairs`).
+    eta: Option<Estimate>,
+    /// When the last poll ended (monotonic µs; 0: none yet), for `max_poll_gap_us`.
+    last_end_us: u64,
 }
 
 impl Recorder {
@@ -72,9 +79,9 @@ impl Recorder {
         }
     }
 
-    /// The policy's own incident state and action budget, for the files: one source of truth.
-    /// An incident that opened on this poll keeps `ghost`'s terms (its snapshot lines' zero);
-    /// one that closed drops them.
+    /// The policy's own incident state, action budget and oom_eta estimate, for the files and
+    /// the audit lines: one source of truth. An incident that opened on this poll keeps
+    /// `ghost`'s terms (its snapshot lines' zero); one that closed drops them.
     pub fn decided(&mut self, policy: &Policy, now_ms: u64, ghost: &Ghost) {
         for t in Trigger::ALL {
             self.stats.incidents[t.index()] = IncidentLevel::from(policy.level(t));
@@ -86,6 +93,13 @@ impl Recorder {
             }
         }
         self.stats.actions_last_hour = policy.actions_in_last_hour(now_ms) as u64;
+        self.eta = policy.oom_eta();
+        self.stats.oom_eta_s = self.eta.and_then(|e| e.eta_s);
+    }
+
+    /// The oom_eta estimate the last decisions were taken on (for `measurement_pairs`).
+    pub fn eta(&self) -> Option<Estimate> {
+        self.eta
     }
 
     /// The body of the `event=snapshot` line that follows rule `rule`'s action line: the state
@@ -253,13 +267,8 @@ impl Recorder {
                 l.kv("trigger", trigger.name().as_bytes())
                     .kv("level", level.name().as_bytes())
                     .kvd("value", value);
-                measurement_pairs(
-                    &mut l,
-                    snap,
-                    trigger,
-                    snap.suspects.first().map(|_| 0),
-                    None,
-                );
+                let first = snap.best_suspect(trigger, |_| true);
+                measurement_pairs(&mut l, snap, trigger, first, None, self.eta);
                 let sev = if level == Level::Act {
                     Severity::Warning
                 } else {
@@ -273,10 +282,13 @@ impl Recorder {
                 held_ms,
             } => {
                 let mut l = AuditLine::new("recovered");
-                l.kv("trigger", trigger.name().as_bytes())
-                    .kvd("value", value)
-                    .kvd("held_ms", held_ms);
-                measurement_pairs(&mut l, snap, trigger, None, None);
+                l.kv("trigger", trigger.name().as_bytes());
+                // oom_eta recovers with no estimate once memory stops falling: no value then.
+                if !(trigger == Trigger::OomEta && value == NO_ETA) {
+                    l.kvd("value", value);
+                }
+                l.kvd("held_ms", held_ms);
+                measurement_pairs(&mut l, snap, trigger, None, None, self.eta);
                 self.emit(Severity::Notice, l);
             }
             Decision::Skip {
@@ -292,7 +304,7 @@ impl Recorder {
                 l.kv("rule", r.name.as_bytes())
                     .kv("action", r.action.name().as_bytes())
                     .kv("trigger", trigger.name().as_bytes());
-                measurement_pairs(&mut l, snap, trigger, None, None);
+                measurement_pairs(&mut l, snap, trigger, None, None, self.eta);
                 l.kv("result", ResultKind::Skipped.name().as_bytes())
                     .kv("reason", reason.text().as_bytes());
                 self.emit(Severity::Warning, l);
@@ -346,12 +358,20 @@ impl Recorder {
         s.mem_total_kb = seen.mem_total_kb;
         s.available_kb = seen.available_kb;
         s.worst = seen.worst;
+        s.culprit = seen.culprit;
         s.sockets_seen = seen.sockets_seen;
         s.tables_read = seen.tables_read;
         if let Some(us) = cycle_us {
             s.last_cycle_us = us;
         }
         s.max_cycle_us = s.max_cycle_us.max(s.last_cycle_us);
+        let end_us = sys::monotonic_us();
+        if self.last_end_us != 0 {
+            s.max_poll_gap_us = s
+                .max_poll_gap_us
+                .max(end_us.saturating_sub(self.last_end_us));
+        }
+        self.last_end_us = end_us;
         (s.max_walk_slice_us, s.last_walk_us) = walk;
         let Err((path, e)) = status::write_all(&self.stats, &status::Outputs::of(cfg)) else {
             return;
@@ -381,21 +401,23 @@ pub struct VerifyAbout<'a> {
 }
 
 /// The measurement pairs every audit line carries: the suspect socket (when there is one),
-/// its owner, ghost_kb and available_kb.
+/// its owner, ghost_kb and available_kb; on oom_eta lines also the estimate (`eta_s=`, while
+/// memory is falling) and the slope it came from (`slope_kb_s=`).
 pub fn measurement_pairs(
     l: &mut AuditLine,
     snap: &Snapshot,
     trigger: Trigger,
     suspect: Option<usize>,
     owner: Option<usize>,
+    eta: Option<Estimate>,
 ) {
     let s = suspect
-        .and_then(|i| snap.suspects.get(i))
         .or(if trigger == Trigger::Backlog {
-            snap.suspects.first()
+            snap.best_suspect(trigger, |_| true)
         } else {
             None
-        });
+        })
+        .and_then(|i| snap.suspects.get(i));
     if let Some(s) = s {
         l.kv("proto", s.socket.proto.name().as_bytes())
             .kvd("inode", s.socket.inode);
@@ -405,10 +427,22 @@ pub fn measurement_pairs(
                 .kv("comm", o.owner.comm.as_bytes());
         }
         l.kvd("rx_queue", s.socket.rx_queue);
+        if let Some(r) = s.blame.ratio {
+            l.kvd("pin_ratio", r);
+        }
+        if s.blame.explains_pm > 0 {
+            l.kvd("explains_pm", s.blame.explains_pm);
+        }
     }
     l.kvd("ghost_kb", snap.ghost_kb);
     if let Some(a) = snap.available_kb {
         l.kvd("available_kb", a);
+    }
+    if let Some(e) = eta.filter(|_| trigger == Trigger::OomEta) {
+        if let Some(s) = e.eta_s {
+            l.kvd("eta_s", s);
+        }
+        l.kvd("slope_kb_s", e.slope_kb_s());
     }
 }
 
@@ -449,6 +483,7 @@ mod tests {
                 rx_source: RxSource::SockDiag,
             },
             owners: heapless::Vec::new(),
+            blame: Default::default(),
         };
         let o = SuspectOwner {
             owner: Owner {

@@ -6,6 +6,7 @@
 //! tmpfs on a router, and flash must not be worn by a once-a-second write.
 
 use crate::config::{Config, Trigger};
+use crate::decide::correlate::Ratio;
 use crate::decide::policy::Level;
 use crate::observe::proc::net::SocketEntry;
 use crate::output::audit::ResultKind;
@@ -14,7 +15,7 @@ use crate::output::sink;
 use core::fmt::{self, Write};
 
 /// Largest status or metrics text (bytes).
-pub const MAX_TEXT: usize = 4096;
+pub const MAX_TEXT: usize = 8192;
 
 type Text = heapless::String<MAX_TEXT>;
 
@@ -55,6 +56,9 @@ pub struct Stats {
     pub last_cycle_us: u64,
     /// The longest poll since start (µs).
     pub max_cycle_us: u64,
+    /// The longest time between the ends of two consecutive polls since start (µs): what a
+    /// stalled poll or a stalled loop costs the watchdog.
+    pub max_poll_gap_us: u64,
     /// The longest slice of owner walk since start, in a poll or between polls (µs).
     pub max_walk_slice_us: u64,
     /// How long the last complete owner walk took, first slice to last (µs; 0: none yet).
@@ -66,6 +70,8 @@ pub struct Stats {
     pub mem_total_kb: u64,
     pub available_kb: Option<u64>,
     pub worst: Option<SocketEntry>,
+    /// The socket that moves with Ghost, or holds a trusted pinning ratio (`decide::correlate`).
+    pub culprit: Option<Culprit>,
     pub sockets_seen: u64,
     pub tables_read: u32,
     /// Actions carried out (or not) per result, in `ResultKind::ALL` order.
@@ -83,6 +89,16 @@ pub struct Stats {
     /// estimate); None while memory is not falling or no estimate exists yet. The metric
     /// `ghostwatch_oom_eta_seconds` is absent while None.
     pub oom_eta_s: Option<u32>,
+}
+
+/// The socket the correlation blames, as the files show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Culprit {
+    pub socket: SocketEntry,
+    /// How much of Ghost's growth over the window its queue's growth explains, per-mille.
+    pub explains_pm: u16,
+    /// Its pinning ratio once trusted.
+    pub pin_ratio: Option<Ratio>,
 }
 
 /// The config the two files need: where they go and the two settings the status file shows.
@@ -168,6 +184,11 @@ pub fn format_status(
         Some(a) => write!(w, "{a}")?,
         None => w.write_str("null")?,
     }
+    w.write_str(",\"oom_eta_s\":")?;
+    match s.oom_eta_s {
+        Some(e) => write!(w, "{e}")?,
+        None => w.write_str("null")?,
+    }
     write!(
         w,
         ",\"sockets_seen\":{},\"tables_read\":{},\"worst_socket\":",
@@ -185,6 +206,31 @@ pub fn format_status(
                 x.inode
             )?;
         }
+        None => w.write_str("null")?,
+    }
+    w.write_str(",\"culprit\":")?;
+    match &s.culprit {
+        Some(c) => {
+            write!(
+                w,
+                "{{\"proto\":\"{}\",\"local\":{},\"rx_queue\":{},\"inode\":{},\"netns\":{},\"explains_pm\":{},\"pin_ratio\":",
+                c.socket.proto.name(),
+                JsonText(&c.socket.local),
+                c.socket.rx_queue,
+                c.socket.inode,
+                c.socket.netns,
+                c.explains_pm
+            )?;
+            match c.pin_ratio {
+                Some(r) => write!(w, "{r}}}")?,
+                None => w.write_str("null}")?,
+            }
+        }
+        None => w.write_str("null")?,
+    }
+    w.write_str(",\"pin_ratio\":")?;
+    match s.culprit.and_then(|c| c.pin_ratio) {
+        Some(r) => write!(w, "{r}")?,
         None => w.write_str("null")?,
     }
     w.write_str(",\"incidents\":{")?;
@@ -209,8 +255,15 @@ pub fn format_status(
     )?;
     writeln!(
         w,
-        "\"syslog\":{{\"lines_sent\":{},\"lines_to_stderr\":{},\"reconnects\":{}}}}}",
-        sk.lines_sent, sk.lines_to_stderr, sk.reconnects
+        "\"max_poll_gap_us\":{},\"syslog\":{{\"lines_sent\":{},\"lines_to_stderr\":{},\"reconnects\":{},\"lines_queued\":{},\"lines_delivered_late\":{},\"lines_dropped\":{},\"queue_len\":{}}}}}",
+        s.max_poll_gap_us,
+        sk.lines_sent,
+        sk.lines_to_stderr,
+        sk.reconnects,
+        sk.lines_queued,
+        sk.lines_delivered_late,
+        sk.lines_dropped,
+        sk.queue_len
     )
 }
 
@@ -287,6 +340,15 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         "Largest socket receive queue in the last poll.",
         &s.worst.map_or(0, |x| x.rx_queue),
     )?;
+    if let Some(r) = s.culprit.and_then(|c| c.pin_ratio) {
+        family(
+            w,
+            "ghostwatch_pin_ratio",
+            "gauge",
+            "Ghost growth over the queue growth of the socket that moves with Ghost.",
+            &r,
+        )?;
+    }
     family(
         w,
         "ghostwatch_sockets_seen",
@@ -365,6 +427,34 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
         "counter",
         "Audit lines that could not reach syslog and went to stderr.",
         &sk.lines_to_stderr,
+    )?;
+    family(
+        w,
+        "ghostwatch_syslog_lines_queued_total",
+        "counter",
+        "Audit lines syslog did not take at once, kept in the delivery ring.",
+        &sk.lines_queued,
+    )?;
+    family(
+        w,
+        "ghostwatch_syslog_lines_delivered_late_total",
+        "counter",
+        "Queued audit lines delivered later, with their original timestamps.",
+        &sk.lines_delivered_late,
+    )?;
+    family(
+        w,
+        "ghostwatch_syslog_lines_dropped_total",
+        "counter",
+        "Queued audit lines lost to a full delivery ring.",
+        &sk.lines_dropped,
+    )?;
+    family(
+        w,
+        "ghostwatch_syslog_queue_lines",
+        "gauge",
+        "Audit lines waiting for syslog now.",
+        &sk.queue_len,
     )
 }
 
@@ -375,7 +465,12 @@ mod tests {
     #[test]
     fn per_trigger_and_per_result_sections() {
         let s = Stats {
-            incidents: [IncidentLevel::Act, IncidentLevel::None, IncidentLevel::Warn],
+            incidents: [
+                IncidentLevel::Act,
+                IncidentLevel::None,
+                IncidentLevel::Warn,
+                IncidentLevel::None,
+            ],
             actions: [1, 2, 3, 4],
             read_errors: 5,
             actions_last_hour: 6,
@@ -384,7 +479,7 @@ mod tests {
         let mut t = Text::new();
         format_status(&mut t, &s, false, 1000).unwrap();
         assert!(
-            t.contains(r#","incidents":{"ghost":"act","backlog":"none","available":"warn"},"actions":{"ok":1,"failed":2,"dry_run":3,"skipped":4},"read_errors":5,"#),
+            t.contains(r#","incidents":{"ghost":"act","backlog":"none","available":"warn","oom_eta":"none"},"actions":{"ok":1,"failed":2,"dry_run":3,"skipped":4},"read_errors":5,"#),
             "{t}"
         );
         assert!(
@@ -408,6 +503,53 @@ mod tests {
     }
 
     #[test]
+    fn the_culprit_and_its_pin_ratio() {
+        use crate::observe::proc::net::{Endpoint, Proto};
+        let socket = SocketEntry {
+            proto: Proto::Raw6,
+            local: Endpoint::Inet {
+                ip: [0; 16],
+                v6: true,
+                port: 58,
+            },
+            remote: Endpoint::None,
+            state: 7,
+            tx_queue: 0,
+            rx_queue: 12_582_912,
+            drops: 0,
+            uid: 0,
+            inode: 27123,
+            netns: 4026531840,
+            charged: 0,
+            rx_source: crate::observe::proc::net::RxSource::Text,
+        };
+        let mut s = Stats {
+            culprit: Some(Culprit {
+                socket,
+                explains_pm: 930,
+                pin_ratio: Some(Ratio(3412)),
+            }),
+            ..Default::default()
+        };
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(
+            t.contains(r#""culprit":{"proto":"raw6","local":":::58","rx_queue":12582912,"inode":27123,"netns":4026531840,"explains_pm":930,"pin_ratio":34.1},"pin_ratio":34.1,"#),
+            "{t}"
+        );
+        let mut m = Text::new();
+        format_metrics(&mut m, &s).unwrap();
+        assert!(m.contains("\nghostwatch_pin_ratio 34.1\n"), "{m}");
+        s.culprit = None;
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(t.contains(r#""culprit":null,"pin_ratio":null,"#), "{t}");
+        let mut m = Text::new();
+        format_metrics(&mut m, &s).unwrap();
+        assert!(!m.contains("pin_ratio"), "{m}");
+    }
+
+    #[test]
     fn both_files_fit_their_buffer_with_every_counter_at_its_widest() {
         let s = Stats {
             cycles: u64::MAX,
@@ -427,6 +569,28 @@ mod tests {
             incidents: [IncidentLevel::Warn; Trigger::ALL.len()],
             seq: u64::MAX,
             oom_eta_s: Some(u32::MAX),
+            culprit: Some(Culprit {
+                socket: SocketEntry {
+                    proto: crate::observe::proc::net::Proto::UdpLite6,
+                    local: crate::observe::proc::net::Endpoint::Inet {
+                        ip: [0xff; 16],
+                        v6: true,
+                        port: u16::MAX,
+                    },
+                    remote: crate::observe::proc::net::Endpoint::None,
+                    state: 0,
+                    tx_queue: u64::MAX,
+                    rx_queue: u64::MAX,
+                    drops: u64::MAX,
+                    uid: u32::MAX,
+                    inode: u64::MAX,
+                    netns: u64::MAX,
+                    charged: u64::MAX,
+                    rx_source: crate::observe::proc::net::RxSource::Text,
+                },
+                explains_pm: u16::MAX,
+                pin_ratio: Some(Ratio(u32::MAX)),
+            }),
             ..Default::default()
         };
         let mut t = Text::new();
@@ -503,6 +667,18 @@ mod tests {
         );
         assert!(!t.contains("ghostwatch_ghost_bytes"), "{t}");
         assert!(!t.contains("ghostwatch_mem_available_bytes"), "{t}");
+    }
+
+    #[test]
+    fn oom_eta_is_null_in_the_status_while_memory_is_not_falling() {
+        let mut s = Stats::default();
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(t.contains(r#","oom_eta_s":null,"#), "{t}");
+        s.oom_eta_s = Some(42);
+        let mut t = Text::new();
+        format_status(&mut t, &s, false, 1000).unwrap();
+        assert!(t.contains(r#","oom_eta_s":42,"#), "{t}");
     }
 
     #[test]

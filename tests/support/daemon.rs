@@ -156,16 +156,24 @@ impl AgentProc {
     /// `start` with the agent run by `wrapper` (a program and its arguments that exec the rest,
     /// e.g. gw-oldkernel 5.4 --); `wrapper` empty: the agent itself.
     pub fn start_under(wrapper: &[&str], args: &[&str], dir: &Path) -> AgentProc {
+        AgentProc::start_bin_under(wrapper, &ghostwatch_bin(), args, dir)
+    }
+
+    /// `start` with another build of the agent (e.g. main's, for before/after figures).
+    pub fn start_bin(bin: &Path, args: &[&str], dir: &Path) -> AgentProc {
+        AgentProc::start_bin_under(&[], bin, args, dir)
+    }
+
+    fn start_bin_under(wrapper: &[&str], gw: &Path, args: &[&str], dir: &Path) -> AgentProc {
         let stderr_path = dir.join("agent.stderr");
         let err = std::fs::File::create(&stderr_path).unwrap();
-        let gw = ghostwatch_bin();
         let mut cmd = match wrapper.split_first() {
             Some((prog, rest)) => {
                 let mut c = Command::new(prog);
-                c.args(rest).arg(&gw);
+                c.args(rest).arg(gw);
                 c
             }
-            None => Command::new(&gw),
+            None => Command::new(gw),
         };
         let child = cmd
             .arg("run")

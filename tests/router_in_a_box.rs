@@ -38,6 +38,7 @@ fn prepare(name: &'static str) -> Option<Guest> {
     let (qemu, install) = match arch {
         "x86_64" => ("qemu-system-x86_64", "apt-get install qemu-system-x86"),
         "aarch64" => ("qemu-system-aarch64", "apt-get install qemu-system-arm"),
+        "mipsel" => ("qemu-system-mipsel", "apt-get install qemu-system-mips"),
         _ => ("qemu-system-arm", "apt-get install qemu-system-arm"),
     };
     if !support::require_program(qemu, install)
@@ -413,6 +414,53 @@ fn x86_64_b_eta_oom_eta_alone_saves_the_box() {
 #[ignore = "boots a qemu-system-aarch64 guest (slow under TCG); run by tests/vm/run.sh aarch64"]
 fn aarch64_b_agent_saves_the_box() {
     scenario_b("aarch64", 480, true);
+}
+
+#[test]
+#[ignore = "boots a qemu-system-mipsel Malta guest (slow under TCG); run by tests/vm/run.sh mipsel"]
+fn mipsel_b_agent_saves_the_box() {
+    // MIPS 24Kc (the CPU of most MIPS routers) with Debian's 4kc-malta kernel, which has no
+    // PCI watchdog driver: B without a hardware watchdog, once, with the CPU phases
+    // (gwvm.cpu=1, tests/vm/guest/init) before the flood.
+    let Some(g) = prepare("mipsel") else { return };
+    let c = boot(&g, "B", 1, 540, "gwvm.cpu=1");
+    let r = check_b(&c, false);
+    let cpu = |phase: &str| {
+        let want = format!("phase={phase} ");
+        *c.lines("cpu")
+            .iter()
+            .find(|l| l.contains(&want))
+            .unwrap_or_else(|| panic!("no cpu phase={phase} ({})", c.log.display()))
+    };
+    let num = |l: &str, k: &str| -> f64 {
+        support::field(l, k)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {k}= in {l}"))
+    };
+    let (quiet, incident, cat) = (cpu("quiet"), cpu("incident"), cpu("cat"));
+    let per_poll = |l: &str| num(l, "agent_ns") / num(l, "polls").max(1.0);
+    let cat_ns = num(cat, "busy_jiffies") * 1e9 / num(cat, "hz") / num(cat, "runs");
+    let (q, i) = (per_poll(quiet), per_poll(incident));
+    assert!(
+        num(quiet, "polls") >= 5.0 && num(incident, "polls") >= 5.0,
+        "{quiet} / {incident}"
+    );
+    println!(
+        "mipsel B#1: first_action_ms={} min_avail_kb={} oom_kills={} backlog_recovered_held_ms={} ({})",
+        r.first_action_ms,
+        r.min_avail_kb,
+        r.oom_kills,
+        r.recovered_held_ms.unwrap_or(0),
+        c.log.display()
+    );
+    println!(
+        "mipsel cpu: quiet poll {:.2} ms, incident poll {:.2} ms, one `cat /proc/meminfo /proc/net/sockstat` {:.2} ms: ratio quiet {:.2}, incident {:.2} ({quiet} | {incident} | {cat})",
+        q / 1e6,
+        i / 1e6,
+        cat_ns / 1e6,
+        q / cat_ns,
+        i / cat_ns
+    );
 }
 
 #[test]

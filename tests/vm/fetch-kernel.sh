@@ -3,7 +3,7 @@
 # download` the image package, `dpkg -x` it into a cache, and keep only what the guest needs
 # (the kernel and the watchdog modules). Prints the cache directory on stdout.
 #
-#   tests/vm/fetch-kernel.sh x86_64|aarch64|armv7 [CACHE_DIR]
+#   tests/vm/fetch-kernel.sh x86_64|aarch64|armv7|mipsel [CACHE_DIR]
 #   GW_VM_SUITE=bullseye tests/vm/fetch-kernel.sh x86_64   # Debian 11's 5.10 (OpenWrt 22.03's)
 #
 # A suite other than the host's (bookworm) is read through a private apt state under
@@ -11,14 +11,15 @@
 # not touched, and nothing is installed.
 # CACHE_DIR defaults to target/vm-cache (CI can keep it between runs). The package version is
 # part of the directory name, so a new Debian kernel lands beside the old one, never mixed.
-# Needs: apt-get, dpkg; aarch64 needs the arm64 dpkg architecture (added here if missing).
+# Needs: apt-get, dpkg; aarch64 (mipsel) needs the arm64 (mipsel) dpkg architecture (added here if missing).
 set -euo pipefail
-arch=${1:?usage: fetch-kernel.sh x86_64|aarch64|armv7 [CACHE_DIR]}
+arch=${1:?usage: fetch-kernel.sh x86_64|aarch64|armv7|mipsel [CACHE_DIR]}
 cache=${2:-$(cd "$(dirname "$0")/../.." && pwd)/target/vm-cache}
 case $arch in
   x86_64) meta=linux-image-amd64 dpkg_arch=amd64 ;;
   aarch64) meta=linux-image-arm64 dpkg_arch=arm64 ;;
   armv7) meta=linux-image-armmp dpkg_arch=armhf ;;
+  mipsel) meta=linux-image-4kc-malta dpkg_arch=mipsel ;;
   *) echo "fetch-kernel: unknown arch $arch" >&2; exit 2 ;;
 esac
 log() { echo "fetch-kernel: $*" >&2; }
@@ -70,6 +71,8 @@ log "downloading $pkg:$dpkg_arch $ver"
 dpkg -x "$dir.tmp"/deb/*.deb "$dir.tmp/x"
 kver=$(ls "$dir.tmp/x/lib/modules")
 vmlinuz=$dir.tmp/x/boot/vmlinuz-$kver
+# MIPS kernels ship as an ELF vmlinux, which QEMU's malta loads directly.
+[ -e "$vmlinuz" ] || vmlinuz=$dir.tmp/x/boot/vmlinux-$kver
 
 # x86_64: the bzImage decompresses itself under TCG in 7-10 s; unpacking it once to the ELF
 # vmlinux and booting that through PVH takes ~4 s. The payload is the XZ stream after the

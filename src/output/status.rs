@@ -444,7 +444,7 @@ pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
     )?;
     family(
         w,
-        "ghostwatch_syslog_lines_dropped_total",
+        "ghostwatch_audit_lines_dropped_total",
         "counter",
         "Queued audit lines lost to a full delivery ring.",
         &sk.lines_dropped,

@@ -184,22 +184,16 @@ impl Actor {
                 }
             }
         };
-        self.finished(rule, trigger, snap.now_ms, snap.now_ms, &outcome, aim);
+        finished(
+            &mut self.done,
+            rule,
+            trigger,
+            snap.now_ms,
+            snap.now_ms,
+            &outcome,
+            aim,
+        );
         rec.action_done(l, &outcome, Some(&snapshot))
-    }
-
-    /// Keeps an action's result for `take_done`; `done_ms` is when it ended (verification's
-    /// clock starts there).
-    fn finished(
-        &mut self,
-        rule: usize,
-        trigger: Trigger,
-        acted_ms: u64,
-        done_ms: u64,
-        o: &Outcome,
-        aim: Option<Aim>,
-    ) {
-        finished(&mut self.done, rule, trigger, acted_ms, done_ms, o, aim);
     }
 
     /// The oldest result not yet taken, for policy and verification (in the order the actions
@@ -291,7 +285,8 @@ enum Carried {
     Started(Running),
 }
 
-/// `Actor::finished` on the result list alone (for `reap`'s callback).
+/// Keeps an action's result for `Actor::take_done`; `done_ms` is when it ended (verification's
+/// clock starts there).
 fn finished(
     done: &mut heapless::Vec<Done, MAX_DONE>,
     rule: usize,
@@ -325,7 +320,7 @@ fn failed(reason: &str) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::observe::Observer;
+    use crate::agent::observe::observed_seed;
 
     /// What policy learns from each outcome: an unsupported failure is told apart, and what
     /// was not tried (dry run, skipped) teaches nothing.
@@ -348,19 +343,11 @@ mod tests {
     /// process action under a fixture tree is never carried out for real.
     #[test]
     fn dry_run_and_fixture_trees_never_touch_the_box() {
-        let root =
-            ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed").as_bytes())
-                .unwrap();
         let cfg = config::parse(
             br#"{"syslog": "stderr", "rules": [{"name": "r", "trigger": "ghost", "comm": "zebra", "action": "kill"}]}"#,
         )
         .unwrap();
-        let mut rec = Recorder::default();
-        let mut o = Observer::new(&root).unwrap();
-        o.begin_poll();
-        let m = o.measure(&root, &mut rec).unwrap();
-        o.read_sockets(&cfg, &root, true, &mut rec);
-        assert!(o.owners_known(&cfg, &root));
+        let (root, mut o, mut rec, m) = observed_seed(&cfg);
         let snap = o.snapshot(1_000, &m);
         let (mut actor, mut fw) = (Actor::default(), Firmware::default());
         let at = Scene {

@@ -684,14 +684,28 @@ impl Observer {
     }
 }
 
+/// The seed fixture tree (tests of this stage and of the stages after it).
+#[cfg(test)]
+pub(super) fn seed() -> ProcRoot {
+    ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed").as_bytes()).unwrap()
+}
+
+/// One poll's observation of the seed tree with `cfg`, owners known: what the act and verify
+/// stage tests start from.
+#[cfg(test)]
+pub(super) fn observed_seed(cfg: &Config) -> (ProcRoot, Observer, Recorder, Measured) {
+    let (root, mut rec) = (seed(), Recorder::default());
+    let mut o = Observer::new(&root).unwrap();
+    o.begin_poll();
+    let m = o.measure(&root, &mut rec).unwrap();
+    o.read_sockets(cfg, &root, true, &mut rec);
+    assert!(o.owners_known(cfg, &root));
+    (root, o, rec, m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn seed() -> ProcRoot {
-        ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed").as_bytes())
-            .unwrap()
-    }
 
     /// The stage alone on a fixture tree: meminfo to Ghost, the tables to the worst socket, the
     /// owner walk to zebra, and a snapshot that holds them.

@@ -112,6 +112,7 @@ impl Verifier {
 mod tests {
     use super::*;
     use crate::act::executors::Target;
+    use crate::agent::observe::observed_seed;
     use crate::config::ActionKind;
     use crate::decide::policy::Decision;
     use crate::decide::verify::Check;
@@ -121,21 +122,13 @@ mod tests {
     /// acts on that poll although its escalate_after_s is 60 s; one that sees it go is verified.
     #[test]
     fn an_ineffective_action_lets_the_next_rung_act_on_the_same_poll() {
-        let root =
-            ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed").as_bytes())
-                .unwrap();
         let cfg = crate::config::parse(
             br#"{"syslog": "stderr", "verify_s": 3, "rules": [
                 {"name": "clamp", "trigger": "ghost", "comm": "zebra", "uid": 92, "action": "clamp", "rcvbuf": 65536},
                 {"name": "drain", "trigger": "ghost", "comm": "zebra", "uid": 92, "action": "drain", "escalate_after_s": 60}]}"#,
         )
         .unwrap();
-        let mut rec = Recorder::default();
-        let mut o = Observer::new(&root).unwrap();
-        o.begin_poll();
-        let m = o.measure(&root, &mut rec).unwrap();
-        o.read_sockets(&cfg, &root, true, &mut rec);
-        assert!(o.owners_known(&cfg, &root));
+        let (root, mut o, mut rec, m) = observed_seed(&cfg);
         let snap_at = |o: &mut Observer, t| o.snapshot(t, &m);
         let mut decide = Decider::default();
         let snap = snap_at(&mut o, 1000);

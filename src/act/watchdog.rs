@@ -183,15 +183,36 @@ fn watchdog_index(rdev: libc::dev_t) -> Option<u32> {
         return Some(0);
     }
     let want = format!("{maj}:{min}");
-    for e in std::fs::read_dir("/sys/class/watchdog").ok()?.flatten() {
-        let name = e.file_name();
-        let n = name.to_str()?.strip_prefix("watchdog")?.parse().ok()?;
-        let dev = std::fs::read_to_string(e.path().join("dev")).unwrap_or_default();
+    let mut path = CPath::from_bytes(b"/sys/class/watchdog").ok()?;
+    let mut dir = sys::Dir::open(&path).ok()?;
+    let base = path.len();
+    while let Ok(Some(name)) = dir.next_name() {
+        let n = core::str::from_utf8(name)
+            .ok()?
+            .strip_prefix("watchdog")?
+            .parse()
+            .ok()?;
+        path.truncate(base);
+        let mut buf = [0u8; 64];
+        let dev = match path.join(name).and_then(|p| p.join(b"dev")) {
+            Ok(p) => read_text(p, &mut buf),
+            Err(_) => "",
+        };
         if dev.trim() == want {
             return Some(n);
         }
     }
     None
+}
+
+/// The whole file at `path` as UTF-8 text ("" if it cannot be read, is cut at `buf`'s size or
+/// is not UTF-8), for the small sysfs and /proc files `holders` reads.
+fn read_text<'b>(path: &CPath, buf: &'b mut [u8]) -> &'b str {
+    let cap = buf.len();
+    match sys::read_file(path, buf) {
+        Ok(b) if b.len() < cap => core::str::from_utf8(b).unwrap_or(""),
+        _ => "",
+    }
 }
 
 /// The processes other than this one that hold `path` open, found by walking
@@ -202,46 +223,72 @@ fn watchdog_index(rdev: libc::dev_t) -> Option<u32> {
 /// (it allocates). Processes whose fd directory cannot be read (another PID namespace, no
 /// privilege) are not seen. Err: `path` cannot be stat'ed.
 pub fn holders(path: &str) -> Result<Vec<Holder>, Errno> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let m = std::fs::metadata(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
-    let is_char = m.file_type().is_char_device();
-    let want_rdev = m.rdev() as libc::dev_t;
+    let is_char_dev = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR;
+    let m = CPath::from_bytes(path.as_bytes())
+        .map_err(|e| if e == libc::EINVAL { libc::EIO } else { e })
+        .and_then(|p| sys::stat(&p))?;
+    let is_char = is_char_dev(&m);
+    let want_rdev = m.st_rdev;
     let want_index = if is_char {
         watchdog_index(want_rdev)
     } else {
         None
     };
-    let same = |fm: &std::fs::Metadata| -> bool {
+    let same = |fm: &libc::stat| -> bool {
         if is_char {
-            if !fm.file_type().is_char_device() {
+            if !is_char_dev(fm) {
                 return false;
             }
-            let r = fm.rdev() as libc::dev_t;
+            let r = fm.st_rdev;
             r == want_rdev || (want_index.is_some() && watchdog_index(r) == want_index)
         } else {
-            fm.dev() == m.dev() && fm.ino() == m.ino()
+            fm.st_dev == m.st_dev && fm.st_ino == m.st_ino
         }
     };
     let me = std::process::id();
     let mut out = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
+    let mut p = CPath::from_bytes(b"/proc").map_err(|_| libc::EIO)?;
+    let Ok(mut procs) = sys::Dir::open(&p) else {
         return Ok(out);
     };
-    for p in procs.flatten() {
-        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+    let proc_len = p.len();
+    while let Ok(Some(name)) = procs.next_name() {
+        let Some(pid) = core::str::from_utf8(name)
+            .ok()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         if pid == me {
             continue;
         }
-        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+        p.truncate(proc_len);
+        if p.join(name).is_err() {
+            continue;
+        }
+        let pid_len = p.len();
+        if p.join(b"fd").is_err() {
+            continue;
+        }
+        let Ok(mut fds) = sys::Dir::open(&p) else {
             continue;
         };
-        let held = fds
-            .flatten()
-            .any(|fd| std::fs::metadata(fd.path()).is_ok_and(|fm| same(&fm)));
+        let fd_len = p.len();
+        let mut held = false;
+        while let Ok(Some(fd)) = fds.next_name() {
+            p.truncate(fd_len);
+            if p.join(fd).is_ok() && sys::stat(&p).is_ok_and(|fm| same(&fm)) {
+                held = true;
+                break;
+            }
+        }
         if held {
-            let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+            p.truncate(pid_len);
+            let mut buf = [0u8; 64];
+            let comm = match p.join(b"comm") {
+                Ok(c) => read_text(c, &mut buf),
+                Err(_) => "",
+            };
             out.push(Holder {
                 pid,
                 comm: comm.trim_end_matches('\n').to_string(),

@@ -254,7 +254,9 @@ struct Stage {
     notice: bool,
     slot: Slot,
     formatted: bool,
-    frame: [u8; FRAME_BUF],
+    /// `FRAME_BUF` bytes, allocated when a syslog target is first configured (`init_with`):
+    /// as an array it made the whole `STATE` initialised data (4 KiB of the binary's file).
+    frame: Vec<u8>,
     len: usize,
     off: usize,
 }
@@ -306,7 +308,7 @@ static STATE: Mutex<State> = Mutex::new(State {
         notice: false,
         slot: EMPTY_SLOT,
         formatted: false,
-        frame: [0; FRAME_BUF],
+        frame: Vec::new(),
         len: 0,
         off: 0,
     },
@@ -375,6 +377,9 @@ pub fn init_with(
     st.ever_connected = false;
     st.stage.formatted = false;
     st.stage.off = 0;
+    if st.stage.frame.len() != FRAME_BUF {
+        st.stage.frame = vec![0; FRAME_BUF];
+    }
     for gone in st.ring.resize(queue_lines.max(1) as usize) {
         st.drop_line(&gone);
     }
@@ -929,7 +934,7 @@ struct Header<'a> {
 /// Formats one line into `buf` (octet-counted when `octet_counting`, RFC 6587 `LEN SP MSG`);
 /// returns its length. Never fails: what does not fit is cut.
 fn frame(
-    buf: &mut [u8; FRAME_BUF],
+    buf: &mut [u8],
     hdr: &Header<'_>,
     stamp: Stamp,
     msg: &str,
@@ -948,8 +953,8 @@ fn frame(
     } else {
         let _ = framed.push_str(&line);
     }
-    let n = framed.len();
-    buf[..n].copy_from_slice(framed.as_bytes());
+    let n = framed.len().min(buf.len());
+    buf[..n].copy_from_slice(&framed.as_bytes()[..n]);
     n
 }
 

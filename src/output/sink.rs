@@ -1011,7 +1011,9 @@ fn write_line(w: &mut impl fmt::Write, hdr: &Header<'_>, stamp: Stamp, msg: &str
 fn local_tm(secs: i64) -> libc::tm {
     // SAFETY: tm is plain data; localtime_r/gmtime_r get valid pointers.
     let mut tm: libc::tm = unsafe { core::mem::zeroed() };
-    let t = secs as libc::time_t;
+    // The type is localtime_r's own: libc deprecates naming `time_t` on musl (its width
+    // follows musl's version; the 32-bit targets opt in to the 64-bit one, see targets/).
+    let t = secs as _;
     unsafe {
         if libc::localtime_r(&t, &mut tm).is_null() {
             libc::gmtime_r(&t, &mut tm);

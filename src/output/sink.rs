@@ -933,13 +933,7 @@ struct Header<'a> {
 
 /// Formats one line into `buf` (octet-counted when `octet_counting`, RFC 6587 `LEN SP MSG`);
 /// returns its length. Never fails: what does not fit is cut.
-fn frame(
-    buf: &mut [u8],
-    hdr: &Header<'_>,
-    stamp: Stamp,
-    msg: &str,
-    octet_counting: bool,
-) -> usize {
+fn frame(buf: &mut [u8], hdr: &Header<'_>, stamp: Stamp, msg: &str, octet_counting: bool) -> usize {
     let mut line = heapless::String::<FRAME_MAX>::new();
     write_line(&mut Cut(line.as_mut_view()), hdr, stamp, msg);
     let mut framed = heapless::String::<FRAME_BUF>::new();

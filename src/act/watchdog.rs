@@ -295,7 +295,8 @@ pub fn holders(path: &str) -> Result<Vec<Holder>, Errno> {
             });
         }
     }
-    out.sort_by_key(|h| h.pid);
+    // PIDs are unique: an unstable sort gives the same order.
+    sys::sort_unstable_by(&mut out, |a, b| a.pid < b.pid);
     Ok(out)
 }
 

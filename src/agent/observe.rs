@@ -431,8 +431,8 @@ impl Observer {
             i += 1;
             keep
         });
-        self.suspects
-            .sort_unstable_by_key(|s| (core::cmp::Reverse(s.socket.rx_queue), s.socket.inode));
+        let key = |s: &Suspect| (core::cmp::Reverse(s.socket.rx_queue), s.socket.inode);
+        sys::sort_unstable_by(&mut self.suspects, |a, b| key(a) < key(b));
         let scan_start_us = sys::monotonic_us();
         // Network namespaces come and go: look for new ones with the periodic full scan.
         if full && periodic && self.cycles > 1 {

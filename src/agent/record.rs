@@ -133,7 +133,10 @@ impl Recorder {
                     }
                 }
             }
-            moved.sort_unstable_by_key(|&(name, d)| (core::cmp::Reverse(d.unsigned_abs()), name));
+            crate::sys::sort_unstable_by(&mut moved, |a, b| {
+                (core::cmp::Reverse(a.1.unsigned_abs()), a.0)
+                    < (core::cmp::Reverse(b.1.unsigned_abs()), b.0)
+            });
             for &(name, d) in moved.iter().take(SNAPSHOT_TERMS) {
                 let mut key = heapless::String::<40>::new();
                 let _ = write!(key, "moved_{name}_kb");
@@ -143,9 +146,8 @@ impl Recorder {
         // The worst sockets, worst first (the snapshot's order is not relied on).
         let mut order: heapless::Vec<usize, { crate::decide::policy::MAX_SUSPECTS }> =
             (0..snap.suspects.len()).collect();
-        order.sort_unstable_by_key(|&i| {
-            core::cmp::Reverse(snap.suspects.get(i).map_or(0, |s| s.socket.rx_queue))
-        });
+        let queue = |i: usize| snap.suspects.get(i).map_or(0, |s| s.socket.rx_queue);
+        crate::sys::sort_unstable_by(&mut order, |&a, &b| queue(a) > queue(b));
         for (n, s) in order
             .iter()
             .filter_map(|&i| snap.suspects.get(i))

@@ -287,13 +287,9 @@ impl<const N: usize, const S: usize> History<N, S> {
                 }
             }
         }
-        out.sort_unstable_by(|a, b| {
-            (b.explains_pm, b.queue_growth, b.queue_now, a.key.inode).cmp(&(
-                a.explains_pm,
-                a.queue_growth,
-                a.queue_now,
-                b.key.inode,
-            ))
+        crate::sys::sort_unstable_by(&mut out[..], |a, b| {
+            (b.explains_pm, b.queue_growth, b.queue_now, a.key.inode)
+                < (a.explains_pm, a.queue_growth, a.queue_now, b.key.inode)
         });
         Some(w)
     }

@@ -301,7 +301,7 @@ pub fn walk_from<const N: usize>(
     });
     if resume.is_none() {
         for s in out.sockets.iter_mut() {
-            s.listed.sort_unstable_by_key(|o| o.pid);
+            crate::sys::sort_unstable_by(&mut s.listed, |a, b| a.pid < b.pid);
         }
     }
     resume

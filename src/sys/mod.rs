@@ -613,6 +613,47 @@ impl Drop for Dir {
     }
 }
 
+/// Sorts `v` so that no element is less than one before it (`is_less`), not stable: the
+/// heapsort std's own `sort_unstable` uses when built for size (the shipped `small` binary's
+/// build-std `optimize_for_size`), so every build orders equal keys alike. The prebuilt std's
+/// `sort_unstable` (ipnsort: quicksort, small-sorts, pivot selection) is 1-2 KiB of code per
+/// element type. No allocation; O(n log n).
+#[inline(never)]
+pub fn sort_unstable_by<T>(v: &mut [T], mut is_less: impl FnMut(&T, &T) -> bool) {
+    let len = v.len();
+    if len < 2 {
+        return;
+    }
+    for i in (0..len + len / 2).rev() {
+        let sift = if i >= len {
+            i - len
+        } else {
+            v.swap(0, i);
+            0
+        };
+        sift_down(&mut v[..i.min(len)], sift, &mut is_less);
+    }
+}
+
+/// `sort_unstable_by`'s heap step: moves `v[node]` down to its place.
+fn sift_down<T>(v: &mut [T], mut node: usize, is_less: &mut impl FnMut(&T, &T) -> bool) {
+    let len = v.len();
+    loop {
+        let mut child = 2 * node + 1;
+        if child >= len {
+            break;
+        }
+        if child + 1 < len && is_less(&v[child], &v[child + 1]) {
+            child += 1;
+        }
+        if !is_less(&v[node], &v[child]) {
+            break;
+        }
+        v.swap(node, child);
+        node = child;
+    }
+}
+
 /// Parses an all-digit byte string as u32 (None for anything else, including overflow).
 pub fn parse_u32(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 10 {
@@ -667,6 +708,28 @@ pub fn monotonic_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sort_unstable_by_sorts_like_std() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for len in 0..200 {
+            let mut v: Vec<(u8, u32)> = (0..len)
+                .map(|i| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    ((seed % 7) as u8, i)
+                })
+                .collect();
+            let mut want: Vec<u8> = v.iter().map(|p| p.0).collect();
+            want.sort_unstable();
+            sort_unstable_by(&mut v, |a, b| a.0 < b.0);
+            assert_eq!(v.iter().map(|p| p.0).collect::<Vec<_>>(), want, "len {len}");
+            let mut ids: Vec<u32> = v.iter().map(|p| p.1).collect();
+            ids.sort_unstable();
+            assert!(ids.iter().copied().eq(0..len), "a permutation");
+        }
+    }
 
     #[test]
     fn per_mille_is_the_128_bit_quotient() {

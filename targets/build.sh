@@ -88,6 +88,8 @@ setup_target() {
   # timestamps survive 2038. Applies to std too, as build-std compiles it with these flags.
   case $t in arm*|mips*) flags+=(--cfg libc_unstable_musl_v1_2) ;; esac
   [ -n "${linker:-}" ] && export "CARGO_TARGET_${up}_LINKER=$linker"
+  # For the callers (linker is local here): whether rust-lld links, for --icf=all.
+  lld=0; [ "${linker:-}" = rust-lld ] && lld=1
   export "CARGO_TARGET_${up}_RUSTFLAGS=${flags[*]:-}"
   if [ ${#runner[@]} -gt 0 ]; then export "CARGO_TARGET_${up}_RUNNER=${runner[*]}"; fi
   if [ $toolchain = stable ]; then tdir=target; else tdir=target/build-std/$t; fi
@@ -111,8 +113,10 @@ build_one() {
   # instead of `adrp` + `add`, -13 KiB; the binary is far below 1 MiB, and if it ever outgrew
   # that the link would fail (out-of-range relocation), never run wrong. Not for the test
   # binaries, which are larger.
+  # Identical-code folding where rust-lld links, as in the small variant (-3 KiB aarch64).
   local v="CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$t")_RUSTFLAGS" tiny=()
   case $t in aarch64-*) tiny=(-Ccode-model=tiny) ;; esac
+  [ $lld = 1 ] && tiny+=(-Clink-arg=--icf=all)
   env "$v=${!v} ${tiny[*]:-}" "${cargo[@]}" build --quiet --release --locked --target "$t" \
     --target-dir "$tdir" "${build_std[@]}"
   strip_extra "$t" "$tdir/$t/release/ghostwatch"
@@ -154,7 +158,7 @@ build_small() {
     armv7-*) extra+=(-Ctarget-feature=+thumb-mode) ;;
     mips*) extra+=(-Crelocation-model=static) ;;
   esac
-  [ "${linker:-}" = rust-lld ] && extra+=(-Clink-arg=--icf=all)
+  [ $lld = 1 ] && extra+=(-Clink-arg=--icf=all)
   export "$v=${!v} ${extra[*]}"
   cargo +nightly build --quiet --release --locked --target "$t" --target-dir "target/small/$t" \
     -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size

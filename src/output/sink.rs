@@ -130,8 +130,10 @@ struct Slot {
     text: [u8; MAX_MESSAGE],
 }
 
+/// Never read as a line (every slot is `set` first). Its bytes are all zero, like every initial
+/// value of `STATE` (see `Heap`).
 const EMPTY_SLOT: Slot = Slot {
-    sev: Severity::Info,
+    sev: Severity::Err,
     stamp: Stamp { secs: 0, usec: 0 },
     late: false,
     len: 0,
@@ -153,9 +155,33 @@ impl Slot {
     }
 }
 
+/// A heap buffer whose empty state is all zero bytes (`None` is a null pointer; an empty
+/// `Vec` holds a dangling one, and `Option<Vec>` marks `None` in its capacity): with every initial value zero, `STATE` is zero-initialised
+/// (.bss) instead of 1.4 KiB of initialised data in the binary's file.
+struct Heap<T>(Option<Box<[T]>>);
+
+impl<T> Default for Heap<T> {
+    fn default() -> Self {
+        Heap(None)
+    }
+}
+
+impl<T> core::ops::Deref for Heap<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+impl<T> core::ops::DerefMut for Heap<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        self.0.as_deref_mut().unwrap_or(&mut [])
+    }
+}
+
 /// The delivery ring: `slots` is allocated when the sink is configured, never in `emit`.
 struct Ring {
-    slots: Vec<Slot>,
+    slots: Heap<Slot>,
     head: usize,
     len: usize,
 }
@@ -222,7 +248,7 @@ impl Ring {
         }
         let lost = kept.len().saturating_sub(cap);
         let gone: Vec<Slot> = kept.drain(..lost).collect();
-        self.slots = vec![EMPTY_SLOT; cap];
+        self.slots = Heap(Some(vec![EMPTY_SLOT; cap].into_boxed_slice()));
         self.head = 0;
         self.len = kept.len();
         for (d, s) in self.slots.iter_mut().zip(kept) {
@@ -256,7 +282,7 @@ struct Stage {
     formatted: bool,
     /// `FRAME_BUF` bytes, allocated when a syslog target is first configured (`init_with`):
     /// as an array it made the whole `STATE` initialised data (4 KiB of the binary's file).
-    frame: Vec<u8>,
+    frame: Heap<u8>,
     len: usize,
     off: usize,
 }
@@ -291,7 +317,8 @@ struct State {
 
 static STATE: Mutex<State> = Mutex::new(State {
     dest: Dest::Stderr,
-    facility: Facility::LOG_DAEMON,
+    // Read only for a syslog target, which `init_with` sets it with; LOG_KERN is 0 (see `Heap`).
+    facility: Facility::LOG_KERN,
     format: SyslogFormat::Rfc3164,
     hostname: None,
     link: Link::Down,
@@ -299,7 +326,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     last_errno: 0,
     ever_connected: false,
     ring: Ring {
-        slots: Vec::new(),
+        slots: Heap(None),
         head: 0,
         len: 0,
     },
@@ -308,7 +335,7 @@ static STATE: Mutex<State> = Mutex::new(State {
         notice: false,
         slot: EMPTY_SLOT,
         formatted: false,
-        frame: Vec::new(),
+        frame: Heap(None),
         len: 0,
         off: 0,
     },
@@ -378,7 +405,7 @@ pub fn init_with(
     st.stage.formatted = false;
     st.stage.off = 0;
     if st.stage.frame.len() != FRAME_BUF {
-        st.stage.frame = vec![0; FRAME_BUF];
+        st.stage.frame = Heap(Some(vec![0; FRAME_BUF].into_boxed_slice()));
     }
     for gone in st.ring.resize(queue_lines.max(1) as usize) {
         st.drop_line(&gone);
@@ -1369,7 +1396,7 @@ mod tests {
     #[test]
     fn ring_keeps_order_and_gives_up_the_oldest() {
         let mut r = Ring {
-            slots: Vec::new(),
+            slots: Heap(None),
             head: 0,
             len: 0,
         };

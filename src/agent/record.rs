@@ -236,12 +236,12 @@ impl Recorder {
             l.kvd("available_kb_before", a);
         }
         if let (Some(a), Some(g)) = (about.check.available_before_kb, gain) {
-            l.kvd("available_kb", i128::from(a) + i128::from(g));
+            l.kvd("available_kb", sys::Wide(i128::from(a) + i128::from(g)));
         }
         l.kvd("ghost_kb_before", about.check.ghost_before_kb)
             .kvd(
                 "ghost_kb",
-                i128::from(about.check.ghost_before_kb) - i128::from(drop),
+                sys::Wide(i128::from(about.check.ghost_before_kb) - i128::from(drop)),
             )
             .kvd("after_ms", after_ms);
         if let Some(r) = reason {

@@ -298,7 +298,7 @@ fn family(
 pub fn format_metrics(w: &mut impl Write, s: &Stats) -> fmt::Result {
     let sk = sink::stats();
     // kB -> bytes in 128 bits: no counter value can overflow it.
-    let bytes = |kb: i128| kb * 1024;
+    let bytes = |kb: i128| crate::sys::Wide(kb * 1024);
     if !s.ghost_unknown {
         family(
             w,

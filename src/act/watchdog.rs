@@ -198,7 +198,7 @@ fn watchdog_index(rdev: libc::dev_t) -> Option<u32> {
             Ok(p) => read_text(p, &mut buf),
             Err(_) => "",
         };
-        if dev.trim() == want {
+        if dev.trim_ascii() == want {
             return Some(n);
         }
     }

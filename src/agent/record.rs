@@ -6,6 +6,7 @@ use crate::act::executors::Outcome;
 use crate::config::{Config, Trigger};
 use crate::decide::policy::{Decision, Level, Policy, Snapshot};
 use crate::observe::proc::net::SocketEntry;
+use crate::observe::sockets::NsScan;
 use crate::output::audit::{AuditLine, ResultKind};
 use crate::output::sink::{self, Severity};
 use crate::output::status::{self, IncidentLevel, Stats};
@@ -23,6 +24,8 @@ pub struct Seen {
     pub worst: Option<SocketEntry>,
     pub sockets_seen: u64,
     pub tables_read: u32,
+    /// The namespaces the last socket read covered, and what they cost.
+    pub netns: NsScan,
 }
 
 /// The record stage's state: the counters the files show.
@@ -164,6 +167,7 @@ impl Recorder {
         s.worst = seen.worst;
         s.sockets_seen = seen.sockets_seen;
         s.tables_read = seen.tables_read;
+        s.netns = seen.netns;
         if let Some(us) = cycle_us {
             s.last_cycle_us = us;
         }

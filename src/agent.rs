@@ -24,6 +24,7 @@ mod record;
 mod run_loop;
 mod signals;
 mod source;
+mod verify;
 
 pub use run_loop::{Options, run};
 pub use signals::stopping;
@@ -38,6 +39,7 @@ pub struct Agent {
     decide: decide::Decider,
     act: act::Actor,
     record: record::Recorder,
+    verify: verify::Verifier,
     firmware: firmware::Firmware,
 }
 
@@ -51,6 +53,7 @@ impl Agent {
             decide: decide::Decider::default(),
             act: act::Actor::default(),
             record: record::Recorder::default(),
+            verify: verify::Verifier::default(),
             cfg,
             root,
         })
@@ -72,7 +75,7 @@ impl Agent {
             return Err(refuse_config(&e));
         }
         self.cfg.dry_run |= dry_run;
-        if let Err(e) = sink::init(&self.cfg.syslog, &self.cfg.facility) {
+        if let Err(e) = sink::configure(&self.cfg) {
             sys::Out::STDERR.print(format_args!(
                 "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back\n"
             ));
@@ -99,12 +102,10 @@ impl Agent {
         }
         c.dry_run |= force_dry_run;
         self.decide.reconfigured(&c);
-        if c.syslog != self.cfg.syslog || c.facility != self.cfg.facility {
-            if let Err(e) = sink::reconfigure(&c) {
-                sys::Out::STDERR.print(format_args!(
-                    "ghostwatch: syslog unavailable after reload ({e})\n"
-                ));
-            }
+        if let Err(e) = sink::reconfigure(&self.cfg, &c) {
+            sys::Out::STDERR.print(format_args!(
+                "ghostwatch: syslog unavailable after reload ({e})\n"
+            ));
         }
         let old_watchdog = self.cfg.watchdog_device.take();
         self.cfg = c;
@@ -156,7 +157,8 @@ impl Agent {
         let full = self.decide.policy().wants_owners(cfg, ghost_kb, 0, avail)
             || self.observe.full_scan_due();
         self.observe.read_sockets(cfg, root, full, &mut self.record);
-        let max_rx = self.observe.worst_rx();
+        self.observe.correlate(now_ms, &m);
+        let max_rx = self.observe.worst_held();
         if self
             .decide
             .policy()
@@ -166,16 +168,23 @@ impl Agent {
             return true; // decide once the walk has found the owners
         }
         let snap = self.observe.snapshot(now_ms, &m);
+        if self.verify.busy() {
+            let (obs, rec) = (&self.observe, &mut self.record);
+            self.verify
+                .step(cfg, root, &snap, obs, rec, &mut self.decide);
+        }
         self.decide.decide(cfg, &snap);
-        self.record.decided(self.decide.policy(), now_ms);
+        self.record.decided(self.decide.policy(), now_ms, &m.ghost);
+        let ghost = &m.ghost;
         let scene = act::Scene {
             cfg,
             root,
             snap: &snap,
+            ghost,
         };
         let mut ran = false;
         for d in self.decide.decisions() {
-            if !self.record.decision(cfg, d, &snap) {
+            if !self.record.decision(cfg, d, &snap, ghost) {
                 ran |= self
                     .act
                     .carry_out(d, &scene, &mut self.firmware, &mut self.record);
@@ -188,7 +197,16 @@ impl Agent {
             self.observe.forget_baselines();
         }
         self.observe.give_back(snap);
+        self.learn_results();
         true
+    }
+
+    /// Hands the act stage's results to policy, and what worked to verification.
+    fn learn_results(&mut self) {
+        while let Some(d) = self.act.take_done() {
+            self.decide.learn(&self.cfg, d.rule, d.acted_ms, d.learned);
+            self.verify.start(&self.cfg, &d);
+        }
     }
 
     /// Polls the running commands without blocking; audits each that ended (or, with
@@ -197,6 +215,7 @@ impl Agent {
         if self.act.reap(now_ms, shutting_down, &mut self.record) {
             self.observe.forget_baselines();
         }
+        self.learn_results();
     }
 
     /// Before exit: with `stop`, every running command's group gets SIGTERM (SIGKILL after
@@ -256,8 +275,10 @@ impl Agent {
         self.firmware.close_watchdog()
     }
 
-    /// The start line's pairs from the firmware side: watchdog, protect list, last reboot.
-    fn start_pairs(&self, l: &mut AuditLine) {
+    /// The start line's pairs: what the kernel lacks (observe), then watchdog, protect list,
+    /// last reboot (firmware).
+    fn start_pairs(&mut self, l: &mut AuditLine) {
+        self.observe.missing_pairs(l);
         self.firmware.start_pairs(&self.cfg, l);
     }
 

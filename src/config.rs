@@ -63,24 +63,60 @@ impl SyslogTarget {
     }
 }
 
+/// How syslog lines are written (`syslog_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SyslogFormat {
+    /// BSD syslog: `<PRI>Mmm dd hh:mm:ss [HOST ]ghostwatch[PID]: MSG`.
+    #[default]
+    Rfc3164,
+    /// `<PRI>1 TIMESTAMP HOST ghostwatch PID MSGID [SD] MSG`, the pairs also as structured data.
+    Rfc5424,
+}
+
+impl SyslogFormat {
+    /// Every format, in the order config messages and docs list them.
+    pub const ALL: [SyslogFormat; 2] = [SyslogFormat::Rfc3164, SyslogFormat::Rfc5424];
+
+    /// Contract name: "rfc3164", "rfc5424".
+    pub const fn name(self) -> &'static str {
+        match self {
+            SyslogFormat::Rfc3164 => "rfc3164",
+            SyslogFormat::Rfc5424 => "rfc5424",
+        }
+    }
+
+    /// The format for a contract name; `None` for anything else.
+    pub fn from_name(name: &str) -> Option<SyslogFormat> {
+        SyslogFormat::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
 /// Which measurement a rule reacts to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Trigger {
     Ghost,
     Backlog,
     Available,
+    /// The estimated time until MemAvailable reaches its floor (`decide::eta`).
+    OomEta,
 }
 
 impl Trigger {
     /// Every trigger, in the order of per-trigger arrays (`index`), config messages and output.
-    pub const ALL: [Trigger; 3] = [Trigger::Ghost, Trigger::Backlog, Trigger::Available];
+    pub const ALL: [Trigger; 4] = [
+        Trigger::Ghost,
+        Trigger::Backlog,
+        Trigger::Available,
+        Trigger::OomEta,
+    ];
 
-    /// Contract name: "ghost", "backlog", "available".
+    /// Contract name: "ghost", "backlog", "available", "oom_eta".
     pub const fn name(self) -> &'static str {
         match self {
             Trigger::Ghost => "ghost",
             Trigger::Backlog => "backlog",
             Trigger::Available => "available",
+            Trigger::OomEta => "oom_eta",
         }
     }
 
@@ -184,6 +220,9 @@ pub struct Rule {
     pub timeout_s: u32,
     /// Run only once the condition has held this long since the previous matching rule acted.
     pub escalate_after_s: Option<u32>,
+    /// oom_eta: act while the estimated seconds until MemAvailable reaches its floor are
+    /// below this (required by, and only accepted with, `trigger: "oom_eta"`).
+    pub eta_s: Option<u32>,
 }
 
 /// The whole configuration, validated.
@@ -193,6 +232,10 @@ pub struct Config {
     pub syslog: SyslogTarget,
     /// Syslog facility name ("daemon", "user", "local0".."local7", ...).
     pub facility: Name,
+    /// Line format on the syslog target.
+    pub syslog_format: SyslogFormat,
+    /// Lines the delivery ring holds while syslog does not accept them.
+    pub syslog_queue_lines: u32,
     pub status_file: Option<Str>,
     pub metrics_file: Option<Str>,
     pub dry_run: bool,
@@ -206,6 +249,8 @@ pub struct Config {
     pub min_available_kb: u64,
     /// Warn (and clear incidents only above) this MemAvailable level (default 2 x min_available_kb).
     pub available_warn_kb: u64,
+    /// oom_eta: seconds of MemAvailable history the slope is fitted over.
+    pub eta_window_s: u32,
     pub cooldown_s: u32,
     pub max_actions_per_hour: u32,
     /// Written to /proc/self/oom_score_adj at start (-1000: never chosen by the OOM killer).
@@ -216,6 +261,9 @@ pub struct Config {
     pub breadcrumb_file: Str,
     /// drain: most packets discarded per action.
     pub drain_max_packets: u32,
+    /// How long after an action on a socket or its owner the agent waits for memory to come
+    /// back before it audits the action ineffective (`decide::verify`).
+    pub verify_s: u32,
     /// Processes kept out of the OOM killer's reach (oom_score_adj -1000): comm names (root's
     /// processes only) or absolute exe paths. The agent itself is covered by `oom_score_adj`.
     pub protect: Vec<Str, MAX_PROTECT>,
@@ -259,15 +307,19 @@ pub mod defaults {
     pub const INTERVAL_MS: u32 = 1000;
     pub const SYSLOG: &str = "unix:/dev/log";
     pub const FACILITY: &str = "daemon";
+    /// Audit lines kept for syslog while it does not accept them (`syslog_queue_lines`).
+    pub const SYSLOG_QUEUE_LINES: u32 = 64;
     pub const GHOST_WARN_KB: u64 = 65_536;
     pub const GHOST_ACT_KB: u64 = 131_072;
     pub const BACKLOG_WARN_BYTES: u64 = 4 << 20;
     pub const BACKLOG_ACT_BYTES: u64 = 16 << 20;
     pub const COOLDOWN_S: u32 = 60;
+    pub const ETA_WINDOW_S: u32 = 30;
     pub const MAX_ACTIONS_PER_HOUR: u32 = 6;
     pub const OOM_SCORE_ADJ: i32 = -1000;
     pub const BREADCRUMB_FILE: &str = "/var/lib/ghostwatch/reboot-reason";
     pub const DRAIN_MAX_PACKETS: u32 = 100_000;
+    pub const VERIFY_S: u32 = 3;
     /// drain: longest time one drain action runs (ms).
     pub const DRAIN_MAX_MS: u64 = 2000;
     /// clamp: SO_RCVBUF when a rule gives none (validation requires `rcvbuf`, so this is a
@@ -285,6 +337,8 @@ impl Default for Config {
             interval_ms: defaults::INTERVAL_MS,
             syslog: SyslogTarget::default_target(),
             facility: cut_str(defaults::FACILITY),
+            syslog_format: SyslogFormat::Rfc3164,
+            syslog_queue_lines: defaults::SYSLOG_QUEUE_LINES,
             status_file: None,
             metrics_file: None,
             dry_run: false,
@@ -295,12 +349,14 @@ impl Default for Config {
             backlog_act_bytes: defaults::BACKLOG_ACT_BYTES,
             min_available_kb: 0,
             available_warn_kb: 0,
+            eta_window_s: defaults::ETA_WINDOW_S,
             cooldown_s: defaults::COOLDOWN_S,
             max_actions_per_hour: defaults::MAX_ACTIONS_PER_HOUR,
             oom_score_adj: defaults::OOM_SCORE_ADJ,
             mlock: true,
             breadcrumb_file: cut_str(defaults::BREADCRUMB_FILE),
             drain_max_packets: defaults::DRAIN_MAX_PACKETS,
+            verify_s: defaults::VERIFY_S,
             protect: Vec::new(),
             watchdog_device: None,
             watchdog_timeout_s: None,
@@ -332,6 +388,8 @@ impl Config {
         self.interval_ms = defaults::INTERVAL_MS;
         self.syslog = SyslogTarget::default_target();
         self.facility = cut_str(defaults::FACILITY);
+        self.syslog_format = SyslogFormat::Rfc3164;
+        self.syslog_queue_lines = defaults::SYSLOG_QUEUE_LINES;
         self.status_file = None;
         self.metrics_file = None;
         self.dry_run = false;
@@ -342,12 +400,14 @@ impl Config {
         self.backlog_act_bytes = defaults::BACKLOG_ACT_BYTES;
         self.min_available_kb = 0;
         self.available_warn_kb = 0;
+        self.eta_window_s = defaults::ETA_WINDOW_S;
         self.cooldown_s = defaults::COOLDOWN_S;
         self.max_actions_per_hour = defaults::MAX_ACTIONS_PER_HOUR;
         self.oom_score_adj = defaults::OOM_SCORE_ADJ;
         self.mlock = true;
         self.breadcrumb_file = cut_str(defaults::BREADCRUMB_FILE);
         self.drain_max_packets = defaults::DRAIN_MAX_PACKETS;
+        self.verify_s = defaults::VERIFY_S;
         self.protect.clear();
         self.watchdog_device = None;
         self.watchdog_timeout_s = None;
@@ -572,6 +632,37 @@ mod tests {
     }
 
     #[test]
+    fn oom_eta_needs_eta_s_and_a_window_of_four_polls() {
+        let c = ok(r#"{"rules": [{"trigger": "oom_eta", "eta_s": 120, "action": "log"}]}"#);
+        assert_eq!(c.rules[0].trigger, Trigger::OomEta);
+        assert_eq!(c.rules[0].eta_s, Some(120));
+        assert_eq!(c.eta_window_s, defaults::ETA_WINDOW_S);
+        let c = ok(r#"{"eta_window_s": 600, "min_available_kb": 9000}"#);
+        assert_eq!(c.eta_window_s, 600);
+        assert!(
+            bad(r#"{"rules": [{"trigger": "oom_eta", "action": "log"}]}"#)
+                .starts_with(r#"1:24: rules[0] has trigger "oom_eta" but no "eta_s""#)
+        );
+        assert_eq!(
+            bad(r#"{"rules": [{"trigger": "ghost", "eta_s": 5, "action": "log"}]}"#),
+            r#"1:33: "eta_s" in rules[0] is only used by trigger "oom_eta" (this rule's trigger is "ghost")"#
+        );
+        for v in ["0", "86401"] {
+            let e = bad(&format!(
+                r#"{{"rules": [{{"trigger": "oom_eta", "eta_s": {v}, "action": "log"}}]}}"#
+            ));
+            assert!(e.contains("must be between 1 and 86400"), "{e}");
+        }
+        assert!(bad(r#"{"eta_window_s": 1}"#).contains("between 2 and 3600"));
+        assert_eq!(
+            bad(
+                r#"{"interval_ms": 1000, "eta_window_s": 3, "rules": [{"trigger": "oom_eta", "eta_s": 9, "action": "log"}]}"#
+            ),
+            r#"1:64: rules[0] has trigger "oom_eta" but "eta_window_s" (3) holds fewer than 4 polls of "interval_ms" (1000); make it at least 4"#
+        );
+    }
+
+    #[test]
     fn escapes_are_unescaped() {
         let cfg = ok(r#"{"status_file": "/run/g\u00e9\/s", "rules": [
             {"trigger": "ghost", "action": "exec", "argv": ["/bin/echo", "a\tb\"c"], "signal": "\u0054ERM"}]}"#);
@@ -600,6 +691,30 @@ mod tests {
             bad(r#"{"min_available_kb": 9, "available_warn_kb": 8}"#),
             r#"1:46: "available_warn_kb" (8) must not be below "min_available_kb" (9)"#
         );
+    }
+
+    #[test]
+    fn syslog_format_and_queue() {
+        let d = ok("{}");
+        assert_eq!(
+            (d.syslog_format, d.syslog_queue_lines),
+            (SyslogFormat::Rfc3164, 64)
+        );
+        let c = ok(r#"{"syslog_format": "rfc5424", "syslog_queue_lines": 1024}"#);
+        assert_eq!(
+            (c.syslog_format, c.syslog_queue_lines),
+            (SyslogFormat::Rfc5424, 1024)
+        );
+        let e = bad(r#"{"syslog_format": "RFC5424"}"#);
+        assert_eq!(
+            e,
+            "1:19: unknown syslog_format \"RFC5424\" (expected one of: rfc3164, rfc5424)"
+        );
+        let e = bad(r#"{"syslog_queue_lines": 0}"#);
+        assert!(e.contains("between 1 and 1024, got 0"), "{e}");
+        for f in SyslogFormat::ALL {
+            assert_eq!(SyslogFormat::from_name(f.name()), Some(f));
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ const USAGE: &str = "\
 ghostwatch — find and fix Ghost memory (kernel pages no process owns) before the OOM killer fires
 
 USAGE:
-    ghostwatch report [--proc-root DIR] [--json] [--top N]
+    ghostwatch report [--proc-root DIR] [--json] [--top N] [--watch S]
     ghostwatch run    [-c FILE] [--proc-root DIR] [--dry-run] [--once]
     ghostwatch check  -c FILE
     ghostwatch --help | --version
@@ -30,6 +30,12 @@ OPTIONS:
                       DIR/sys/... too.
     --json            report: print one JSON object instead of text.
     --top N           report: how many sockets to list (default 10; more than 100 lists 100).
+    --watch S         report: first sample Ghost, MemAvailable and the 64 largest receive
+                      queues for S seconds (1-3600; every S/60 s, at least 250 ms apart),
+                      then add which socket's queue grew in step with Ghost, how much of
+                      Ghost's growth it explains, and its pinning ratio (Ghost growth / its
+                      queue growth: how many bytes each queued byte really holds). A progress
+                      line on stderr and sparklines when they are terminals; --json adds .watch.
     -c, --config FILE run/check: the JSON config file.
     --dry-run         run: decide and audit everything, touch nothing (result=dry-run).
     --once            run: one evaluation, then exit.
@@ -40,6 +46,7 @@ EXIT STATUS:
 EXAMPLES:
     ghostwatch report                      # what is eating memory on this box?
     ghostwatch report --json --top 5       # the same, for scripts
+    ghostwatch report --watch 20           # which socket grows with Ghost, and by how much?
     ghostwatch check -c /etc/ghostwatch.json
     ghostwatch run --once --dry-run -c /etc/ghostwatch.json
 ";
@@ -94,6 +101,7 @@ fn main() -> ExitCode {
         }
         "report" => {
             let (mut root, mut json, mut top) = (None, false, 10usize);
+            let mut watch_s = None;
             while let Some(a) = rest.next() {
                 match a.as_str() {
                     "--proc-root" => match value(&mut rest, a) {
@@ -117,6 +125,18 @@ fn main() -> ExitCode {
                         }
                         Err(e) => return usage_error(&e),
                     },
+                    "--watch" => match value(&mut rest, a).map(|v| (v, v.parse::<u32>())) {
+                        Ok((_, Ok(n))) if (1..=report::watch::MAX_WATCH_S).contains(&n) => {
+                            watch_s = Some(n)
+                        }
+                        Ok((v, _)) => {
+                            return usage_error(&format!(
+                                "--watch {v}: takes a whole number of seconds from 1 to {}",
+                                report::watch::MAX_WATCH_S
+                            ));
+                        }
+                        Err(e) => return usage_error(&e),
+                    },
                     "-h" | "--help" => {
                         let _ = Out::STDOUT.write_bytes(USAGE.as_bytes());
                         return ExitCode::SUCCESS;
@@ -131,7 +151,16 @@ fn main() -> ExitCode {
             // The report (a few KiB) is built in memory and written with one write_all: a
             // BufWriter over stdout costs ~1.3 KiB of a router's flash.
             let mut out = Vec::new();
-            let done = report::run(&root, report::Options { top, json }, &mut out);
+            // SAFETY: isatty only inspects the descriptor.
+            let tty = |fd| unsafe { libc::isatty(fd) } == 1;
+            let opts = report::Options {
+                top,
+                json,
+                watch_s,
+                progress: tty(2),
+                tty: tty(1),
+            };
+            let done = report::run(&root, opts, &mut out);
             let written = Out::STDOUT.write_bytes(&out).map_err(|e| {
                 format!(
                     "writing the report: {}",
@@ -211,6 +240,22 @@ fn check(file: &str) -> ExitCode {
                         r.action.name()
                     ));
                 }
+                // Valid, but this kernel cannot carry it out (the ladder skips it at once).
+                if let Some(c) = ghostwatch::act::executors::kernel_need(r.action) {
+                    if !ghostwatch::sys::caps::has(c) {
+                        Out::STDERR.print(format_args!(
+                            "{file}: warning: rules[{i}] \"{}\" ({}): this kernel has no {} \
+                             (Linux >= {}): the action fails here and hands over to the next rung\n",
+                            r.name,
+                            r.action.name(),
+                            c.name(),
+                            c.since()
+                        ));
+                    }
+                }
+            }
+            if let Some(dev) = cfg.watchdog_device.as_deref() {
+                watchdog_warning(file, dev);
             }
             Out::STDOUT.print(format_args!(
                 "{file}: ok ({} rule{})\n",
@@ -223,5 +268,29 @@ fn check(file: &str) -> ExitCode {
             Out::STDERR.print(format_args!("{e}\n"));
             ExitCode::from(2)
         }
+    }
+}
+
+/// `check` with `watchdog_device` set: warns when another process already holds the device
+/// (only one may; `run` would get EBUSY, report it once and run without the watchdog). Looks
+/// through /proc instead of opening the device: opening a free watchdog arms it.
+fn watchdog_warning(file: &str, dev: &str) {
+    use ghostwatch::output::escape::Printable;
+    let held = match ghostwatch::act::watchdog::holders(dev) {
+        Ok(h) => h,
+        Err(e) => {
+            Out::STDERR.print(format_args!(
+                "{file}: warning: watchdog_device \"{dev}\": {} (errno {e})\n",
+                ghostwatch::sys::strerror(e)
+            ));
+            return;
+        }
+    };
+    for h in held {
+        Out::STDERR.print(format_args!(
+            "{file}: warning: watchdog_device \"{dev}\" is held by pid {} ({}): only one process may hold a watchdog, so the agent would run without it (EBUSY, reported once). Where procd or a feeder feeds it, leave watchdog_device unset, or hand the watchdog over first (docs/CONFIG.md, \"The watchdog on OpenWrt\")\n",
+            h.pid,
+            Printable(h.comm.as_bytes())
+        ));
     }
 }

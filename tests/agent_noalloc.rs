@@ -44,6 +44,11 @@ fn poll_loop_does_not_allocate() {
     cfg.ghost_act_kb = u64::MAX / 2;
     cfg.backlog_warn_bytes = u64::MAX / 4;
     cfg.backlog_act_bytes = u64::MAX / 2;
+    // An oom_eta rule: the MemAvailable ring and its Theil-Sen fit run every poll (eta_s 1:
+    // memory gone within a second, which does not happen here).
+    let eta = br#"{"rules": [{"name": "eta", "trigger": "oom_eta", "eta_s": 1, "action": "log"}]}"#;
+    let eta_rule = ghostwatch::config::parse(eta).unwrap().rules[0].clone();
+    cfg.rules.push(eta_rule).unwrap();
     // The firmware duties run in the same loop: a protect list (names nothing here runs, so
     // every new PID is probed and none changed; an exe path exercises the stat match) and a
     // watchdog (the FIFO stand-in), petted after each poll as `run` does.
@@ -77,6 +82,10 @@ fn poll_loop_does_not_allocate() {
     .1;
     assert_eq!(n, 0, "{n} allocations in 60 quiet polls of the live /proc");
     assert!(agent.stats().sockets_seen > 0 || agent.stats().tables_read > 0);
+    assert_eq!(
+        agent.stats().incidents[ghostwatch::config::Trigger::OomEta.index()] as u8,
+        0
+    );
     let mut pets = [0u8; 256];
     // SAFETY: reading into a stack buffer from our fd.
     let got = unsafe { libc::read(reader, pets.as_mut_ptr().cast(), pets.len()) };
@@ -162,6 +171,47 @@ fn poll_loop_does_not_allocate() {
     // SAFETY: our own child (pid of the command we spawned).
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     agent.finish_children(true);
+
+    // 5. A syslog target that takes nothing (a unix datagram socket nobody reads): lines fill
+    // its queue, then the delivery ring, which overflows (oldest dropped); each goes to stderr.
+    // Sending, queueing, dropping and the loop's ticks allocate nothing (the ring was
+    // allocated by init).
+    let full = dir.join("full.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&full).unwrap();
+    let target = SyslogTarget::Unix(full.to_str().unwrap().try_into().unwrap());
+    ghostwatch::output::sink::init(&target, "daemon").unwrap();
+    let line = ghostwatch::output::audit::AuditLine::new("action");
+    let before = ghostwatch::output::sink::stats();
+    // SAFETY: fd 2 points at /dev/null while the 300 copies are written, then is restored.
+    let saved = unsafe { libc::dup(2) };
+    let null = std::fs::File::options()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 2) };
+    let n = count(|| {
+        for i in 0..300u64 {
+            ghostwatch::output::sink::emit(
+                ghostwatch::output::sink::Severity::Warning,
+                line.as_str(),
+            );
+            ghostwatch::output::sink::tick(ghostwatch::sys::monotonic_ms() + i);
+        }
+    })
+    .1;
+    unsafe {
+        libc::dup2(saved, 2);
+        libc::close(saved);
+    }
+    let after = ghostwatch::output::sink::stats();
+    ghostwatch::output::sink::init(&SyslogTarget::Stderr, "daemon").unwrap();
+    drop(sock);
+    assert_eq!(
+        n, 0,
+        "{n} allocations sending 300 lines to a full syslog target"
+    );
+    assert!(after.lines_dropped > before.lines_dropped, "{after:?}");
+    assert!(after.lines_queued >= before.lines_queued + 200, "{after:?}");
 
     std::fs::remove_dir_all(&dir).unwrap();
 }

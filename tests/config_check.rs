@@ -43,13 +43,14 @@ fn check(path: &Path) -> (i32, String, String) {
     )
 }
 
-const TOP_KEYS: &str = "interval_ms, syslog, facility, status_file, metrics_file, dry_run, \
+const TOP_KEYS: &str = "interval_ms, syslog, facility, syslog_format, syslog_queue_lines, status_file, metrics_file, dry_run, \
 ghost_warn_kb, ghost_act_kb, ghost_growth, backlog_warn_bytes, backlog_act_bytes, \
-min_available_kb, available_warn_kb, cooldown_s, max_actions_per_hour, oom_score_adj, mlock, \
-breadcrumb_file, drain_max_packets, protect, watchdog_device, watchdog_timeout_s, rules";
+min_available_kb, available_warn_kb, eta_window_s, cooldown_s, max_actions_per_hour, \
+oom_score_adj, mlock, breadcrumb_file, drain_max_packets, verify_s, protect, watchdog_device, \
+watchdog_timeout_s, rules";
 
 const RULE_KEYS: &str = "name, trigger, comm, exe, uid, user, action, argv, sysctl, value, \
-rcvbuf, signal, timeout_s, escalate_after_s";
+rcvbuf, signal, timeout_s, escalate_after_s, eta_s";
 
 /// (what is wrong, config text, expected "LINE:COL: message").
 fn broken() -> Vec<(&'static str, Vec<u8>, String)> {
@@ -249,7 +250,7 @@ fn broken() -> Vec<(&'static str, Vec<u8>, String)> {
         (
             "unknown trigger",
             b("{\"rules\": [{\"trigger\": \"memory\", \"action\": \"log\"}]}"),
-            "1:24: unknown trigger \"memory\" in rules[0] (expected one of: ghost, backlog, available)".into(),
+            "1:24: unknown trigger \"memory\" in rules[0] (expected one of: ghost, backlog, available, oom_eta)".into(),
         ),
         (
             "unknown action",
@@ -261,7 +262,7 @@ fn broken() -> Vec<(&'static str, Vec<u8>, String)> {
         (
             "missing trigger",
             b("{\"rules\": [\n  {\"action\": \"log\"}\n]}"),
-            "2:3: rules[0] needs \"trigger\" (one of: ghost, backlog, available)".into(),
+            "2:3: rules[0] needs \"trigger\" (one of: ghost, backlog, available, oom_eta)".into(),
         ),
         (
             "missing action",
@@ -346,6 +347,36 @@ fn broken() -> Vec<(&'static str, Vec<u8>, String)> {
             b("{\"rules\": [{\"trigger\": \"available\", \"action\": \"log\"}]}"),
             "1:24: rules[0] has trigger \"available\" but \"min_available_kb\" is 0 (off), so it \
              would never fire; set min_available_kb"
+                .into(),
+        ),
+        (
+            "oom_eta without eta_s",
+            b("{\"rules\": [{\"trigger\": \"oom_eta\", \"action\": \"log\"}]}"),
+            "1:24: rules[0] has trigger \"oom_eta\" but no \"eta_s\" (act while the estimated \
+             seconds until MemAvailable reaches min_available_kb are below it, 1 to 86400)"
+                .into(),
+        ),
+        (
+            "eta_s out of range",
+            b("{\"rules\": [{\"trigger\": \"oom_eta\", \"eta_s\": 86401, \"action\": \"log\"}]}"),
+            "1:44: \"eta_s\" in rules[0] must be between 1 and 86400, got 86401".into(),
+        ),
+        (
+            "eta_s zero",
+            b("{\"rules\": [{\"trigger\": \"oom_eta\", \"eta_s\": 0, \"action\": \"log\"}]}"),
+            "1:44: \"eta_s\" in rules[0] must be between 1 and 86400, got 0".into(),
+        ),
+        (
+            "eta_s on another trigger",
+            b("{\"rules\": [{\"trigger\": \"available\", \"eta_s\": 30, \"action\": \"log\"}], \"min_available_kb\": 1}"),
+            "1:37: \"eta_s\" in rules[0] is only used by trigger \"oom_eta\" (this rule's trigger is \"available\")"
+                .into(),
+        ),
+        (
+            "eta_window_s shorter than 4 polls",
+            b("{\"interval_ms\": 10000, \"rules\": [{\"trigger\": \"oom_eta\", \"eta_s\": 60, \"action\": \"log\"}]}"),
+            "1:46: rules[0] has trigger \"oom_eta\" but \"eta_window_s\" (30) holds fewer than 4 polls \
+             of \"interval_ms\" (10000); make it at least 40"
                 .into(),
         ),
         (

@@ -545,7 +545,9 @@ fn run_once_audits_the_seed_in_logfmt_with_the_contract_keys() {
     let metrics = std::fs::read_to_string(d.join("metrics.prom")).expect("metrics_file written");
     check_prometheus_text(&metrics);
     assert!(
-        metrics.lines().any(|l| l == "ghostwatch_ghost_kb 2591452"),
+        metrics
+            .lines()
+            .any(|l| l == format!("ghostwatch_ghost_bytes {}", SEED_GHOST_KB * 1024)),
         "{metrics}"
     );
 

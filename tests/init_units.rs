@@ -72,6 +72,7 @@ impl Procd {
             .env("REC", &self.rec)
             .env("GHOSTWATCH_BIN", env!("CARGO_BIN_EXE_ghostwatch"))
             .env("GHOSTWATCH_CONFIG", &self.config)
+            .env("GHOSTWATCH_METRICS_DIR", self.dir.path().join("prometheus"))
             .output()
             .expect("busybox sh");
         eprintln!(
@@ -356,4 +357,89 @@ fn example_configs_pass_check() {
         assert!(repo("init").join(want).exists(), "init/{want} missing");
     }
     assert!(n >= 3);
+}
+
+/// issue 19: on OpenWrt procd feeds /dev/watchdog, so the shipped config and the procd script
+/// never set `watchdog_device`; the metrics go where prometheus-node-exporter-lua-textfile
+/// reads (`/var/prometheus/*.prom`; the temp file `PATH.tmp` does not match the glob), and
+/// start_service makes that directory (nothing on OpenWrt does); `check` warnings are logged.
+#[test]
+fn procd_leaves_the_watchdog_to_procd_and_puts_metrics_where_node_exporter_lua_reads() {
+    let json = std::fs::read_to_string(repo("init/ghostwatch.openwrt.json")).unwrap();
+    let script = std::fs::read_to_string(repo("init/ghostwatch.procd")).unwrap();
+    assert!(
+        !json.contains("watchdog_device"),
+        "the OpenWrt config takes procd's watchdog"
+    );
+    assert!(
+        !script
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .any(|l| l.contains("watchdog")),
+        "the procd script does something with the watchdog"
+    );
+    let metrics = json
+        .split("\"metrics_file\": \"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the OpenWrt config sets metrics_file");
+    let (dir, name) = metrics.rsplit_once('/').unwrap();
+    assert_eq!(dir, "/var/prometheus", "{metrics}");
+    assert!(name.ends_with(".prom") && !format!("{name}.tmp").ends_with(".prom"));
+    assert!(script.contains("METRICS_DIR=${GHOSTWATCH_METRICS_DIR:-/var/prometheus}"));
+
+    if !support::require_program("busybox", support::INSTALL_BUSYBOX) {
+        return;
+    }
+    let p = Procd::new();
+    let dir = p.dir.path().join("prometheus");
+    // A device held by another process (the FIFO seam, held read-write by a sleeper, as procd
+    // holds /dev/watchdog): `check` warns, start_service logs the warning and goes on.
+    let fifo = p.dir.path().join("wd");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: valid path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut holder = Command::new("sh")
+        .args([
+            "-c",
+            &format!("exec 3<>'{}'; exec sleep 30", fifo.display()),
+        ])
+        .spawn()
+        .unwrap();
+    let ok = support::wait_for(std::time::Duration::from_secs(5), || {
+        std::fs::read_link(format!("/proc/{}/fd/3", holder.id())).ok()
+    });
+    assert!(ok.is_some(), "holder did not open the FIFO");
+    write_config(
+        &p.config,
+        &format!(
+            "{{ \"interval_ms\": 1000, \"watchdog_device\": \"{}\" }}\n",
+            fifo.display()
+        ),
+    );
+    let (calls, out) = p.call("start_service");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(stdout(&out).contains("rc=0"), "{}", stdout(&out));
+    let warned = calls
+        .iter()
+        .find(|c| c[0] == "logger" && c.join(" ").contains("is held by pid"))
+        .unwrap_or_else(|| panic!("check's warning not logged: {calls:?}"));
+    assert!(warned.contains(&"daemon.warn".to_string()), "{warned:?}");
+    assert!(calls.iter().any(|c| c[0] == "procd_open_instance"));
+    let m = std::fs::metadata(&dir).expect("metrics dir made");
+    assert!(m.is_dir());
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777,
+        0o755
+    );
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        assert!(
+            !calls
+                .iter()
+                .any(|c| c[0] == "logger" && c.join(" ").contains("can be faked")),
+            "{calls:?}"
+        );
+    }
 }

@@ -152,6 +152,17 @@ fn clamp_and_drain_a_flooded_socket_of_another_process() {
     assert_eq!(d.result, ResultKind::Ok);
     assert!(d.detail.starts_with("packets=1 "), "{}", d.detail);
     assert_eq!(d.reason.as_str(), "stopped after 1 packets");
+
+    // SIGTERM (sysupgrade, reboot) ends a drain at once: the watchdog's magic close waits for
+    // the poll, and procd's halt sends SIGKILL 1 s after SIGTERM. (The stop flag stays set in
+    // this test binary; it only makes an open(2) that EINTR interrupts give up, and nothing
+    // here is interrupted.)
+    assert!(rx_queue(port) > 0, "the second flood queued nothing");
+    ghostwatch::sys::request_stop();
+    let d = executors::drain(&target, 1_000_000, 10_000);
+    assert_eq!(d.result, ResultKind::Ok);
+    assert_eq!(d.reason.as_str(), "stopped: the agent is stopping");
+    assert!(d.detail.starts_with("packets=0 "), "{}", d.detail);
 }
 
 #[test]

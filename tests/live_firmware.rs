@@ -522,3 +522,178 @@ fn reboot_sequence_stops_petting_writes_breadcrumb_and_next_start_reports_it() {
     assert!(!crumb.exists(), "breadcrumb not removed");
     drop(agent);
 }
+
+/// A pseudo-terminal whose slave this test holds open with TIOCEXCL: a character device that
+/// answers a second open with EBUSY, as a watchdog held by procd or a feeder does (none can be
+/// created here). The exclusion does not bind CAP_SYS_ADMIN, so the agent runs without it.
+struct HeldDevice {
+    _master: std::fs::File,
+    _slave: std::fs::File,
+    path: PathBuf,
+}
+
+fn held_device() -> HeldDevice {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain libc calls on a fresh pty master; results checked.
+    unsafe {
+        let m = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        assert!(m >= 0, "posix_openpt");
+        assert_eq!(libc::grantpt(m), 0);
+        assert_eq!(libc::unlockpt(m), 0);
+        let mut name = [0 as libc::c_char; 64];
+        assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
+        let path = PathBuf::from(
+            std::ffi::CStr::from_ptr(name.as_ptr())
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+        let s = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        assert!(s >= 0, "open {}", path.display());
+        assert_eq!(libc::ioctl(s, libc::TIOCEXCL), 0, "TIOCEXCL");
+        HeldDevice {
+            _master: std::fs::File::from_raw_fd(m),
+            _slave: std::fs::File::from_raw_fd(s),
+            path,
+        }
+    }
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// issue 19: a `watchdog_device` another process holds (procd on OpenWrt) is reported by
+/// `check`, naming the holder, without opening the device; `run` gets EBUSY, audits it once
+/// with the holder, never retries, and polls on.
+#[test]
+fn a_held_watchdog_is_warned_by_check_and_reported_once_by_run() {
+    if !support::require_root("a device only CAP_SYS_ADMIN may reopen; setpriv")
+        || !support::require_program("setpriv", "apt-get install util-linux")
+    {
+        return;
+    }
+    let dev = held_device();
+    let me = std::process::id();
+    // The emulation holds: without CAP_SYS_ADMIN a second open is EBUSY.
+    let probe = Command::new("setpriv")
+        .args(["--bounding-set", "-sys_admin", "--", "sh", "-c"])
+        .arg(format!("exec 3>'{}'", dev.path.display()))
+        .output()
+        .unwrap();
+    let why = String::from_utf8_lossy(&probe.stderr);
+    assert!(
+        !probe.status.success() && why.contains("busy"),
+        "a second open of a TIOCEXCL pty did not fail with EBUSY: {why}"
+    );
+
+    let t = TempDir::new("wd-held");
+    let status = t.path().join("status.json");
+    let cfg = t.path().join("ghostwatch.json");
+    write_config(
+        &cfg,
+        &format!(
+            "{{ \"interval_ms\": 100, \"mlock\": false, \"syslog\": \"stderr\", \"status_file\": \"{}\",\n  \"ghost_warn_kb\": 1073741824, \"ghost_act_kb\": 1073741824,\n  \"backlog_warn_bytes\": 1099511627776, \"backlog_act_bytes\": 1099511627776,\n  \"watchdog_device\": \"{}\", \"watchdog_timeout_s\": 5 }}\n",
+            status.display(),
+            dev.path.display()
+        ),
+    );
+
+    // check: a warning naming this process, exit 0, and the device left alone.
+    let out = Command::new(env!("CARGO_BIN_EXE_ghostwatch"))
+        .args(["check", "-c"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let want = format!(
+        "warning: watchdog_device \"{}\" is held by pid {me} (",
+        dev.path.display()
+    );
+    assert!(err.contains(&want), "no holder warning: {err}");
+    assert_eq!(err.matches("is held by").count(), 1, "{err}");
+
+    // run, without CAP_SYS_ADMIN: one EBUSY line over many polls, then a clean stop.
+    let log = t.path().join("agent.stderr");
+    let mut c = Command::new("setpriv");
+    c.args(["--bounding-set", "-sys_admin", "--"])
+        .arg(env!("CARGO_BIN_EXE_ghostwatch"))
+        .stderr(std::fs::File::create(&log).unwrap());
+    let agent = start_agent_with(c, &cfg);
+    wait_polls(&status, 0, 1);
+    let pid = agent.pid().to_string();
+    assert!(
+        !has_cap(&pid, "CapEff", CAP_SYS_ADMIN),
+        "the agent kept CAP_SYS_ADMIN: the device would open"
+    );
+    wait_polls(&status, cycles(&status).unwrap(), 20);
+    signal(agent.pid(), libc::SIGTERM);
+    wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&log)
+            .ok()?
+            .contains("event=stop")
+            .then_some(())
+    })
+    .expect("stop line");
+    drop(agent);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let busy: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("cannot open the watchdog"))
+        .collect();
+    assert_eq!(busy.len(), 1, "not exactly one EBUSY line:\n{text}");
+    assert!(
+        busy[0].contains("busy: another process") && busy[0].contains(&format!("holder_pid={me} ")),
+        "{}",
+        busy[0]
+    );
+    let stop = text.lines().find(|l| l.contains("event=stop")).unwrap();
+    assert!(!stop.contains("watchdog="), "no watchdog to close: {stop}");
+    assert!(!text.contains("watchdog write failed"), "{text}");
+    eprintln!(
+        "held watchdog: {} EBUSY line over {} polls",
+        busy.len(),
+        cycles(&status).unwrap()
+    );
+}
+
+/// What sysupgrade and a reboot send: SIGTERM, then SIGKILL (procd's halt after 1 s, the
+/// sysupgrade stage2 after 3 s, procd's service stop after the instance's term_timeout). The
+/// magic close must land in between; this measures SIGTERM -> 'V' on the FIFO stand-in.
+#[test]
+fn the_magic_close_follows_sigterm_within_procds_one_second() {
+    if !ready("watchdog stand-in, SIGTERM timing") {
+        return;
+    }
+    let mut worst = Duration::ZERO;
+    for i in 0..5u64 {
+        let syslog = Rsyslogd::start();
+        let t = TempDir::new("wd-term-time");
+        let (wd, mut reader) = fifo(t.path());
+        let cfg = watchdog_config(t.path(), &syslog, &wd);
+        let status = t.path().join("status.json");
+        let agent = start_agent(&cfg);
+        wait_polls(&status, 0, 2);
+        // Land the signal at different points of the 200 ms interval.
+        std::thread::sleep(Duration::from_millis(37 * i));
+        let _ = drain(&mut reader);
+        let sent = std::time::Instant::now();
+        signal(agent.pid(), libc::SIGTERM);
+        let tail = wait_for(Duration::from_secs(5), || {
+            let (b, closed) = drain(&mut reader);
+            (b.contains(&b'V') || closed).then_some(b)
+        })
+        .expect("writer closed or V");
+        let took = sent.elapsed();
+        assert_eq!(tail.last(), Some(&b'V'), "no magic close: {tail:?}");
+        worst = worst.max(took);
+        drop(agent);
+    }
+    eprintln!("SIGTERM -> magic close: worst of 5 {worst:?}");
+    assert!(
+        worst < Duration::from_secs(1),
+        "the magic close took {worst:?}: procd's halt sends SIGKILL 1 s after SIGTERM"
+    );
+}

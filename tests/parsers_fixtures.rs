@@ -6,6 +6,7 @@ use ghostwatch::observe::proc::meminfo::{Field, MemInfo};
 use ghostwatch::observe::proc::net::{self, Endpoint, ProcNet, Proto, SocketEntry, SocketSource};
 use ghostwatch::observe::proc::sockstat::SockStat;
 use ghostwatch::observe::proc::vmallocinfo::VmallocSummary;
+use ghostwatch::observe::proc::zoneinfo::PcpSummary;
 use ghostwatch::observe::proc::{ProcError, ProcRoot, SliceSource};
 use std::path::{Path, PathBuf};
 
@@ -291,6 +292,55 @@ fn debian_6_1_booted_under_qemu() {
     assert_eq!(v.malformed, 0);
     assert!(v.vmalloc_areas > 0);
     let text = std::fs::read(data("6.1-qemu/net/sockstat")).unwrap();
+    let s = SockStat::read(SliceSource::new(&text), &mut buf).unwrap();
+    assert!(s.sockets_used.is_some() && s.tcp_inuse.is_some());
+}
+
+/// Debian 11's 5.10 (the kernel of OpenWrt 22.03), booted as the router-in-a-box guest
+/// `x86_64-5.10` with `gwvm.dump=1`: the leaky daemon's UDP socket, the agent's netlink
+/// sockets and syslogd's /dev/log open (see tests/data/kernel/README.md).
+#[test]
+fn debian_11_5_10_booted_under_qemu() {
+    let mi = meminfo("5.10-qemu");
+    assert_eq!(mi.get(Field::SecPageTables), None); // 6.0+
+    assert!(mi.get(Field::KReclaimable).is_some()); // 4.20+
+    let g = ghost::compute(&mi, None).unwrap();
+    assert_eq!(
+        (g.mem_total_kb, g.accounted_kb, g.ghost_kb),
+        (214712, 213468, 1244)
+    );
+
+    // The capture has no udplite tables (the guest's dump list lacked them then).
+    for p in Proto::ALL
+        .into_iter()
+        .filter(|&p| p != Proto::UdpLite && p != Proto::UdpLite6)
+    {
+        let (_, st) = table("5.10-qemu", p);
+        assert_eq!((st.malformed, st.first_error), (0, None), "{}", p.name());
+    }
+    let (udp, _) = table("5.10-qemu", Proto::Udp);
+    assert_eq!(
+        (udp[0].local.to_string(), udp[0].inode),
+        ("127.0.0.1:7777".into(), 8304)
+    );
+    let (unix, _) = table("5.10-qemu", Proto::Unix);
+    assert!(
+        unix.iter()
+            .any(|e| e.local.to_string().contains("/dev/log"))
+    );
+    let (nl, _) = table("5.10-qemu", Proto::Netlink);
+    assert_eq!(nl.len(), 9);
+
+    let mut buf = [0u8; 4096];
+    let text = std::fs::read(data("5.10-qemu/vmallocinfo")).unwrap();
+    let v = VmallocSummary::read(SliceSource::new(&text), &mut buf).unwrap();
+    assert_eq!(v.malformed, 0);
+    assert!(v.vmalloc_areas > 0);
+    let text = std::fs::read(data("5.10-qemu/zoneinfo")).unwrap();
+    let z = PcpSummary::read(SliceSource::new(&text), &mut buf).unwrap();
+    assert_eq!(z.malformed, 0);
+    assert!(z.lists > 0 && z.pages > 0);
+    let text = std::fs::read(data("5.10-qemu/net/sockstat")).unwrap();
     let s = SockStat::read(SliceSource::new(&text), &mut buf).unwrap();
     assert!(s.sockets_used.is_some() && s.tcp_inuse.is_some());
 }

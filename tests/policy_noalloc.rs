@@ -29,6 +29,7 @@ fn rule(name: &str, trigger: Trigger, action: ActionKind, comm: Option<&str>) ->
         signal: 15,
         timeout_s: 10,
         escalate_after_s: None,
+        eta_s: None,
     }
 }
 
@@ -45,6 +46,8 @@ fn config() -> Config {
     reboot.escalate_after_s = Some(120);
     let mut by_exe = rule("drain", Trigger::Backlog, ActionKind::Drain, None);
     by_exe.exe = Some("zebra".try_into().unwrap());
+    let mut eta = rule("eta", Trigger::OomEta, ActionKind::Log, None);
+    eta.eta_s = Some(3600);
     for r in [
         rule("clamp", Trigger::Ghost, ActionKind::Clamp, Some("zebra")),
         restart,
@@ -52,6 +55,7 @@ fn config() -> Config {
         by_exe,
         rule("nobody", Trigger::Backlog, ActionKind::Kill, Some("bgpd")),
         rule("note", Trigger::Available, ActionKind::Log, None),
+        eta,
     ] {
         rules.push(r).unwrap();
     }
@@ -59,6 +63,8 @@ fn config() -> Config {
         interval_ms: 1000,
         syslog: SyslogTarget::Stderr,
         facility: Name::try_from("daemon").unwrap(),
+        syslog_format: Default::default(),
+        syslog_queue_lines: 64,
         status_file: None,
         metrics_file: None,
         dry_run: false,
@@ -69,12 +75,14 @@ fn config() -> Config {
         backlog_act_bytes: 8_000_000,
         min_available_kb: 50_000,
         available_warn_kb: 100_000,
+        eta_window_s: 300,
         cooldown_s: 60,
         max_actions_per_hour: 5,
         oom_score_adj: -1000,
         mlock: false,
         breadcrumb_file: Str::try_from("/var/lib/ghostwatch.reboot").unwrap(),
         drain_max_packets: 1000,
+        verify_s: 3,
         protect: heapless::Vec::new(),
         watchdog_device: None,
         watchdog_timeout_s: None,
@@ -113,6 +121,7 @@ fn suspect(rx_queue: u64, inode: u64, pid: u32, comm: &str, exe: &str) -> Suspec
             rx_source: RxSource::SockDiag,
         },
         owners,
+        blame: Default::default(),
     }
 }
 
@@ -137,6 +146,7 @@ fn evaluate_never_allocates() {
     let mut policy = Policy::new();
     let mut out: heapless::Vec<Decision, MAX_DECISIONS> = heapless::Vec::new();
     let mut seen = [0usize; 4];
+    let mut eta_acted = 0;
 
     let ((), allocations) = count(|| {
         for i in 0..600u64 {
@@ -144,7 +154,12 @@ fn evaluate_never_allocates() {
             snap.now_ms = i * 10_000;
             let phase = i % 100;
             snap.ghost_kb = if phase < 60 { 900_000 } else { 150_000 };
-            snap.available_kb = Some(if phase < 40 { 30_000 } else { 400_000 });
+            // Low, then a slow fall (500 kB/s) that the oom_eta trigger sees coming.
+            snap.available_kb = Some(if phase < 40 {
+                30_000
+            } else {
+                400_000 - (phase - 40) * 5_000
+            });
             snap.suspects[0].socket.rx_queue = if phase < 70 { 76_755_840 } else { 0 };
             let c = if i % 200 < 100 { &cfg } else { &reloaded };
             if i == 300 {
@@ -156,7 +171,10 @@ fn evaluate_never_allocates() {
                 let k = match d {
                     Decision::Threshold { .. } => 0,
                     Decision::Recovered { .. } => 1,
-                    Decision::Act { .. } => 2,
+                    Decision::Act { trigger, .. } => {
+                        eta_acted += usize::from(*trigger == Trigger::OomEta);
+                        2
+                    }
                     Decision::Skip { .. } => 3,
                 };
                 seen[k] += 1;
@@ -167,4 +185,5 @@ fn evaluate_never_allocates() {
     println!("600 evaluations: {allocations} allocations; decisions by kind {seen:?}");
     assert_eq!(allocations, 0);
     assert!(seen.iter().all(|&n| n > 0), "every path ran: {seen:?}");
+    assert!(eta_acted > 0, "the oom_eta rule acted");
 }

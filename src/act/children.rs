@@ -157,6 +157,7 @@ impl Running {
             null_out: null_out.raw(),
             report: report_wr.raw(),
             oom_adj: adj.as_bytes(),
+            close_range_cloexec: sys::caps::has(sys::caps::Cap::CloseRangeCloexec),
         };
         // SAFETY: fork has no memory-safety preconditions; the child only runs exec_in_child.
         let pid = unsafe { libc::fork() };
@@ -325,6 +326,9 @@ struct ChildSetup<'a> {
     /// The write end of the close-on-exec pipe an exec failure is reported through.
     report: libc::c_int,
     oom_adj: &'a [u8],
+    /// close_range with CLOSE_RANGE_CLOEXEC works here (`sys::caps`, probed in the parent):
+    /// else the child walks /proc/self/fd without trying it.
+    close_range_cloexec: bool,
 }
 
 /// The child's side of `Running::spawn`, in the order std's `Command` does it: stdio on
@@ -374,7 +378,7 @@ unsafe fn exec_in_child(c: &ChildSetup<'_>) -> ! {
         if libc::signal(libc::SIGPIPE, libc::SIG_DFL) == libc::SIG_ERR {
             fail(sys::errno())
         }
-        clean_slate_in_child(c.oom_adj);
+        clean_slate_in_child(c.oom_adj, c.close_range_cloexec);
         environ = CLEAN_ENV.0.as_ptr();
         libc::execvp(c.prog, c.argv);
     }
@@ -382,9 +386,11 @@ unsafe fn exec_in_child(c: &ChildSetup<'_>) -> ! {
 }
 
 /// Between fork and exec: give the command the agent's original oom_score_adj and mark every
-/// descriptor above 2 close-on-exec. Only raw syscalls on stack data (async-signal-safe).
-/// Marking instead of closing keeps the exec-error pipe working (it is CLOEXEC already).
-fn clean_slate_in_child(oom_adj: &[u8]) {
+/// descriptor above 2 close-on-exec: one close_range call where the kernel has its CLOEXEC flag
+/// (`one_call`, Linux >= 5.11), else a walk of /proc/self/fd. Only raw syscalls on stack data
+/// (async-signal-safe, no allocation). Marking instead of closing keeps the exec-error pipe
+/// working (it is CLOEXEC already).
+fn clean_slate_in_child(oom_adj: &[u8], one_call: bool) {
     // SAFETY: NUL-terminated literal path; write/close on the fd just opened.
     unsafe {
         let fd = libc::open(
@@ -398,7 +404,11 @@ fn clean_slate_in_child(oom_adj: &[u8]) {
     }
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: integer syscall (Linux >= 5.11 for the CLOEXEC flag).
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    let r = if one_call {
+        unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) }
+    } else {
+        -1
+    };
     if r != 0 {
         cloexec_by_listing();
     }

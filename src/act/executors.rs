@@ -7,6 +7,7 @@
 use crate::observe::proc::ProcRoot;
 use crate::observe::proc::pid::Comm;
 use crate::output::audit::{AuditLine, ResultKind, push_pair, push_pair_display};
+use crate::sys::caps::{self, Cap};
 use crate::sys::{self, CPath, Cut, Errno, Fd, monotonic_ms, strerror};
 use core::fmt::{self, Write as _};
 
@@ -17,6 +18,11 @@ pub struct Outcome {
     pub reason: heapless::String<128>,
     pub detail: heapless::String<192>,
     pub duration_ms: u64,
+    /// True when the attempt cannot work on this kernel at all (a syscall or netlink family
+    /// it lacks, e.g. `pidfd_getfd needs Linux >= 5.6`): `result` is `failed`, and trying
+    /// again later will not help. The policy hands over to the next rung at once instead of
+    /// retrying; a transient failure (EPERM, a vanished process) leaves this false.
+    pub unsupported: bool,
 }
 
 impl Outcome {
@@ -27,7 +33,16 @@ impl Outcome {
             reason: heapless::String::new(),
             detail: heapless::String::new(),
             duration_ms: 0,
+            unsupported: false,
         }
+    }
+
+    /// A failed outcome that cannot succeed on this kernel (`unsupported` set); `args` names
+    /// the kernel need, e.g. "pidfd_getfd needs Linux >= 5.6".
+    pub fn unsupported(args: fmt::Arguments<'_>) -> Outcome {
+        let mut o = Outcome::failed(args);
+        o.unsupported = true;
+        o
     }
 
     /// A failed outcome whose reason is `args`, cut (at a char boundary) if longer than 128 bytes.
@@ -58,6 +73,17 @@ impl Outcome {
     fn timed(mut self, start_ms: u64) -> Outcome {
         self.duration_ms = monotonic_ms().saturating_sub(start_ms);
         self
+    }
+}
+
+/// The kernel feature without which `action` cannot work at all (clamp and drain:
+/// pidfd_getfd); None for actions that work on every kernel ghostwatch supports (kill falls
+/// back to kill(2), commands to a walk of /proc/self/fd). `check` warns with it.
+pub fn kernel_need(action: crate::config::ActionKind) -> Option<Cap> {
+    use crate::config::ActionKind;
+    match action {
+        ActionKind::Clamp | ActionKind::Drain => Some(Cap::PidfdGetfd),
+        _ => None,
     }
 }
 
@@ -179,7 +205,9 @@ impl StealError {
             ("fd", _) => Outcome::failed(format_args!("bad fd {}", t.fd)),
             ("inode", _) => Outcome::failed(format_args!("fd no longer that socket")),
             // pidfd_open (5.3) predates pidfd_getfd (5.6): either way the fix is the same kernel.
-            (_, libc::ENOSYS) => Outcome::failed(format_args!("pidfd_getfd needs Linux >= 5.6")),
+            (_, libc::ENOSYS) => {
+                Outcome::unsupported(format_args!("pidfd_getfd needs Linux >= 5.6"))
+            }
             (_, libc::EPERM) => Outcome::failed(format_args!("needs CAP_SYS_PTRACE")),
             (_, libc::ESRCH) => Outcome::failed(format_args!("process {} is gone", t.pid)),
             ("pidfd_getfd", libc::EBADF) => {
@@ -199,6 +227,10 @@ fn steal_fd(t: &Target) -> Result<Fd, StealError> {
         .filter(|&p| p > 0)
         .ok_or(fail("pid", 0))?;
     let fd_no = libc::c_int::try_from(t.fd).map_err(|_| fail("fd", 0))?;
+    // Probed once at start: on an older kernel no syscall is tried at all.
+    if !caps::has(Cap::PidfdGetfd) {
+        return Err(fail("pidfd_getfd", libc::ENOSYS));
+    }
     // SAFETY: raw syscalls with integer arguments; results are checked.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if pidfd < 0 {
@@ -380,6 +412,12 @@ pub fn drain(target: &Target, max_packets: u32, max_ms: u64) -> Outcome {
             o.set_reason(format_args!("stopped after {max_ms} ms"));
             break;
         }
+        // SIGTERM: the agent is stopping (sysupgrade, reboot). Its watchdog's magic close
+        // waits for this poll to end, and procd's halt sends SIGKILL 1 s after SIGTERM.
+        if packets % 64 == 0 && sys::stop_requested() {
+            o.set_reason(format_args!("stopped: the agent is stopping"));
+            break;
+        }
         // SAFETY: buf is valid for buf.len() bytes; MSG_TRUNC only changes the return value.
         let n = unsafe {
             libc::recv(
@@ -433,10 +471,18 @@ pub fn kill(root: &ProcRoot, target: &Target, signal: i32) -> Outcome {
     let Some(p) = libc::pid_t::try_from(pid).ok().filter(|&p| p > 0) else {
         return Outcome::failed(format_args!("bad pid {pid}")).timed(start);
     };
-    // SAFETY: integer syscall; result checked.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, p, 0) };
+    // SAFETY: integer syscall; result checked. Without pidfd_open (probed once) ENOSYS at once.
+    let pidfd = if caps::has(Cap::PidfdOpen) {
+        unsafe { libc::syscall(libc::SYS_pidfd_open, p, 0) }
+    } else {
+        -1
+    };
     if pidfd < 0 {
-        let e = sys::errno();
+        let e = if caps::has(Cap::PidfdOpen) {
+            sys::errno()
+        } else {
+            libc::ENOSYS
+        };
         if e != libc::ENOSYS {
             return Outcome::failed(format_args!("{}", strerror(e))).timed(start);
         }
@@ -574,6 +620,30 @@ mod tests {
         assert!(sysctl_path(&root, "net..x").is_err());
         assert!(sysctl_path(&root, "").is_err());
         assert!(sysctl_path(&root, "...").is_err());
+    }
+
+    #[test]
+    fn a_missing_syscall_is_unsupported_a_refusal_is_not() {
+        let t = target(42, b"d");
+        let enosys = StealError {
+            step: "pidfd_getfd",
+            errno: libc::ENOSYS,
+        };
+        let o = enosys.outcome(&t);
+        assert_eq!(o.result, ResultKind::Failed);
+        assert!(o.unsupported);
+        assert_eq!(o.reason.as_str(), "pidfd_getfd needs Linux >= 5.6");
+        for errno in [libc::EPERM, libc::ESRCH, libc::EBADF] {
+            let o = StealError {
+                step: "pidfd_getfd",
+                errno,
+            }
+            .outcome(&t);
+            assert_eq!(o.result, ResultKind::Failed);
+            assert!(!o.unsupported, "errno {errno}");
+        }
+        assert!(!Outcome::failed(format_args!("x")).unsupported);
+        assert!(!Outcome::new(ResultKind::Ok).unsupported);
     }
 
     #[test]

@@ -161,6 +161,97 @@ impl Watchdog {
     }
 }
 
+/// A process that holds a watchdog open (see `holders`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    pub pid: u32,
+    /// `/proc/PID/comm`, as the kernel shows it (untrusted: escape before printing).
+    pub comm: String,
+}
+
+/// `major:minor` of a device number.
+fn dev_pair(rdev: libc::dev_t) -> (u32, u32) {
+    (libc::major(rdev), libc::minor(rdev))
+}
+
+/// Which watchdog (the N of `watchdogN`) the character device `rdev` is. The legacy misc
+/// device `/dev/watchdog` (10:130) is the first one registered, watchdog0; `/dev/watchdogN`
+/// are found in `/sys/class/watchdog/watchdogN/dev`. None: not a watchdog this kernel lists.
+fn watchdog_index(rdev: libc::dev_t) -> Option<u32> {
+    let (maj, min) = dev_pair(rdev);
+    if (maj, min) == (10, 130) {
+        return Some(0);
+    }
+    let want = format!("{maj}:{min}");
+    for e in std::fs::read_dir("/sys/class/watchdog").ok()?.flatten() {
+        let name = e.file_name();
+        let n = name.to_str()?.strip_prefix("watchdog")?.parse().ok()?;
+        let dev = std::fs::read_to_string(e.path().join("dev")).unwrap_or_default();
+        if dev.trim() == want {
+            return Some(n);
+        }
+    }
+    None
+}
+
+/// The processes other than this one that hold `path` open, found by walking
+/// `/proc/PID/fd/*` (stat through each link, never an open: opening a free watchdog would
+/// arm it). A character device matches by device number, and `/dev/watchdog` and
+/// `/dev/watchdog0` match each other (the kernel lets only one of them be open, EBUSY);
+/// the FIFO test seam matches by inode. For `check` and the start line, never the poll loop
+/// (it allocates). Processes whose fd directory cannot be read (another PID namespace, no
+/// privilege) are not seen. Err: `path` cannot be stat'ed.
+pub fn holders(path: &str) -> Result<Vec<Holder>, Errno> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let m = std::fs::metadata(path).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    let is_char = m.file_type().is_char_device();
+    let want_rdev = m.rdev() as libc::dev_t;
+    let want_index = if is_char {
+        watchdog_index(want_rdev)
+    } else {
+        None
+    };
+    let same = |fm: &std::fs::Metadata| -> bool {
+        if is_char {
+            if !fm.file_type().is_char_device() {
+                return false;
+            }
+            let r = fm.rdev() as libc::dev_t;
+            r == want_rdev || (want_index.is_some() && watchdog_index(r) == want_index)
+        } else {
+            fm.dev() == m.dev() && fm.ino() == m.ino()
+        }
+    };
+    let me = std::process::id();
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Ok(out);
+    };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        let held = fds
+            .flatten()
+            .any(|fd| std::fs::metadata(fd.path()).is_ok_and(|fm| same(&fm)));
+        if held {
+            let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+            out.push(Holder {
+                pid,
+                comm: comm.trim_end_matches('\n').to_string(),
+            });
+        }
+    }
+    out.sort_by_key(|h| h.pid);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,6 +293,53 @@ mod tests {
         assert_eq!(w.timeout_s, None);
         assert_eq!(w.pet(), Ok(true));
         w.close_clean().unwrap();
+    }
+
+    /// `holders` finds another process that holds the path open, and not this one. The FIFO
+    /// seam stands in for the device (matched by inode); `/dev/null` (a character device) is
+    /// held by most processes, this one's own fds excluded.
+    #[test]
+    fn holders_names_the_other_processes_that_hold_it() {
+        let p = std::env::temp_dir().join(format!("gw-wdhold-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        let c = CPath::from_bytes(p.to_str().unwrap().as_bytes()).unwrap();
+        // SAFETY: valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let path = p.to_str().unwrap();
+        // Our own read end does not count.
+        let mine = Fd::open(&c, libc::O_RDONLY | libc::O_NONBLOCK).unwrap();
+        assert_eq!(holders(path), Ok(vec![]));
+        // A child holding it open (the shell opens it read-write, which never blocks).
+        let mut child = std::process::Command::new("sh")
+            .args([
+                "-c",
+                &format!("exec 3<>'{path}'; echo ready; exec sleep 30"),
+            ])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let h = holders(path).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        drop(mine);
+        let _ = std::fs::remove_file(&p);
+        // The shell or, once it exec'ed, sleep: the same process and fd either way.
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h[0].pid, child.id());
+        assert!(["sh", "sleep"].contains(&h[0].comm.as_str()), "{h:?}");
+        assert_eq!(holders("/nonexistent/watchdog"), Err(libc::ENOENT));
+    }
+
+    #[test]
+    fn the_legacy_device_is_watchdog0() {
+        assert_eq!(watchdog_index(libc::makedev(10, 130)), Some(0));
+        // /dev/null (1:3) is no watchdog.
+        assert_eq!(watchdog_index(libc::makedev(1, 3)), None);
     }
 
     #[test]

@@ -4,11 +4,14 @@
 
 use super::firmware::Firmware;
 use super::record::{Recorder, measurement_pairs};
-use crate::act::children::{Children, Job, Running};
+use crate::act::children::{Children, Job, MAX_RUNNING, Running};
 use crate::act::executors::{self, Outcome, Target};
-use crate::config::{self, ActionKind, Config, Trigger};
-use crate::decide::policy::{Decision, Snapshot};
+use crate::config::{self, ActionKind, Config, Name, Trigger};
+use crate::decide::policy::{Decision, Learned, Snapshot};
+use crate::decide::verify::Check;
+use crate::observe::ghost::Ghost;
 use crate::observe::proc::ProcRoot;
+use crate::observe::proc::net::Proto;
 use crate::output::audit::{AuditLine, ResultKind};
 
 /// Why process actions are not carried out under `--proc-root` (start line and each action).
@@ -20,18 +23,69 @@ fn touches_live_system(a: ActionKind) -> bool {
     !matches!(a, ActionKind::Log | ActionKind::Sysctl)
 }
 
-/// What the act stage keeps between polls: the commands still running.
+/// Most results one poll hands back (every rule acting, plus every command that ended).
+const MAX_DONE: usize = config::MAX_RULES + MAX_RUNNING;
+
+/// What an action on a socket's owner is verified against (`decide::verify`): the target, and
+/// what the decision saw.
+#[derive(Clone, Copy, Debug)]
+pub struct Aim {
+    pub target: Target,
+    pub proto: Proto,
+    pub action: ActionKind,
+    pub check: Check,
+}
+
+/// An action's result for policy (`Policy::learn`) and, when it worked on a socket's owner,
+/// what to verify.
+#[derive(Clone, Copy, Debug)]
+pub struct Done {
+    pub rule: usize,
+    pub trigger: Trigger,
+    /// The snapshot clock of the decision (policy's key for it).
+    pub acted_ms: u64,
+    pub learned: Learned,
+    pub aim: Option<Aim>,
+}
+
+/// A command started for a rule, with what its end is reported with.
+struct Started {
+    rule_name: Name,
+    rule: usize,
+    trigger: Trigger,
+    acted_ms: u64,
+    /// The aim, its check's clock still at the decision (reset when the command ends).
+    aim: Option<Aim>,
+    snapshot: AuditLine,
+}
+
+/// What the act stage keeps between polls: the commands still running, and the results not
+/// yet handed back.
 #[derive(Default)]
 pub struct Actor {
     /// Commands (exec/restart) still running; polled at every wake-up of the loop.
     pub children: Children,
+    started: heapless::Vec<Started, MAX_RUNNING>,
+    done: heapless::Vec<Done, MAX_DONE>,
 }
 
-/// What a decision's carrying out needs to read: the config, the proc root, the snapshot.
+/// What a decision's carrying out needs to read: the config, the proc root, the snapshot and
+/// the Ghost equation it was taken on.
 pub struct Scene<'a> {
     pub cfg: &'a Config,
     pub root: &'a ProcRoot,
     pub snap: &'a Snapshot,
+    pub ghost: &'a Ghost,
+}
+
+/// What policy learns from an outcome (None: nothing was tried: dry run, skipped).
+fn learned(o: &Outcome) -> Option<Learned> {
+    match o.result {
+        ResultKind::Ok => Some(Learned::Worked),
+        ResultKind::Failed if o.unsupported => Some(Learned::Unsupported),
+        ResultKind::Failed => Some(Learned::Failed),
+        ResultKind::DryRun | ResultKind::Skipped => None,
+    }
 }
 
 impl Actor {
@@ -69,11 +123,28 @@ impl Actor {
                 comm: o.owner.comm,
             })
         });
+        // Actions on a socket's owner are verified: did its queue and memory come back?
+        let aim = suspect
+            .and_then(|si| snap.suspects.get(si))
+            .zip(target)
+            .filter(|(s, _)| r.action.targets_owner() && s.socket.rx_queue > 0)
+            .map(|(s, target)| Aim {
+                target,
+                proto: s.socket.proto,
+                action: r.action,
+                check: Check::new(
+                    snap.now_ms,
+                    s.socket.rx_queue,
+                    snap.available_kb,
+                    snap.ghost_kb,
+                ),
+            });
+        let snapshot = rec.snapshot_line(r.name.as_bytes(), trigger, snap, at.ghost);
         let mut l = AuditLine::new("action");
         l.kv("rule", r.name.as_bytes())
             .kv("action", r.action.name().as_bytes())
             .kv("trigger", trigger.name().as_bytes());
-        measurement_pairs(&mut l, snap, trigger, suspect, owner);
+        measurement_pairs(&mut l, snap, trigger, suspect, owner, rec.eta());
         let outcome = if dry_run {
             Outcome::new(ResultKind::DryRun)
         } else if !at.root.is_live() && touches_live_system(r.action) {
@@ -91,18 +162,44 @@ impl Actor {
                         line: l,
                     };
                     return match self.children.push(job) {
-                        Ok(()) => false,
+                        Ok(()) => {
+                            // Room: `started` is as large as the children table.
+                            let _ = self.started.push(Started {
+                                rule_name: r.name.clone(),
+                                rule,
+                                trigger,
+                                acted_ms: snap.now_ms,
+                                aim,
+                                snapshot,
+                            });
+                            false
+                        }
                         Err(job) => {
                             // execute checked for room; never lose the line anyway.
                             let mut o = Outcome::new(ResultKind::Skipped);
                             o.set_reason(format_args!("too many commands running"));
-                            rec.action_done(job.line, &o)
+                            rec.action_done(job.line, &o, Some(&snapshot))
                         }
                     };
                 }
             }
         };
-        rec.action_done(l, &outcome)
+        finished(
+            &mut self.done,
+            rule,
+            trigger,
+            snap.now_ms,
+            snap.now_ms,
+            &outcome,
+            aim,
+        );
+        rec.action_done(l, &outcome, Some(&snapshot))
+    }
+
+    /// The oldest result not yet taken, for policy and verification (in the order the actions
+    /// ended: a later action on the same socket supersedes an earlier one's check).
+    pub fn take_done(&mut self) -> Option<Done> {
+        (!self.done.is_empty()).then(|| self.done.remove(0))
     }
 
     /// Polls the running commands without blocking; audits each that ended (or, with
@@ -111,8 +208,14 @@ impl Actor {
     pub fn reap(&mut self, now_ms: u64, shutting_down: bool, rec: &mut Recorder) -> bool {
         let mut ran = false;
         if !self.children.is_empty() {
+            let (started, done) = (&mut self.started, &mut self.done);
             self.children.reap(now_ms, shutting_down, &mut |job, o| {
-                ran |= rec.action_done(job.line, &o);
+                let at = started.iter().position(|s| s.rule_name == job.rule);
+                let s = at.map(|i| started.swap_remove(i));
+                ran |= rec.action_done(job.line, &o, s.as_ref().map(|s| &s.snapshot));
+                if let Some(s) = s {
+                    finished(done, s.rule, s.trigger, s.acted_ms, now_ms, &o, s.aim);
+                }
             });
         }
         ran
@@ -182,6 +285,34 @@ enum Carried {
     Started(Running),
 }
 
+/// Keeps an action's result for `Actor::take_done`; `done_ms` is when it ended (verification's
+/// clock starts there).
+fn finished(
+    done: &mut heapless::Vec<Done, MAX_DONE>,
+    rule: usize,
+    trigger: Trigger,
+    acted_ms: u64,
+    done_ms: u64,
+    o: &Outcome,
+    aim: Option<Aim>,
+) {
+    let Some(learned) = learned(o) else {
+        return;
+    };
+    // Only what worked is verified; the check's clock starts when the action ended.
+    let aim = aim.filter(|_| learned == Learned::Worked).map(|mut a| {
+        a.check.since_ms = done_ms;
+        a
+    });
+    let _ = done.push(Done {
+        rule,
+        trigger,
+        acted_ms,
+        learned,
+        aim,
+    });
+}
+
 fn failed(reason: &str) -> Outcome {
     Outcome::failed(format_args!("{reason}"))
 }
@@ -189,31 +320,41 @@ fn failed(reason: &str) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::observe::Observer;
+    use crate::agent::observe::observed_seed;
+
+    /// What policy learns from each outcome: an unsupported failure is told apart, and what
+    /// was not tried (dry run, skipped) teaches nothing.
+    #[test]
+    fn outcomes_become_lessons() {
+        let unsupported = Outcome::unsupported(format_args!("pidfd_getfd needs Linux >= 5.6"));
+        let cases = [
+            (Outcome::new(ResultKind::Ok), Some(Learned::Worked)),
+            (failed("process 9 is gone"), Some(Learned::Failed)),
+            (unsupported, Some(Learned::Unsupported)),
+            (Outcome::new(ResultKind::DryRun), None),
+            (Outcome::new(ResultKind::Skipped), None),
+        ];
+        for (o, want) in cases {
+            assert_eq!(learned(&o), want, "{o:?}");
+        }
+    }
 
     /// The stage alone: a dry-run Act on the seed box is audited and counted as dry-run, and a
     /// process action under a fixture tree is never carried out for real.
     #[test]
     fn dry_run_and_fixture_trees_never_touch_the_box() {
-        let root =
-            ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed").as_bytes())
-                .unwrap();
         let cfg = config::parse(
             br#"{"syslog": "stderr", "rules": [{"name": "r", "trigger": "ghost", "comm": "zebra", "action": "kill"}]}"#,
         )
         .unwrap();
-        let mut rec = Recorder::default();
-        let mut o = Observer::new(&root).unwrap();
-        o.begin_poll();
-        let m = o.measure(&root, &mut rec).unwrap();
-        o.read_sockets(&cfg, &root, true, &mut rec);
-        assert!(o.owners_known(&cfg, &root));
+        let (root, mut o, mut rec, m) = observed_seed(&cfg);
         let snap = o.snapshot(1_000, &m);
         let (mut actor, mut fw) = (Actor::default(), Firmware::default());
         let at = Scene {
             cfg: &cfg,
             root: &root,
             snap: &snap,
+            ghost: &m.ghost,
         };
         for dry_run in [true, false] {
             let d = Decision::Act {

@@ -3,7 +3,7 @@
 //! Must not read, act or audit: it turns a `Snapshot` into `Decision`s and answers questions.
 
 use crate::config::Config;
-use crate::decide::policy::{self, Decision, Policy, Snapshot};
+use crate::decide::policy::{self, Decision, Learned, Policy, Snapshot};
 
 /// The decide stage's state: policy history and this poll's decisions.
 pub struct Decider {
@@ -35,6 +35,11 @@ impl Decider {
     /// poll should read every table and resolve owners (`Policy::wants_owners`).
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// What became of rule `rule`'s action decided at `acted_ms` (`Policy::learn`).
+    pub fn learn(&mut self, cfg: &Config, rule: usize, acted_ms: u64, what: Learned) {
+        self.policy.learn(cfg, rule, acted_ms, what);
     }
 
     /// A reloaded config: rule histories that no longer match are dropped.

@@ -7,7 +7,7 @@ use super::record::{Recorder, measurement_pairs};
 use crate::act::executors::{self, Outcome};
 use crate::act::lastresort;
 use crate::act::protect::{self, ProtectEvent, Protector};
-use crate::act::watchdog::Watchdog;
+use crate::act::watchdog::{self, OpenError, Watchdog};
 use crate::config::{self, Config, Trigger};
 use crate::decide::policy::Snapshot;
 use crate::observe::proc::ProcRoot;
@@ -94,7 +94,9 @@ impl Firmware {
     }
 
     /// At start: takes `watchdog_device` when configured; a failure (EBUSY: the feeder holds
-    /// it) is audited and the agent runs on without it.
+    /// it) is audited once, naming the holder when /proc shows it, and the agent runs on
+    /// without it: the open is never retried (not at a reload either: a changed device waits
+    /// for the next start), so a held device cannot become a line per poll.
     pub fn open_watchdog(&mut self, cfg: &Config, rec: &mut Recorder) {
         let Some(dev) = cfg.watchdog_device.clone() else {
             return;
@@ -118,6 +120,16 @@ impl Firmware {
                 let mut why = heapless::String::<96>::new();
                 let _ = write!(why, "cannot open the watchdog: {e}");
                 l.kv("reason", why.as_bytes()).kv("device", dev.as_bytes());
+                if e == OpenError::Open(libc::EBUSY) {
+                    // Once, at start (it allocates): who holds it.
+                    if let Some(h) = watchdog::holders(&dev)
+                        .ok()
+                        .and_then(|h| h.into_iter().next())
+                    {
+                        l.kvd("holder_pid", h.pid)
+                            .kv("holder_comm", h.comm.as_bytes());
+                    }
+                }
                 rec.emit(Severity::Err, l);
             }
         }
@@ -227,7 +239,7 @@ impl Firmware {
         l.kv("rule", r.name.as_bytes())
             .kv("trigger", trigger.name().as_bytes());
         let worst = (!snap.suspects.is_empty()).then_some(0);
-        measurement_pairs(&mut l, snap, trigger, worst, None);
+        measurement_pairs(&mut l, snap, trigger, worst, None, rec.eta());
         l.kv("watchdog", watchdog.as_bytes());
         // The breadcrumb is the same line plus the boot it was written in.
         let mut crumb = AuditLine::new("reboot");

@@ -6,7 +6,8 @@ use super::owner_track;
 use super::record::{Recorder, Seen};
 use crate::act::executors::{self, Target};
 use crate::config::{self, Config};
-use crate::decide::policy::{self, Snapshot, Suspect, SuspectOwner};
+use crate::decide::correlate::{self, Blame, History};
+use crate::decide::policy::{self, Snapshot, Suspect, SuspectBlame, SuspectOwner};
 use crate::observe::ghost::{self, Ghost};
 use crate::observe::identity::{self, FileId};
 use crate::observe::proc::meminfo::{Field, MemInfo};
@@ -61,6 +62,13 @@ fn sockstat_lag(root: &ProcRoot, page_size: u64) -> u64 {
     crate::observe::proc::sockstat::pcpu_lag_bytes(rsv, &buf[..n], cpus, page_size)
 }
 
+/// Polls in the correlation window (`decide::correlate`): 16 polls, 15 s at the default
+/// interval of 1 s.
+pub const HISTORY_SAMPLES: usize = 16;
+/// Sockets the correlation history follows: the suspects, with room for some that drop out of
+/// the top list for a poll or two.
+pub const HISTORY_SOCKETS: usize = 2 * policy::MAX_SUSPECTS;
+
 /// How often (in polls) /proc/vmallocinfo is re-read where meminfo's VmallocUsed is 0.
 const VMALLOCINFO_EVERY: u64 = 10;
 
@@ -96,6 +104,11 @@ pub struct Observer {
     seen: Seen,
     /// The per-poll namespace cap bit and was audited: once, until it stops biting.
     netns_cap_audited: bool,
+    /// Ghost, MemAvailable and the suspects' queues over the last polls, and their ranking.
+    history: History<HISTORY_SAMPLES, HISTORY_SOCKETS>,
+    blame: heapless::Vec<Blame, HISTORY_SOCKETS>,
+    /// Which tables this poll's `read_sockets` read: tcp, udp families, and the unix dump.
+    read_now: [bool; 3],
 }
 
 impl Observer {
@@ -127,6 +140,9 @@ impl Observer {
             cycles: 0,
             seen: Seen::default(),
             netns_cap_audited: false,
+            history: History::default(),
+            blame: heapless::Vec::new(),
+            read_now: [false; 3],
         })
     }
 
@@ -139,6 +155,22 @@ impl Observer {
     /// Polls begun so far.
     pub fn cycles(&self) -> u64 {
         self.cycles
+    }
+
+    /// The start line's `missing=`: what this kernel lacks of what the agent uses (the
+    /// syscalls of `sys::caps`, sock_diag and its modules), probed once; nothing when it lacks
+    /// nothing. Said here once: the scanner's notes of the same are dropped.
+    pub fn missing_pairs(&mut self, l: &mut AuditLine) {
+        let mut names = heapless::String::<160>::new();
+        let caps = crate::sys::caps::get().missing().map(|c| c.name());
+        for n in caps.chain(self.scanner.missing()) {
+            let sep = if names.is_empty() { "" } else { " " };
+            let _ = write!(crate::sys::Cut(names.as_mut_view()), "{sep}{n}");
+        }
+        self.scanner.forget_kernel_notes();
+        if !names.is_empty() {
+            l.kv("missing", names.as_bytes());
+        }
     }
 
     /// What was seen last (for status and metrics).
@@ -187,20 +219,64 @@ impl Observer {
         self.cycles >= self.next_full_scan
     }
 
-    /// The largest queue among the suspects (0 without any).
-    pub fn worst_rx(&self) -> u64 {
-        self.suspects.first().map_or(0, |s| s.socket.rx_queue)
-    }
-
     /// Resolves the suspects' owners (`resolve_owners`); false while an owner walk spanning
     /// polls has not yet found an owner for a suspect that needs one: deciding then would audit
     /// a false "no matching owner", so the poll waits for the walk.
     pub fn owners_known(&mut self, cfg: &Config, root: &ProcRoot) -> bool {
         self.resolve_owners(cfg, root);
-        let unowned = |(i, s): (usize, &Suspect)| {
-            policy::owner_worthy(cfg, i, s.socket.rx_queue) && s.owners.is_empty()
-        };
+        let unowned =
+            |(i, s): (usize, &Suspect)| policy::suspect_worthy(cfg, i, s) && s.owners.is_empty();
         !(self.owners.walking() && self.suspects.iter().enumerate().any(unowned))
+    }
+
+    /// Adds this poll to the correlation history (Ghost, MemAvailable, every suspect's queue),
+    /// ranks the suspects by how much of Ghost's growth they explain and marks each with its
+    /// part and pinning ratio (`decide::correlate`); the culprit goes to the files. Call after
+    /// `read_sockets`. Allocates nothing.
+    pub fn correlate(&mut self, now_ms: u64, m: &Measured) {
+        self.history
+            .sample(now_ms, m.ghost.ghost_kb, m.available_kb);
+        for s in self.suspects.iter() {
+            let key = correlate::Key {
+                netns: s.socket.netns,
+                inode: s.socket.inode,
+            };
+            self.history.socket(key, s.socket.rx_queue);
+        }
+        let window = self.history.rank(&mut self.blame);
+        for s in self.suspects.iter_mut() {
+            let key = correlate::Key {
+                netns: s.socket.netns,
+                inode: s.socket.inode,
+            };
+            let b = self.blame.iter().find(|b| b.key == key);
+            s.blame = SuspectBlame {
+                // Blame only while Ghost grows; a trusted ratio stays while it is tracked.
+                explains_pm: b
+                    .filter(|_| window.is_some_and(|w| w.ghost_grew()))
+                    .map_or(0, |b| b.explains_pm),
+                ratio: b.and_then(|b| b.ratio),
+            };
+        }
+        self.seen.culprit = self
+            .suspects
+            .iter()
+            .filter(|s| s.blame.moves_with_ghost() || s.blame.ratio.is_some())
+            .max_by_key(|s| policy::target_key(crate::config::Trigger::Ghost, s))
+            .map(|s| crate::output::status::Culprit {
+                socket: s.socket,
+                explains_pm: s.blame.explains_pm,
+                pin_ratio: s.blame.ratio,
+            });
+    }
+
+    /// The largest memory a suspect's queue holds (`Suspect::held_bytes`; 0 without any).
+    pub fn worst_held(&self) -> u64 {
+        self.suspects
+            .iter()
+            .map(Suspect::held_bytes)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The snapshot policy decides on; the suspects move into it until `give_back`.
@@ -351,6 +427,7 @@ impl Observer {
             }
         }
         let (read_tcp, read_udp) = (read[0], read[1]);
+        self.read_now = [read_tcp, read_udp, periodic];
         // Suspects of the families not re-read this poll stay if tracked and still queued; the
         // rest are found again. The kept ones are in order again after their re-check.
         let mut i = 0;
@@ -404,6 +481,7 @@ impl Observer {
                         || Suspect {
                             socket: *s,
                             owners: heapless::Vec::new(),
+                            blame: policy::SuspectBlame::default(),
                         },
                     );
                 }
@@ -481,7 +559,7 @@ impl Observer {
     fn tracked(&self, cfg: &Config) -> [bool; policy::MAX_SUSPECTS] {
         let mut t = [false; policy::MAX_SUSPECTS];
         for (i, s) in self.suspects.iter().enumerate() {
-            t[i] = policy::owner_worthy(cfg, i, s.socket.rx_queue);
+            t[i] = policy::suspect_worthy(cfg, i, s);
         }
         t
     }
@@ -531,6 +609,46 @@ impl Observer {
         sum
     }
 
+    /// The queue of an action's target socket now, for its verification (`decide::verify`),
+    /// through the same means as suspect tracking: a peek through the owner's fd (live /proc;
+    /// fails once the owner is gone or on kernels without pidfd_getfd), else this poll's
+    /// `suspects` when they came from a table read that covers the socket's protocol: its
+    /// queue there, or — absent from them — 0 (gone, or empty), or at most the smallest listed
+    /// queue when the list is full. None when neither can say.
+    pub fn queue_of(
+        &self,
+        root: &ProcRoot,
+        target: &Target,
+        proto: Proto,
+        suspects: &[Suspect],
+    ) -> Option<u64> {
+        if root.is_live() {
+            if let Ok(p) = executors::peek(target) {
+                return Some(p.rx_queue);
+            }
+        }
+        if let Some(s) = suspects.iter().find(|s| s.socket.inode == target.inode) {
+            return Some(s.socket.rx_queue);
+        }
+        let read = match (family(proto), proto) {
+            (Some(f), _) => self.read_now[f],
+            (None, Proto::Unix) => self.read_now[2],
+            (None, _) => true,
+        };
+        if !read {
+            return None;
+        }
+        Some(if suspects.len() < policy::MAX_SUSPECTS {
+            0
+        } else {
+            suspects
+                .iter()
+                .map(|s| s.socket.rx_queue)
+                .min()
+                .unwrap_or(0)
+        })
+    }
+
     /// Resolves owners (and their exe) of the current suspects through the owner cache: a
     /// remembered owner costs one readlink per poll; a walk runs under a budget (owner_track).
     fn resolve_owners(&mut self, cfg: &Config, root: &ProcRoot) {
@@ -538,7 +656,7 @@ impl Observer {
         // reach of the warn level. Small queues come and go; walking for them would never end.
         let mut inodes: heapless::Vec<u64, { policy::MAX_SUSPECTS }> = heapless::Vec::new();
         for (i, s) in self.suspects.iter().enumerate() {
-            if policy::owner_worthy(cfg, i, s.socket.rx_queue) {
+            if policy::suspect_worthy(cfg, i, s) {
                 let _ = inodes.push(s.socket.inode);
             }
         }
@@ -589,14 +707,28 @@ impl Observer {
     }
 }
 
+/// The seed fixture tree (tests of this stage and of the stages after it).
+#[cfg(test)]
+pub(super) fn seed() -> ProcRoot {
+    ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed").as_bytes()).unwrap()
+}
+
+/// One poll's observation of the seed tree with `cfg`, owners known: what the act and verify
+/// stage tests start from.
+#[cfg(test)]
+pub(super) fn observed_seed(cfg: &Config) -> (ProcRoot, Observer, Recorder, Measured) {
+    let (root, mut rec) = (seed(), Recorder::default());
+    let mut o = Observer::new(&root).unwrap();
+    o.begin_poll();
+    let m = o.measure(&root, &mut rec).unwrap();
+    o.read_sockets(cfg, &root, true, &mut rec);
+    assert!(o.owners_known(cfg, &root));
+    (root, o, rec, m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn seed() -> ProcRoot {
-        ProcRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed").as_bytes())
-            .unwrap()
-    }
 
     /// The stage alone on a fixture tree: meminfo to Ghost, the tables to the worst socket, the
     /// owner walk to zebra, and a snapshot that holds them.
@@ -610,7 +742,7 @@ mod tests {
         assert_eq!(m.ghost.ghost_kb, 2_591_452);
         assert_eq!(o.seen().ghost_kb, 2_591_452);
         o.read_sockets(&cfg, &root, true, &mut rec);
-        assert_eq!(o.worst_rx(), 76_755_840);
+        assert_eq!(o.worst_held(), 76_755_840);
         assert!(o.owners_known(&cfg, &root));
         let snap = o.snapshot(1_000, &m);
         assert!(

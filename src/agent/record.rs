@@ -4,7 +4,10 @@
 
 use crate::act::executors::Outcome;
 use crate::config::{Config, Trigger};
-use crate::decide::policy::{Decision, Level, Policy, Snapshot};
+use crate::decide::eta::Estimate;
+use crate::decide::policy::{Decision, Level, NO_ETA, Policy, Snapshot};
+use crate::decide::verify::Verdict;
+use crate::observe::ghost::{Ghost, MAX_TERMS, Term};
 use crate::observe::proc::net::SocketEntry;
 use crate::observe::sockets::NsScan;
 use crate::output::audit::{AuditLine, ResultKind};
@@ -22,16 +25,33 @@ pub struct Seen {
     pub mem_total_kb: u64,
     pub available_kb: Option<u64>,
     pub worst: Option<SocketEntry>,
+    /// The socket that moves with Ghost or holds a trusted pinning ratio.
+    pub culprit: Option<status::Culprit>,
     pub sockets_seen: u64,
     pub tables_read: u32,
     /// The namespaces the last socket read covered, and what they cost.
     pub netns: NsScan,
 }
 
-/// The record stage's state: the counters the files show.
+/// How many sockets, and how many moved Ghost terms, an `event=snapshot` line names.
+pub const SNAPSHOT_SOCKETS: usize = 3;
+pub const SNAPSHOT_TERMS: usize = 3;
+/// Longest `local=` text a snapshot line carries (a unix path may be 108 bytes).
+const SNAPSHOT_LOCAL: usize = 64;
+
+/// The Ghost equation's terms at one moment.
+pub type Terms = heapless::Vec<Term, MAX_TERMS>;
+
+/// The record stage's state: the counters the files show, and the Ghost terms each open
+/// incident started with (what `event=snapshot` lines measure their movement against).
 #[derive(Default)]
 pub struct Recorder {
     stats: Stats,
+    opened_terms: [Option<Terms>; Trigger::ALL.len()],
+    /// The policy's oom_eta estimate of this poll, for audit lines (`measurement_pairs`).
+    eta: Option<Estimate>,
+    /// When the last poll ended (monotonic µs; 0: none yet), for `max_poll_gap_us`.
+    last_end_us: u64,
 }
 
 impl Recorder {
@@ -62,17 +82,184 @@ impl Recorder {
         }
     }
 
-    /// The policy's own incident state and action budget, for the files: one source of truth.
-    pub fn decided(&mut self, policy: &Policy, now_ms: u64) {
+    /// The policy's own incident state, action budget and oom_eta estimate, for the files and
+    /// the audit lines: one source of truth. An incident that opened on this poll keeps
+    /// `ghost`'s terms (its snapshot lines' zero); one that closed drops them.
+    pub fn decided(&mut self, policy: &Policy, now_ms: u64, ghost: &Ghost) {
         for t in Trigger::ALL {
             self.stats.incidents[t.index()] = IncidentLevel::from(policy.level(t));
+            let slot = &mut self.opened_terms[t.index()];
+            match policy.incident_started_ms(t) {
+                None => *slot = None,
+                Some(at) if at == now_ms || slot.is_none() => *slot = Some(ghost.terms.clone()),
+                Some(_) => {}
+            }
         }
         self.stats.actions_last_hour = policy.actions_in_last_hour(now_ms) as u64;
+        self.eta = policy.oom_eta();
+        self.stats.oom_eta_s = self.eta.and_then(|e| e.eta_s);
     }
 
-    /// Audits a decision that is not an action to carry out (threshold, recovered, skip).
-    /// Returns false for `Decision::Act`, which the act stage audits with its outcome.
-    pub fn decision(&mut self, cfg: &Config, d: &Decision, snap: &Snapshot) -> bool {
+    /// The oom_eta estimate the last decisions were taken on (for `measurement_pairs`).
+    pub fn eta(&self) -> Option<Estimate> {
+        self.eta
+    }
+
+    /// The body of the `event=snapshot` line that follows rule `rule`'s action line: the state
+    /// the decision was taken on — MemAvailable, Ghost, the top sockets (proto, local,
+    /// rx_queue, first owner's pid and comm, escaped) and the Ghost terms that moved most since
+    /// `trigger`'s incident opened. Built when the decision is carried out; sent, numbered
+    /// after its action line, by `emit_snapshot` (a command's action line comes when it ends).
+    pub fn snapshot_line(
+        &self,
+        rule: &[u8],
+        trigger: Trigger,
+        snap: &Snapshot,
+        ghost: &Ghost,
+    ) -> AuditLine {
+        let mut l = AuditLine::new("snapshot");
+        l.kv("rule", rule)
+            .kv("trigger", trigger.name().as_bytes())
+            .kvd("ghost_kb", snap.ghost_kb);
+        if let Some(a) = snap.available_kb {
+            l.kvd("available_kb", a);
+        }
+        // The terms that moved most since the incident opened, largest change first.
+        if let Some(then) = &self.opened_terms[trigger.index()] {
+            let mut moved: heapless::Vec<(&'static str, i64), MAX_TERMS> = heapless::Vec::new();
+            for t in &ghost.terms {
+                if let Some(old) = then.iter().find(|o| o.name == t.name) {
+                    let d = i128::from(t.kb) - i128::from(old.kb);
+                    let d = d.clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+                    if d != 0 {
+                        let _ = moved.push((t.name, d));
+                    }
+                }
+            }
+            moved.sort_unstable_by_key(|&(name, d)| (core::cmp::Reverse(d.unsigned_abs()), name));
+            for &(name, d) in moved.iter().take(SNAPSHOT_TERMS) {
+                let mut key = heapless::String::<40>::new();
+                let _ = write!(key, "moved_{name}_kb");
+                l.kvd(&key, format_args!("{d:+}"));
+            }
+        }
+        // The worst sockets, worst first (the snapshot's order is not relied on).
+        let mut order: heapless::Vec<usize, { crate::decide::policy::MAX_SUSPECTS }> =
+            (0..snap.suspects.len()).collect();
+        order.sort_unstable_by_key(|&i| {
+            core::cmp::Reverse(snap.suspects.get(i).map_or(0, |s| s.socket.rx_queue))
+        });
+        for (n, s) in order
+            .iter()
+            .filter_map(|&i| snap.suspects.get(i))
+            .take(SNAPSHOT_SOCKETS)
+            .enumerate()
+        {
+            let mut local = heapless::String::<SNAPSHOT_LOCAL>::new();
+            let _ = write!(sys::Cut(local.as_mut_view()), "{}", s.socket.local);
+            let key = |k: &str| {
+                let mut key = heapless::String::<24>::new();
+                let _ = write!(key, "top{}_{k}", n + 1);
+                key
+            };
+            l.kv(&key("proto"), s.socket.proto.name().as_bytes())
+                .kv(&key("local"), local.as_bytes())
+                .kvd(&key("rx_queue"), s.socket.rx_queue);
+            if let Some(o) = s.owners.first() {
+                l.kvd(&key("pid"), o.owner.pid)
+                    .kv(&key("comm"), o.owner.comm.as_bytes());
+            }
+        }
+        l
+    }
+
+    /// Sends a `snapshot_line` right after its action line: `action_seq=` names that line.
+    pub fn emit_snapshot(&mut self, body: &AuditLine) {
+        let mut l = AuditLine::new("snapshot");
+        l.kvd("action_seq", self.stats.seq);
+        l.raw_pairs(body.as_str().strip_prefix("event=snapshot").unwrap_or(""));
+        self.emit(Severity::Info, l);
+    }
+
+    /// Audits the end of an action's verification: `event=verified` (with `freed_kb=`) or
+    /// `event=ineffective` (with `reason=`), the queue before and after, MemAvailable and
+    /// Ghost before and after. `Verdict::Pending` audits nothing.
+    pub fn verdict(&mut self, about: &VerifyAbout<'_>, v: &Verdict) {
+        let (event, reason, queue_after, gain, drop, after_ms, freed) = match *v {
+            Verdict::Pending => return,
+            Verdict::Verified {
+                freed_kb,
+                queue_after,
+                available_gain_kb,
+                ghost_drop_kb,
+                after_ms,
+            } => (
+                "verified",
+                None,
+                queue_after,
+                available_gain_kb,
+                ghost_drop_kb,
+                after_ms,
+                Some(freed_kb),
+            ),
+            Verdict::Ineffective {
+                why,
+                queue_after,
+                available_gain_kb,
+                ghost_drop_kb,
+                after_ms,
+            } => (
+                "ineffective",
+                Some(why.text()),
+                queue_after,
+                available_gain_kb,
+                ghost_drop_kb,
+                after_ms,
+                None,
+            ),
+        };
+        let mut l = AuditLine::new(event);
+        l.kv("rule", about.rule)
+            .kv("action", about.action.as_bytes())
+            .kv("trigger", about.trigger.name().as_bytes())
+            .kv("proto", about.proto.as_bytes())
+            .kvd("inode", about.inode)
+            .kvd("pid", about.pid)
+            .kv("comm", about.comm);
+        if let Some(f) = freed {
+            l.kvd("freed_kb", f);
+        }
+        l.kvd("queue_before", about.check.queue_before);
+        if let Some(q) = queue_after {
+            l.kvd("queue_after", q);
+        }
+        if let Some(a) = about.check.available_before_kb {
+            l.kvd("available_kb_before", a);
+        }
+        if let (Some(a), Some(g)) = (about.check.available_before_kb, gain) {
+            l.kvd("available_kb", i128::from(a) + i128::from(g));
+        }
+        l.kvd("ghost_kb_before", about.check.ghost_before_kb)
+            .kvd(
+                "ghost_kb",
+                i128::from(about.check.ghost_before_kb) - i128::from(drop),
+            )
+            .kvd("after_ms", after_ms);
+        if let Some(r) = reason {
+            l.kv("reason", r.as_bytes());
+        }
+        let sev = if freed.is_some() {
+            Severity::Notice
+        } else {
+            Severity::Warning
+        };
+        self.emit(sev, l);
+    }
+
+    /// Audits a decision that is not an action to carry out (threshold, recovered, skip; a
+    /// skip's line is followed by its snapshot line). Returns false for `Decision::Act`, which
+    /// the act stage audits with its outcome.
+    pub fn decision(&mut self, cfg: &Config, d: &Decision, snap: &Snapshot, ghost: &Ghost) -> bool {
         match *d {
             Decision::Threshold {
                 trigger,
@@ -83,13 +270,8 @@ impl Recorder {
                 l.kv("trigger", trigger.name().as_bytes())
                     .kv("level", level.name().as_bytes())
                     .kvd("value", value);
-                measurement_pairs(
-                    &mut l,
-                    snap,
-                    trigger,
-                    snap.suspects.first().map(|_| 0),
-                    None,
-                );
+                let first = snap.best_suspect(trigger, |_| true);
+                measurement_pairs(&mut l, snap, trigger, first, None, self.eta);
                 let sev = if level == Level::Act {
                     Severity::Warning
                 } else {
@@ -103,10 +285,13 @@ impl Recorder {
                 held_ms,
             } => {
                 let mut l = AuditLine::new("recovered");
-                l.kv("trigger", trigger.name().as_bytes())
-                    .kvd("value", value)
-                    .kvd("held_ms", held_ms);
-                measurement_pairs(&mut l, snap, trigger, None, None);
+                l.kv("trigger", trigger.name().as_bytes());
+                // oom_eta recovers with no estimate once memory stops falling: no value then.
+                if !(trigger == Trigger::OomEta && value == NO_ETA) {
+                    l.kvd("value", value);
+                }
+                l.kvd("held_ms", held_ms);
+                measurement_pairs(&mut l, snap, trigger, None, None, self.eta);
                 self.emit(Severity::Notice, l);
             }
             Decision::Skip {
@@ -122,10 +307,12 @@ impl Recorder {
                 l.kv("rule", r.name.as_bytes())
                     .kv("action", r.action.name().as_bytes())
                     .kv("trigger", trigger.name().as_bytes());
-                measurement_pairs(&mut l, snap, trigger, None, None);
+                measurement_pairs(&mut l, snap, trigger, None, None, self.eta);
                 l.kv("result", ResultKind::Skipped.name().as_bytes())
                     .kv("reason", reason.text().as_bytes());
                 self.emit(Severity::Warning, l);
+                let body = self.snapshot_line(r.name.as_bytes(), trigger, snap, ghost);
+                self.emit_snapshot(&body);
             }
             Decision::Act { .. } => return false,
         }
@@ -133,9 +320,15 @@ impl Recorder {
     }
 
     /// Counts an action's outcome and emits its audit line (`l` holds the pairs up to the
-    /// result: event, rule, action, trigger, measurements). Returns true when the action ran
-    /// (ok or failed), i.e. it may have changed the sockets the observe stage tracks.
-    pub fn action_done(&mut self, mut l: AuditLine, outcome: &Outcome) -> bool {
+    /// result: event, rule, action, trigger, measurements), then its `snapshot` line when there
+    /// is one. Returns true when the action ran (ok or failed), i.e. it may have changed the
+    /// sockets the observe stage tracks.
+    pub fn action_done(
+        &mut self,
+        mut l: AuditLine,
+        outcome: &Outcome,
+        snapshot: Option<&AuditLine>,
+    ) -> bool {
         self.stats.actions[outcome.result.index()] += 1;
         outcome.audit_pairs(&mut l);
         let sev = if outcome.result == ResultKind::Failed {
@@ -144,6 +337,9 @@ impl Recorder {
             Severity::Warning
         };
         self.emit(sev, l);
+        if let Some(body) = snapshot {
+            self.emit_snapshot(body);
+        }
         matches!(outcome.result, ResultKind::Ok | ResultKind::Failed)
     }
 
@@ -165,6 +361,7 @@ impl Recorder {
         s.mem_total_kb = seen.mem_total_kb;
         s.available_kb = seen.available_kb;
         s.worst = seen.worst;
+        s.culprit = seen.culprit;
         s.sockets_seen = seen.sockets_seen;
         s.tables_read = seen.tables_read;
         s.netns = seen.netns;
@@ -172,6 +369,13 @@ impl Recorder {
             s.last_cycle_us = us;
         }
         s.max_cycle_us = s.max_cycle_us.max(s.last_cycle_us);
+        let end_us = sys::monotonic_us();
+        if self.last_end_us != 0 {
+            s.max_poll_gap_us = s
+                .max_poll_gap_us
+                .max(end_us.saturating_sub(self.last_end_us));
+        }
+        self.last_end_us = end_us;
         (s.max_walk_slice_us, s.last_walk_us) = walk;
         let Err((path, e)) = status::write_all(&self.stats, &status::Outputs::of(cfg)) else {
             return;
@@ -188,22 +392,36 @@ impl Recorder {
     }
 }
 
+/// What a verdict line names: the rule, its action and target, and the check.
+pub struct VerifyAbout<'a> {
+    pub rule: &'a [u8],
+    pub action: &'static str,
+    pub trigger: Trigger,
+    pub proto: &'static str,
+    pub inode: u64,
+    pub pid: u32,
+    pub comm: &'a [u8],
+    pub check: &'a crate::decide::verify::Check,
+}
+
 /// The measurement pairs every audit line carries: the suspect socket (when there is one),
-/// its owner, ghost_kb and available_kb.
+/// its owner, ghost_kb and available_kb; on oom_eta lines also the estimate (`eta_s=`, while
+/// memory is falling) and the slope it came from (`slope_kb_s=`).
 pub fn measurement_pairs(
     l: &mut AuditLine,
     snap: &Snapshot,
     trigger: Trigger,
     suspect: Option<usize>,
     owner: Option<usize>,
+    eta: Option<Estimate>,
 ) {
     let s = suspect
-        .and_then(|i| snap.suspects.get(i))
         .or(if trigger == Trigger::Backlog {
-            snap.suspects.first()
+            snap.best_suspect(trigger, |_| true)
         } else {
             None
-        });
+        })
+        .and_then(|i| snap.suspects.get(i));
     if let Some(s) = s {
         l.kv("proto", s.socket.proto.name().as_bytes())
             .kvd("inode", s.socket.inode);
@@ -213,9 +431,161 @@ pub fn measurement_pairs(
                 .kv("comm", o.owner.comm.as_bytes());
         }
         l.kvd("rx_queue", s.socket.rx_queue);
+        if let Some(r) = s.blame.ratio {
+            l.kvd("pin_ratio", r);
+        }
+        if s.blame.explains_pm > 0 {
+            l.kvd("explains_pm", s.blame.explains_pm);
+        }
     }
     l.kvd("ghost_kb", snap.ghost_kb);
     if let Some(a) = snap.available_kb {
         l.kvd("available_kb", a);
+    }
+    if let Some(e) = eta.filter(|_| trigger == Trigger::OomEta) {
+        if let Some(s) = e.eta_s {
+            l.kvd("eta_s", s);
+        }
+        l.kvd("slope_kb_s", e.slope_kb_s());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decide::policy::{Suspect, SuspectOwner};
+    use crate::observe::ghost::VmallocSource;
+    use crate::observe::owners::Owner;
+    use crate::observe::proc::net::{Endpoint, Proto, RxSource, UnixName};
+    use crate::observe::proc::pid::Comm;
+    use crate::output::audit::MAX_LINE;
+
+    fn ghost(terms: &[(&'static str, u64)]) -> Ghost {
+        Ghost {
+            mem_total_kb: 1_000_000,
+            accounted_kb: 0,
+            ghost_kb: 0,
+            terms: terms.iter().map(|&(name, kb)| Term { name, kb }).collect(),
+            vmalloc_source: VmallocSource::Meminfo,
+        }
+    }
+
+    fn suspect(proto: Proto, local: Endpoint, rx: u64, pid: u32, comm: &[u8]) -> Suspect {
+        let mut s = Suspect {
+            socket: SocketEntry {
+                proto,
+                local,
+                remote: Endpoint::None,
+                state: 7,
+                tx_queue: 0,
+                rx_queue: rx,
+                drops: 0,
+                uid: 0,
+                inode: pid.into(),
+                netns: 0,
+                charged: rx,
+                rx_source: RxSource::SockDiag,
+            },
+            owners: heapless::Vec::new(),
+            blame: Default::default(),
+        };
+        let o = SuspectOwner {
+            owner: Owner {
+                inode: pid.into(),
+                pid,
+                fd: 3,
+                comm: Comm::from_bytes(comm),
+            },
+            exe: heapless::String::new(),
+            exe_id: None,
+            uid: Some(0),
+        };
+        s.owners.push(o).unwrap();
+        s
+    }
+
+    /// The snapshot line: the terms that moved most since the incident opened (largest first),
+    /// the three worst sockets (worst first, whatever the snapshot's order), hostile names and
+    /// paths escaped and cut, and a bounded line that is never truncated.
+    #[test]
+    fn snapshot_line_names_the_state_the_decision_was_taken_on() {
+        let cfg = crate::config::parse(
+            br#"{"syslog": "stderr", "backlog_warn_bytes": 1000, "backlog_act_bytes": 2000,
+                 "rules": [{"name": "r", "trigger": "backlog", "action": "log"}]}"#,
+        )
+        .unwrap();
+        let hostile = b"x\nseq=1 \x1b[31m";
+        let long_path = [b'p'; 108];
+        let suspects = [
+            suspect(Proto::Udp, Endpoint::None, 5_000, 11, b"small"),
+            suspect(
+                Proto::Unix,
+                Endpoint::Unix(UnixName::from_shown(&long_path)),
+                9_000,
+                12,
+                hostile,
+            ),
+            suspect(Proto::Raw6, Endpoint::None, 7_000, 13, b"zebra"),
+            suspect(Proto::Udp, Endpoint::None, 6_000, 14, b"ntpd"),
+        ];
+        let mut snap = Snapshot {
+            now_ms: 1000,
+            ghost_kb: 1234,
+            available_kb: Some(500),
+            suspects: heapless::Vec::from_slice(&suspects).unwrap(),
+            rule_exe: [None; crate::config::MAX_RULES],
+        };
+        let mut p = Policy::new();
+        let mut out = heapless::Vec::new();
+        p.evaluate(&cfg, &snap, &mut out);
+        let mut rec = Recorder::default();
+        let opened = ghost(&[
+            ("MemFree", 1000),
+            ("Slab", 100),
+            ("Active", 50),
+            ("Inactive", 7),
+        ]);
+        rec.decided(&p, 1000, &opened);
+        // A poll later the incident goes on: the baseline stays where it opened.
+        snap.now_ms = 2000;
+        p.evaluate(&cfg, &snap, &mut out);
+        let now = ghost(&[
+            ("MemFree", 400),
+            ("Slab", 180),
+            ("Active", 49),
+            ("Inactive", 7),
+        ]);
+        rec.decided(&p, 2000, &now);
+        let l = rec.snapshot_line(b"r", Trigger::Backlog, &snap, &now);
+        let s = l.as_str();
+        assert!(!l.is_truncated() && s.len() < MAX_LINE, "{s}");
+        assert!(!s.contains('\n') && !s.contains('\x1b'), "{s}");
+        assert!(
+            s.starts_with(
+                "event=snapshot rule=r trigger=backlog ghost_kb=1234 available_kb=500 \
+                 moved_MemFree_kb=-600 moved_Slab_kb=+80 moved_Active_kb=-1 top1_proto=unix "
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains(&format!(" top1_local={} ", "p".repeat(64))),
+            "{s}"
+        );
+        assert!(
+            s.contains(r#" top1_rx_queue=9000 top1_pid=12 top1_comm="x\x0aseq=1 \x1b[31m" "#),
+            "{s}"
+        );
+        assert!(
+            s.contains(" top2_proto=raw6 ") && s.contains(" top3_comm=ntpd"),
+            "{s}"
+        );
+        assert!(!s.contains("top4") && !s.contains("small"), "{s}");
+        assert!(!s.contains("Inactive"), "unmoved terms are left out: {s}");
+        // Once the incident closes its baseline goes: no moved terms without one.
+        snap.suspects.clear();
+        p.evaluate(&cfg, &snap, &mut out);
+        rec.decided(&p, 3000, &now);
+        let l = rec.snapshot_line(b"r", Trigger::Backlog, &snap, &now);
+        assert!(!l.as_str().contains("moved_"), "{}", l.as_str());
     }
 }

@@ -82,6 +82,9 @@ pub fn run(opts: Options) -> u8 {
         }
         let now = sys::monotonic_ms();
         agent.reap_children(now, false);
+        // Waiting audit lines and syslog reconnects, in the background of the loop: never
+        // blocks, at most one connect attempt a second.
+        sink::tick(now);
         if !reloaded_since_poll && signals::take_hup() {
             agent.reload(&source, opts.dry_run);
             reloaded_since_poll = true;
@@ -108,10 +111,10 @@ pub fn run(opts: Options) -> u8 {
             continue;
         }
         let now = sys::monotonic_ms();
-        let wake = agent
-            .children()
-            .next_wake_ms(now)
-            .map_or(sched.next_ms(), |w| w.min(sched.next_ms()));
+        let wake = [agent.children().next_wake_ms(now), sink::next_wake_ms(now)]
+            .into_iter()
+            .flatten()
+            .fold(sched.next_ms(), u64::min);
         signals::sleep_until_ms(wake);
     }
     // The magic close first: waiting for commands below no longer pets the watchdog.
@@ -143,7 +146,7 @@ fn start_failed(opts: &Options, source: &ConfigSource) -> u8 {
         Ok(c) => c,
         Err(e) => return refuse_config(&e),
     };
-    if let Err(e) = sink::init(&cfg.syslog, &cfg.facility) {
+    if let Err(e) = sink::configure(&cfg) {
         sys::Out::STDERR.print(format_args!(
             "ghostwatch: syslog unavailable ({e}); audit lines go to stderr until it is back\n"
         ));

@@ -1124,7 +1124,8 @@ mod tests {
     fn null_counts_as_absent_but_is_recorded() {
         let lay = scan(br#"{"status_file": null}"#).unwrap();
         assert!(lay.top("status_file").is_none());
-        assert!(lay.top[3].unwrap().is_null);
+        let i = schema::index_of(schema::TOP, b"status_file").unwrap();
+        assert!(lay.top[i].unwrap().is_null);
         assert!(
             err(r#"{"status_file": null, "status_file": "/x"}"#)
                 .2
@@ -1263,7 +1264,7 @@ mod tests {
     fn schema_errors() {
         assert_eq!(
             err(r#"{"rules": [{"trigerr": "ghost"}]}"#).2,
-            "unknown key \"trigerr\" in rules[0] (expected one of: name, trigger, comm, exe, uid, user, action, argv, sysctl, value, rcvbuf, signal, timeout_s, escalate_after_s)"
+            "unknown key \"trigerr\" in rules[0] (expected one of: name, trigger, comm, exe, uid, user, action, argv, sysctl, value, rcvbuf, signal, timeout_s, escalate_after_s, eta_s)"
         );
         assert_eq!(
             err(r#"{"interval_ms": "1000"}"#).2,

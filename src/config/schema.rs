@@ -81,6 +81,8 @@ pub const MAX_BYTES: i64 = 1 << 40;
 pub const MAX_DELAY_S: i64 = 86_400;
 /// Longest watchdog timeout accepted (s); hardware watchdogs top out well below this.
 pub const MAX_WATCHDOG_S: i64 = 3600;
+/// Most lines the syslog delivery ring may hold (each slot takes ~1 KiB, locked in RAM).
+pub const MAX_SYSLOG_QUEUE_LINES: i64 = 1024;
 /// Longest rule name; matches `config::Name`.
 pub const NAME_CAP: usize = 32;
 /// Longest comm the kernel reports (TASK_COMM_LEN 16 minus the NUL).
@@ -93,6 +95,8 @@ pub const TOP: &[KeySpec] = &[
     int("interval_ms", 10, 3_600_000),
     text("syslog", MAX_STR),
     text("facility", WORD_CAP),
+    text("syslog_format", WORD_CAP),
+    int("syslog_queue_lines", 1, MAX_SYSLOG_QUEUE_LINES),
     text("status_file", MAX_STR),
     text("metrics_file", MAX_STR),
     flag("dry_run"),
@@ -103,12 +107,14 @@ pub const TOP: &[KeySpec] = &[
     int("backlog_act_bytes", 1, MAX_BYTES),
     int("min_available_kb", 0, MAX_KB),
     int("available_warn_kb", 0, MAX_KB),
+    int("eta_window_s", 2, 3600),
     int("cooldown_s", 0, MAX_DELAY_S),
     int("max_actions_per_hour", 0, 64),
     int("oom_score_adj", -1000, 1000),
     flag("mlock"),
     text("breadcrumb_file", MAX_STR),
     int("drain_max_packets", 1, 10_000_000),
+    int("verify_s", 1, 3600),
     KeySpec {
         name: "protect",
         kind: Kind::StrList {
@@ -151,6 +157,7 @@ pub const RULE: &[KeySpec] = &[
     },
     int("timeout_s", 1, 3600),
     int("escalate_after_s", 0, MAX_DELAY_S),
+    int("eta_s", 1, MAX_DELAY_S),
 ];
 
 /// Index of `name` in `table`, if it is a key there.

@@ -13,8 +13,8 @@ use crate::sys::{cut_fmt, cut_str};
 use super::scan::{self, KeyAt, Layout, Place, Shown, Slot};
 use super::schema::{self, KeySpec};
 use super::{
-    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Name, Rule, Str, SyslogTarget, Trigger,
-    defaults,
+    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Name, Rule, Str, SyslogFormat,
+    SyslogTarget, Trigger, defaults,
 };
 
 /// Fills `cfg` from `text`, which the scan accepted into `lay`: defaults for what is absent,
@@ -63,6 +63,8 @@ struct RawConfig {
     interval_ms: Option<i64>,
     syslog: Option<Str>,
     facility: Option<Str>,
+    syslog_format: Option<Str>,
+    syslog_queue_lines: Option<i64>,
     status_file: Option<Str>,
     metrics_file: Option<Str>,
     dry_run: Option<bool>,
@@ -73,12 +75,14 @@ struct RawConfig {
     backlog_act_bytes: Option<i64>,
     min_available_kb: Option<i64>,
     available_warn_kb: Option<i64>,
+    eta_window_s: Option<i64>,
     cooldown_s: Option<i64>,
     max_actions_per_hour: Option<i64>,
     oom_score_adj: Option<i64>,
     mlock: Option<bool>,
     breadcrumb_file: Option<Str>,
     drain_max_packets: Option<i64>,
+    verify_s: Option<i64>,
     protect: Option<Vec<Str, { super::MAX_PROTECT }>>,
     watchdog_device: Option<Str>,
     watchdog_timeout_s: Option<i64>,
@@ -102,6 +106,7 @@ struct RawRule {
     rcvbuf: Option<i64>,
     timeout_s: Option<i64>,
     escalate_after_s: Option<i64>,
+    eta_s: Option<i64>,
 }
 
 // ---- pass 3: defaults and meaning ---------------------------------------------------------
@@ -210,6 +215,24 @@ impl Validator<'_> {
             }
             cfg.facility = cut_str(f);
         }
+        if let Some(f) = &raw.syslog_format {
+            const NAMES: [&str; 2] = [SyslogFormat::ALL[0].name(), SyslogFormat::ALL[1].name()];
+            cfg.syslog_format = SyslogFormat::from_name(f).ok_or_else(|| {
+                self.err(
+                    Self::val_at(self.lay.top("syslog_format"), 0),
+                    format_args!(
+                        "unknown syslog_format {} (expected one of: {})",
+                        Shown(f.as_bytes()),
+                        OneOf(&NAMES)
+                    ),
+                )
+            })?;
+        }
+        cfg.syslog_queue_lines = u32_of(self.top_int(
+            raw.syslog_queue_lines,
+            "syslog_queue_lines",
+            defaults::SYSLOG_QUEUE_LINES.into(),
+        )?);
         cfg.status_file = self.path(&raw.status_file, "status_file")?;
         cfg.metrics_file = self.path(&raw.metrics_file, "metrics_file")?;
         if let Some(p) = self.path(&raw.breadcrumb_file, "breadcrumb_file")? {
@@ -251,6 +274,11 @@ impl Validator<'_> {
                 warn
             }
         };
+        cfg.eta_window_s = u32_of(self.top_int(
+            raw.eta_window_s,
+            "eta_window_s",
+            defaults::ETA_WINDOW_S.into(),
+        )?);
         cfg.cooldown_s =
             u32_of(self.top_int(raw.cooldown_s, "cooldown_s", defaults::COOLDOWN_S.into())?);
         cfg.max_actions_per_hour = u32_of(self.top_int(
@@ -269,6 +297,7 @@ impl Validator<'_> {
             "drain_max_packets",
             defaults::DRAIN_MAX_PACKETS.into(),
         )?);
+        cfg.verify_s = u32_of(self.top_int(raw.verify_s, "verify_s", defaults::VERIFY_S.into())?);
 
         if let Some(list) = &raw.protect {
             self.protect(list, cfg)?;
@@ -539,6 +568,43 @@ impl Validator<'_> {
                 ),
             ));
         }
+        let eta_s = int(raw.eta_s, "eta_s", 0)?;
+        match (trigger == Trigger::OomEta, raw.eta_s.is_some()) {
+            (true, false) => {
+                return Err(self.err(
+                    at("trigger"),
+                    format_args!(
+                        "rules[{r}] has trigger \"oom_eta\" but no \"eta_s\" (act while the estimated seconds until MemAvailable reaches min_available_kb are below it, 1 to {})",
+                        schema::MAX_DELAY_S
+                    ),
+                ));
+            }
+            (false, true) => {
+                return Err(self.err(
+                    key_at("eta_s"),
+                    format_args!(
+                        "{} is only used by trigger \"oom_eta\" (this rule's trigger is \"{}\")",
+                        KeyAt("eta_s", place),
+                        trigger.name()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        // The slope needs a few samples: at least four polls inside the window.
+        let window_ms = u64::from(cfg.eta_window_s) * 1000;
+        let need_ms = 4 * u64::from(cfg.interval_ms);
+        if trigger == Trigger::OomEta && window_ms < need_ms {
+            return Err(self.err(
+                at("trigger"),
+                format_args!(
+                    "rules[{r}] has trigger \"oom_eta\" but \"eta_window_s\" ({}) holds fewer than 4 polls of \"interval_ms\" ({}); make it at least {}",
+                    cfg.eta_window_s,
+                    cfg.interval_ms,
+                    need_ms.div_ceil(1000)
+                ),
+            ));
+        }
 
         let Some(action_text) = &raw.action else {
             return Err(self.err(
@@ -748,6 +814,7 @@ impl Validator<'_> {
             escalate_after_s: raw
                 .escalate_after_s
                 .map(|_| u32::try_from(escalate).unwrap_or(0)),
+            eta_s: raw.eta_s.map(|_| u32::try_from(eta_s).unwrap_or(1)),
         })
     }
 

@@ -5,9 +5,9 @@
 //! `evaluate` never allocates (fixed arrays and heapless only) and costs
 //! O(rules * suspects * owners), so the poll loop can call it on a box that is out of memory.
 //!
-//! Each trigger (ghost, backlog, available) is an *incident* with hysteresis: it opens when its
-//! value reaches the warn level, may rise to act level, and closes only when the value falls back
-//! below warn. Rules run only while their trigger is at act level; cooldown, escalation and the
+//! Each trigger (ghost, backlog, available, oom_eta) is an *incident* with hysteresis: it opens
+//! when its value reaches the warn level, may rise to act level, and closes only when the value
+//! falls back below warn. Rules run only while their trigger is at act level; cooldown, escalation and the
 //! "skip reported once" flags are per incident and reset when it closes. The hourly action window
 //! is global and survives incidents (it exists to stop flapping from becoming a restart storm).
 //!
@@ -17,8 +17,27 @@
 //! the rung's first action rather than its latest retry is deliberate: with a cooldown shorter
 //! than E, the lower rung's retries would otherwise postpone the next rung for ever (a reboot
 //! rule that never fires).
+//!
+//! oom_eta: the value is the estimated seconds until MemAvailable reaches `min_available_kb` (or
+//! 0), from `decide::eta`. Each rule gives its own `eta_s`; the incident reaches act level when
+//! the estimate is below the largest of them (the horizon) and warn below twice that, and it
+//! closes when the estimate is back at or above warn or memory is no longer falling. A rule runs
+//! while the incident is at act level and the estimate is below its own `eta_s`, so rules with
+//! decreasing `eta_s` form a ladder by urgency; a rule whose `eta_s` is not reached yet is no
+//! rung (it does not hold back the rules after it).
+//!
+//! Results: the agent reports what became of each action (`learn`). A rung whose latest action
+//! failed or proved ineffective (verification saw nothing come back, `decide::verify`) no longer
+//! holds the ladder: the next rung of the same trigger acts at once, without waiting its
+//! `escalate_after_s`. An ordinary failure is retried after the cooldown and counts against the
+//! hourly budget like any attempt. An action that cannot work here (`Learned::Unsupported`: no
+//! `pidfd_getfd` on this kernel, `Outcome::unsupported`) is a failure of its rung reported once per
+//! incident: the rung is not tried again until the incident closes, and its attempt is taken
+//! back out of the hourly window (nothing was done, so nothing may be rationed by it).
 
 use crate::config::{Config, Name, Rule, Trigger};
+use crate::decide::correlate::{MOVES_WITH_PM, Ratio};
+use crate::decide::eta::{Estimate, Estimator};
 use crate::observe::identity::FileId;
 use crate::observe::owners::Owner;
 use crate::observe::proc::net::SocketEntry;
@@ -127,6 +146,13 @@ pub fn owner_worthy(cfg: &Config, rank: usize, rx_queue: u64) -> bool {
     rank == 0 || rx_queue >= cfg.backlog_warn_bytes / SOCKSTAT_GATE_DIVISOR
 }
 
+/// `owner_worthy` for a suspect as the correlation sees it: its queue counted at what it holds
+/// (`Suspect::held_bytes`), and every suspect that moves with Ghost (a ghost rule may aim at
+/// it however small its queue looks).
+pub fn suspect_worthy(cfg: &Config, rank: usize, s: &Suspect) -> bool {
+    owner_worthy(cfg, rank, s.held_bytes()) || s.blame.moves_with_ghost()
+}
+
 /// A process holding a suspect socket, with what rules match on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SuspectOwner {
@@ -139,11 +165,57 @@ pub struct SuspectOwner {
     pub uid: Option<u32>,
 }
 
+/// What the correlation of queues with Ghost (`decide::correlate`) says of a suspect; the
+/// default says nothing (no history yet, or Ghost not growing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SuspectBlame {
+    /// How much of Ghost's growth over the window its queue's growth explains, per-mille.
+    pub explains_pm: u16,
+    /// Its pinning ratio, once one is trusted (sticky while it stays tracked).
+    pub ratio: Option<Ratio>,
+}
+
+impl SuspectBlame {
+    /// True when it moves with Ghost (`correlate::MOVES_WITH_PM`).
+    pub fn moves_with_ghost(&self) -> bool {
+        self.explains_pm >= MOVES_WITH_PM
+    }
+}
+
 /// A socket with a large receive queue, and its owners when they were resolved.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Suspect {
     pub socket: SocketEntry,
     pub owners: heapless::Vec<SuspectOwner, MAX_SUSPECT_OWNERS>,
+    pub blame: SuspectBlame,
+}
+
+impl Suspect {
+    /// The memory its queue really holds: `rx_queue × pin_ratio` once a ratio is trusted
+    /// (never less than `rx_queue`), else `rx_queue`.
+    pub fn held_bytes(&self) -> u64 {
+        let rx = self.socket.rx_queue;
+        self.blame.ratio.map_or(rx, |r| r.apply(rx))
+    }
+}
+
+/// True for the triggers about memory vanishing, whose rules act on the socket that moves with
+/// Ghost rather than on the largest queue.
+pub fn follows_ghost(trigger: Trigger) -> bool {
+    matches!(trigger, Trigger::Ghost | Trigger::OomEta)
+}
+
+/// How `trigger`'s rules rank suspects, larger first — the one target order every trigger
+/// shares. For the triggers that follow Ghost, a socket that moves with it comes first (most
+/// of the growth explained first); then, for every trigger, the memory the queue holds
+/// (`Suspect::held_bytes`: rx_queue, times its pinning ratio once one is trusted).
+pub fn target_key(trigger: Trigger, s: &Suspect) -> (u16, u64) {
+    let blamed = if follows_ghost(trigger) && s.blame.moves_with_ghost() {
+        s.blame.explains_pm
+    } else {
+        0
+    };
+    (blamed, s.held_bytes())
 }
 
 /// What one poll measured.
@@ -173,12 +245,34 @@ impl Snapshot {
         best.map(|(i, _)| i)
     }
 
-    /// The largest rx_queue among the suspects in bytes (0 without suspects): the backlog
-    /// trigger's value.
+    /// The largest rx_queue among the suspects in bytes (0 without suspects).
     pub fn worst_rx_queue(&self) -> u64 {
         self.worst_suspect()
             .and_then(|i| self.suspects.get(i))
             .map_or(0, |s| s.socket.rx_queue)
+    }
+
+    /// The most memory a suspect's queue holds (`Suspect::held_bytes`; 0 without suspects):
+    /// the backlog trigger's value.
+    pub fn worst_held_bytes(&self) -> u64 {
+        self.suspects
+            .iter()
+            .map(Suspect::held_bytes)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Index of the suspect `trigger`'s rules aim at first among those `ok` accepts
+    /// (`target_key`; the first of equals), None when none is accepted.
+    pub fn best_suspect(&self, trigger: Trigger, ok: impl Fn(&Suspect) -> bool) -> Option<usize> {
+        let mut best: Option<(usize, (u16, u64))> = None;
+        for (i, s) in self.suspects.iter().enumerate() {
+            let k = target_key(trigger, s);
+            if ok(s) && best.is_none_or(|(_, b)| k > b) {
+                best = Some((i, k));
+            }
+        }
+        best.map(|(i, _)| i)
     }
 }
 
@@ -248,6 +342,20 @@ pub enum Decision {
     },
 }
 
+/// What became of an action, as the agent reports it back (`Policy::learn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Learned {
+    /// Carried out, and verified where there was something to verify: the rung holds.
+    Worked,
+    /// `result=failed`: the next rung may act at once; this one is retried after its cooldown.
+    Failed,
+    /// Failed because this kernel or these capabilities cannot do it: as `Failed`, and not
+    /// tried again in this incident; its attempt leaves the hourly window.
+    Unsupported,
+    /// Carried out, but nothing came back within `verify_s`: the next rung may act at once.
+    Ineffective,
+}
+
 /// One trigger's incident. `started_ms == None`: no incident open.
 #[derive(Clone, Copy, Debug, Default)]
 struct Incident {
@@ -315,6 +423,20 @@ struct RuleState {
     last_acted_ms: Option<u64>,
     skipped_no_match: bool,
     skipped_rate_limit: bool,
+    /// The rule's latest action in this incident failed or was ineffective: it no longer
+    /// holds the next rung back.
+    gave_up: bool,
+    /// The rule cannot work here (`Learned::Unsupported`): not tried again in this incident.
+    unsupported: bool,
+}
+
+/// What an earlier rung of a trigger means for the next one's escalation timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    /// The timer runs from here (None: that rung has not acted yet; later rungs wait for it).
+    From(Option<u64>),
+    /// That rung failed or was ineffective: the next one may act now.
+    Open,
 }
 
 /// Whom a rule would hit in this snapshot.
@@ -344,6 +466,24 @@ pub struct Policy {
     ghost_floor_kb: Option<i64>,
     /// When the disruptive actions of the last hour were decided, oldest first.
     disruptive_ms: heapless::Deque<u64, MAX_ACTIONS_PER_HOUR>,
+    /// MemAvailable's history and slope (the oom_eta trigger's).
+    eta: Estimator,
+    /// The estimate of the last evaluation, for audit lines, status and metrics.
+    last_eta: Option<Estimate>,
+}
+
+/// The oom_eta trigger's value while memory is not falling (no estimate): below every level,
+/// and not an estimate anyone could read as "0 s left".
+pub const NO_ETA: i64 = -1;
+
+/// The oom_eta horizon: the largest `eta_s` among the oom_eta rules (0: none, trigger off).
+fn eta_horizon_s(cfg: &Config) -> u64 {
+    cfg.rules
+        .iter()
+        .filter(|r| r.trigger == Trigger::OomEta)
+        .map(|r| u64::from(r.eta_s.unwrap_or(0)))
+        .max()
+        .unwrap_or(0)
 }
 
 fn saturating_i64(v: u64) -> i64 {
@@ -364,16 +504,26 @@ fn level_up(value: i64, warn: u64, act: u64) -> Option<Level> {
     }
 }
 
-/// A trigger's value and level, or None when the trigger is off: an act threshold of 0 for
-/// ghost/backlog (0 is the config's "off" convention, as for `min_available_kb`), or no
-/// MemAvailable on this kernel.
-fn reading(
-    cfg: &Config,
-    trigger: Trigger,
+/// What the triggers read from one poll.
+#[derive(Clone, Copy)]
+struct Readings {
     ghost_value_kb: i64,
     worst_rx_queue: u64,
     available_kb: Option<u64>,
-) -> Option<(i64, Option<Level>)> {
+    /// The oom_eta estimate (seconds), None while memory is not falling.
+    eta_s: Option<u32>,
+}
+
+/// A trigger's value and level, or None when the trigger is off: an act threshold of 0 for
+/// ghost/backlog (0 is the config's "off" convention, as for `min_available_kb`), no oom_eta
+/// rule, or no MemAvailable on this kernel.
+fn reading(cfg: &Config, trigger: Trigger, r: Readings) -> Option<(i64, Option<Level>)> {
+    let Readings {
+        ghost_value_kb,
+        worst_rx_queue,
+        available_kb,
+        eta_s,
+    } = r;
     match trigger {
         Trigger::Ghost => (cfg.ghost_act_kb != 0).then(|| {
             let level = level_up(ghost_value_kb, cfg.ghost_warn_kb, cfg.ghost_act_kb);
@@ -396,6 +546,24 @@ fn reading(
                 None
             };
             Some((saturating_i64(avail), level))
+        }
+        Trigger::OomEta => {
+            let horizon = eta_horizon_s(cfg);
+            if horizon == 0 || available_kb.is_none() {
+                return None;
+            }
+            // Inverted like available: fewer seconds left is worse.
+            let Some(eta) = eta_s.map(u64::from) else {
+                return Some((NO_ETA, None));
+            };
+            let level = if eta < horizon {
+                Some(Level::Act)
+            } else if eta < horizon.saturating_mul(2) {
+                Some(Level::Warn)
+            } else {
+                None
+            };
+            Some((saturating_i64(eta), level))
         }
     }
 }
@@ -433,35 +601,31 @@ fn owner_matches(rule: &Rule, rule_exe: Option<FileId>, o: &SuspectOwner) -> boo
     comm_ok && exe_ok && uid_ok
 }
 
-/// Whom `rule` would hit in `snap`: for comm/exe rules the matching owner of the suspect with
-/// the largest rx_queue (first owner of the first such suspect on ties).
+/// Whom `rule` would hit in `snap`: the suspect first in `target_key` order for its trigger (the
+/// socket that moves with Ghost for ghost rules, else the one holding most) — for comm/exe
+/// rules among the suspects with a matching owner, that owner (the first of them).
 fn select_target(rule: &Rule, rule_exe: Option<FileId>, snap: &Snapshot) -> Target {
     if rule.comm.is_none() && rule.exe.is_none() {
         if rule.action.targets_owner() {
             // Config forbids this; never aim a restart/kill at whoever happens to be worst.
             return Target::Refused;
         }
-        let suspect = snap.worst_suspect();
+        let suspect = snap.best_suspect(rule.trigger, |_| true);
         let owner = suspect
             .and_then(|i| snap.suspects.get(i))
             .and_then(|s| (!s.owners.is_empty()).then_some(0));
         return Target::Context { suspect, owner };
     }
-    let mut best: Option<(u64, usize, usize)> = None;
-    for (si, s) in snap.suspects.iter().enumerate() {
-        if best.is_some_and(|(rx, _, _)| s.socket.rx_queue <= rx) {
-            continue;
-        }
-        if let Some(oi) = s
-            .owners
+    let matching = |s: &Suspect| {
+        s.owners
             .iter()
             .position(|o| owner_matches(rule, rule_exe, o))
-        {
-            best = Some((s.socket.rx_queue, si, oi));
-        }
-    }
-    match best {
-        Some((_, suspect, owner)) => Target::Owner { suspect, owner },
+    };
+    let Some(suspect) = snap.best_suspect(rule.trigger, |s| matching(s).is_some()) else {
+        return Target::Refused;
+    };
+    match snap.suspects.get(suspect).and_then(matching) {
+        Some(owner) => Target::Owner { suspect, owner },
         None => Target::Refused,
     }
 }
@@ -493,11 +657,18 @@ impl Policy {
         max_rx_queue: u64,
         available_kb: Option<u64>,
     ) -> bool {
-        let ghost_value = Policy::ghost_value(cfg, self.ghost_floor_kb, ghost_kb);
-        Trigger::ALL.into_iter().any(|t| {
-            reading(cfg, t, ghost_value, max_rx_queue, available_kb)
-                .is_some_and(|(_, level)| level.is_some())
-        })
+        let r = Readings {
+            ghost_value_kb: Policy::ghost_value(cfg, self.ghost_floor_kb, ghost_kb),
+            worst_rx_queue: max_rx_queue,
+            available_kb,
+            // The slope of the last evaluation, with this poll's MemAvailable.
+            eta_s: available_kb
+                .and_then(|a| self.eta.estimate(a, cfg.min_available_kb))
+                .and_then(|e| e.eta_s),
+        };
+        Trigger::ALL
+            .into_iter()
+            .any(|t| reading(cfg, t, r).is_some_and(|(_, level)| level.is_some()))
     }
 
     /// The level of `trigger`'s open incident (None: no incident), for status output.
@@ -512,6 +683,14 @@ impl Policy {
         self.incidents
             .get(trigger.index())
             .and_then(|i| i.started_ms)
+    }
+
+    /// The oom_eta estimate of the last evaluation: MemAvailable's slope and, while it is
+    /// falling, the seconds until it reaches `min_available_kb` (or 0). None before there is
+    /// half a window of history, or on a kernel without MemAvailable. Computed whether or not
+    /// a rule uses it, for status and metrics.
+    pub fn oom_eta(&self) -> Option<Estimate> {
+        self.last_eta
     }
 
     /// The lowest ghost_kb seen since start (the `ghost_growth` baseline), None before the
@@ -549,7 +728,7 @@ impl Policy {
     }
 
     /// Evaluates one snapshot; appends decisions to `out` (cleared first): Threshold and
-    /// Recovered first (trigger order ghost, backlog, available), then one Act or Skip per rule
+    /// Recovered first (trigger order ghost, backlog, available, oom_eta), then one Act or Skip per rule
     /// that is due, in file order. An action is recorded as taken when it is decided (dry run
     /// or not; the agent reports nothing back). Never fails and never allocates.
     pub fn evaluate(
@@ -566,12 +745,21 @@ impl Policy {
             .ghost_floor_kb
             .map_or(snap.ghost_kb, |f| f.min(snap.ghost_kb));
         self.ghost_floor_kb = Some(floor);
-        let ghost_value = Policy::ghost_value(cfg, Some(floor), snap.ghost_kb);
-        let worst_rx = snap.worst_rx_queue();
+        self.eta.sample(now, snap.available_kb, cfg.eta_window_s);
+        self.last_eta = snap
+            .available_kb
+            .and_then(|a| self.eta.estimate(a, cfg.min_available_kb));
+        let eta_s = self.last_eta.and_then(|e| e.eta_s);
+        let readings = Readings {
+            ghost_value_kb: Policy::ghost_value(cfg, Some(floor), snap.ghost_kb),
+            worst_rx_queue: snap.worst_held_bytes(),
+            available_kb: snap.available_kb,
+            eta_s,
+        };
 
         let mut at_act = [false; Trigger::ALL.len()];
         for t in Trigger::ALL {
-            let (value, level) = match reading(cfg, t, ghost_value, worst_rx, snap.available_kb) {
+            let (value, level) = match reading(cfg, t, readings) {
                 Some(r) => r,
                 // Off (e.g. thresholds zeroed by a reload): an open incident ends.
                 None => (self.incidents[t.index()].last_value, None),
@@ -611,24 +799,37 @@ impl Policy {
         let max_per_hour = (cfg.max_actions_per_hour as usize).min(MAX_ACTIONS_PER_HOUR);
         let cooldown_ms = u64::from(cfg.cooldown_s) * 1000;
 
-        // Per trigger, the escalation zero point set by the nearest earlier rule that could hit
-        // something: None = no such rule yet (zero point: incident reached act),
-        // Some(None) = there is one and it has not acted yet (later rungs wait for it).
-        let mut rung: [Option<Option<u64>>; Trigger::ALL.len()] = [None; Trigger::ALL.len()];
+        // Per trigger, the escalation gate set by the nearest earlier rule that could hit
+        // something: None = no such rule yet (zero point: incident reached act).
+        let mut rung: [Option<Gate>; Trigger::ALL.len()] = [None; Trigger::ALL.len()];
         for ((i, rule), state) in cfg.rules.iter().enumerate().zip(self.rules.iter_mut()) {
             let ts = rule.trigger.index();
             if !at_act[ts] {
                 continue;
             }
+            // An oom_eta rule waits for its own eta_s (not a rung until then).
+            if rule.trigger == Trigger::OomEta && eta_s.is_none_or(|e| e >= rule.eta_s.unwrap_or(0))
+            {
+                continue;
+            }
             let target = select_target(rule, snap.rule_exe.get(i).copied().flatten(), snap);
             let zero_ms = match rung[ts] {
-                None => self.incidents[ts].act_since_ms,
-                Some(first_acted) => first_acted,
+                None => Gate::From(self.incidents[ts].act_since_ms),
+                Some(g) => g,
             };
-            let escalated = match rule.escalate_after_s {
-                None => true,
-                Some(s) => zero_ms.is_some_and(|z| now.saturating_sub(z) >= u64::from(s) * 1000),
+            let escalated = match (rule.escalate_after_s, zero_ms) {
+                (None, _) | (_, Gate::Open) => true,
+                (Some(s), Gate::From(z)) => {
+                    z.is_some_and(|z| now.saturating_sub(z) >= u64::from(s) * 1000)
+                }
             };
+            if state.unsupported {
+                // Reported once (its failed line); the next rung goes on without it.
+                if target != Target::Refused {
+                    rung[ts] = Some(Gate::Open);
+                }
+                continue;
+            }
             let cooled = state
                 .last_acted_ms
                 .is_none_or(|t| now.saturating_sub(t) >= cooldown_ms);
@@ -658,7 +859,40 @@ impl Policy {
                 }
             }
             if target != Target::Refused {
-                rung[ts] = Some(state.first_acted_ms);
+                rung[ts] = Some(if state.gave_up {
+                    Gate::Open
+                } else {
+                    Gate::From(state.first_acted_ms)
+                });
+            }
+        }
+    }
+
+    /// Learns what became of rule `rule`'s action decided at `acted_ms` (the snapshot clock of
+    /// that evaluation): see the module text. A result for an action of an incident that has
+    /// closed since, or for a rule the config no longer has, is ignored. Never fails, never
+    /// allocates.
+    pub fn learn(&mut self, cfg: &Config, rule: usize, acted_ms: u64, what: Learned) {
+        self.reconfigured(cfg);
+        let Some(state) = self.rules.get_mut(rule) else {
+            return;
+        };
+        if state.first_acted_ms.is_none_or(|f| acted_ms < f) {
+            return;
+        }
+        match what {
+            Learned::Worked => state.gave_up = false,
+            Learned::Failed | Learned::Ineffective => state.gave_up = true,
+            Learned::Unsupported => {
+                state.gave_up = true;
+                state.unsupported = true;
+                if cfg
+                    .rules
+                    .get(rule)
+                    .is_some_and(|r| r.action.is_disruptive())
+                {
+                    refund(&mut self.disruptive_ms, acted_ms);
+                }
             }
         }
     }
@@ -689,6 +923,23 @@ fn act(
             window.pop_front();
         }
         let _ = window.push_back(now_ms);
+    }
+}
+
+/// Takes one action decided at `at_ms` back out of the hourly window (the newest such entry).
+fn refund(window: &mut heapless::Deque<u64, MAX_ACTIONS_PER_HOUR>, at_ms: u64) {
+    let Some(pos) = window.iter().rposition(|&t| t == at_ms) else {
+        return;
+    };
+    let n = window.len();
+    // Rotate through once, leaving out the entry at `pos`: bounded, no allocation.
+    for i in 0..n {
+        let Some(t) = window.pop_front() else {
+            break;
+        };
+        if i != pos {
+            let _ = window.push_back(t);
+        }
     }
 }
 
@@ -736,6 +987,8 @@ mod tests {
             interval_ms: 1000,
             syslog: SyslogTarget::Stderr,
             facility: Name::try_from("daemon").unwrap(),
+            syslog_format: Default::default(),
+            syslog_queue_lines: 64,
             status_file: None,
             metrics_file: None,
             dry_run: false,
@@ -746,12 +999,14 @@ mod tests {
             backlog_act_bytes: 8 * MB,
             min_available_kb: 0,
             available_warn_kb: 0,
+            eta_window_s: 30,
             cooldown_s: 60,
             max_actions_per_hour: 10,
             oom_score_adj: -1000,
             mlock: false,
             breadcrumb_file: Str::try_from("/var/lib/ghostwatch.reboot").unwrap(),
             drain_max_packets: 1000,
+            verify_s: 3,
             protect: heapless::Vec::new(),
             watchdog_device: None,
             watchdog_timeout_s: None,
@@ -774,6 +1029,7 @@ mod tests {
             signal: 15,
             timeout_s: 10,
             escalate_after_s: None,
+            eta_s: None,
         }
     }
 
@@ -814,6 +1070,7 @@ mod tests {
                 rx_source: RxSource::SockDiag,
             },
             owners: heapless::Vec::new(),
+            blame: SuspectBlame::default(),
         };
         for &(pid, c, e) in owners {
             let o = SuspectOwner {
@@ -1266,6 +1523,161 @@ mod tests {
         assert_eq!(acts, vec![(0, 2), (20, 1), (20, 3)]);
     }
 
+    /// Issue 16's ladder: clamp -> drain (3 s) -> restart (10 s), cooldown 5 s, the default
+    /// budget of 6, one poll a second. Each action's result is fed back as `result` says;
+    /// returns (second, rule) of every action and every Skip.
+    fn run_results(
+        result: impl Fn(usize) -> Option<Learned>,
+    ) -> (Vec<(u64, usize)>, Vec<Decision>) {
+        let mut c = with_rules(
+            cfg(),
+            &[
+                comm(rule("clamp", Trigger::Backlog, ActionKind::Clamp), "zebra"),
+                after(
+                    comm(rule("drain", Trigger::Backlog, ActionKind::Drain), "zebra"),
+                    3,
+                ),
+                after(
+                    comm(
+                        rule("restart", Trigger::Backlog, ActionKind::Restart),
+                        "zebra",
+                    ),
+                    10,
+                ),
+            ],
+        );
+        c.cooldown_s = 5;
+        c.max_actions_per_hour = 6;
+        let mut p = Policy::new();
+        let (mut acts, mut skips) = (vec![], vec![]);
+        for t in 0..=25 {
+            let d = eval(&mut p, &c, &snap(t, 0, &[zebra()]));
+            for r in acted(&d) {
+                acts.push((t, r));
+                if let Some(l) = result(r) {
+                    p.learn(&c, r, t * 1000, l);
+                }
+            }
+            skips.extend(d.into_iter().filter(|d| matches!(d, Decision::Skip { .. })));
+        }
+        (acts, skips)
+    }
+
+    #[test]
+    fn unsupported_rungs_hand_over_at_once_reported_once_and_cost_nothing() {
+        // Before results were learned (nothing fed back): the dead rungs are retried every
+        // cooldown, spend the budget, and restart is refused (issue 16's defect).
+        let (acts, skips) = run_results(|_| None);
+        assert_eq!(
+            acts,
+            vec![(0, 0), (3, 1), (5, 0), (8, 1), (10, 0), (13, 1)],
+            "six failed attempts in 13 s"
+        );
+        assert_eq!(skips[0], skip(2, Trigger::Backlog, SkipReason::RateLimit));
+        // Learned: each dead rung acts once, the next one acts on the following poll, the
+        // budget holds only what was really done.
+        let dead = |r| {
+            Some(if r < 2 {
+                Learned::Unsupported
+            } else {
+                Learned::Worked
+            })
+        };
+        let (acts, skips) = run_results(dead);
+        assert_eq!(
+            acts,
+            vec![(0, 0), (1, 1), (2, 2), (7, 2), (12, 2), (17, 2), (22, 2)]
+        );
+        assert!(skips.is_empty(), "{skips:?}");
+        let mut p = Policy::new();
+        let c = with_rules(
+            cfg(),
+            &[comm(
+                rule("clamp", Trigger::Backlog, ActionKind::Clamp),
+                "zebra",
+            )],
+        );
+        assert_eq!(acted(&eval(&mut p, &c, &snap(0, 0, &[zebra()]))), vec![0]);
+        assert_eq!(p.actions_in_last_hour(0), 1);
+        p.learn(&c, 0, 0, Learned::Unsupported);
+        assert_eq!(p.actions_in_last_hour(0), 0, "given back");
+        // Not retried in this incident, whatever the cooldown...
+        for t in [60, 120, 3600] {
+            assert_eq!(
+                acted(&eval(&mut p, &c, &snap(t, 0, &[zebra()]))),
+                Vec::<usize>::new()
+            );
+        }
+        // ...and tried (and reported) again in the next one.
+        assert!(matches!(
+            eval(&mut p, &c, &snap(3601, 0, &[]))[..],
+            [Decision::Recovered { .. }]
+        ));
+        assert_eq!(
+            acted(&eval(&mut p, &c, &snap(3602, 0, &[zebra()]))),
+            vec![0]
+        );
+    }
+
+    #[test]
+    fn failed_or_ineffective_rungs_let_the_next_act_at_once() {
+        for bad in [Learned::Failed, Learned::Ineffective] {
+            // clamp fails or frees nothing: drain acts on the next poll instead of at 3 s;
+            // drain works: restart waits its 10 s from drain's first action. Ordinary failures
+            // are retried after the cooldown and count against the budget.
+            let (acts, _) = run_results(|r| Some(if r == 0 { bad } else { Learned::Worked }));
+            assert_eq!(
+                acts,
+                vec![(0, 0), (1, 1), (5, 0), (6, 1), (10, 0), (11, 1)],
+                "{bad:?}"
+            );
+            // Restart was due at 11 (10 s after drain's first action) but the sixth attempt
+            // filled the budget: ordinary failures count.
+        }
+        // A rung that fails and then works on its retry holds the ladder again.
+        let c = with_rules(
+            cfg(),
+            &[
+                comm(rule("clamp", Trigger::Backlog, ActionKind::Clamp), "zebra"),
+                after(
+                    comm(rule("kill", Trigger::Backlog, ActionKind::Kill), "zebra"),
+                    100,
+                ),
+            ],
+        );
+        let mut c = c;
+        c.cooldown_s = 5;
+        let mut p = Policy::new();
+        assert_eq!(acted(&eval(&mut p, &c, &snap(0, 0, &[zebra()]))), vec![0]);
+        p.learn(&c, 0, 0, Learned::Ineffective);
+        // The verdict on a retry that worked closes the gate again (kill waits its 100 s).
+        assert_eq!(
+            acted(&eval(&mut p, &c, &snap(5, 0, &[zebra()]))),
+            vec![0, 1]
+        );
+        let mut p = Policy::new();
+        assert_eq!(acted(&eval(&mut p, &c, &snap(0, 0, &[zebra()]))), vec![0]);
+        p.learn(&c, 0, 0, Learned::Failed);
+        p.learn(&c, 0, 0, Learned::Worked);
+        assert_eq!(
+            acted(&eval(&mut p, &c, &snap(1, 0, &[zebra()]))),
+            Vec::<usize>::new()
+        );
+        assert_eq!(
+            acted(&eval(&mut p, &c, &snap(100, 0, &[zebra()]))),
+            vec![0, 1]
+        );
+        // A late verdict on an action of an incident that has closed changes nothing.
+        let mut p = Policy::new();
+        eval(&mut p, &c, &snap(0, 0, &[zebra()]));
+        eval(&mut p, &c, &snap(1, 0, &[]));
+        eval(&mut p, &c, &snap(2, 0, &[zebra()]));
+        p.learn(&c, 0, 0, Learned::Unsupported);
+        assert_eq!(p.actions_in_last_hour(2), 2, "not given back");
+        assert_eq!(acted(&eval(&mut p, &c, &snap(7, 0, &[zebra()]))), vec![0]);
+        p.learn(&c, 9, 0, Learned::Failed); // no such rule: ignored
+    }
+
     #[test]
     fn names_alone_match_only_root_and_identity_beats_names() {
         // The worst socket belongs to an unprivileged impostor named "zebra" running its own
@@ -1452,6 +1864,84 @@ mod tests {
             dry_run: false,
         }));
         assert_eq!(snap(0, 0, &suspects).worst_suspect(), Some(1));
+    }
+
+    fn blamed(mut s: Suspect, explains_pm: u16, ratio: Option<u32>) -> Suspect {
+        s.blame = SuspectBlame {
+            explains_pm,
+            ratio: ratio.map(Ratio),
+        };
+        s
+    }
+
+    #[test]
+    fn ghost_rules_aim_at_the_socket_that_moves_with_ghost() {
+        // The decoy holds the larger queue; the culprit grows with Ghost.
+        let decoy = suspect(60 * MB, 1, &[(10, "ntpd", "")]);
+        let culprit = blamed(suspect(3 * MB, 2, &[(20, "zebra", "")]), 900, None);
+        let weak = blamed(suspect(5 * MB, 3, &[(30, "zebra", "")]), 400, None);
+        let suspects = [decoy.clone(), culprit.clone(), weak];
+        let mut c = with_rules(
+            cfg(),
+            &[
+                rule("note", Trigger::Ghost, ActionKind::Log),
+                comm(rule("drain", Trigger::Ghost, ActionKind::Drain), "zebra"),
+                rule("note-backlog", Trigger::Backlog, ActionKind::Log),
+            ],
+        );
+        c.backlog_act_bytes = 50 * MB;
+        let d = eval(&mut Policy::new(), &c, &snap(0, GHOST_ACT, &suspects));
+        let targets: Vec<_> = d
+            .iter()
+            .filter_map(|d| match *d {
+                Decision::Act { rule, suspect, .. } => Some((rule, suspect)),
+                _ => None,
+            })
+            .collect();
+        // Without comm the ghost rule names the culprit, with comm it drains it (not the
+        // 5 MB zebra socket that explains less); the backlog rule keeps to the largest queue.
+        assert_eq!(targets, vec![(0, Some(1)), (1, Some(1)), (2, Some(0))]);
+        // Nothing moves with Ghost: the largest queue, as before.
+        let quiet = [decoy, blamed(culprit, 499, None)];
+        let d = eval(&mut Policy::new(), &c, &snap(0, GHOST_ACT, &quiet));
+        assert!(d.contains(&Decision::Act {
+            rule: 0,
+            trigger: Trigger::Ghost,
+            suspect: Some(0),
+            owner: Some(0),
+            dry_run: false,
+        }));
+    }
+
+    #[test]
+    fn backlog_counts_what_a_queue_holds_once_a_ratio_is_trusted() {
+        let c = with_rules(
+            cfg(),
+            &[comm(
+                rule("drain", Trigger::Backlog, ActionKind::Drain),
+                "zebra",
+            )],
+        );
+        // 2 MB queued, 34× pinned: 68 MB held, over the 8 MB act level; the 5 MB decoy is not.
+        let s = [
+            suspect(5 * MB, 1, &[(10, "zebra", "")]),
+            blamed(suspect(2 * MB, 2, &[(20, "zebra", "")]), 0, Some(3400)),
+        ];
+        assert_eq!(s[1].held_bytes(), 68 * MB);
+        let mut p = Policy::new();
+        let d = eval(&mut p, &c, &snap(0, 0, &s));
+        assert_eq!(d[0], threshold(Trigger::Backlog, Level::Act, 68_000_000));
+        assert!(matches!(
+            d[1],
+            Decision::Act {
+                suspect: Some(1),
+                ..
+            }
+        ));
+        // Without a ratio the same queues stay under the act level; a ratio under 1 counts 1.
+        let plain = [s[0].clone(), blamed(s[1].clone(), 0, Some(40))];
+        let d = eval(&mut Policy::new(), &c, &snap(0, 0, &plain));
+        assert_eq!(d, vec![threshold(Trigger::Backlog, Level::Warn, 5_000_000)]);
     }
 
     #[test]
@@ -1720,5 +2210,245 @@ mod tests {
             eval(&mut p, &higher, &snap(5, GHOST_ACT, &[]))[..],
             [Decision::Recovered { held_ms: 5000, .. }]
         ));
+    }
+
+    // ---- oom_eta, on a fake clock ------------------------------------------------------
+
+    const MIB_KB: u64 = 1024;
+
+    /// Floor 256 MiB (no available warn stage of note), ghost/backlog quiet.
+    fn eta_cfg(rules: &[Rule]) -> Config {
+        let mut c = with_rules(cfg(), rules);
+        c.min_available_kb = 256 * MIB_KB;
+        c.available_warn_kb = 256 * MIB_KB;
+        c.cooldown_s = 10;
+        c
+    }
+
+    fn eta_rule(name: &str, eta_s: u32, action: ActionKind) -> Rule {
+        let mut r = rule(name, Trigger::OomEta, action);
+        r.eta_s = Some(eta_s);
+        r
+    }
+
+    /// Runs MemAvailable `f(t_ms)` in 1 s polls over `secs` seconds; returns every decision
+    /// with its time (s).
+    fn run_avail(
+        p: &mut Policy,
+        c: &Config,
+        secs: u64,
+        suspects: &[Suspect],
+        f: impl Fn(u64) -> u64,
+    ) -> Vec<(u64, Decision)> {
+        let mut all = vec![];
+        for t in 0..=secs {
+            let mut s = snap(t, 0, suspects);
+            s.available_kb = Some(f(t * 1000));
+            all.extend(eval(p, c, &s).into_iter().map(|d| (t, d)));
+        }
+        all
+    }
+
+    fn first_act(all: &[(u64, Decision)], trigger: Trigger) -> Option<u64> {
+        all.iter().find_map(|(t, d)| match d {
+            Decision::Act { trigger: tr, .. } if *tr == trigger => Some(*t),
+            _ => None,
+        })
+    }
+
+    fn eta_events(all: &[(u64, Decision)]) -> Vec<(u64, Decision)> {
+        all.iter()
+            .filter(|(_, d)| {
+                matches!(
+                    d,
+                    Decision::Threshold {
+                        trigger: Trigger::OomEta,
+                        ..
+                    } | Decision::Recovered {
+                        trigger: Trigger::OomEta,
+                        ..
+                    } | Decision::Act {
+                        trigger: Trigger::OomEta,
+                        ..
+                    }
+                )
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// 2 GiB free for a minute, then a leak of `mib_s` MiB/s down to nothing.
+    fn leak(mib_s: u64) -> impl Fn(u64) -> u64 {
+        move |t_ms| {
+            let lost = t_ms.saturating_sub(60_000) * mib_s * MIB_KB / 1000;
+            (2048 * MIB_KB).saturating_sub(lost)
+        }
+    }
+
+    #[test]
+    fn a_fast_leak_acts_well_before_the_available_threshold() {
+        let c = eta_cfg(&[
+            eta_rule("eta", 60, ActionKind::Log),
+            rule("avail", Trigger::Available, ActionKind::Log),
+        ]);
+        let all = run_avail(&mut Policy::new(), &c, 200, &[], leak(20));
+        let eta = first_act(&all, Trigger::OomEta).unwrap();
+        let avail = first_act(&all, Trigger::Available).unwrap();
+        // 1792 MiB of headroom at 20 MiB/s: the floor is reached 89.6 s into the leak.
+        assert_eq!(avail, 60 + 90);
+        assert!(
+            eta <= 60 + 45,
+            "oom_eta acted at {eta} s, available at {avail} s"
+        );
+        assert!(avail - eta >= 45, "oom_eta {eta} s, available {avail} s");
+        // Its threshold line came first, warn (estimate < 120 s) or straight to act.
+        let ev = eta_events(&all);
+        assert!(matches!(ev[0].1, Decision::Threshold { .. }), "{ev:?}");
+    }
+
+    #[test]
+    fn slow_growth_a_dip_and_a_sawtooth_open_no_incident() {
+        let c = eta_cfg(&[eta_rule("eta", 120, ActionKind::Log)]);
+        // Slow benign growth: 100 kB/s for an hour, 1.8 GB above the floor (5 h away).
+        let slow = run_avail(&mut Policy::new(), &c, 3600, &[], |t| {
+            2048 * MIB_KB - t / 10
+        });
+        assert_eq!(eta_events(&slow), vec![], "slow growth");
+        // A one-off dip to just above the floor.
+        let dip = run_avail(&mut Policy::new(), &c, 300, &[], |t| {
+            if t == 150_000 {
+                260 * MIB_KB
+            } else {
+                2048 * MIB_KB
+            }
+        });
+        assert_eq!(eta_events(&dip), vec![], "one dip");
+        // Sawtooth: 200 MB taken over 3 s, held 2 s, freed, every 10 s; with ±8 MB of
+        // noise on every reading.
+        let saw = |t_ms: u64| {
+            let phase = t_ms % 10_000;
+            let held = match phase {
+                0..3000 => 200 * MIB_KB * phase / 3000,
+                3000..5000 => 200 * MIB_KB,
+                _ => 0,
+            };
+            let noise = (t_ms / 1000).wrapping_mul(2_654_435_761) % (16 * MIB_KB);
+            1024 * MIB_KB - held + noise
+        };
+        let p = &mut Policy::new();
+        let all = run_avail(p, &c, 900, &[], saw);
+        assert_eq!(eta_events(&all), vec![], "sawtooth");
+        // Allocate-and-free bursts that reach below halfway to the floor for a moment.
+        let bursts = run_avail(&mut Policy::new(), &c, 900, &[], |t_ms| {
+            if t_ms % 20_000 < 2000 {
+                400 * MIB_KB
+            } else {
+                1024 * MIB_KB
+            }
+        });
+        assert_eq!(eta_events(&bursts), vec![], "bursts");
+    }
+
+    #[test]
+    fn a_leak_that_stops_closes_the_incident() {
+        let c = eta_cfg(&[eta_rule("eta", 60, ActionKind::Log)]);
+        let mut p = Policy::new();
+        // 20 MiB/s for 50 s (1 GiB), then flat well above the floor.
+        let all = run_avail(&mut p, &c, 300, &[], |t_ms| leak(20)(t_ms.min(110_000)));
+        let ev = eta_events(&all);
+        let acted: Vec<u64> = ev
+            .iter()
+            .filter(|(_, d)| matches!(d, Decision::Act { .. }))
+            .map(|(t, _)| *t)
+            .collect();
+        let closed: Vec<_> = ev
+            .iter()
+            .filter_map(|(t, d)| match d {
+                Decision::Recovered { value, .. } => Some((*t, *value)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(closed.len(), 1, "{ev:?}");
+        // The estimate lags the stop by less than a window; nothing acts after the close.
+        let (t, _) = closed[0];
+        assert!((110..=140).contains(&t), "recovered at {t} s: {ev:?}");
+        assert!(!acted.is_empty() && acted.iter().all(|&a| a < t), "{ev:?}");
+        assert_eq!(p.level(Trigger::OomEta), None);
+        // The estimate is gone once memory is flat for a window: not 0, not huge.
+        assert_eq!(p.oom_eta().unwrap().eta_s, None);
+        assert_eq!(p.oom_eta().unwrap().slope_mkb_s, 0);
+    }
+
+    #[test]
+    fn eta_rules_form_a_ladder_by_their_own_eta_s_and_target_like_ghost() {
+        let c = eta_cfg(&[
+            eta_rule("note", 600, ActionKind::Log),
+            comm(eta_rule("drain", 30, ActionKind::Drain), "zebra"),
+            after(eta_rule("reboot", 30, ActionKind::Reboot), 20),
+        ]);
+        let mut p = Policy::new();
+        let all = run_avail(&mut p, &c, 240, &[zebra()], leak(10));
+        let first = |rule: usize| {
+            all.iter().find_map(|(t, d)| match d {
+                Decision::Act { rule: r, .. } if *r == rule => Some(*t),
+                _ => None,
+            })
+        };
+        let (note, drain, reboot) = (first(0).unwrap(), first(1).unwrap(), first(2).unwrap());
+        // 1792 MiB at 10 MiB/s: the floor is 179 s into the leak, at 239 s.
+        assert!(note < drain, "{note} {drain}");
+        assert!((60 + 130..=60 + 155).contains(&drain), "drain at {drain}");
+        assert_eq!(
+            reboot,
+            drain + 20,
+            "escalates from the drain, not from the note"
+        );
+        let target = all.iter().find_map(|(_, d)| match *d {
+            Decision::Act {
+                rule: 1,
+                suspect,
+                owner,
+                ..
+            } => Some((suspect, owner)),
+            _ => None,
+        });
+        assert_eq!(
+            target,
+            Some((Some(0), Some(0))),
+            "the zebra owner of the worst socket"
+        );
+        assert!(
+            p.wants_owners(&c, 0, 0, Some(300 * MIB_KB)),
+            "an incident wants owners"
+        );
+    }
+
+    #[test]
+    fn oom_eta_is_off_without_rules_or_memavailable_but_still_estimated() {
+        // No oom_eta rule: no incident, but the estimate is there for status and metrics.
+        let c = eta_cfg(&[]);
+        let mut p = Policy::new();
+        let all = run_avail(&mut p, &c, 100, &[], leak(20));
+        assert_eq!(eta_events(&all), vec![]);
+        let e = p.oom_eta().unwrap();
+        assert_eq!(e.slope_mkb_s, -20 * 1024 * 1000);
+        assert_eq!(e.eta_s, Some((2048 - 256 - 800) / 20));
+        // No MemAvailable: no estimate, and an open incident closes.
+        let c = eta_cfg(&[eta_rule("eta", 600, ActionKind::Log)]);
+        let mut p = Policy::new();
+        run_avail(&mut p, &c, 100, &[], leak(20));
+        assert_eq!(p.level(Trigger::OomEta), Some(Level::Act));
+        let d = eval(&mut p, &c, &snap(101, 0, &[]));
+        assert!(
+            matches!(
+                d[..],
+                [Decision::Recovered {
+                    trigger: Trigger::OomEta,
+                    ..
+                }]
+            ),
+            "{d:?}"
+        );
+        assert_eq!(p.oom_eta(), None);
     }
 }

@@ -58,9 +58,10 @@ impl core::fmt::Display for Note {
             ),
             Note::Unsupported(p, e) => write!(
                 f,
-                "sock_diag: no kernel support for {} ({}), read as /proc text",
-                p.name(),
-                strerror(e)
+                "sock_diag: no {} in this kernel ({}), {} read as /proc text",
+                diag::module_of(p).unwrap_or("diag module"),
+                strerror(e),
+                p.name()
             ),
             Note::NsEnter { netns, errno } => write!(
                 f,
@@ -161,7 +162,13 @@ impl Scanner {
         };
         if live {
             match Diag::open() {
-                Ok(d) => s.diag = Some(d),
+                Ok(mut d) => {
+                    // The modules this kernel lacks, asked once (their tables read as text).
+                    for p in d.probe() {
+                        s.note(Note::Unsupported(p, libc::ENOENT));
+                    }
+                    s.diag = Some(d);
+                }
                 Err(e) => s.note(Note::NoSockDiag(e)),
             }
             s.home = netns::open_home().ok();
@@ -181,6 +188,40 @@ impl Scanner {
         } else {
             SourceKind::Proc
         }
+    }
+
+    /// What this kernel lacks of sock_diag, by name (the start line's `missing=`): "sock_diag"
+    /// when there is no NETLINK_SOCK_DIAG at all, else each diag module not there
+    /// (`diag::module_of`; "udplite_diag" only where udp_diag is there). Nothing under
+    /// --proc-root (never asked).
+    pub fn missing(&self) -> heapless::Vec<&'static str, { Proto::COUNT }> {
+        let mut out = heapless::Vec::new();
+        if !self.live {
+            return out;
+        }
+        let Some(d) = self.diag.as_ref() else {
+            let _ = out.push("sock_diag");
+            return out;
+        };
+        for p in Proto::ALL {
+            let Some(m) = diag::module_of(p).filter(|_| d.unsupported[p.index()]) else {
+                continue;
+            };
+            if p == Proto::UdpLite && d.unsupported[Proto::Udp.index()] {
+                continue;
+            }
+            if !out.contains(&m) {
+                let _ = out.push(m);
+            }
+        }
+        out
+    }
+
+    /// Drops the notes of what the kernel lacks (`NoSockDiag`, `Unsupported`) still waiting to
+    /// be taken: for a caller that said them another way (the agent's start line, `missing`).
+    pub fn forget_kernel_notes(&mut self) {
+        self.notes
+            .retain(|n| !matches!(n, Note::NoSockDiag(_) | Note::Unsupported(..)));
     }
 
     /// Tables the kernel's sock_diag lacks (read as text).
@@ -310,8 +351,8 @@ impl Scanner {
                 free.div_ceil(self.per_scan as u32)
             },
         };
-        for i in 0..self.netns.list.len() {
-            if !picked[i] {
+        for (i, &pick) in picked.iter().enumerate().take(self.netns.list.len()) {
+            if !pick {
                 continue;
             }
             let (inode, pid) = (self.netns.list[i].inode, self.netns.list[i].pid);

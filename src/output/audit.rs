@@ -270,7 +270,7 @@ impl fmt::Debug for AuditLine {
 }
 
 /// Splits `a=1 b="x y" c=\"` into pairs at spaces outside double quotes.
-fn split_pairs(s: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn split_pairs(s: &str) -> impl Iterator<Item = &str> {
     let mut rest = s.trim_start_matches(' ');
     core::iter::from_fn(move || {
         if rest.is_empty() {

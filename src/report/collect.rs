@@ -2,7 +2,7 @@
 //! (streamed, only the top N kept), the owners of the listed sockets and every process's RSS
 //! into one `Findings`; every gap but meminfo becomes a `Skip` note.
 
-use super::{MAX_SKIPS, MAX_TOP};
+use super::{MAX_LISTED, MAX_SKIPS, MAX_TOP, Watch};
 use crate::observe::ghost::{self, Ghost};
 use crate::observe::owners::{self, Owners, WalkMode};
 use crate::observe::proc::meminfo::{Field, MemInfo};
@@ -14,6 +14,7 @@ use crate::observe::proc::vmallocinfo::VmallocSummary;
 use crate::observe::proc::zoneinfo::PcpSummary;
 use crate::observe::proc::{ProcError, ProcRoot};
 use crate::observe::sockets::{Note, Scanner, SourceKind};
+use crate::sys::caps::{self, Cap};
 use crate::sys::{self, Errno};
 use core::fmt;
 
@@ -58,6 +59,8 @@ pub enum Skip {
     /// Bytes queued by unix datagram senders without a peer (sendto() to a bound name):
     /// their receivers' rows show only the first datagram.
     UnixUnattributed(u64),
+    /// A syscall the agent uses that this kernel lacks (`sys::caps`; live /proc only).
+    Kernel(Cap),
 }
 
 impl fmt::Display for Skip {
@@ -136,6 +139,13 @@ impl fmt::Display for Skip {
                 "net/unix: read as /proc text, which shows no queue lengths — unix receive \
                  queues are not seen (rx_queue 0, rx_queue_source \"text\")",
             ),
+            Skip::Kernel(c) => write!(
+                f,
+                "kernel: no {} (Linux >= {}) — the agent's {}",
+                c.name(),
+                c.since(),
+                c.without()
+            ),
             Skip::UnixUnattributed(b) => write!(
                 f,
                 "unix: {b} bytes queued by datagram senders without a peer — sock_diag does \
@@ -179,9 +189,12 @@ pub struct Findings {
     /// Where the sockets came from, and the network namespaces they were read in.
     pub socket_source: SourceKind,
     pub netns: NetnsTable,
-    pub owners: Owners<MAX_TOP>,
+    /// Owners of the listed sockets and of those `--watch` ranks.
+    pub owners: Owners<{ MAX_TOP + MAX_LISTED }>,
     pub procs: ProcSummary,
     pub skipped: heapless::Vec<Skip, MAX_SKIPS>,
+    /// What `--watch` saw over its window (None without it).
+    pub watch: Option<Watch>,
 }
 
 impl Findings {
@@ -207,6 +220,7 @@ impl Findings {
             owners: Owners::default(),
             procs: ProcSummary::default(),
             skipped: heapless::Vec::new(),
+            watch: None,
         }
     }
 
@@ -292,16 +306,18 @@ pub(super) fn offer(top: &mut heapless::Vec<SocketEntry, MAX_TOP>, n: usize, e: 
     insert_top(top, n, key(e), key, || *e);
 }
 
-/// Reads everything from `root`. Only meminfo is required: Err (naming the file) if it cannot
-/// be read or has no MemTotal; every other gap becomes a `Skip` note.
-pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
-    let mut buf = [0u8; 4096];
+/// meminfo, vmallocinfo and zoneinfo into Ghost: (meminfo, the vmallocinfo read, Ghost). Err
+/// (naming the file) when meminfo cannot be read or lacks what the equation needs.
+pub(super) fn measure(
+    root: &ProcRoot,
+    buf: &mut [u8; 4096],
+) -> Result<(MemInfo, Result<VmallocSummary, ProcError>, Ghost), String> {
     let mem_path = root
         .path(b"meminfo")
         .map_err(|e| format!("{}/meminfo: {}", root.dir(), sys::strerror(e)))?;
     let mem = crate::sys::safefile::open_read(&mem_path)
         .map_err(ProcError::Io)
-        .and_then(|fd| MemInfo::read(fd, &mut buf))
+        .and_then(|fd| MemInfo::read(fd, buf))
         .map_err(|e| match e {
             ProcError::Missing(what) => {
                 format!("{mem_path}: no {what} line — is this a /proc tree?")
@@ -313,7 +329,7 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     let vmalloc = root
         .open(b"vmallocinfo")
         .map_err(ProcError::Io)
-        .and_then(|fd| VmallocSummary::read(fd, &mut buf));
+        .and_then(|fd| VmallocSummary::read(fd, buf));
     let mut ghost = ghost::compute(&mem, vmalloc.as_ref().ok().map(|v| v.vmalloc_kb(page_size)))
         .map_err(|e| match e {
             ghost::GhostError::Missing(_) => {
@@ -326,13 +342,22 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     if let Ok(pcp) = root
         .open(b"zoneinfo")
         .map_err(ProcError::Io)
-        .and_then(|fd| PcpSummary::read(fd, &mut buf))
+        .and_then(|fd| PcpSummary::read(fd, buf))
     {
         if pcp.lists > 0 {
             ghost.add_pcp_free(pcp.free_kb(page_size));
         }
     }
+    Ok((mem, vmalloc, ghost))
+}
 
+/// Reads everything from `root`. Only meminfo is required: Err (naming the file) if it cannot
+/// be read or has no MemTotal; every other gap becomes a `Skip` note. The owners of the
+/// sockets in `also_owners` (at most `MAX_LISTED`: those `--watch` ranks) are looked for too.
+pub fn collect(root: &ProcRoot, top_n: usize, also_owners: &[u64]) -> Result<Findings, String> {
+    let mut buf = [0u8; 4096];
+    let (mem, vmalloc, ghost) = measure(root, &mut buf)?;
+    let page_size = sys::page_size();
     let mut f = Findings::new(mem, ghost, vmalloc.as_ref().ok().copied(), page_size);
     if f.mem.malformed > 0 {
         f.skip(Skip::MeminfoMalformed(f.mem.malformed));
@@ -362,7 +387,14 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     // Every socket, in every network namespace, streamed (sock_diag, or the text tables
     // through one 4 KiB buffer); only the top N are kept.
     {
-        let mut scanner = Scanner::new(root, Scanner::is_live_root(root));
+        let live = Scanner::is_live_root(root);
+        let mut scanner = Scanner::new(root, live);
+        // What this kernel lacks of what the agent would use (not a tree's: never asked there).
+        if live {
+            for c in caps::get().missing() {
+                f.skip(Skip::Kernel(c));
+            }
+        }
         let Findings {
             tables,
             rx_queued,
@@ -400,17 +432,16 @@ pub fn collect(root: &ProcRoot, top_n: usize) -> Result<Findings, String> {
     }
 
     // Owners of the listed sockets: one walk of every fd, all holders of shared sockets.
-    let mut inodes = [0u64; MAX_TOP];
-    for (slot, s) in inodes.iter_mut().zip(f.top.iter()) {
-        *slot = s.inode;
+    let mut inodes = [0u64; MAX_TOP + MAX_LISTED];
+    let extra = also_owners.iter().take(MAX_LISTED);
+    let listed = f.top.iter().map(|s| s.inode).chain(extra.copied());
+    let mut n = 0;
+    for (slot, inode) in inodes.iter_mut().zip(listed) {
+        *slot = inode;
+        n += 1;
     }
     let mut owners = Owners::default();
-    owners::find_owners(
-        root,
-        &inodes[..f.top.len()],
-        WalkMode::AllOwners,
-        &mut owners,
-    );
+    owners::find_owners(root, &inodes[..n], WalkMode::AllOwners, &mut owners);
     f.owners = owners;
 
     // Every process's RSS (status and statm are world-readable, so this works unprivileged).

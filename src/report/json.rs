@@ -136,6 +136,12 @@ impl<'w> JsonWriter<'w> {
         write!(self.out, "{sign}{}.{}", a / 10, a % 10)
     }
 
+    /// A pinning ratio as a JSON number with one decimal (34.1).
+    pub fn ratio(&mut self, r: crate::decide::correlate::Ratio) -> io::Result<()> {
+        self.sep()?;
+        write!(self.out, "{r}")
+    }
+
     /// `"key": <u64>` in one call.
     pub fn field_u64(&mut self, k: &str, v: u64) -> io::Result<()> {
         self.key(k)?;
@@ -277,6 +283,10 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     w.bool(o.truncated)?;
     w.end_object()?;
 
+    if let Some(x) = &r.watch {
+        write_watch(&mut w, r, x)?;
+    }
+
     w.key("skipped")?;
     w.begin_array()?;
     for s in &r.skipped {
@@ -286,6 +296,78 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     w.end_object()?;
     drop(w);
     out.write_all(b"\n")
+}
+
+/// `.watch`: the window, Ghost's growth, the sockets ranked by how much of it they explain
+/// (each with `inode`), the culprit's pinning ratio.
+fn write_watch(w: &mut JsonWriter<'_>, r: &Findings, x: &super::Watch) -> io::Result<()> {
+    w.key("watch")?;
+    w.begin_object()?;
+    w.field_u64("seconds", u64::from(x.seconds))?;
+    w.key("verdict")?;
+    w.display(&super::watch::WatchVerdict(r, x))?;
+    let win = x.window;
+    w.field_u64("samples", win.map_or(0, |v| v.samples as u64))?;
+    w.field_u64("window_ms", win.map_or(0, |v| v.span_ms))?;
+    w.key("ghost_growth_kb")?;
+    w.i64(win.map_or(0, |v| v.ghost_growth_kb))?;
+    w.key("ghost_kb")?;
+    w.i64(win.map_or(r.ghost.ghost_kb, |v| v.ghost_now_kb))?;
+    w.key("available_drop_kb")?;
+    match win.and_then(|v| v.available_drop_kb) {
+        Some(d) => w.i64(d)?,
+        None => w.null()?,
+    }
+    w.key("ghost_grew")?;
+    w.bool(win.is_some_and(|v| v.ghost_grew()))?;
+    let culprit = x.culprit();
+    w.key("culprit_inode")?;
+    match culprit {
+        Some(c) => w.u64(c.socket.inode)?,
+        None => w.null()?,
+    }
+    w.key("pin_ratio")?;
+    match culprit.and_then(|c| c.blame.measured) {
+        Some(ratio) => w.ratio(ratio)?,
+        None => w.null()?,
+    }
+    w.key("sockets")?;
+    w.begin_array()?;
+    for s in &x.ranked {
+        let b = &s.blame;
+        w.begin_object()?;
+        w.field_str("proto", s.socket.proto.name().as_bytes())?;
+        w.key("local")?;
+        w.display(&s.socket.local)?;
+        w.field_u64("inode", s.socket.inode)?;
+        w.field_u64("netns", s.socket.netns)?;
+        w.field_u64("rx_queue", b.queue_now)?;
+        w.key("queue_growth")?;
+        w.i64(b.queue_growth)?;
+        w.key("ghost_growth_kb")?;
+        w.i64(b.ghost_growth_kb)?;
+        w.field_u64("explains_pm", u64::from(b.explains_pm))?;
+        w.key("moves_with_ghost")?;
+        w.bool(b.moves_with_ghost())?;
+        w.field_u64("samples", b.samples as u64)?;
+        w.key("pin_ratio")?;
+        match b.measured {
+            Some(ratio) => w.ratio(ratio)?,
+            None => w.null()?,
+        }
+        w.key("owners")?;
+        w.begin_array()?;
+        for o in r.owners.of(s.socket.inode) {
+            w.begin_object()?;
+            w.field_u64("pid", o.pid as u64)?;
+            w.field_str("comm", o.comm.as_bytes())?;
+            w.end_object()?;
+        }
+        w.end_array()?;
+        w.end_object()?;
+    }
+    w.end_array()?;
+    w.end_object()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod json;
 mod text;
 mod units;
 mod verdict;
+pub mod watch;
 
 pub use crate::output::escape::Printable;
 pub use collect::{Findings, ProcSummary, Skip, collect};
@@ -24,16 +25,57 @@ pub use verdict::{
 use crate::observe::proc::ProcRoot;
 use std::io;
 
+/// Sockets the watch lists (ranked), whose owners the report looks for.
+pub const MAX_LISTED: usize = 8;
+
+/// One ranked socket.
+#[derive(Clone, Debug)]
+pub struct Ranked {
+    /// As the last sample that saw it read it.
+    pub socket: crate::observe::proc::net::SocketEntry,
+    pub blame: crate::decide::correlate::Blame,
+}
+
+/// What a watch saw.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    pub seconds: u32,
+    /// None with fewer than two samples.
+    pub window: Option<crate::decide::correlate::Window>,
+    /// Most explaining first.
+    pub ranked: heapless::Vec<Ranked, MAX_LISTED>,
+    /// Ghost (kB) per sample, oldest first.
+    pub ghost_series: heapless::Vec<i64, { watch::MAX_SAMPLES }>,
+    /// The first ranked socket's queue per sample (None: not among the largest then).
+    pub queue_series: heapless::Vec<Option<u64>, { watch::MAX_SAMPLES }>,
+}
+
+impl Watch {
+    /// The socket that moved with Ghost, when Ghost grew and one did.
+    pub fn culprit(&self) -> Option<&Ranked> {
+        let grew = self.window.is_some_and(|w| w.ghost_grew());
+        self.ranked
+            .first()
+            .filter(|r| grew && r.blame.moves_with_ghost())
+    }
+}
+
 /// Most sockets `--top` may ask for.
 pub const MAX_TOP: usize = 100;
 
 /// Most "skipped" notes one report carries (one per table plus a handful more).
 pub const MAX_SKIPS: usize = 24;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
     pub top: usize,
     pub json: bool,
+    /// `--watch S`: sample for S seconds first and add the correlation verdict.
+    pub watch_s: Option<u32>,
+    /// stderr is a terminal: a progress line while watching.
+    pub progress: bool,
+    /// stdout is a terminal: sparklines in the text report.
+    pub tty: bool,
 }
 
 /// Collects everything from `root` and writes the report to `out`.
@@ -44,11 +86,23 @@ pub fn run(
     opts: Options,
     out: &mut dyn io::Write,
 ) -> Result<(), std::string::String> {
-    let f = collect(root, opts.top.clamp(1, MAX_TOP))?;
+    let watched = match opts.watch_s {
+        Some(s) => Some(watch::watch(root, s, opts.progress)?),
+        None => None,
+    };
+    let mut also = [0u64; MAX_LISTED];
+    let n = watched.as_ref().map_or(0, |w| {
+        for (slot, r) in also.iter_mut().zip(&w.ranked) {
+            *slot = r.socket.inode;
+        }
+        w.ranked.len()
+    });
+    let mut f = collect(root, opts.top.clamp(1, MAX_TOP), &also[..n])?;
+    f.watch = watched;
     let written = if opts.json {
         write_json(&f, out)
     } else {
-        write_text(&f, out)
+        write_text(&f, out, opts.tty)
     };
     written.map_err(|e| format!("writing the report: {e}"))
 }
@@ -252,7 +306,7 @@ mod tests {
             "{s}"
         );
         let mut out = Vec::new();
-        write_text(&f, &mut out).unwrap();
+        write_text(&f, &mut out, false).unwrap();
         let s = String::from_utf8(out).unwrap();
         assert!(s.contains("1/x\"y"), "{s}");
         assert!(

@@ -4,6 +4,7 @@
 use super::Findings;
 use super::units::{Bytes, Fixed};
 use super::verdict::{LocalIn, Verdict};
+use super::watch::{Spark, WatchVerdict};
 use crate::observe::ghost;
 use crate::observe::proc::meminfo::Field;
 use crate::output::escape::Printable;
@@ -17,10 +18,14 @@ fn small_text(v: &dyn fmt::Display) -> heapless::String<64> {
     s
 }
 
-/// The human report.
-pub fn write_text(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
+/// The human report; `tty`: stdout is a terminal (sparklines for `--watch`).
+pub fn write_text(r: &Findings, out: &mut dyn Write, tty: bool) -> io::Result<()> {
     writeln!(out, "VERDICT: {}", Verdict(r))?;
     writeln!(out)?;
+    if r.watch.is_some() {
+        write_watch(r, out, tty)?;
+        writeln!(out)?;
+    }
 
     let g = &r.ghost;
     writeln!(
@@ -205,6 +210,73 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
             "  ({idle} more of the top {} have empty queues; see --json)",
             r.top.len()
         )?;
+    }
+    Ok(())
+}
+
+/// `--watch`: the correlation verdict, the sparklines (on a terminal) and the ranked sockets.
+fn write_watch(r: &Findings, out: &mut dyn Write, tty: bool) -> io::Result<()> {
+    let Some(w) = &r.watch else {
+        return Ok(());
+    };
+    let samples = w.window.map_or(0, |x| x.samples);
+    writeln!(
+        out,
+        "WATCH ({} s, {samples} samples): {}.",
+        w.seconds,
+        WatchVerdict(r, w)
+    )?;
+    if tty && w.ghost_series.len() > 1 {
+        let g: heapless::Vec<Option<i64>, { super::watch::MAX_SAMPLES }> =
+            w.ghost_series.iter().map(|&v| Some(v)).collect();
+        writeln!(out, "  Ghost     {}", Spark(&g))?;
+        if let Some(top) = w.ranked.first() {
+            let q: heapless::Vec<Option<i64>, { super::watch::MAX_SAMPLES }> = w
+                .queue_series
+                .iter()
+                .map(|v| v.map(|b| i64::try_from(b).unwrap_or(i64::MAX)))
+                .collect();
+            writeln!(out, "  inode {:<4}{}", top.socket.inode, Spark(&q))?;
+        }
+    }
+    if w.ranked.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "  Sockets by how much of Ghost's growth they explain")?;
+    writeln!(
+        out,
+        "  {:>8} {:<8} {:<24} {:>12} {:>12} {:>7} {:>10}  OWNERS",
+        "EXPLAINS", "PROTO", "LOCAL", "RX_QUEUE", "GREW", "RATIO", "INODE"
+    )?;
+    for x in &w.ranked {
+        let b = &x.blame;
+        let ratio = match b.ratio {
+            Some(ratio) => small_text(&format_args!("{ratio}x")),
+            None => small_text(&"-"),
+        };
+        write!(
+            out,
+            "  {:>7}% {:<8} {:<24} {:>12} {:>12} {:>7} {:>10}  ",
+            b.explains_pm / 10,
+            x.socket.proto.name(),
+            small_text(&LocalIn(r, &x.socket)).as_str(),
+            b.queue_now,
+            b.queue_growth,
+            ratio.as_str(),
+            x.socket.inode
+        )?;
+        let mut n = 0;
+        for o in r.owners.of(x.socket.inode).take(4) {
+            if n > 0 {
+                out.write_all(b",")?;
+            }
+            write!(out, "{}/{}", o.pid, Printable(o.comm.as_bytes()))?;
+            n += 1;
+        }
+        if n == 0 {
+            out.write_all(b"-")?;
+        }
+        writeln!(out)?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Sys: the bottom layer — thin, allocation-free syscalls (this file), the safe opens of every
-//! file the agent reads or writes (`safefile`), and which files it may obey (`trust`).
+//! file the agent reads or writes (`safefile`), which files it may obey (`trust`), and which
+//! newer syscalls this kernel has (`caps`, probed once).
 //! Must not know /proc formats, the config or any policy: everything else builds on it.
 //!
 //! Thin, allocation-free wrappers over the few syscalls the readers need.
@@ -8,6 +9,7 @@
 //! directories, links and files are reached through libc with paths built in a stack
 //! buffer (`CPath`). Every function returns `Err(errno)` on failure and never panics.
 
+pub mod caps;
 pub mod safefile;
 pub mod trust;
 
@@ -48,6 +50,8 @@ pub fn strerror(e: Errno) -> &'static str {
         libc::EEXIST => "File exists",
         libc::EROFS => "Read-only file system",
         libc::EFBIG => "File too large",
+        libc::EPROTONOSUPPORT => "Protocol not supported",
+        libc::EOPNOTSUPP => "Operation not supported",
         ENOTREG => "Not a regular file (a FIFO, device or directory)",
         _ => "system error",
     }

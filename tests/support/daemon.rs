@@ -46,6 +46,12 @@ fn check_testd_bin() {
     );
 }
 
+/// target/<profile>/examples/gw-oldkernel (issue 16's seccomp kernel emulation), when built.
+pub fn oldkernel_bin() -> Option<PathBuf> {
+    let p = testd_bin().with_file_name("gw-oldkernel");
+    p.exists().then_some(p)
+}
+
 pub fn init_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/gw-testd.init")
 }
@@ -144,9 +150,32 @@ pub struct AgentProc {
 
 impl AgentProc {
     pub fn start(args: &[&str], dir: &Path) -> AgentProc {
+        AgentProc::start_under(&[], args, dir)
+    }
+
+    /// `start` with the agent run by `wrapper` (a program and its arguments that exec the rest,
+    /// e.g. gw-oldkernel 5.4 --); `wrapper` empty: the agent itself.
+    pub fn start_under(wrapper: &[&str], args: &[&str], dir: &Path) -> AgentProc {
+        AgentProc::start_bin_under(wrapper, &ghostwatch_bin(), args, dir)
+    }
+
+    /// `start` with another build of the agent (e.g. main's, for before/after figures).
+    pub fn start_bin(bin: &Path, args: &[&str], dir: &Path) -> AgentProc {
+        AgentProc::start_bin_under(&[], bin, args, dir)
+    }
+
+    fn start_bin_under(wrapper: &[&str], gw: &Path, args: &[&str], dir: &Path) -> AgentProc {
         let stderr_path = dir.join("agent.stderr");
         let err = std::fs::File::create(&stderr_path).unwrap();
-        let child = Command::new(ghostwatch_bin())
+        let mut cmd = match wrapper.split_first() {
+            Some((prog, rest)) => {
+                let mut c = Command::new(prog);
+                c.args(rest).arg(gw);
+                c
+            }
+            None => Command::new(gw),
+        };
+        let child = cmd
             .arg("run")
             .args(args)
             .stdin(Stdio::null())

@@ -7,6 +7,7 @@
 
 pub mod daemon;
 pub mod json;
+pub mod oldkernel;
 
 #[allow(unused_imports)]
 pub use daemon::*;
@@ -21,6 +22,8 @@ use std::time::{Duration, Instant};
 pub const INSTALL_RSYSLOG: &str = "apt-get install rsyslog";
 pub const INSTALL_BUSYBOX: &str = "apt-get install busybox-static";
 pub const INSTALL_SYSTEMD: &str = "apt-get install systemd";
+/// Debian's `prometheus` package ships `promtool`.
+pub const INSTALL_PROMTOOL: &str = "apt-get install prometheus";
 
 /// The one skip policy of the tests. Outside CI: one line on the real stderr (written past
 /// libtest's capture, so a plain `cargo test` shows it) naming the test, what it needs and how
@@ -322,6 +325,19 @@ pub struct Rsyslogd {
 impl Rsyslogd {
     /// Writes the config and starts the daemon; waits until all three inputs listen.
     pub fn start() -> Rsyslogd {
+        Rsyslogd::start_with(
+            "%programname%[%procid%] %syslogseverity-text% %msg%\\n",
+            "",
+            "",
+        )
+    }
+
+    /// `start` with the output file's rsyslog `template` string and `actions` (rsyslog
+    /// config text, e.g. loading and running mmpstrucdata) before the file is written. The
+    /// unix socket keeps the timestamps the lines carry (UseSysTimeStamp off), as UDP and TCP do;
+    /// `unix_opts` are more imuxsock input parameters (e.g. `UseSpecialParser="off"`, so that
+    /// RFC 5424 lines on the socket are parsed as such).
+    pub fn start_with(template: &str, actions: &str, unix_opts: &str) -> Rsyslogd {
         let dir = TempDir::new("rsyslog");
         let sock = dir.path().join("log.sock");
         let out = dir.path().join("out.log");
@@ -336,12 +352,13 @@ impl Rsyslogd {
         let conf = format!(
             r#"global(workDirectory="{dir}")
 module(load="imuxsock" SysSock.Use="off")
-input(type="imuxsock" Socket="{sock}" RateLimit.Interval="0")
+input(type="imuxsock" Socket="{sock}" RateLimit.Interval="0" UseSysTimeStamp="off" IgnoreTimestamp="off" {unix_opts})
 module(load="imudp")
 input(type="imudp" address="127.0.0.1" port="{udp}")
 module(load="imtcp")
 input(type="imtcp" address="127.0.0.1" port="{tcp}")
-template(name="gwfmt" type="string" string="%programname%[%procid%] %syslogseverity-text% %msg%\n")
+template(name="gwfmt" type="string" string="{template}")
+{actions}
 *.* action(type="omfile" file="{out}" template="gwfmt")
 "#,
             dir = r.dir.path().display(),
@@ -380,6 +397,18 @@ template(name="gwfmt" type="string" string="%programname%[%procid%] %syslogsever
             (sock_ok && tcp_ok && udp_ok).then_some(())
         });
         assert!(up.is_some(), "rsyslogd did not come up");
+    }
+
+    /// Stops the daemon the way an operator would (SIGTERM: it writes out what it received)
+    /// and reaps it.
+    pub fn stop_gracefully(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = wait_for(Duration::from_secs(10), || c.try_wait().ok().flatten());
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     /// Kills the daemon (SIGKILL, as a crash would) and reaps it.

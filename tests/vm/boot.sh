@@ -24,6 +24,12 @@ case $arch in
     # i6300esb driver, so this guest runs without a hardware watchdog.
     cmd=(qemu-system-arm -M virt,highmem=off -cpu cortex-a15 "${common[@]}"
       -append "console=ttyAMA0 $append") ;;
+  mipsel)
+    # MIPS Malta with the 24Kc, the core of most MIPS routers (ramips mt7621/mt76x8, ath79):
+    # Debian's 4kc-malta kernel runs on it (GW_VM_MIPS_CPU overrides, e.g. 4Kc). No PCI
+    # watchdog driver in that kernel, so no hardware watchdog here either.
+    cmd=(qemu-system-mipsel -M malta -cpu "${GW_VM_MIPS_CPU:-24Kc}" "${common[@]}"
+      -append "console=ttyS0 $append") ;;
   *) echo "boot: unknown arch $arch" >&2; exit 2 ;;
 esac
 mkdir -p "$(dirname "$log")"

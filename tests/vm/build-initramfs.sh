@@ -3,7 +3,7 @@
 #
 #   tests/vm/build-initramfs.sh ARCH KERNEL_DIR BIN_DIR OUT
 #
-# ARCH: x86_64|aarch64|armv7. KERNEL_DIR: from fetch-kernel.sh (its modules/ go in).
+# ARCH: x86_64|aarch64|armv7|mipsel. KERNEL_DIR: from fetch-kernel.sh (its modules/ go in).
 # BIN_DIR: static binaries for ARCH: ghostwatch, gw-testd, gw-vmguest (see prepare.sh).
 # The busybox is Debian's busybox-static for ARCH (the host's for x86_64; downloaded with
 # apt-get and unpacked, not installed, for the others), cached beside the kernel.
@@ -17,6 +17,7 @@ case $arch in
   x86_64) dpkg_arch=amd64 ;;
   aarch64) dpkg_arch=arm64 ;;
   armv7) dpkg_arch=armhf ;;
+  mipsel) dpkg_arch=mipsel ;;
   *) log "unknown arch $arch"; exit 2 ;;
 esac
 if [ "$dpkg_arch" = "$(dpkg --print-architecture)" ] && [ -x /bin/busybox ] &&

@@ -3,23 +3,42 @@
 # download` the image package, `dpkg -x` it into a cache, and keep only what the guest needs
 # (the kernel and the watchdog modules). Prints the cache directory on stdout.
 #
-#   tests/vm/fetch-kernel.sh x86_64|aarch64|armv7 [CACHE_DIR]
+#   tests/vm/fetch-kernel.sh x86_64|aarch64|armv7|mipsel [CACHE_DIR]
+#   GW_VM_SUITE=bullseye tests/vm/fetch-kernel.sh x86_64   # Debian 11's 5.10 (OpenWrt 22.03's)
 #
+# A suite other than the host's (bookworm) is read through a private apt state under
+# CACHE_DIR/apt-SUITE (its own sources list and package lists): the host's apt sources are
+# not touched, and nothing is installed.
 # CACHE_DIR defaults to target/vm-cache (CI can keep it between runs). The package version is
 # part of the directory name, so a new Debian kernel lands beside the old one, never mixed.
-# Needs: apt-get, dpkg; aarch64 needs the arm64 dpkg architecture (added here if missing).
+# Needs: apt-get, dpkg; aarch64 (mipsel) needs the arm64 (mipsel) dpkg architecture (added here if missing).
 set -euo pipefail
-arch=${1:?usage: fetch-kernel.sh x86_64|aarch64|armv7 [CACHE_DIR]}
+arch=${1:?usage: fetch-kernel.sh x86_64|aarch64|armv7|mipsel [CACHE_DIR]}
 cache=${2:-$(cd "$(dirname "$0")/../.." && pwd)/target/vm-cache}
 case $arch in
   x86_64) meta=linux-image-amd64 dpkg_arch=amd64 ;;
   aarch64) meta=linux-image-arm64 dpkg_arch=arm64 ;;
   armv7) meta=linux-image-armmp dpkg_arch=armhf ;;
+  mipsel) meta=linux-image-4kc-malta dpkg_arch=mipsel ;;
   *) echo "fetch-kernel: unknown arch $arch" >&2; exit 2 ;;
 esac
 log() { echo "fetch-kernel: $*" >&2; }
+suite=${GW_VM_SUITE:-}
+apt_opts=()
+if [ -n "$suite" ]; then
+  st=$cache/apt-$suite
+  mkdir -p "$st/lists/partial"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" > "$st/sources.list"
+  apt_opts=(-o "Dir::Etc::SourceList=$st/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$st/lists" -o "Dir::Cache::pkgcache=$st/pkgcache.bin"
+    -o "Dir::Cache::srcpkgcache=$st/srcpkgcache.bin")
+  if [ -z "$(ls "$st/lists" | grep Packages)" ]; then
+    log "apt lists for $suite (private state in $st)"
+    apt-get update -qq "${apt_opts[@]}" >&2
+  fi
+fi
 
-if [ "$dpkg_arch" != "$(dpkg --print-architecture)" ] &&
+if [ -z "$suite" ] && [ "$dpkg_arch" != "$(dpkg --print-architecture)" ] &&
   ! dpkg --print-foreign-architectures | grep -qx "$dpkg_arch"; then
   log "adding dpkg architecture $dpkg_arch (package lists only; nothing of it is installed)"
   dpkg --add-architecture "$dpkg_arch"
@@ -28,14 +47,14 @@ fi
 q=$meta
 [ "$dpkg_arch" != "$(dpkg --print-architecture)" ] && q=$meta:$dpkg_arch
 # The meta package depends on the versioned image package, e.g. linux-image-6.1.0-57-amd64.
-pkg=$(apt-cache depends "$q" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -1)
+pkg=$(apt-cache "${apt_opts[@]}" depends "$q" 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -1)
 if [ -z "$pkg" ]; then
   log "no $q in the package lists; running apt-get update"
-  apt-get update -qq -o DPkg::Lock::Timeout=600 >&2 || log "apt-get update reported errors (a mirror mid-sync?); going on with the lists it got"
-  pkg=$(apt-cache depends "$q" | sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -1)
+  apt-get update -qq -o DPkg::Lock::Timeout=600 "${apt_opts[@]}" >&2 || log "apt-get update reported errors (a mirror mid-sync?); going on with the lists it got"
+  pkg=$(apt-cache "${apt_opts[@]}" depends "$q" | sed -n 's/^ *Depends: \(linux-image-[0-9][^:]*\).*/\1/p' | head -1)
 fi
 [ -n "$pkg" ] || { log "cannot resolve $q"; exit 1; }
-ver=$(apt-cache policy "$pkg:$dpkg_arch" | sed -n 's/^ *Candidate: //p')
+ver=$(apt-cache "${apt_opts[@]}" policy "$pkg:$dpkg_arch" | sed -n 's/^ *Candidate: //p')
 dir=$cache/$arch/$pkg-$ver
 # The modules the guest loads: the watchdog driver, and the sock_diag families a Debian box
 # autoloads when `ss` or ghostwatch asks (the guest has no modprobe, so they are insmod'ed).
@@ -48,10 +67,12 @@ fi
 rm -rf "$dir.tmp"
 mkdir -p "$dir.tmp/deb"
 log "downloading $pkg:$dpkg_arch $ver"
-(cd "$dir.tmp/deb" && apt-get download -q -o APT::Sandbox::User=root "$pkg:$dpkg_arch" >&2)
+(cd "$dir.tmp/deb" && apt-get download -q -o APT::Sandbox::User=root "${apt_opts[@]}" "$pkg:$dpkg_arch" >&2)
 dpkg -x "$dir.tmp"/deb/*.deb "$dir.tmp/x"
 kver=$(ls "$dir.tmp/x/lib/modules")
 vmlinuz=$dir.tmp/x/boot/vmlinuz-$kver
+# MIPS kernels ship as an ELF vmlinux, which QEMU's malta loads directly.
+[ -e "$vmlinuz" ] || vmlinuz=$dir.tmp/x/boot/vmlinux-$kver
 
 # x86_64: the bzImage decompresses itself under TCG in 7-10 s; unpacking it once to the ELF
 # vmlinux and booting that through PVH takes ~4 s. The payload is the XZ stream after the

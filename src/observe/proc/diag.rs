@@ -79,6 +79,29 @@ pub fn request_of(proto: Proto) -> Option<(u8, u8)> {
     })
 }
 
+/// The diag families, each with its IPv6 twin (one kernel module serves both).
+const FAMILIES: [(Proto, Option<Proto>); 5] = [
+    (Proto::Tcp, Some(Proto::Tcp6)),
+    (Proto::Udp, Some(Proto::Udp6)),
+    (Proto::UdpLite, Some(Proto::UdpLite6)),
+    (Proto::Raw, Some(Proto::Raw6)),
+    (Proto::Unix, None),
+];
+
+/// The kernel module that serves `proto`'s dumps (the name in `missing=`); None for the
+/// text-only tables. udplite is served by udp_diag: "udplite_diag" names a kernel whose
+/// udp_diag has no UDP-Lite.
+pub fn module_of(proto: Proto) -> Option<&'static str> {
+    Some(match proto {
+        Proto::Tcp | Proto::Tcp6 => "tcp_diag",
+        Proto::Udp | Proto::Udp6 => "udp_diag",
+        Proto::UdpLite | Proto::UdpLite6 => "udplite_diag",
+        Proto::Raw | Proto::Raw6 => "raw_diag",
+        Proto::Unix => "unix_diag",
+        Proto::Netlink | Proto::Packet => return None,
+    })
+}
+
 /// Why a dump failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DiagError {
@@ -389,19 +412,24 @@ impl Diag {
         f: &mut dyn FnMut(&SocketEntry),
     ) -> Result<u32, DiagError> {
         if proto != Proto::Unix {
-            return self.walk(proto, UDIAG_SHOW_ALL, &mut |p| {
+            return self.walk(proto, UDIAG_SHOW_ALL, u32::MAX, &mut |p| {
                 f(&parse_inet(proto, p)?);
                 Ok(())
             });
         }
         let mut senders = core::mem::take(&mut self.senders);
         senders.clear();
-        let first = self.walk(proto, UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN, &mut |p| {
-            senders.offer(p);
-            Ok(())
-        });
+        let first = self.walk(
+            proto,
+            UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN,
+            u32::MAX,
+            &mut |p| {
+                senders.offer(p);
+                Ok(())
+            },
+        );
         let res = first.and_then(|_| {
-            self.walk(proto, UDIAG_SHOW_ALL, &mut |p| {
+            self.walk(proto, UDIAG_SHOW_ALL, u32::MAX, &mut |p| {
                 let mut e = parse_unix(p)?;
                 if e.rx_source == RxSource::FirstDatagram {
                     let held = senders.queued_for(e.inode);
@@ -419,12 +447,14 @@ impl Diag {
         res
     }
 
-    /// Sends one dump request for `proto` (`show`: the unix attributes wanted) and hands each
-    /// socket's message payload to `f`. Returns the number of messages.
+    /// Sends one dump request for `proto` (`show`: the unix attributes wanted; `states`: the
+    /// socket states wanted, a bit per state) and hands each socket's message payload to `f`.
+    /// Returns the number of messages.
     fn walk(
         &mut self,
         proto: Proto,
         show: u32,
+        states: u32,
         f: &mut dyn FnMut(&[u8]) -> Result<(), &'static str>,
     ) -> Result<u32, DiagError> {
         let (family, mut protocol) =
@@ -452,12 +482,12 @@ impl Diag {
         b[1] = protocol;
         if family == libc::AF_UNIX as u8 {
             // unix_diag_req: family, protocol, pad, states, ino, show, cookie[2]
-            b[4..8].copy_from_slice(&u32::MAX.to_ne_bytes());
+            b[4..8].copy_from_slice(&states.to_ne_bytes());
             b[12..16].copy_from_slice(&show.to_ne_bytes());
         } else {
             // inet_diag_req_v2: family, protocol, ext, pad (raw: sdiag_raw_protocol), states, id
             b[2] = 1 << (INET_DIAG_SKMEMINFO - 1);
-            b[4..8].copy_from_slice(&u32::MAX.to_ne_bytes());
+            b[4..8].copy_from_slice(&states.to_ne_bytes());
         }
         self.send(&req[..total]).map_err(DiagError::Io)?;
 
@@ -519,6 +549,33 @@ impl Diag {
                 }
             }
         }
+    }
+
+    /// Asks once which diag modules this kernel lacks: per family (tcp, udp, udplite, raw, unix)
+    /// one dump request for no socket state, which the kernel answers with NLMSG_DONE where a
+    /// handler serves it (after finding nothing to send) and ENOENT where none does (module
+    /// absent: OpenWrt's optional kmod-inet-diag, raw_diag before 4.10). Marks `unsupported`
+    /// for both address families of each missing one; returns the v4 (or unix) tables marked.
+    /// Five round trips, no allocation. A family whose probe fails otherwise is left to the
+    /// scan to find out.
+    pub fn probe(&mut self) -> heapless::Vec<Proto, 5> {
+        let mut missing = heapless::Vec::new();
+        for (p, twin) in FAMILIES {
+            match self.walk(p, 0, 0, &mut |_| Ok(())) {
+                Err(DiagError::Unsupported(_)) => {
+                    self.unsupported[p.index()] = true;
+                    if let Some(t) = twin {
+                        self.unsupported[t.index()] = true;
+                    }
+                    let _ = missing.push(p);
+                }
+                Err(DiagError::Malformed(_)) => {
+                    let _ = self.reopen_here();
+                }
+                _ => {}
+            }
+        }
+        missing
     }
 
     /// Dumps `proto` as a `TableStats` (the text readers' shape): Err(Unsupported) marks the

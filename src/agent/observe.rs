@@ -16,7 +16,7 @@ use crate::observe::proc::sockstat::SockStat;
 use crate::observe::proc::vmallocinfo::VmallocSummary;
 use crate::observe::proc::zoneinfo::PcpSummary;
 use crate::observe::proc::{ProcRoot, pid};
-use crate::observe::sockets::Scanner;
+use crate::observe::sockets::{NETNS_PER_POLL, Scanner};
 use crate::output::audit::AuditLine;
 use crate::output::sink::Severity;
 use crate::sys::{self, Fd};
@@ -102,6 +102,8 @@ pub struct Observer {
     /// Polls begun (`begin_poll`).
     cycles: u64,
     seen: Seen,
+    /// The per-poll namespace cap bit and was audited: once, until it stops biting.
+    netns_cap_audited: bool,
     /// Ghost, MemAvailable and the suspects' queues over the last polls, and their ranking.
     history: History<HISTORY_SAMPLES, HISTORY_SOCKETS>,
     blame: heapless::Vec<Blame, HISTORY_SOCKETS>,
@@ -128,11 +130,16 @@ impl Observer {
             baseline: [Baseline::default(); 2],
             owner_walk_budget_us: owner_track::WALK_BUDGET_US,
             rule_exe: [None; config::MAX_RULES],
-            scanner: Scanner::new(root, Scanner::is_live_root(root)),
+            scanner: {
+                let mut s = Scanner::new(root, Scanner::is_live_root(root));
+                s.bounded(NETNS_PER_POLL);
+                s
+            },
             vmalloc_kb: None,
             page_size: sys::page_size(),
             cycles: 0,
             seen: Seen::default(),
+            netns_cap_audited: false,
             history: History::default(),
             blame: heapless::Vec::new(),
             read_now: [false; 3],
@@ -450,6 +457,9 @@ impl Observer {
         };
         let mut seen = 0u64;
         let mut all_charged = [0u64; 2];
+        // The suspects' namespaces are read every poll; the rest take turns (NETNS_PER_POLL).
+        self.scanner
+            .pin(self.suspects.iter().map(|s| s.socket.netns));
         let suspects = &mut self.suspects;
         let mut per_table = [TableStats::default(); Proto::COUNT];
         self.scanner.scan(
@@ -523,6 +533,19 @@ impl Observer {
         }
         self.seen.sockets_seen = seen;
         self.seen.tables_read = tables;
+        let ns = self.scanner.ns_scan;
+        self.seen.netns = ns;
+        // The namespace cap biting is said once (not every poll), again only after it stopped.
+        let capped = ns.deferred > 0 || ns.dropped > 0;
+        if capped && !self.netns_cap_audited {
+            let mut l = AuditLine::new("netns_capped");
+            l.kvd("namespaces", u64::from(ns.known))
+                .kvd("per_poll", NETNS_PER_POLL as u64)
+                .kvd("rotation_polls", u64::from(ns.rotation_scans))
+                .kvd("dropped", u64::from(ns.dropped));
+            rec.emit(Severity::Notice, l);
+        }
+        self.netns_cap_audited = capped;
         self.seen.worst = self.suspects.first().map(|s| s.socket);
         if let Some((proto, e)) = bad {
             let mut what = heapless::String::<16>::new();

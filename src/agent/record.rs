@@ -9,6 +9,7 @@ use crate::decide::policy::{Decision, Level, NO_ETA, Policy, Snapshot};
 use crate::decide::verify::Verdict;
 use crate::observe::ghost::{Ghost, MAX_TERMS, Term};
 use crate::observe::proc::net::SocketEntry;
+use crate::observe::sockets::NsScan;
 use crate::output::audit::{AuditLine, ResultKind};
 use crate::output::sink::{self, Severity};
 use crate::output::status::{self, IncidentLevel, Stats};
@@ -28,6 +29,8 @@ pub struct Seen {
     pub culprit: Option<status::Culprit>,
     pub sockets_seen: u64,
     pub tables_read: u32,
+    /// The namespaces the last socket read covered, and what they cost.
+    pub netns: NsScan,
 }
 
 /// How many sockets, and how many moved Ghost terms, an `event=snapshot` line names.
@@ -361,6 +364,7 @@ impl Recorder {
         s.culprit = seen.culprit;
         s.sockets_seen = seen.sockets_seen;
         s.tables_read = seen.tables_read;
+        s.netns = seen.netns;
         if let Some(us) = cycle_us {
             s.last_cycle_us = us;
         }

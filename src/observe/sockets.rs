@@ -80,6 +80,39 @@ impl core::fmt::Display for Note {
 /// Most notes kept between `take_notes` calls.
 pub const MAX_NOTES: usize = 16;
 
+/// Most network namespaces other than our own (and those `pin`ned) one scan reads when the
+/// scanner is bounded (`Scanner::bounded`, the agent): anyone can make namespaces
+/// (`unshare -Urn`), each costs a setns, a netlink socket and its dumps (~0.1-0.2 ms), so
+/// the rest wait their turn in a rotation. With N namespaces besides ours, each is read at
+/// least once every ceil(N / NETNS_PER_POLL) scans.
+pub const NETNS_PER_POLL: usize = 16;
+
+/// Most namespaces pinned (read every scan whatever the rotation): the agent's suspects'.
+pub const MAX_PINNED: usize = 16;
+
+/// What the last scan did with the namespaces (the status file shows it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NsScan {
+    /// Namespaces known (ours included), and sightings beyond the table (not read).
+    pub known: u32,
+    pub dropped: u32,
+    /// Namespaces other than ours read in the last scan, and the time that took (µs).
+    pub read: u32,
+    pub cost_us: u64,
+    /// Namespaces other than ours not read in the last scan (waiting their turn).
+    pub deferred: u32,
+    /// Scans one rotation takes: every namespace is read at least once in this many
+    /// (1 when nothing is deferred).
+    pub rotation_scans: u32,
+}
+
+impl NsScan {
+    /// Mean cost of one namespace other than ours in the last scan (µs; 0: none read).
+    pub fn cost_per_ns_us(&self) -> u64 {
+        self.cost_us.checked_div(u64::from(self.read)).unwrap_or(0)
+    }
+}
+
 /// Per-table results of one scan, summed over namespaces.
 pub type Tables = [TableStats; Proto::COUNT];
 
@@ -98,6 +131,14 @@ pub struct Scanner {
     pub unix_unattributed: u64,
     /// The last scan read some unix table as /proc text, which shows no queue lengths.
     pub unix_text: bool,
+    /// Namespaces other than ours read per scan at most (usize::MAX: all, as `report` does).
+    pub per_scan: usize,
+    /// Where the rotation goes on: index into `netns.list` of the next namespace to read.
+    cursor: usize,
+    /// Namespaces read every scan whatever the rotation (inodes; `pin`).
+    pinned: heapless::Vec<u64, MAX_PINNED>,
+    /// What the last scan did with the namespaces.
+    pub ns_scan: NsScan,
 }
 
 impl Scanner {
@@ -114,6 +155,10 @@ impl Scanner {
             noted_ns: heapless::Vec::new(),
             unix_unattributed: 0,
             unix_text: false,
+            per_scan: usize::MAX,
+            cursor: 1,
+            pinned: heapless::Vec::new(),
+            ns_scan: NsScan::default(),
         };
         if live {
             match Diag::open() {
@@ -191,11 +236,7 @@ impl Scanner {
     pub fn discover(&mut self, root: &ProcRoot) {
         if !self.live {
             self.netns = NetnsTable::default();
-            let _ = self.netns.list.push(netns::Netns {
-                inode: 0,
-                pid: 0,
-                name: heapless::String::new(),
-            });
+            let _ = self.netns.list.push(netns::Netns { inode: 0, pid: 0 });
             return;
         }
         let home = self
@@ -213,6 +254,64 @@ impl Scanner {
         if let Some(d) = self.diag.as_mut() {
             d.protocol_override = Some((proto, protocol));
         }
+    }
+
+    /// Bounds each scan to our own namespace, the pinned ones and `per_scan` others, in a
+    /// rotation (the agent's loop; `report` reads every namespace).
+    pub fn bounded(&mut self, per_scan: usize) {
+        self.per_scan = per_scan.max(1);
+    }
+
+    /// Namespaces to read every scan whatever the rotation (the agent's suspects'); the
+    /// first MAX_PINNED distinct ones are kept.
+    pub fn pin(&mut self, inodes: impl Iterator<Item = u64>) {
+        self.pinned.clear();
+        for i in inodes {
+            if i != 0 && !self.pinned.contains(&i) {
+                let _ = self.pinned.push(i);
+            }
+        }
+    }
+
+    /// Which namespaces (by index in `netns.list`) this scan reads: ours (index 0), the pinned
+    /// ones, and the next `per_scan` others from the cursor on, wrapping; the cursor moves on
+    /// past them. `picked[i]` says; returns how many others take turns (not pinned) and how
+    /// many of them are left for later scans.
+    fn pick(&mut self, picked: &mut [bool; netns::MAX_NETNS]) -> (u32, u32) {
+        let n = self.netns.list.len();
+        picked[..n].fill(false);
+        if n == 0 {
+            return (0, 0);
+        }
+        picked[0] = true;
+        let others = n - 1;
+        let mut pinned = 0;
+        for (i, ns) in self.netns.list.iter().enumerate().skip(1) {
+            if self.pinned.contains(&ns.inode) {
+                picked[i] = true;
+                pinned += 1;
+            }
+        }
+        let free = others - pinned;
+        if free <= self.per_scan {
+            picked[1..n].fill(true);
+            self.cursor = 1;
+            return (free as u32, 0);
+        }
+        if self.cursor == 0 || self.cursor >= n {
+            self.cursor = 1;
+        }
+        let mut taken = 0;
+        let mut i = self.cursor;
+        while taken < self.per_scan {
+            if !picked[i] {
+                picked[i] = true;
+                taken += 1;
+            }
+            i = if i + 1 >= n { 1 } else { i + 1 };
+        }
+        self.cursor = i;
+        (free as u32, (free - taken) as u32)
     }
 
     fn note(&mut self, n: Note) {
@@ -238,9 +337,27 @@ impl Scanner {
         *tables = [TableStats::default(); Proto::COUNT];
         self.unix_unattributed = 0;
         self.unix_text = false;
-        for i in 0..self.netns.list.len() {
+        let mut picked = [false; netns::MAX_NETNS];
+        let (free, deferred) = self.pick(&mut picked);
+        self.ns_scan = NsScan {
+            known: self.netns.list.len() as u32,
+            dropped: self.netns.dropped,
+            read: 0,
+            cost_us: 0,
+            deferred,
+            rotation_scans: if deferred == 0 {
+                1
+            } else {
+                free.div_ceil(self.per_scan as u32)
+            },
+        };
+        for (i, &pick) in picked.iter().enumerate().take(self.netns.list.len()) {
+            if !pick {
+                continue;
+            }
             let (inode, pid) = (self.netns.list[i].inode, self.netns.list[i].pid);
             let home = i == 0;
+            let ns_start_us = if home { 0 } else { crate::sys::monotonic_us() };
             // Into the namespace for sock_diag (ours: the socket we keep), unless every table
             // wanted this time is read as text anyway (a quiet poll: raw on a kernel without
             // raw_diag, netlink, packet), which needs no setns.
@@ -327,6 +444,13 @@ impl Scanner {
             if !home && use_diag {
                 self.leave();
             }
+            if !home {
+                self.ns_scan.read += 1;
+                self.ns_scan.cost_us = self
+                    .ns_scan
+                    .cost_us
+                    .saturating_add(crate::sys::monotonic_us().saturating_sub(ns_start_us));
+            }
         }
     }
 
@@ -337,7 +461,10 @@ impl Scanner {
         }
         let ns = &self.netns.list[i];
         let inode = ns.inode;
-        let res = match (&self.home, netns::open_ns(root, ns)) {
+        let res = match (
+            &self.home,
+            netns::open_ns(root, ns, self.netns.name_of(inode)),
+        ) {
             (None, _) => Err(NsError::Enter(libc::ENOENT)),
             (_, Err(e)) => Err(NsError::Enter(e)),
             (Some(home), Ok(fd)) => match self.diag.as_mut() {
@@ -376,5 +503,63 @@ impl Scanner {
                 self.note(Note::NoSockDiag(libc::EMFILE));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scanner over a fixture root (text only) with `n` namespaces besides ours.
+    fn with_namespaces(n: u64) -> Scanner {
+        let root = ProcRoot::new(b"tests/fixtures").unwrap();
+        let mut s = Scanner::new(&root, false);
+        for i in 0..n {
+            s.netns
+                .list
+                .push(netns::Netns {
+                    inode: 1000 + i,
+                    pid: 1 + i as u32,
+                })
+                .unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn the_rotation_reads_every_namespace_within_its_bound() {
+        let mut s = with_namespaces(40);
+        s.bounded(16);
+        s.pin([1005u64, 0, 1005].into_iter());
+        let mut seen = [0u32; 41];
+        let mut picked = [false; netns::MAX_NETNS];
+        // 39 take turns, 16 a scan: every one within ceil(39 / 16) = 3 scans, in any window.
+        for scan in 0..9 {
+            let (free, deferred) = s.pick(&mut picked);
+            assert_eq!((free, deferred), (39, 39 - 16));
+            assert!(picked[0], "ours every scan");
+            assert!(picked[6], "the pinned one every scan");
+            assert_eq!(picked[..41].iter().filter(|&&p| p).count(), 1 + 1 + 16);
+            for (i, &p) in picked[..41].iter().enumerate() {
+                if p {
+                    seen[i] += 1;
+                }
+            }
+            if scan % 3 == 2 {
+                assert!(
+                    seen.iter().all(|&c| c > 0),
+                    "after {} scans: {seen:?}",
+                    scan + 1
+                );
+                seen = [0; 41];
+            }
+        }
+        // Unbounded (report) or under the cap: all of them, nothing deferred.
+        let mut r = with_namespaces(40);
+        assert_eq!(r.pick(&mut picked), (40, 0));
+        assert!(picked[..41].iter().all(|&p| p));
+        let mut few = with_namespaces(10);
+        few.bounded(16);
+        assert_eq!(few.pick(&mut picked), (10, 0));
     }
 }

@@ -9,6 +9,7 @@ use crate::config::{Config, Trigger};
 use crate::decide::correlate::Ratio;
 use crate::decide::policy::Level;
 use crate::observe::proc::net::SocketEntry;
+use crate::observe::sockets::NsScan;
 use crate::output::audit::ResultKind;
 use crate::output::escape::JsonText;
 use crate::output::sink;
@@ -74,6 +75,9 @@ pub struct Stats {
     pub culprit: Option<Culprit>,
     pub sockets_seen: u64,
     pub tables_read: u32,
+    /// Network namespaces of the last socket read: known, read, deferred by the per-poll cap,
+    /// and the cost of those other than ours.
+    pub netns: NsScan,
     /// Actions carried out (or not) per result, in `ResultKind::ALL` order.
     pub actions: [u64; ResultKind::ALL.len()],
     /// Disruptive actions decided in the last hour (dry-run ones included): what
@@ -208,6 +212,18 @@ pub fn format_status(
         }
         None => w.write_str("null")?,
     }
+    let n = &s.netns;
+    write!(
+        w,
+        ",\"netns\":{{\"known\":{},\"dropped\":{},\"read\":{},\"deferred\":{},\"cost_us\":{},\"cost_per_ns_us\":{},\"rotation_polls\":{}}}",
+        n.known,
+        n.dropped,
+        n.read,
+        n.deferred,
+        n.cost_us,
+        n.cost_per_ns_us(),
+        n.rotation_scans
+    )?;
     w.write_str(",\"culprit\":")?;
     match &s.culprit {
         Some(c) => {
@@ -562,6 +578,14 @@ mod tests {
             available_kb: Some(u64::MAX),
             sockets_seen: u64::MAX,
             tables_read: u32::MAX,
+            netns: NsScan {
+                known: u32::MAX,
+                dropped: u32::MAX,
+                read: 1,
+                deferred: u32::MAX,
+                cost_us: u64::MAX,
+                rotation_scans: u32::MAX,
+            },
             actions: [u64::MAX; ResultKind::ALL.len()],
             actions_last_hour: u64::MAX,
             read_errors: u64::MAX,

@@ -245,8 +245,8 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     for n in &r.netns.list {
         w.begin_object()?;
         w.field_u64("inode", n.inode)?;
-        if !n.name.is_empty() {
-            w.field_str("name", n.name.as_bytes())?;
+        if let Some(name) = r.netns.name_of(n.inode) {
+            w.field_str("name", name.as_bytes())?;
         }
         w.key("home")?;
         w.bool(n.inode == r.netns.home)?;

@@ -8,8 +8,12 @@ use super::ProcRoot;
 use super::pid;
 use crate::sys::{self, CPath, Dir, Errno, Fd};
 
-/// Most namespaces tracked; more are counted in `NetnsTable::dropped`.
-pub const MAX_NETNS: usize = 64;
+/// Most namespaces tracked; more are counted in `NetnsTable::dropped`. Anyone may make
+/// network namespaces (`unshare -Urn`), so this is large and an entry small (16 bytes); the
+/// scanner reads a bounded number of them per poll (`sockets::NETNS_PER_POLL`).
+pub const MAX_NETNS: usize = 1024;
+/// Most `/run/netns` names kept (root made those).
+pub const MAX_NAMED: usize = 64;
 
 /// One network namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,14 +22,14 @@ pub struct Netns {
     pub inode: u64,
     /// A process living in it (0: only known from /run/netns).
     pub pid: u32,
-    /// Its name under /run/netns, if `ip netns` named it (empty otherwise).
-    pub name: heapless::String<64>,
 }
 
 /// The namespaces seen by the last `discover`, the agent's own first.
 #[derive(Clone, Debug, Default)]
 pub struct NetnsTable {
     pub list: heapless::Vec<Netns, MAX_NETNS>,
+    /// The names `ip netns` gave (inode, name under /run/netns).
+    pub names: heapless::Vec<(u64, heapless::String<64>), MAX_NAMED>,
     /// Inode of the namespace this process runs in (0 if unknown).
     pub home: u64,
     /// Sightings (one per process) of namespaces beyond MAX_NETNS, which are not read.
@@ -35,21 +39,17 @@ pub struct NetnsTable {
 impl NetnsTable {
     /// The name of namespace `inode`, if it has one.
     pub fn name_of(&self, inode: u64) -> Option<&str> {
-        self.list
+        self.names
             .iter()
-            .find(|n| n.inode == inode && !n.name.is_empty())
-            .map(|n| n.name.as_str())
+            .find(|n| n.0 == inode)
+            .map(|n| n.1.as_str())
     }
 
     fn add(&mut self, inode: u64, pid: u32) -> Option<&mut Netns> {
         if let Some(i) = self.list.iter().position(|n| n.inode == inode) {
             return self.list.get_mut(i);
         }
-        let n = Netns {
-            inode,
-            pid,
-            name: heapless::String::new(),
-        };
+        let n = Netns { inode, pid };
         if self.list.push(n).is_err() {
             self.dropped = self.dropped.saturating_add(1);
             return None;
@@ -91,13 +91,13 @@ pub fn open_home() -> Result<Fd, Errno> {
 }
 
 /// Opens namespace `ns` for setns: through its process when it has one (checking the process
-/// still lives in it: PIDs get reused), else through its /run/netns name.
-pub fn open_ns(root: &ProcRoot, ns: &Netns) -> Result<Fd, Errno> {
+/// still lives in it: PIDs get reused), else through its /run/netns name (`name`).
+pub fn open_ns(root: &ProcRoot, ns: &Netns, name: Option<&str>) -> Result<Fd, Errno> {
     let fd = if ns.pid != 0 {
         Fd::open_ro(&root.pid_path(ns.pid, b"ns/net")?)?
     } else {
         let mut p = CPath::from_bytes(b"/run/netns/")?;
-        p.push(ns.name.as_bytes())?;
+        p.push(name.ok_or(libc::ENOENT)?.as_bytes())?;
         Fd::open_ro(&p)?
     };
     if inode_of_fd(&fd)? != ns.inode {
@@ -111,6 +111,7 @@ pub fn open_ns(root: &ProcRoot, ns: &Netns) -> Result<Fd, Errno> {
 /// whose ns link cannot be read (exited, not ours to see) are passed over.
 pub fn discover(root: &ProcRoot, home: u64, names: bool, out: &mut NetnsTable) {
     out.list.clear();
+    out.names.clear();
     out.dropped = 0;
     out.home = home;
     out.add(home, 0);
@@ -157,10 +158,8 @@ fn add_names(out: &mut NetnsTable) {
                 '?'
             });
         }
-        if let Some(n) = out.add(inode, 0) {
-            if n.name.is_empty() {
-                n.name = shown;
-            }
+        if out.add(inode, 0).is_some() && out.name_of(inode).is_none() {
+            let _ = out.names.push((inode, shown));
         }
     }
 }

@@ -2,7 +2,10 @@
 //! them, like zebra's raw6 socket in the field report. Not shipped; built by `cargo test`.
 //!
 //!   gw-testd [--udp PORT] [--udp6 PORT] [--raw6] [--rcvbuf BYTES] [--pidfile FILE] [--fork]
-//!            [--comm NAME] [--setuid UID]
+//!            [--comm NAME] [--setuid UID] [--reader PORT]
+//!
+//! --reader: the opposite of a leak, a daemon that reads promptly (like a DNS or NTP server):
+//! a UDP socket on [::]:PORT (default rcvbuf) that the main loop reads, instead of sleeping.
 //!
 //! --comm: the name to take instead of "gw-testd" (impostors, hostile names). --setuid: after
 //! binding (as root, so SO_RCVBUFFORCE works) and writing the pidfile, drop to UID (gid too).
@@ -85,6 +88,7 @@ fn main() {
     let (mut udp4, mut udp6, mut raw6, mut rcvbuf, mut pidfile, mut fork) =
         (None, None, false, 64 << 20, None, false);
     let (mut comm, mut setuid) = (String::from("gw-testd"), None::<u32>);
+    let mut reader = None::<u16>;
     while let Some(a) = it.next() {
         let mut val = || {
             it.next()
@@ -100,6 +104,7 @@ fn main() {
             "--fork" => fork = true,
             "--comm" => comm = val(),
             "--setuid" => setuid = Some(val().parse().unwrap_or_else(|_| fail("bad uid"))),
+            "--reader" => reader = Some(val().parse::<u16>().unwrap_or_else(|_| fail("bad port"))),
             _ => fail(&format!("unknown argument {a}")),
         }
     }
@@ -122,6 +127,11 @@ fn main() {
         set_rcvbuf(fd, rcvbuf);
         socks += &format!("raw6 {}\n", inode(fd));
     }
+    let read_fd = reader.map(|p| {
+        let fd = reader_socket(p);
+        socks += &format!("udp6 {}\n", inode(fd));
+        fd
+    });
     if fork {
         // SAFETY: single-threaded here; the child only sleeps.
         let pid = unsafe { libc::fork() };
@@ -150,8 +160,41 @@ fn main() {
             fail("setuid");
         }
     }
+    if let Some(fd) = read_fd {
+        let mut buf = [0u8; 65536];
+        loop {
+            // SAFETY: a blocking read into our own buffer; errors (EINTR) just retry.
+            unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        }
+    }
     loop {
         // SAFETY: pause just waits for a signal (SIGTERM's default action ends us).
         unsafe { libc::pause() };
+    }
+}
+
+/// A UDP socket on [::]:`port` with the default receive buffer (--reader).
+fn reader_socket(port: u16) -> i32 {
+    // SAFETY: plain socket calls on a stack-allocated sockaddr.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET6, libc::SOCK_DGRAM, 0);
+        if fd < 0 {
+            fail("socket");
+        }
+        let mut a: libc::sockaddr_in6 = std::mem::zeroed();
+        a.sin6_family = libc::AF_INET6 as u16;
+        a.sin6_port = port.to_be();
+        let r = libc::bind(
+            fd,
+            (&a as *const libc::sockaddr_in6).cast(),
+            std::mem::size_of_val(&a) as u32,
+        );
+        if r != 0 {
+            fail(&format!(
+                "bind [::]:{port}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        fd
     }
 }

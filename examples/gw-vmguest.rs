@@ -11,6 +11,14 @@
 //!       if LOG is given, the first line containing "event=action" appended to LOG (the
 //!       guest's syslog). It ends with one line:
 //!       `GWVM flood sent_mb= duration_ms= first_action_ms= min_avail_kb= max_rxq= oom_kills= stop=`
+//!   gw-vmguest seed LOG MAX_S AFTER_S
+//!       Scenario D's sampler (the flood comes from the host, through the guest's NIC): every
+//!       50 ms it samples MemAvailable, /proc/vmstat oom_kill, the largest rx_queue of a raw6
+//!       socket on protocol 58 (`:::58`, the unread one) and of udp6 port 7778 (the prompt
+//!       reader), and LOG for the first "event=action". It stops AFTER_S seconds after that
+//!       action, at the first OOM kill, or after MAX_S, printing a line a second and then
+//!       `GWVM seed flood_ms= first_action_ms= min_avail_kb= avail_drop_kb= max_raw6_rxq=
+//!       max_reader_rxq= oom_kills= stop=` (times from the first queued ICMPv6 packet).
 //!
 //! Lines starting with "GWVM " on stdout are the serial-console protocol the host test parses.
 
@@ -172,6 +180,78 @@ fn flood(port: u16, mb_per_s: u64, total_mb: u64, log: Option<&str>) {
     );
 }
 
+/// The largest rx_queue of the rows of /proc/net/`table` whose local port is `port` (hex).
+fn rx_queue_at(table: &str, port: u16) -> u64 {
+    let want = format!(":{port:04X}");
+    let text = std::fs::read_to_string(format!("/proc/net/{table}")).unwrap_or_default();
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if !f.get(1)?.ends_with(&want) {
+                return None;
+            }
+            u64::from_str_radix(f.get(4)?.split_once(':')?.1, 16).ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn seed(log: &str, max_s: u64, after_s: u64) {
+    set_comm(c"seedwatch");
+    let oom0 = proc_value("/proc/vmstat", "oom_kill").unwrap_or(0);
+    let mut log_off = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    let avail0 = proc_value("/proc/meminfo", "MemAvailable").unwrap_or(0);
+    let (mut min_avail, mut max_raw, mut max_reader) = (avail0, 0u64, 0u64);
+    let mut oom_kills;
+    let begin = Instant::now();
+    let (mut flood_start, mut action_at) = (None::<Instant>, None::<Instant>);
+    let mut next_report = begin;
+    println!("GWVM seed_start avail_kb={avail0}");
+    let stop = loop {
+        let now = Instant::now();
+        let avail = proc_value("/proc/meminfo", "MemAvailable").unwrap_or(avail0);
+        min_avail = min_avail.min(avail);
+        let (raw, reader) = (rx_queue_at("raw6", 58), rx_queue_at("udp6", 7778));
+        max_raw = max_raw.max(raw);
+        max_reader = max_reader.max(reader);
+        if flood_start.is_none() && raw > 0 {
+            flood_start = Some(now);
+        }
+        oom_kills = proc_value("/proc/vmstat", "oom_kill").unwrap_or(oom0) - oom0;
+        if action_at.is_none() && log_has_action(log, &mut log_off) {
+            action_at = Some(now);
+        }
+        if now >= next_report {
+            next_report += Duration::from_secs(1);
+            println!(
+                "GWVM seed_tick t_ms={} avail_kb={avail} raw6_rxq={raw} reader_rxq={reader}",
+                begin.elapsed().as_millis()
+            );
+        }
+        if oom_kills > 0 {
+            break "oom";
+        }
+        if action_at.is_some_and(|a| now >= a + Duration::from_secs(after_s)) {
+            break "done";
+        }
+        if now >= begin + Duration::from_secs(max_s) {
+            break "timeout";
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let since = |t: Option<Instant>| match (t, flood_start) {
+        (Some(t), Some(f)) => t.saturating_duration_since(f).as_millis().to_string(),
+        _ => "none".to_string(),
+    };
+    println!(
+        "GWVM seed flood_ms={} first_action_ms={} min_avail_kb={min_avail} avail_drop_kb={} max_raw6_rxq={max_raw} max_reader_rxq={max_reader} oom_kills={oom_kills} stop={stop}",
+        since(Some(Instant::now())),
+        since(action_at),
+        avail0.saturating_sub(min_avail),
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -182,6 +262,14 @@ fn main() {
             arg(&args, 3, "TOTAL_MB"),
             args.get(4).map(String::as_str),
         ),
-        _ => fail("usage: gw-vmguest hog MB | flood PORT MB_PER_S TOTAL_MB [LOG]"),
+        Some("seed") => seed(
+            args.get(1)
+                .map_or_else(|| fail("missing LOG"), String::as_str),
+            arg(&args, 2, "MAX_S"),
+            arg(&args, 3, "AFTER_S"),
+        ),
+        _ => fail(
+            "usage: gw-vmguest hog MB | flood PORT MB_PER_S TOTAL_MB [LOG] | seed LOG MAX_S AFTER_S",
+        ),
     }
 }

@@ -7,10 +7,24 @@
 # TCG only: /dev/kvm on these machines is a software scheme that aborts or hangs QEMU
 # (see shared ENVIRONMENT.md). The i6300esb watchdog's action is "debug": a firing is
 # reported on QEMU's stderr instead of resetting the guest, so the test can see it.
+#
+# GW_VM_DGRAM=DIR (x86_64, scenario D): instead of no NIC, a virtio-net-pci NIC (MAC
+# 52:54:00:12:34:56) whose wire is a pair of unix datagram sockets, QEMU's `-netdev dgram`:
+# every datagram sent to DIR/qemu.sock (QEMU binds it) reaches the guest as one Ethernet
+# frame, and the guest's frames go to DIR/host.sock (the host test binds it). Unprivileged:
+# no tap, no bridge, no host network traffic. GW_VM_NIC=e1000 emulates an Intel 82540EM
+# instead (its driver carves receive buffers differently).
 set -euo pipefail
 arch=$1 kernel=$2 initrd=$3 scenario=$4 log=$5 tmo=${6:-300} extra=${7:-}
 append="quiet panic=-1 gwvm.scenario=$scenario $extra"
-common=(-accel tcg -m 256M -smp 1 -nic none -no-reboot -display none -monitor none
+nic=(-nic none)
+if [ -n "${GW_VM_DGRAM:-}" ]; then
+  [ "$arch" = x86_64 ] || { echo "boot: GW_VM_DGRAM is for the x86_64 guest" >&2; exit 2; }
+  rm -f "$GW_VM_DGRAM/qemu.sock"
+  nic=(-netdev "dgram,id=n0,local.type=unix,local.path=$GW_VM_DGRAM/qemu.sock,remote.type=unix,remote.path=$GW_VM_DGRAM/host.sock"
+    -device "${GW_VM_NIC:-virtio-net-pci},netdev=n0,mac=52:54:00:12:34:56")
+fi
+common=(-accel tcg -m 256M -smp 1 "${nic[@]}" -no-reboot -display none -monitor none
   -serial stdio -kernel "$kernel" -initrd "$initrd")
 case $arch in
   x86_64)

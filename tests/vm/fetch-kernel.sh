@@ -58,7 +58,10 @@ ver=$(apt-cache "${apt_opts[@]}" policy "$pkg:$dpkg_arch" | sed -n 's/^ *Candida
 dir=$cache/$arch/$pkg-$ver
 # The modules the guest loads: the watchdog driver, and the sock_diag families a Debian box
 # autoloads when `ss` or ghostwatch asks (the guest has no modprobe, so they are insmod'ed).
+# x86_64 also gets the NIC drivers (virtio_pci + virtio_net, e1000): scenario D's packets come
+# in through an emulated NIC, and the guest loads them only in that scenario.
 want="i6300esb inet_diag tcp_diag udp_diag raw_diag unix_diag"
+[ "$arch" = x86_64 ] && want="$want virtio_pci virtio_net e1000"
 if [ -s "$dir/kernel" ] && [ -e "$dir/modules.order" ] && [ "$(cat "$dir/modules.want" 2>/dev/null)" = "$want" ]; then
   echo "$dir"
   exit 0

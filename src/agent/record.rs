@@ -458,7 +458,7 @@ mod tests {
     use crate::decide::policy::{Suspect, SuspectOwner};
     use crate::observe::ghost::VmallocSource;
     use crate::observe::owners::Owner;
-    use crate::observe::proc::net::{Endpoint, Proto, RxSource, UnixName};
+    use crate::observe::proc::net::{Endpoint, Proto, UnixName};
     use crate::observe::proc::pid::Comm;
     use crate::output::audit::MAX_LINE;
 
@@ -474,20 +474,7 @@ mod tests {
 
     fn suspect(proto: Proto, local: Endpoint, rx: u64, pid: u32, comm: &[u8]) -> Suspect {
         let mut s = Suspect {
-            socket: SocketEntry {
-                proto,
-                local,
-                remote: Endpoint::None,
-                state: 7,
-                tx_queue: 0,
-                rx_queue: rx,
-                drops: 0,
-                uid: 0,
-                inode: pid.into(),
-                netns: 0,
-                charged: rx,
-                rx_source: RxSource::SockDiag,
-            },
+            socket: SocketEntry::queued(proto, local, rx, pid.into()),
             owners: heapless::Vec::new(),
             blame: Default::default(),
         };

@@ -182,16 +182,9 @@ impl Estimator {
         if slopes.is_empty() {
             return None;
         }
-        // The median by insertion sort: at most PAIRS (153) slopes, a few µs. The same value
-        // as select_nth_unstable, whose introselect and median-of-medians fallback were
-        // 1.3 KiB of the binary for this one call.
-        for i in 1..slopes.len() {
-            let mut j = i;
-            while j > 0 && slopes[j - 1] > slopes[j] {
-                slopes.swap(j - 1, j);
-                j -= 1;
-            }
-        }
+        // The median through the shared sort (`sys::sort_unstable_by`): select_nth_unstable's
+        // introselect was 1.3 KiB of the binary for this one call.
+        crate::sys::sort_unstable_by(slopes, |a, b| a < b);
         slopes.get(slopes.len() / 2).copied()
     }
 }

@@ -976,7 +976,7 @@ fn push(out: &mut heapless::Vec<Decision, MAX_DECISIONS>, d: Decision) {
 mod tests {
     use super::*;
     use crate::config::{ActionKind, Str, SyslogTarget};
-    use crate::observe::proc::net::{Endpoint, Proto, RxSource};
+    use crate::observe::proc::net::{Endpoint, Proto};
     use crate::observe::proc::pid::Comm;
 
     const MB: u64 = 1_000_000;
@@ -1055,20 +1055,7 @@ mod tests {
 
     fn suspect(rx_queue: u64, inode: u64, owners: &[(u32, &str, &str)]) -> Suspect {
         let mut s = Suspect {
-            socket: SocketEntry {
-                proto: Proto::Raw6,
-                local: Endpoint::None,
-                remote: Endpoint::None,
-                state: 7,
-                tx_queue: 0,
-                rx_queue,
-                drops: 0,
-                uid: 0,
-                inode,
-                netns: 0,
-                charged: rx_queue,
-                rx_source: RxSource::SockDiag,
-            },
+            socket: SocketEntry::queued(Proto::Raw6, Endpoint::None, rx_queue, inode),
             owners: heapless::Vec::new(),
             blame: SuspectBlame::default(),
         };

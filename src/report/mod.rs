@@ -116,28 +116,16 @@ mod tests {
     use crate::observe::proc::ProcError;
     use crate::observe::proc::meminfo::{Field, MemInfo};
     use crate::observe::proc::net::Endpoint;
-    use crate::observe::proc::net::{Proto, RxSource, SocketEntry};
+    use crate::observe::proc::net::{Proto, SocketEntry};
     use crate::observe::proc::pid::Comm;
 
     fn sock(inode: u64, rx: u64) -> SocketEntry {
-        SocketEntry {
-            proto: Proto::Udp,
-            local: Endpoint::Inet {
-                ip: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-                v6: false,
-                port: 514,
-            },
-            remote: Endpoint::None,
-            state: 7,
-            tx_queue: 0,
-            rx_queue: rx,
-            drops: 0,
-            uid: 0,
-            inode,
-            netns: 0,
-            charged: rx,
-            rx_source: RxSource::SockDiag,
-        }
+        let local = Endpoint::Inet {
+            ip: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            v6: false,
+            port: 514,
+        };
+        SocketEntry::queued(Proto::Udp, local, rx, inode)
     }
 
     /// A 1 GiB box: `free`, `active` (LRU, stands in for all process and cache pages),

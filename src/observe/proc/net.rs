@@ -255,6 +255,28 @@ pub struct SocketEntry {
     pub rx_source: RxSource,
 }
 
+impl SocketEntry {
+    /// Unit tests' socket: `rx_queue` queued (and charged) on `local`, state 7, nothing else
+    /// set; `rx_source` sock_diag. Tests change the fields they care about.
+    #[cfg(test)]
+    pub fn queued(proto: Proto, local: Endpoint, rx_queue: u64, inode: u64) -> SocketEntry {
+        SocketEntry {
+            proto,
+            local,
+            remote: Endpoint::None,
+            state: 7,
+            tx_queue: 0,
+            rx_queue,
+            drops: 0,
+            uid: 0,
+            inode,
+            netns: 0,
+            charged: rx_queue,
+            rx_source: RxSource::SockDiag,
+        }
+    }
+}
+
 /// Where a socket row's `rx_queue` came from (`rx_queue_source` in the JSON): the sources see
 /// different things, so a row says which it is. Closed set: `ALL`/`name`/`from_name`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,6 +10,8 @@
 #                size-optimised std) and add its sizes to the table
 #     --dist     also write the shipped artifacts (implies --small): dist/ghostwatch-VERSION-TRIPLE,
 #                the stripped small binary of every target built, and dist/SHA256SUMS
+#     --symbols  only build the small variant unstripped (target/small-syms/) and print where
+#                its bytes are: per crate and the largest symbols (llvm-nm -S); for size work
 #     --jobs N   targets built at once (default 2; each cargo also uses every core)
 #     TARGET...  a subset (default: all six)
 #
@@ -30,14 +32,15 @@ cache="$root/target/cross"
 all_targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl
   armv7-unknown-linux-musleabihf arm-unknown-linux-musleabi
   mipsel-unknown-linux-musl mips-unknown-linux-musl)
-run_tests=0 small=0 dist=0 jobs=2 targets=()
+run_tests=0 small=0 dist=0 symbols=0 jobs=2 targets=()
 while [ $# -gt 0 ]; do
   case $1 in
     --test) run_tests=1 ;;
     --small) small=1 ;;
     --jobs) jobs=$2; shift ;;
     --dist) dist=1 small=1 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --symbols) symbols=1 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1") ;;
   esac
@@ -168,10 +171,46 @@ build_small() {
     mips*) extra+=(-Crelocation-model=static) ;;
   esac
   [ $lld = 1 ] && extra+=(-Clink-arg=--icf=all)
-  export "$v=${!v} ${extra[*]}"
-  cargo +nightly build --quiet --release --locked --target "$t" --target-dir "target/small/$t" \
+  # GW_SMALL_RUSTFLAGS: more flags for an experiment (with --symbols), never set by CI.
+  export "$v=${!v} ${extra[*]} ${GW_SMALL_RUSTFLAGS:-}"
+  cargo +nightly build --quiet --release --locked --target "$t" --target-dir "${small_dir:-target/small}/$t" \
     -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
-  strip_extra "$t" "target/small/$t/$t/release/ghostwatch"
+  strip_extra "$t" "${small_dir:-target/small}/$t/$t/release/ghostwatch"
+}
+
+# --symbols: the small variant with its symbols, and where its bytes are. A symbol's crate is
+# the first path segment of its demangled name (`<a::B as c::D>::f` counts for a); C names
+# (musl, libgcc) have none; OUTLINED_FUNCTION_* are LLVM's outlined sequences. Each address
+# is counted once (identical-code folding gives one body several names).
+symbols_of() {
+  local t=$1 bin
+  small_dir=target/small-syms CARGO_PROFILE_RELEASE_STRIP=false build_small "$t"
+  bin=target/small-syms/$t/$t/release/ghostwatch
+  llvm-strip -o "$bin.stripped" "$bin"
+  case $t in mips*) strip_extra "$t" "$bin.stripped" ;; esac
+  echo "$t small: $(stat -c %s "$bin.stripped") bytes stripped ($bin.stripped)"
+  llvm-size -A "$bin" | awk '$1 ~ /^\.(text|rodata|data|data\.rel\.ro|bss)$/ {printf "  %-14s %8d\n", $1, $2}'
+  llvm-nm -S --size-sort --demangle "$bin" | python3 -c '
+import sys, collections
+seen, crates, syms = set(), collections.Counter(), []
+for line in sys.stdin:
+    parts = line.rstrip("\n").split(" ", 3)
+    if len(parts) < 4 or parts[2] in "UwvWV": continue
+    addr, size, name = parts[0], int(parts[1], 16), parts[3]
+    if addr in seen or size == 0: continue
+    seen.add(addr)
+    n = name.lstrip("<&*")
+    if n.startswith("mut "): n = n[4:]
+    if n.startswith("OUTLINED_FUNCTION"): c = "LLVM-outlined"
+    elif "::" in n: c = n.split("::")[0].split("<")[0]
+    else: c = "C (musl, libgcc)"
+    crates[c] += size
+    syms.append((size, name))
+print("  bytes per crate (symbols):")
+for c, b in crates.most_common(): print("    %8d  %s" % (b, c))
+print("  largest symbols:")
+for b, n in sorted(syms, reverse=True)[:int(sys.argv[1])]: print("    %8d  %s" % (b, n[:150]))
+' "${GW_SYMBOLS_TOP:-40}"
 }
 
 # Flash budgets of the small variant (issue 10; enforced where small_budget_enforced says), and
@@ -195,6 +234,11 @@ stable_budget_kib() {
 }
 
 bin_of() { setup_target "$1"; echo "$tdir/$1/release/ghostwatch"; }
+
+if [ $symbols = 1 ]; then
+  for t in "${targets[@]}"; do symbols_of "$t"; done
+  exit 0
+fi
 
 mkdir -p target/targets-log
 start=$(date +%s)

@@ -17,6 +17,7 @@
 
 use crate::config::{Config, Str, SyslogFormat, SyslogTarget};
 use crate::output::audit::{AuditLine, split_pairs};
+use crate::output::resolve::{resolve, sockaddr as inet_addr};
 use crate::sys::{Cut, Errno, cut, cut_fmt};
 use core::fmt::{self, Write as _};
 use std::net::SocketAddr;
@@ -892,48 +893,6 @@ fn unix_addr(path: &[u8]) -> Option<(libc::sockaddr_un, libc::socklen_t)> {
     Some((a, len as libc::socklen_t))
 }
 
-/// `a` as a sockaddr_in/sockaddr_in6 in a sockaddr_storage.
-fn inet_addr(a: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: sockaddr_storage is plain data; zeroed is valid, and big enough for both.
-    let mut ss: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
-    let len = match a {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*v4.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage has room and alignment for a sockaddr_in.
-            unsafe {
-                (&mut ss as *mut libc::sockaddr_storage)
-                    .cast::<libc::sockaddr_in>()
-                    .write(sin)
-            };
-            size_of::<libc::sockaddr_in>()
-        }
-        SocketAddr::V6(v6) => {
-            // SAFETY: plain data; zeroed is valid.
-            let mut sin6: libc::sockaddr_in6 = unsafe { core::mem::zeroed() };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = v6.port().to_be();
-            sin6.sin6_addr.s6_addr = v6.ip().octets();
-            sin6.sin6_flowinfo = v6.flowinfo();
-            sin6.sin6_scope_id = v6.scope_id();
-            // SAFETY: as above, for a sockaddr_in6.
-            unsafe {
-                (&mut ss as *mut libc::sockaddr_storage)
-                    .cast::<libc::sockaddr_in6>()
-                    .write(sin6)
-            };
-            size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (ss, len as libc::socklen_t)
-}
-
 /// True if a stream connection's peer has hung up. A write to a dead TCP peer usually
 /// "succeeds" into the kernel buffer and only the *next* one fails, which would lose a line;
 /// asking first makes the reconnect happen before the line is sent.
@@ -1167,82 +1126,6 @@ fn lock() -> std::sync::MutexGuard<'static, State> {
     STATE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `HOST:PORT` to the first address it resolves to, the way std's `ToSocketAddrs for str`
-/// does (an address literal first, else getaddrinfo with SOCK_STREAM hints, the first IPv4 or
-/// IPv6 result with PORT set), without std's LookupHost iterator and its boxed io::Error
-/// (~1.5 KiB of a router's flash), and without core's address parser (~1 KiB): getaddrinfo
-/// reads the literals too. A dotted quad gives the address std's parser would; a bracketed
-/// `[IPv6]` or `[IPv6%N]` (numeric scope, as std takes it) is read as an IPv6 literal only
-/// (AI_NUMERICHOST, AF_INET6), so `[1.2.3.4]`, `[name]` and `[fe80::1%eth0]` stay errors.
-fn resolve(addr: &str) -> Result<SocketAddr, &'static str> {
-    const BAD: &str = "syslog address does not resolve (expected HOST:PORT)";
-    let (host, port) = addr.rsplit_once(':').ok_or(BAD)?;
-    let port: u16 = port.parse().map_err(|_| BAD)?;
-    let v6 = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
-    if let Some(scope) = v6.and_then(|h| h.split_once('%')).map(|(_, s)| s) {
-        if scope.is_empty() || !scope.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(BAD);
-        }
-    }
-    let host = std::ffi::CString::new(v6.unwrap_or(host)).map_err(|_| BAD)?;
-    // SAFETY: a zeroed addrinfo is a valid "no hints" value; getaddrinfo gets valid pointers
-    // and its list is walked read-only, then freed once.
-    unsafe {
-        let mut hints: libc::addrinfo = core::mem::zeroed();
-        hints.ai_socktype = libc::SOCK_STREAM;
-        if v6.is_some() {
-            hints.ai_flags = libc::AI_NUMERICHOST;
-            hints.ai_family = libc::AF_INET6;
-        }
-        let mut list: *mut libc::addrinfo = core::ptr::null_mut();
-        if libc::getaddrinfo(host.as_ptr(), core::ptr::null(), &hints, &mut list) != 0 {
-            return Err(BAD);
-        }
-        let mut found = None;
-        let mut cur = list;
-        while let Some(ai) = cur.as_ref() {
-            found = socket_addr_of(ai);
-            if found.is_some() {
-                break;
-            }
-            cur = ai.ai_next;
-        }
-        libc::freeaddrinfo(list);
-        found
-            .map(|mut a: SocketAddr| {
-                a.set_port(port);
-                a
-            })
-            .ok_or(BAD)
-    }
-}
-
-/// The IPv4 or IPv6 address of one getaddrinfo result (None for other families).
-///
-/// # Safety
-/// `ai.ai_addr` points to `ai.ai_addrlen` readable bytes (as getaddrinfo returns it).
-unsafe fn socket_addr_of(ai: &libc::addrinfo) -> Option<SocketAddr> {
-    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
-    let len = ai.ai_addrlen as usize;
-    // SAFETY: the family says which struct it is; the length is checked before reading it.
-    unsafe {
-        match ai.ai_family {
-            libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
-                let sa = ai.ai_addr.cast::<libc::sockaddr_in>().read_unaligned();
-                let ip = Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr));
-                Some(SocketAddrV4::new(ip, u16::from_be(sa.sin_port)).into())
-            }
-            libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
-                let sa = ai.ai_addr.cast::<libc::sockaddr_in6>().read_unaligned();
-                let ip = Ipv6Addr::from(sa.sin6_addr.s6_addr);
-                let port = u16::from_be(sa.sin6_port);
-                Some(SocketAddrV6::new(ip, port, sa.sin6_flowinfo, sa.sin6_scope_id).into())
-            }
-            _ => None,
-        }
-    }
-}
-
 /// The hostname for remote syslog (local sockets get it from syslogd), cut to 64 bytes.
 fn hostname() -> Option<heapless::String<64>> {
     let mut buf = [0u8; 65];
@@ -1454,48 +1337,6 @@ mod tests {
             "log_log_kern",
         ] {
             assert!(!same(n), "{n}");
-        }
-    }
-
-    #[test]
-    fn resolve_agrees_with_std() {
-        use std::net::ToSocketAddrs;
-        for a in [
-            "127.0.0.1:514",
-            "[::1]:601",
-            "localhost:514",
-            "[fe80::1%1]:514",
-            "[::ffff:1.2.3.4]:514",
-            "[2001:db8::7]:0514",
-            "192.0.2.1:6514",
-            "0.0.0.0:514",
-            "255.255.255.255:65535",
-            "localhost:+514",
-        ] {
-            let std_first = a.to_socket_addrs().ok().and_then(|mut i| i.next());
-            assert_eq!(resolve(a).ok(), std_first, "{a}");
-            assert!(std_first.is_some(), "{a}");
-        }
-        // (No unknown name: resolving one would query the DNS server off this box.)
-        for a in [
-            "",
-            "localhost",
-            "localhost:",
-            "localhost:99999",
-            "localhost:-1",
-            "[1.2.3.4]:514",
-            "[localhost]:514",
-            "[fe80::1%lo]:514",
-            "[fe80::1%]:514",
-            "[::1]",
-            "[::1:514",
-            "::1]:514",
-        ] {
-            assert!(resolve(a).is_err(), "{a}");
-            assert!(
-                a.to_socket_addrs().map_or(true, |mut i| i.next().is_none()),
-                "{a}"
-            );
         }
     }
 

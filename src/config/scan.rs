@@ -1,11 +1,13 @@
 //! A position-tracking JSON scanner that knows the config schema.
 //!
-//! serde-json-core reports errors without a position, so this pass runs first: it checks the
-//! JSON syntax and the schema (known keys, JSON types, string lengths, item counts, duplicate
-//! keys) and records where every key and value sits, so later semantic errors can point at
-//! them too. It never allocates and never recurses deeper than the schema (object > rules >
-//! rule > argv), so hostile input cannot exhaust the stack. Whatever it accepts, serde-json-core
-//! accepts too (it is stricter: control characters, surrogate escapes, escaped keys).
+//! This pass runs first: it checks the JSON syntax and the schema (known keys, JSON types,
+//! string lengths, item counts, duplicate keys) and records where every key and value sits, so
+//! pass 2 reads the values from there and later semantic errors can point at them too. It never
+//! allocates and never recurses deeper than the schema (object > rules > rule > argv), so
+//! hostile input cannot exhaust the stack. It accepts a subset of what serde-json-core (pass 2
+//! until issue 16) accepted: no raw control characters, no surrogate escapes (serde-json-core
+//! refuses those too), no escaped keys, no NUL; pass 2 reads everything it accepts to the same
+//! values serde-json-core did (the differential test in config/validate.rs).
 
 // Errors carry their message inline (no heap, by design), so they are large; boxing them
 // would allocate, which this module must not do.
@@ -427,8 +429,9 @@ impl<'a> Scanner<'a> {
     }
 
     /// Scans the string at the cursor (which is on its opening quote). Rejects what JSON
-    /// rejects (raw control characters, bad escapes, invalid UTF-8) plus what
-    /// serde-json-core cannot unescape (surrogate escapes) and NUL (paths and argv are C strings).
+    /// rejects (raw control characters, bad escapes, invalid UTF-8) plus surrogate escapes
+    /// (`unescape` reads one `\uXXXX` as one character, as serde-json-core did) and NUL (paths
+    /// and argv are C strings).
     pub fn string(&mut self) -> Result<StrTok, ConfigError> {
         let open = self.i;
         self.i += 1;

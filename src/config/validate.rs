@@ -12,8 +12,8 @@ use crate::sys::{cut_fmt, cut_str};
 use super::scan::{self, KeyAt, Layout, Place, Shown, Slot};
 use super::schema::{self, KeySpec};
 use super::{
-    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Name, Rule, Str, SyslogFormat,
-    SyslogTarget, Trigger, defaults,
+    ActionKind, Config, ConfigError, MAX_ARGV, Name, Rule, Str, SyslogFormat, SyslogTarget,
+    Trigger, defaults,
 };
 
 /// Fills `cfg` from `text`, which the scan accepted into `lay`: defaults for what is absent,
@@ -87,7 +87,7 @@ fn list<const N: usize>(
 /// The top level as written. Every field is optional; numbers are i64 so that range errors
 /// are ours (with a position). The scan guarantees every value fits.
 /// `rules` is absent on purpose: each rule is read on its own (`RawRule::read`), so one
-/// `RawRule` (1.6 KB), not sixteen, is on the stack at a time.
+/// `RawRule` (~2.3 KB), not sixteen, is on the stack at a time.
 #[derive(Debug, Default)]
 #[cfg_attr(test, derive(PartialEq, serde::Deserialize))]
 struct RawConfig {
@@ -936,8 +936,8 @@ impl Validator<'_> {
             .strip_prefix(b"\"")
             .and_then(|t| t.strip_suffix(b"\""))
         {
-            let mut buf = [0u8; MAX_STR];
-            let name = scan::unescape(inner, &mut buf).unwrap_or(inner);
+            let decoded = scan::string_at(self.text, slot.val);
+            let name = decoded.as_ref().map_or(inner, |s| s.as_bytes());
             let bare = match name.get(..3) {
                 Some(p) if p.eq_ignore_ascii_case(b"SIG") => name.get(3..).unwrap_or(&[]),
                 _ => name,
@@ -990,6 +990,7 @@ mod tests {
     //! equal structs on every text the scan accepts mean an equal `Config` or the same error.
 
     use super::*;
+    use crate::config::MAX_STR;
 
     /// Pass 2 before issue 16, verbatim but for the error type.
     fn deserialize<'t, T: serde::Deserialize<'t>>(
@@ -1026,12 +1027,10 @@ mod tests {
             let new = RawRule::read(text, &lay, r)
                 .unwrap_or_else(|_| panic!("unread rules[{r}]: {:?}", show()));
             assert_eq!(new, old, "rules[{r}] of {:?}", show());
-            // The signal name the validator unescapes, against serde-json-core's reading.
+            // The signal name the validator reads, against serde-json-core's reading.
             if let Some(sig) = lay.rule_key(r, "signal").filter(|s| text[s.val] == b'"') {
                 let old: Str = deserialize(text, sig.val, sig.end).unwrap();
-                let mut buf = [0u8; MAX_STR];
-                let inner = &text[sig.val + 1..sig.end - 1];
-                assert_eq!(scan::unescape(inner, &mut buf), Some(old.as_bytes()));
+                assert_eq!(scan::string_at(text, sig.val), Some(old), "{:?}", show());
             }
         }
         true

@@ -252,10 +252,10 @@ mod tests {
         assert_eq!(Spark(&[Some(5), Some(5)]).to_string(), "▁▁");
         assert_eq!(Spark(&[]).to_string(), "");
         assert_eq!(Spark(&[Some(i64::MIN), Some(i64::MAX)]).to_string(), "▁█");
-        let wide = [Some(0), Some(i64::MAX / 2), Some(i64::MAX)];
+        let wide = [Some(0), Some(i64::MAX / 4 * 3), Some(i64::MAX)];
         assert_eq!(
             Spark(&wide).to_string(),
-            "▁▅█",
+            "▁▆█",
             "spans above 2^60 are scaled, not overflowed"
         );
     }

@@ -2,7 +2,10 @@
 //!
 //! The process starts at the C `main` below, not at std's `fn main`: see `main`.
 
-#![no_main]
+// The test harness brings its own `main` (the binary has no unit tests of its own; tests/
+// run the real binary), so the C entry point is left out of test builds.
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
 
 use ghostwatch::sys::Out;
 use ghostwatch::{agent, config, observe::proc::ProcRoot, report};
@@ -97,6 +100,7 @@ fn proc_root(dir: Option<&String>) -> Result<ProcRoot, String> {
 /// later becomes someone's stdout), and SIGPIPE is ignored (a write to a closed pipe is an
 /// EPIPE error, not death; children get it back at exec, see act::children). An argument that
 /// is not UTF-8 is a usage error, where std's `args()` would panic.
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     ghostwatch::sys::sanitize_std_fds();

@@ -1,8 +1,18 @@
 //! The `ghostwatch` command line: report, run, check.
+//!
+//! The process starts at the C `main` below, not at std's `fn main`: see `main`.
+
+// The test harness brings its own `main` (the binary has no unit tests of its own; tests/
+// run the real binary), so the C entry point is left out of test builds.
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
 
 use ghostwatch::sys::Out;
 use ghostwatch::{agent, config, observe::proc::ProcRoot, report};
-use std::process::ExitCode;
+
+/// An exit status: 0 success, 1 runtime failure, 2 usage or config error.
+type ExitCode = u8;
+const SUCCESS: ExitCode = 0;
 
 const USAGE: &str = "\
 ghostwatch — find and fix Ghost memory (kernel pages no process owns) before the OOM killer fires
@@ -55,7 +65,7 @@ fn usage_error(msg: &str) -> ExitCode {
     Out::STDERR.print(format_args!(
         "ghostwatch: {msg}\nTry 'ghostwatch --help'.\n"
     ));
-    ExitCode::from(2)
+    2
 }
 
 /// Takes the value of option `name` from the argument list.
@@ -72,9 +82,8 @@ fn proc_root(dir: Option<&String>) -> Result<ProcRoot, String> {
         Some(d) => {
             let too_long = || format!("--proc-root {d}: path too long");
             let path = ghostwatch::sys::CPath::from_bytes(d.as_bytes()).map_err(|_| too_long())?;
-            let is_dir = ghostwatch::sys::is_dir(&path).map_err(|e| {
-                format!("--proc-root {d}: {}", std::io::Error::from_raw_os_error(e))
-            })?;
+            let is_dir = ghostwatch::sys::is_dir(&path)
+                .map_err(|e| format!("--proc-root {d}: {}", ghostwatch::sys::strerror(e)))?;
             if !is_dir {
                 return Err(format!("--proc-root {d}: not a directory"));
             }
@@ -83,21 +92,46 @@ fn proc_root(dir: Option<&String>) -> Result<ProcRoot, String> {
     }
 }
 
-fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+/// The process entry, called by the C runtime's start code (musl's crt1) with the
+/// arguments. ghostwatch does without std's runtime start (`lang_start`): its stack-overflow
+/// handler setup, thread and argument bookkeeping and exit-time flush of std's stdout (which
+/// ghostwatch never uses) cost ~2.9 KiB of a router's flash. What of it ghostwatch relies on is
+/// done here: descriptors 0-2 are opened on /dev/null when closed (so no file the agent opens
+/// later becomes someone's stdout), and SIGPIPE is ignored (a write to a closed pipe is an
+/// EPIPE error, not death; children get it back at exec, see act::children). An argument that
+/// is not UTF-8 is a usage error, where std's `args()` would panic.
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    ghostwatch::sys::sanitize_std_fds();
+    // SAFETY: ignoring SIGPIPE is always valid.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let mut args = Vec::new();
+    for i in 1..usize::try_from(argc).unwrap_or(0) {
+        // SAFETY: the C runtime passes argc valid NUL-terminated strings in argv.
+        let arg = unsafe { core::ffi::CStr::from_ptr(*argv.add(i)) };
+        match arg.to_str() {
+            Ok(a) => args.push(String::from(a)),
+            Err(_) => return usage_error(&format!("argument {i} is not valid UTF-8")).into(),
+        }
+    }
+    cli(args).into()
+}
+
+fn cli(argv: Vec<String>) -> ExitCode {
     let Some(cmd) = argv.first() else {
         let _ = Out::STDERR.write_bytes(USAGE.as_bytes());
-        return ExitCode::from(2);
+        return 2;
     };
     let mut rest = argv[1..].iter();
     match cmd.as_str() {
         "-h" | "--help" | "help" => {
             let _ = Out::STDOUT.write_bytes(USAGE.as_bytes());
-            ExitCode::SUCCESS
+            SUCCESS
         }
         "-V" | "--version" => {
             Out::STDOUT.print(format_args!("ghostwatch {}\n", env!("CARGO_PKG_VERSION")));
-            ExitCode::SUCCESS
+            SUCCESS
         }
         "report" => {
             let (mut root, mut json, mut top) = (None, false, 10usize);
@@ -139,7 +173,7 @@ fn main() -> ExitCode {
                     },
                     "-h" | "--help" => {
                         let _ = Out::STDOUT.write_bytes(USAGE.as_bytes());
-                        return ExitCode::SUCCESS;
+                        return SUCCESS;
                     }
                     other => return usage_error(&format!("report: unknown option '{other}'")),
                 }
@@ -148,9 +182,10 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return usage_error(&e),
             };
-            // The report (a few KiB) is built in memory and written with one write_all: a
-            // BufWriter over stdout costs ~1.3 KiB of a router's flash.
-            let mut out = Vec::new();
+            // The report (a few KiB) is built in memory and written with one write: a
+            // BufWriter over stdout costs ~1.3 KiB of a router's flash, and writing through
+            // fmt::Write rather than io::Write keeps io::Error's formatting out (~2.5 KiB).
+            let mut out = String::new();
             // SAFETY: isatty only inspects the descriptor.
             let tty = |fd| unsafe { libc::isatty(fd) } == 1;
             let opts = report::Options {
@@ -161,17 +196,14 @@ fn main() -> ExitCode {
                 tty: tty(1),
             };
             let done = report::run(&root, opts, &mut out);
-            let written = Out::STDOUT.write_bytes(&out).map_err(|e| {
-                format!(
-                    "writing the report: {}",
-                    std::io::Error::from_raw_os_error(e)
-                )
-            });
+            let written = Out::STDOUT
+                .write_bytes(out.as_bytes())
+                .map_err(|e| format!("writing the report: {}", ghostwatch::sys::strerror(e)));
             match done.and(written) {
-                Ok(()) => ExitCode::SUCCESS,
+                Ok(()) => SUCCESS,
                 Err(e) => {
                     Out::STDERR.print(format_args!("ghostwatch report: {e}\n"));
-                    ExitCode::from(1)
+                    1
                 }
             }
         }
@@ -214,7 +246,7 @@ fn main() -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return usage_error(&e),
             };
-            ExitCode::from(agent::run(opts))
+            agent::run(opts)
         }
         other => usage_error(&format!("unknown command '{other}'")),
     }
@@ -262,11 +294,11 @@ fn check(file: &str) -> ExitCode {
                 cfg.rules.len(),
                 if cfg.rules.len() == 1 { "" } else { "s" }
             ));
-            ExitCode::SUCCESS
+            SUCCESS
         }
         Err(e) => {
             Out::STDERR.print(format_args!("{e}\n"));
-            ExitCode::from(2)
+            2
         }
     }
 }

@@ -175,7 +175,9 @@ build_small() {
   export "$v=${!v} ${extra[*]} ${GW_SMALL_RUSTFLAGS:-}"
   cargo +nightly build --quiet --release --locked --target "$t" --target-dir "${small_dir:-target/small}/$t" \
     -Z build-std=std,panic_abort -Z build-std-features=optimize_for_size
-  strip_extra "$t" "${small_dir:-target/small}/$t/$t/release/ghostwatch"
+  # (--symbols keeps them: it strips a copy itself.)
+  [ "${CARGO_PROFILE_RELEASE_STRIP:-}" = false ] ||
+    strip_extra "$t" "${small_dir:-target/small}/$t/$t/release/ghostwatch"
 }
 
 # --symbols: the small variant with its symbols, and where its bytes are. A symbol's crate is
@@ -184,6 +186,8 @@ build_small() {
 # is counted once (identical-code folding gives one body several names).
 symbols_of() {
   local t=$1 bin
+  # Relinked every time (cheap): cargo would not notice a binary an earlier strip changed.
+  rm -f target/small-syms/$t/$t/release/deps/ghostwatch-*
   small_dir=target/small-syms CARGO_PROFILE_RELEASE_STRIP=false build_small "$t"
   bin=target/small-syms/$t/$t/release/ghostwatch
   llvm-strip -o "$bin.stripped" "$bin"

@@ -137,3 +137,59 @@ fn separators_bidi_and_newlines_in_a_name_are_escaped_everywhere() {
         "{line}"
     );
 }
+
+/// An argument that is not UTF-8 is a usage error (exit 2, said on stderr), not a crash.
+#[test]
+fn a_non_utf8_argument_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(BIN)
+        .args(["report", "--proc-root"])
+        .arg(std::ffi::OsStr::from_bytes(b"/tmp/\xff"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("argument 3 is not valid UTF-8"), "{err}");
+}
+
+/// Started with stdin, stdout and stderr closed (as a careless init may), the agent opens
+/// /dev/null on them first, so no file or socket it opens later (a status file, the
+/// watchdog) becomes its stderr and receives a copy of every audit line.
+#[test]
+fn closed_std_descriptors_are_opened_on_dev_null() {
+    use std::os::unix::process::CommandExt;
+    let d = TempDir::new("closed-fds");
+    let cfg = d.path().join("c.json");
+    support::write_trusted(&cfg, r#"{"syslog": "stderr", "interval_ms": 100}"#);
+    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", "--dry-run", "--proc-root", seed, "-c"])
+        .arg(&cfg);
+    // SAFETY: close is async-signal-safe; the child closes its own 0, 1 and 2 before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            for fd in 0..3 {
+                libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let pid = child.id();
+    // Past exec and start-up (its config read and first polls).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let links: Vec<_> = (0..3)
+        .map(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok())
+        .collect();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let st = child.wait().unwrap();
+    for (fd, l) in links.iter().enumerate() {
+        assert_eq!(
+            l.as_deref(),
+            Some(Path::new("/dev/null")),
+            "fd {fd} of the agent: {links:?}"
+        );
+    }
+    assert_eq!(st.code(), Some(0));
+}

@@ -1,11 +1,13 @@
 //! A position-tracking JSON scanner that knows the config schema.
 //!
-//! serde-json-core reports errors without a position, so this pass runs first: it checks the
-//! JSON syntax and the schema (known keys, JSON types, string lengths, item counts, duplicate
-//! keys) and records where every key and value sits, so later semantic errors can point at
-//! them too. It never allocates and never recurses deeper than the schema (object > rules >
-//! rule > argv), so hostile input cannot exhaust the stack. Whatever it accepts, serde-json-core
-//! accepts too (it is stricter: control characters, surrogate escapes, escaped keys).
+//! This pass runs first: it checks the JSON syntax and the schema (known keys, JSON types,
+//! string lengths, item counts, duplicate keys) and records where every key and value sits, so
+//! pass 2 reads the values from there and later semantic errors can point at them too. It never
+//! allocates and never recurses deeper than the schema (object > rules > rule > argv), so
+//! hostile input cannot exhaust the stack. It accepts a subset of what serde-json-core (pass 2
+//! until issue 16) accepted: no raw control characters, no surrogate escapes (serde-json-core
+//! refuses those too), no escaped keys, no NUL; pass 2 reads everything it accepts to the same
+//! values serde-json-core did (the differential test in config/validate.rs).
 
 // Errors carry their message inline (no heap, by design), so they are large; boxing them
 // would allocate, which this module must not do.
@@ -58,6 +60,8 @@ pub struct RuleSlots {
     pub keys: [Option<Slot>; N_RULE],
     /// Each argv item's opening quote.
     pub argv: [usize; MAX_ARGV],
+    /// How many of `argv` are items.
+    pub n_argv: usize,
 }
 
 /// What the scan learned: where everything is. Positions are byte offsets; `pos_of` turns
@@ -73,6 +77,8 @@ pub struct Layout {
     pub n_rules: usize,
     /// Each `protect` item's opening quote.
     pub protect: [usize; super::MAX_PROTECT],
+    /// How many of `protect` are items.
+    pub n_protect: usize,
 }
 
 impl Layout {
@@ -257,6 +263,7 @@ impl Layout {
             rules: [RuleSlots::default(); MAX_RULES],
             n_rules: 0,
             protect: [0; super::MAX_PROTECT],
+            n_protect: 0,
         }
     }
 }
@@ -422,8 +429,9 @@ impl<'a> Scanner<'a> {
     }
 
     /// Scans the string at the cursor (which is on its opening quote). Rejects what JSON
-    /// rejects (raw control characters, bad escapes, invalid UTF-8) plus what
-    /// serde-json-core cannot unescape (surrogate escapes) and NUL (paths and argv are C strings).
+    /// rejects (raw control characters, bad escapes, invalid UTF-8) plus surrogate escapes
+    /// (`unescape` reads one `\uXXXX` as one character, as serde-json-core did) and NUL (paths
+    /// and argv are C strings).
     pub fn string(&mut self) -> Result<StrTok, ConfigError> {
         let open = self.i;
         self.i += 1;
@@ -950,6 +958,14 @@ impl<'a> Scanner<'a> {
             }
             self.bounded_string(&format_args!("{list}[{n}]"), cap)?;
             n += 1;
+            match list {
+                List::Argv(r) => {
+                    if let Some(rule) = lay.rules.get_mut(r) {
+                        rule.n_argv = n;
+                    }
+                }
+                List::Protect => lay.n_protect = n,
+            }
             self.skip_ws();
             comma = None;
             if self.peek() == Some(b',') {
@@ -1040,36 +1056,58 @@ impl fmt::Display for Got<'_> {
 }
 
 /// Unescapes a JSON string body (as validated by `Scanner::string`) into `out`; returns the
-/// bytes written, or None if it does not fit.
+/// bytes written, or None if it does not fit. Stops at the end of `raw` or at an unescaped '"'
+/// (the closing quote, when `raw` runs on past the body), so it also reads a string straight
+/// from the text at its opening quote + 1 (`string_at`).
+///
+/// The escapes are JSON's: `\" \\ \/ \b \f \n \r \t` and `\uXXXX` as that one character in
+/// UTF-8 (a surrogate half is no character: None, but the scan refuses those before).
 pub fn unescape<'o>(raw: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
     let mut n = 0;
     let mut i = 0;
     while let Some(&c) = raw.get(i) {
+        i += 1;
         let mut tmp = [0u8; 4];
-        let (bytes, step): (&[u8], usize) = if c == b'\\' {
-            let e = *raw.get(i + 1)?;
-            let ch = match e {
-                b'b' => '\x08',
-                b'f' => '\x0c',
-                b'n' => '\n',
-                b'r' => '\r',
-                b't' => '\t',
-                b'u' => {
-                    let hex = core::str::from_utf8(raw.get(i + 2..i + 6)?).ok()?;
-                    char::from_u32(u32::from_str_radix(hex, 16).ok()?)?
-                }
-                other => other as char,
-            };
-            let step = if e == b'u' { 6 } else { 2 };
-            (ch.encode_utf8(&mut tmp).as_bytes(), step)
-        } else {
-            (raw.get(i..i + 1)?, 1)
+        let bytes: &[u8] = match c {
+            b'"' => break,
+            b'\\' => {
+                let e = *raw.get(i)?;
+                i += 1;
+                let ch = match e {
+                    b'b' => '\x08',
+                    b'f' => '\x0c',
+                    b'n' => '\n',
+                    b'r' => '\r',
+                    b't' => '\t',
+                    b'u' => {
+                        let hex = raw.get(i..i + 4)?;
+                        i += 4;
+                        let cp = hex
+                            .iter()
+                            .try_fold(0u32, |cp, &h| Some(cp << 4 | char::from(h).to_digit(16)?))?;
+                        char::from_u32(cp)?
+                    }
+                    // '"', '\\' and '/' stand for themselves (the scan allows no others).
+                    other => char::from(other),
+                };
+                ch.encode_utf8(&mut tmp).as_bytes()
+            }
+            _ => core::slice::from_ref(raw.get(i - 1)?),
         };
         out.get_mut(n..n + bytes.len())?.copy_from_slice(bytes);
         n += bytes.len();
-        i += step;
     }
     out.get(..n)
+}
+
+/// The string whose opening quote is at `at` in `text` (a string the scan accepted), unescaped.
+/// None if it is longer than `MAX_STR` bytes once unescaped (the scan caps every string the
+/// config holds at that) or is not a string the scan accepted.
+pub fn string_at(text: &[u8], at: usize) -> Option<super::Str> {
+    let mut buf = [0u8; super::MAX_STR];
+    let body = text.get(at..)?.strip_prefix(b"\"")?;
+    let bytes = unescape(body, &mut buf)?;
+    super::Str::try_from(core::str::from_utf8(bytes).ok()?).ok()
 }
 
 #[cfg(test)]

@@ -1,20 +1,19 @@
-//! Passes 2 and 3 of parsing a config (see config.rs): serde-json-core fills the `Raw*` structs
-//! from the spans the scan accepted, then `Validator` applies defaults and checks meaning
+//! Passes 2 and 3 of parsing a config (see config.rs): the `Raw*` structs are filled from the
+//! text at the positions the scan recorded, then `Validator` applies defaults and checks meaning
 //! (ranges, enums, cross-field rules), pointing at the offending key or value through the
-//! positions the scan recorded.
+//! same positions.
 
 use core::fmt;
 
 use heapless::Vec;
-use serde::Deserialize;
 
 use crate::sys::{cut_fmt, cut_str};
 
 use super::scan::{self, KeyAt, Layout, Place, Shown, Slot};
 use super::schema::{self, KeySpec};
 use super::{
-    ActionKind, Config, ConfigError, MAX_ARGV, MAX_STR, Name, Rule, Str, SyslogFormat,
-    SyslogTarget, Trigger, defaults,
+    ActionKind, Config, ConfigError, MAX_ARGV, Name, Rule, Str, SyslogFormat, SyslogTarget,
+    Trigger, defaults,
 };
 
 /// Fills `cfg` from `text`, which the scan accepted into `lay`: defaults for what is absent,
@@ -23,42 +22,74 @@ pub(super) fn validate(text: &[u8], lay: &Layout, cfg: &mut Config) -> Result<()
     let raw = if lay.empty {
         RawConfig::default()
     } else {
-        deserialize(text, lay.body, text.len())?
+        RawConfig::read(text, lay).map_err(|Unread| unread(text, lay.body))?
     };
     Validator { text, lay }.config(&raw, cfg)
 }
 
-/// Runs serde-json-core on `text[start..end]`, a span the scan already accepted.
-/// Fails only if serde-json-core refuses what the scanner accepted (a bug, reported as such).
-fn deserialize<'t, T: Deserialize<'t>>(
-    text: &'t [u8],
-    start: usize,
-    end: usize,
-) -> Result<T, ConfigError> {
-    let span = text.get(start..end).unwrap_or(&[]);
-    // serde-json-core unescapes into this buffer; the scan proved every string fits.
-    let mut unescaped = [0u8; MAX_STR];
-    serde_json_core::from_slice_escaped::<T>(span, &mut unescaped)
-        .map(|(v, _)| v)
-        .map_err(|e| {
-            scan::error_at(
-                text,
-                start,
-                format_args!(
-                    "serde-json-core rejected a config the checker accepted ({e}); please report this"
-                ),
-            )
-        })
+// ---- pass 2: the values, read where the scan found them ---------------------------------
+
+/// A value pass 2 could not read where the scan recorded one: scanner and reader disagree,
+/// which is a bug (the differential test below holds them to serde-json-core's results).
+#[derive(Debug)]
+struct Unread;
+
+/// The error for `Unread`, at the start of the object whose value it was.
+fn unread(text: &[u8], at: usize) -> ConfigError {
+    scan::error_at(
+        text,
+        at,
+        format_args!(
+            "the config reader could not read a value the checker accepted; please report this"
+        ),
+    )
 }
 
-// ---- pass 2: what serde-json-core fills in ------------------------------------------------
+/// The whole number in `slot`. Int and Signal slots hold what `Scanner::number` accepted
+/// there: `-`? digits without a leading zero, no fraction, no exponent, within i64 (`-0` is 0).
+fn int(text: &[u8], slot: Option<Slot>) -> Result<Option<i64>, Unread> {
+    let Some(s) = slot else { return Ok(None) };
+    let token = text.get(s.val..s.end).ok_or(Unread)?;
+    let n = core::str::from_utf8(token)
+        .ok()
+        .and_then(|t| t.parse().ok());
+    n.map(Some).ok_or(Unread)
+}
+
+/// The boolean in `slot` (the scan accepted `true` or `false` there).
+fn flag(text: &[u8], slot: Option<Slot>) -> Option<bool> {
+    slot.map(|s| text.get(s.val) == Some(&b't'))
+}
+
+/// The string in `slot`, unescaped.
+fn string(text: &[u8], slot: Option<Slot>) -> Result<Option<Str>, Unread> {
+    slot.map(|s| scan::string_at(text, s.val).ok_or(Unread))
+        .transpose()
+}
+
+/// The string array in `slot`, from its items' positions.
+fn list<const N: usize>(
+    text: &[u8],
+    slot: Option<Slot>,
+    items: &[usize],
+) -> Result<Option<Vec<Str, N>>, Unread> {
+    if slot.is_none() {
+        return Ok(None);
+    }
+    let mut v = Vec::new();
+    for &at in items {
+        let s = scan::string_at(text, at).ok_or(Unread)?;
+        v.push(s).map_err(|_| Unread)?;
+    }
+    Ok(Some(v))
+}
 
 /// The top level as written. Every field is optional; numbers are i64 so that range errors
-/// are ours (with a position), not serde's. The scan guarantees every value fits.
-/// `rules` is absent on purpose: serde skips it, and each rule is deserialized on its own
-/// from the span the scan recorded, so one `RawRule` (1.6 KB), not sixteen, is on the stack
-/// at a time — serde moving a 26 KB array through its frames cost ~400 KB of stack.
-#[derive(Debug, Default, Deserialize)]
+/// are ours (with a position). The scan guarantees every value fits.
+/// `rules` is absent on purpose: each rule is read on its own (`RawRule::read`), so one
+/// `RawRule` (~2.3 KB), not sixteen, is on the stack at a time.
+#[derive(Debug, Default)]
+#[cfg_attr(test, derive(PartialEq, serde::Deserialize))]
 struct RawConfig {
     interval_ms: Option<i64>,
     syslog: Option<Str>,
@@ -88,10 +119,49 @@ struct RawConfig {
     watchdog_timeout_s: Option<i64>,
 }
 
-/// One rule as written. `signal` is absent on purpose: it may be a string or a number, and
-/// serde-json-core cannot deserialize "either" (no deserialize_any), so serde skips it and
-/// the validator reads it from the position the scan recorded.
-#[derive(Debug, Default, Deserialize)]
+impl RawConfig {
+    /// The top-level values of `text`, which the scan accepted into `lay`.
+    fn read(text: &[u8], lay: &Layout) -> Result<RawConfig, Unread> {
+        let top = |name: &str| lay.top(name);
+        let i = |name: &str| int(text, top(name));
+        let s = |name: &str| string(text, top(name));
+        let b = |name: &str| flag(text, top(name));
+        let protect = lay.protect.get(..lay.n_protect).ok_or(Unread)?;
+        Ok(RawConfig {
+            interval_ms: i("interval_ms")?,
+            syslog: s("syslog")?,
+            facility: s("facility")?,
+            syslog_format: s("syslog_format")?,
+            syslog_queue_lines: i("syslog_queue_lines")?,
+            status_file: s("status_file")?,
+            metrics_file: s("metrics_file")?,
+            dry_run: b("dry_run"),
+            ghost_warn_kb: i("ghost_warn_kb")?,
+            ghost_act_kb: i("ghost_act_kb")?,
+            ghost_growth: b("ghost_growth"),
+            backlog_warn_bytes: i("backlog_warn_bytes")?,
+            backlog_act_bytes: i("backlog_act_bytes")?,
+            min_available_kb: i("min_available_kb")?,
+            available_warn_kb: i("available_warn_kb")?,
+            eta_window_s: i("eta_window_s")?,
+            cooldown_s: i("cooldown_s")?,
+            max_actions_per_hour: i("max_actions_per_hour")?,
+            oom_score_adj: i("oom_score_adj")?,
+            mlock: b("mlock"),
+            breadcrumb_file: s("breadcrumb_file")?,
+            drain_max_packets: i("drain_max_packets")?,
+            verify_s: i("verify_s")?,
+            protect: list(text, top("protect"), protect)?,
+            watchdog_device: s("watchdog_device")?,
+            watchdog_timeout_s: i("watchdog_timeout_s")?,
+        })
+    }
+}
+
+/// One rule as written. `signal` is absent on purpose: it may be a string or a number, so the
+/// validator reads it from the position the scan recorded (`Validator::signal`).
+#[derive(Debug, Default)]
+#[cfg_attr(test, derive(PartialEq, serde::Deserialize))]
 struct RawRule {
     name: Option<Str>,
     trigger: Option<Str>,
@@ -107,6 +177,33 @@ struct RawRule {
     timeout_s: Option<i64>,
     escalate_after_s: Option<i64>,
     eta_s: Option<i64>,
+}
+
+impl RawRule {
+    /// Rule `r` of `text`, which the scan accepted into `lay`.
+    fn read(text: &[u8], lay: &Layout, r: usize) -> Result<RawRule, Unread> {
+        let key = |name: &str| lay.rule_key(r, name);
+        let i = |name: &str| int(text, key(name));
+        let s = |name: &str| string(text, key(name));
+        let slots = lay.rules.get(r).ok_or(Unread)?;
+        let argv = slots.argv.get(..slots.n_argv).ok_or(Unread)?;
+        Ok(RawRule {
+            name: s("name")?,
+            trigger: s("trigger")?,
+            comm: s("comm")?,
+            exe: s("exe")?,
+            uid: i("uid")?,
+            user: s("user")?,
+            action: s("action")?,
+            argv: list(text, key("argv"), argv)?,
+            sysctl: s("sysctl")?,
+            value: s("value")?,
+            rcvbuf: i("rcvbuf")?,
+            timeout_s: i("timeout_s")?,
+            escalate_after_s: i("escalate_after_s")?,
+            eta_s: i("eta_s")?,
+        })
+    }
 }
 
 // ---- pass 3: defaults and meaning ---------------------------------------------------------
@@ -306,7 +403,8 @@ impl Validator<'_> {
 
         for (r, slots) in self.lay.rules.iter().enumerate().take(self.lay.n_rules) {
             {
-                let raw: RawRule = deserialize(self.text, slots.start, slots.end)?;
+                let raw = RawRule::read(self.text, self.lay, r)
+                    .map_err(|Unread| unread(self.text, slots.start))?;
                 let rule = self.rule(r, &raw, cfg)?;
                 if let Some(first) = cfg.rules.iter().position(|x| x.name == rule.name) {
                     let at = self
@@ -838,8 +936,8 @@ impl Validator<'_> {
             .strip_prefix(b"\"")
             .and_then(|t| t.strip_suffix(b"\""))
         {
-            let mut buf = [0u8; MAX_STR];
-            let name = scan::unescape(inner, &mut buf).unwrap_or(inner);
+            let decoded = scan::string_at(self.text, slot.val);
+            let name = decoded.as_ref().map_or(inner, |s| s.as_bytes());
             let bare = match name.get(..3) {
                 Some(p) if p.eq_ignore_ascii_case(b"SIG") => name.get(3..).unwrap_or(&[]),
                 _ => name,
@@ -881,5 +979,266 @@ impl fmt::Display for Signals {
             f.write_str(n)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Pass 2 against the one it replaced: serde-json-core deserializing the spans the scan
+    //! accepted (issue 16 moved serde-json-core to a dev-dependency for exactly this). The
+    //! `Raw*` structs are all pass 3 gets from pass 2 (`signal` it reads from the text), so
+    //! equal structs on every text the scan accepts mean an equal `Config` or the same error.
+
+    use super::*;
+    use crate::config::MAX_STR;
+
+    /// Pass 2 before issue 16, verbatim but for the error type.
+    fn deserialize<'t, T: serde::Deserialize<'t>>(
+        text: &'t [u8],
+        start: usize,
+        end: usize,
+    ) -> Result<T, std::string::String> {
+        let span = text.get(start..end).unwrap_or(&[]);
+        let mut unescaped = [0u8; MAX_STR];
+        serde_json_core::from_slice_escaped::<T>(span, &mut unescaped)
+            .map(|(v, _)| v)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Both readers on `text`: false if the scan refuses it, a panic if they differ.
+    fn same_as_serde(text: &[u8]) -> bool {
+        let mut lay = Layout::new();
+        if scan::scan_into(text, &mut lay).is_err() {
+            return false;
+        }
+        let show = || std::string::String::from_utf8_lossy(text).into_owned();
+        if lay.empty {
+            return true;
+        }
+        let old: RawConfig = deserialize(text, lay.body, text.len())
+            .unwrap_or_else(|e| panic!("serde-json-core refused {:?}: {e}", show()));
+        let new = RawConfig::read(text, &lay).unwrap_or_else(|_| panic!("unread: {:?}", show()));
+        assert_eq!(new, old, "top level of {:?}", show());
+        for r in 0..lay.n_rules {
+            let slots = &lay.rules[r];
+            let old: RawRule = deserialize(text, slots.start, slots.end).unwrap_or_else(|e| {
+                panic!("serde-json-core refused rules[{r}] of {:?}: {e}", show())
+            });
+            let new = RawRule::read(text, &lay, r)
+                .unwrap_or_else(|_| panic!("unread rules[{r}]: {:?}", show()));
+            assert_eq!(new, old, "rules[{r}] of {:?}", show());
+            // The signal name the validator reads, against serde-json-core's reading.
+            if let Some(sig) = lay.rule_key(r, "signal").filter(|s| text[s.val] == b'"') {
+                let old: Str = deserialize(text, sig.val, sig.end).unwrap();
+                assert_eq!(scan::string_at(text, sig.val), Some(old), "{:?}", show());
+            }
+        }
+        true
+    }
+
+    /// The string literal `quoted` (with its quotes) read by `scan::string_at` and by
+    /// serde-json-core; both must agree, and the scan must accept it.
+    fn decode(quoted: &str) -> Str {
+        let t = quoted.as_bytes();
+        let tok = scan::Scanner::new(t).string();
+        assert!(tok.is_ok(), "scan refused {quoted}");
+        let old: Str = deserialize(t, 0, t.len()).unwrap();
+        let new = scan::string_at(t, 0).unwrap();
+        assert_eq!(new, old, "{quoted}");
+        assert_eq!(new.len(), tok.unwrap().len, "{quoted}");
+        new
+    }
+
+    #[test]
+    fn every_escape_decodes_as_serde_json_core_did() {
+        for (quoted, want) in [
+            (r#""""#, ""),
+            (r#""plain""#, "plain"),
+            (r#""\"""#, "\""),
+            (r#""\\""#, "\\"),
+            (r#""\/""#, "/"),
+            (r#""\b""#, "\u{8}"),
+            (r#""\f""#, "\u{c}"),
+            (r#""\n""#, "\n"),
+            (r#""\r""#, "\r"),
+            (r#""\t""#, "\t"),
+            (r#""\u0001""#, "\u{1}"),
+            (r#""\u001F""#, "\u{1f}"),
+            (r#""\u0041\u0062""#, "Ab"),
+            (r#""\u007f""#, "\u{7f}"),
+            (r#""\u0080""#, "\u{80}"),
+            (r#""\u00e9\u00E9""#, "éé"),
+            (r#""\u07FF""#, "\u{7ff}"),
+            (r#""\u0800""#, "\u{800}"),
+            (r#""\u4e2d\u6587""#, "中文"),
+            (r#""\uD7FF""#, "\u{d7ff}"),
+            (r#""\uE000""#, "\u{e000}"),
+            (r#""\uFFFD\uffff""#, "\u{fffd}\u{ffff}"),
+            ("\"é中😀\"", "é中😀"),
+            (r#""a\\\"b\\""#, "a\\\"b\\"),
+            (r#""\\u0041""#, "\\u0041"),
+            (r#""/run/g\u00e9\/s\n""#, "/run/gé/s\n"),
+            (r#""x\ty\r\nz\b\f""#, "x\ty\r\nz\u{8}\u{c}"),
+        ] {
+            assert_eq!(decode(quoted), want, "{quoted}");
+        }
+        // Every \uXXXX that is a character, in both cases of hex digit.
+        for cp in (1..=0xFFFFu32).filter(|c| !(0xD800..=0xDFFF).contains(c)) {
+            let want = char::from_u32(cp).unwrap().to_string();
+            assert_eq!(decode(&format!("\"\\u{cp:04x}\"")), want.as_str());
+            assert_eq!(decode(&format!("\"\\u{cp:04X}\"")), want.as_str());
+        }
+    }
+
+    #[test]
+    fn surrogates_are_refused_by_scan_and_serde_json_core_alike() {
+        // JSON's way to write 😀 in ASCII: neither the scan nor serde-json-core (its
+        // `char::from_u32` per escape) reads surrogate pairs, so the scan refuses them with a
+        // message saying so and pass 2 never sees one; the decoder would refuse them too.
+        for quoted in [
+            r#""\ud83d\ude00""#,
+            r#""\uD800""#,
+            r#""\uDFFF""#,
+            r#""a\udbff\udfffb""#,
+        ] {
+            let t = quoted.as_bytes();
+            let e = scan::Scanner::new(t).string().unwrap_err();
+            assert!(e.msg.contains("half of a surrogate pair"), "{e}");
+            assert!(deserialize::<Str>(t, 0, t.len()).is_err(), "{quoted}");
+            assert_eq!(scan::string_at(t, 0), None, "{quoted}");
+        }
+        let e = crate::config::parse(br#"{"status_file": "/\ud83d\ude00"}"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "1:19: \\uD83D is half of a surrogate pair, which is not supported; write the character itself (UTF-8)"
+        );
+    }
+
+    #[test]
+    fn strings_fill_max_str_exactly() {
+        let full = format!("\"{}\"", "\\u00e9".repeat(MAX_STR / 2));
+        assert_eq!(decode(&full).len(), MAX_STR);
+        let over = format!("\"{}x\"", "\\u00e9".repeat(MAX_STR / 2));
+        assert_eq!(scan::string_at(over.as_bytes(), 0), None);
+    }
+
+    #[test]
+    fn numbers_read_as_serde_json_core_did() {
+        for n in [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "3600000",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
+            let text =
+                format!(r#"{{"interval_ms": {n}, "rules": [{{"uid": {n}, "signal": {n}}}]}}"#);
+            assert!(same_as_serde(text.as_bytes()), "{text}");
+        }
+        // What the scan refuses for Int keys never reaches pass 2.
+        for n in [
+            "1e3",
+            "1.0",
+            "-0.0",
+            "0e0",
+            "9223372036854775808",
+            "-9223372036854775809",
+        ] {
+            let text = format!(r#"{{"interval_ms": {n}}}"#);
+            assert!(!same_as_serde(text.as_bytes()), "{text}");
+        }
+    }
+
+    /// xorshift64*, as tests/config_fuzz.rs.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// tests/config_fuzz.rs's alphabet, with the escape letters and hex digits.
+    const ALPHABET: &[u8] = b"{}[]:,\"\\ \n\t-+.0123456789eEtrufalsn/#'u\x00\xff\xc3\xa9xyz_bfAFcd";
+
+    /// tests/config_fuzz.rs's seeds and every shipped or tested good config, plus strings with
+    /// every escape in every kind of string value.
+    const SEEDS: &[&str] = &[
+        include_str!("../../init/ghostwatch.json"),
+        include_str!("../../init/ghostwatch.openwrt.json"),
+        include_str!("../../init/ghostwatch.zebra-box.json"),
+        include_str!("../../tests/data/config/good_all_actions.json"),
+        include_str!("../../tests/data/config/good_bom_crlf.json"),
+        include_str!("../../tests/data/config/good_braces.json"),
+        include_str!("../../tests/data/config/good_empty.json"),
+        include_str!("../../tests/data/config/good_nulls.json"),
+        include_str!("../../tests/vm/guest/ghostwatch-B.json"),
+        include_str!("../../tests/vm/guest/ghostwatch-B-eta.json"),
+        include_str!("../../tests/vm/guest/ghostwatch-C.json"),
+        include_str!("../../tests/vm/guest/ghostwatch-D.json"),
+        crate::config::EMBEDDED_DEFAULT_JSON,
+        r#"{"syslog": "udp:[::1]:514", "rules": [{"trigger": "backlog", "comm": "zebra", "action": "kill", "signal": "SIGKILL", "argv": null}]}"#,
+        r#"{"status_file": "/run/g\u00e9\/s\n", "ghost_warn_kb": 1, "ghost_act_kb": 1}"#,
+        r#"{"syslog": "unix:\/dev\/log\t", "facility": "l\u006fcal0", "protect": ["a\"b", "\\x", "\u4e2d\b\f\r"],
+            "watchdog_device": "/dev/w\u0061tchdog", "watchdog_timeout_s": -0, "oom_score_adj": -1000,
+            "rules": [{"name": "n\u0031", "trigger": "gh\u006fst", "comm": "\u00e9t\u00e9", "exe": "\/bin\/x",
+                       "user": "r\u006fot", "action": "ex\u0065c", "argv": ["\/bin\/sh", "-c", "echo \"{pid}\"\n", ""],
+                       "sysctl": "a.b", "value": "\u0031\t2", "signal": "\u0053IGTERM", "uid": 0, "rcvbuf": 4096,
+                       "timeout_s": 9, "escalate_after_s": 0, "eta_s": 1}, {"signal": -0}, {}]}"#,
+    ];
+
+    fn mutate(rng: &mut Rng, seed: &[u8]) -> std::vec::Vec<u8> {
+        let mut t = seed.to_vec();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(t.len() + 1);
+            match rng.below(7) {
+                0 | 1 if at < t.len() => t[at] = ALPHABET[rng.below(ALPHABET.len())],
+                2 if at < t.len() => {
+                    t.remove(at);
+                }
+                3 => t.insert(at, ALPHABET[rng.below(ALPHABET.len())]),
+                4 => t.truncate(at),
+                5 => {
+                    let len = rng.below(64).min(t.len() - at.min(t.len()));
+                    let chunk = t[at..at + len].to_vec();
+                    let to = rng.below(t.len() + 1);
+                    t.splice(to..to, chunk);
+                }
+                _ if at < t.len() => t[at] = rng.next() as u8,
+                _ => {}
+            }
+        }
+        t
+    }
+
+    #[test]
+    fn pass_2_reads_what_serde_json_core_read() {
+        for seed in SEEDS {
+            assert!(same_as_serde(seed.as_bytes()), "seed refused: {seed}");
+        }
+        let cases = std::env::var("GW_FUZZ_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30_000usize);
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut accepted = 0;
+        for i in 0..cases {
+            let text = mutate(&mut rng, SEEDS[i % SEEDS.len()].as_bytes());
+            accepted += usize::from(same_as_serde(&text));
+        }
+        println!("{cases} mutated configs, {accepted} scanned and read alike by both");
+        assert!(
+            accepted > cases / 10,
+            "too few accepted to compare: {accepted}"
+        );
     }
 }

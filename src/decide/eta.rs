@@ -118,14 +118,20 @@ impl Estimator {
     /// slope; None before there is enough history for a slope.
     pub fn estimate(&self, avail_kb: u64, floor_kb: u64) -> Option<Estimate> {
         let slope = self.slope_mkb_s?;
+        // 64-bit arithmetic (128-bit division costs ~1 KiB of a router's flash): exact up to
+        // 18 PB of headroom, whole seconds above that.
         let eta_s = (slope < 0).then(|| {
-            let headroom = u128::from(avail_kb.saturating_sub(floor_kb));
-            headroom * 1000 / u128::from(slope.unsigned_abs())
+            let headroom = avail_kb.saturating_sub(floor_kb);
+            let s = slope.unsigned_abs();
+            match headroom.checked_mul(1000) {
+                Some(h) => h / s,
+                None => (headroom / s).saturating_mul(1000),
+            }
         });
         Some(Estimate {
             slope_mkb_s: slope,
             eta_s: eta_s
-                .filter(|&e| e <= u128::from(MAX_ETA_S))
+                .filter(|&e| e <= MAX_ETA_S)
                 .and_then(|e| u32::try_from(e).ok()),
         })
     }
@@ -169,11 +175,16 @@ impl Estimator {
         let half = n / 2;
         for (i, a) in pts.iter().enumerate() {
             for b in pts.iter().skip(i + half) {
-                let dt = i128::from(b.t_ms.saturating_sub(a.t_ms).max(1));
-                let dv = i128::from(b.kb) - i128::from(a.kb);
-                let s = dv * 1_000_000 / dt;
+                // Saturating 64-bit arithmetic (no 128-bit division, ~1 KiB of flash): exact
+                // while a difference times 10^6 fits i64, i.e. below 9 PB.
+                let dt = i64::try_from(b.t_ms.saturating_sub(a.t_ms).max(1)).unwrap_or(i64::MAX);
+                let dv = if b.kb >= a.kb {
+                    i64::try_from(b.kb - a.kb).unwrap_or(i64::MAX)
+                } else {
+                    i64::try_from(a.kb - b.kb).map_or(i64::MIN, |d| -d)
+                };
                 if let Some(slot) = slopes.get_mut(m) {
-                    *slot = i64::try_from(s).unwrap_or(if s < 0 { i64::MIN } else { i64::MAX });
+                    *slot = dv.saturating_mul(1_000_000) / dt;
                     m += 1;
                 }
             }

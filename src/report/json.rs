@@ -3,31 +3,17 @@
 //! can hold any byte).
 //!
 //! It writes exactly what it is told; the caller keeps keys unique. Nesting deeper than
-//! `MAX_DEPTH` is a programming error reported as an io::Error, not a panic.
+//! `MAX_DEPTH` is a programming error reported as a `fmt::Error`, not a panic.
 
 use super::Findings;
 use super::verdict::{Verdict, verdict_kind};
 use crate::observe::proc::meminfo::Field;
 use crate::observe::proc::net::Proto;
 use crate::output::escape::{JsonStr, JsonText};
-use std::io::{self, Write};
+use core::fmt::{self, Write};
 
 /// Deepest object/array nesting the writer tracks.
 pub const MAX_DEPTH: usize = 16;
-
-/// The error of a JSON object or array nested deeper than `MAX_DEPTH` (a bug). A type of its
-/// own rather than `io::Error::other("...")`, whose boxed string error links core's
-/// escaping `Debug` for `str` and its Unicode tables (~3 KiB of a router's flash).
-#[derive(Debug)]
-struct NestedTooDeep;
-
-impl std::fmt::Display for NestedTooDeep {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("JSON nested too deep")
-    }
-}
-
-impl std::error::Error for NestedTooDeep {}
 
 pub struct JsonWriter<'w> {
     out: &'w mut dyn Write,
@@ -47,89 +33,88 @@ impl<'w> JsonWriter<'w> {
     }
 
     /// Writes the separator a new value needs in the current container.
-    fn sep(&mut self) -> io::Result<()> {
+    fn sep(&mut self) -> fmt::Result {
         if self.after_key {
             self.after_key = false;
             return Ok(());
         }
         if let Some(last) = self.has_item.last_mut() {
             if *last {
-                self.out.write_all(b",")?;
+                self.out.write_str(",")?;
             }
             *last = true;
         }
         Ok(())
     }
 
-    fn open(&mut self, c: &[u8]) -> io::Result<()> {
+    /// Opens `{` or `[`; deeper than MAX_DEPTH is a bug, reported as a failed write.
+    fn open(&mut self, c: &str) -> fmt::Result {
         self.sep()?;
-        self.has_item
-            .push(false)
-            .map_err(|_| io::Error::other(NestedTooDeep))?;
-        self.out.write_all(c)
+        self.has_item.push(false).map_err(|_| fmt::Error)?;
+        self.out.write_str(c)
     }
 
-    fn close(&mut self, c: &[u8]) -> io::Result<()> {
+    fn close(&mut self, c: &str) -> fmt::Result {
         self.has_item.pop();
-        self.out.write_all(c)
+        self.out.write_str(c)
     }
 
-    pub fn begin_object(&mut self) -> io::Result<()> {
-        self.open(b"{")
+    pub fn begin_object(&mut self) -> fmt::Result {
+        self.open("{")
     }
-    pub fn end_object(&mut self) -> io::Result<()> {
-        self.close(b"}")
+    pub fn end_object(&mut self) -> fmt::Result {
+        self.close("}")
     }
-    pub fn begin_array(&mut self) -> io::Result<()> {
-        self.open(b"[")
+    pub fn begin_array(&mut self) -> fmt::Result {
+        self.open("[")
     }
-    pub fn end_array(&mut self) -> io::Result<()> {
-        self.close(b"]")
+    pub fn end_array(&mut self) -> fmt::Result {
+        self.close("]")
     }
 
     /// Writes `"key":`; the next call writes its value.
-    pub fn key(&mut self, k: &str) -> io::Result<()> {
+    pub fn key(&mut self, k: &str) -> fmt::Result {
         self.sep()?;
         write!(self.out, "{}", JsonStr(k.as_bytes()))?;
-        self.out.write_all(b":")?;
+        self.out.write_str(":")?;
         self.after_key = true;
         Ok(())
     }
 
     /// A string value from raw bytes (escaped; invalid UTF-8 becomes U+FFFD).
-    pub fn str(&mut self, s: &[u8]) -> io::Result<()> {
+    pub fn str(&mut self, s: &[u8]) -> fmt::Result {
         self.sep()?;
         write!(self.out, "{}", JsonStr(s))
     }
 
     /// A string value from anything Display-able (escaped), without allocating.
-    pub fn display(&mut self, v: &dyn core::fmt::Display) -> io::Result<()> {
+    pub fn display(&mut self, v: &dyn core::fmt::Display) -> fmt::Result {
         self.sep()?;
         write!(self.out, "{}", JsonText(v))
     }
 
-    pub fn u64(&mut self, v: u64) -> io::Result<()> {
+    pub fn u64(&mut self, v: u64) -> fmt::Result {
         self.sep()?;
         write!(self.out, "{v}")
     }
 
-    pub fn i64(&mut self, v: i64) -> io::Result<()> {
+    pub fn i64(&mut self, v: i64) -> fmt::Result {
         self.sep()?;
         write!(self.out, "{v}")
     }
 
-    pub fn bool(&mut self, v: bool) -> io::Result<()> {
+    pub fn bool(&mut self, v: bool) -> fmt::Result {
         self.sep()?;
-        self.out.write_all(if v { b"true" } else { b"false" })
+        self.out.write_str(if v { "true" } else { "false" })
     }
 
-    pub fn null(&mut self) -> io::Result<()> {
+    pub fn null(&mut self) -> fmt::Result {
         self.sep()?;
-        self.out.write_all(b"null")
+        self.out.write_str("null")
     }
 
     /// A fixed-point number with one decimal from tenths (e.g. 684 -> 68.4): exact, no floats.
-    pub fn tenths(&mut self, tenths: i64) -> io::Result<()> {
+    pub fn tenths(&mut self, tenths: i64) -> fmt::Result {
         self.sep()?;
         let sign = if tenths < 0 { "-" } else { "" };
         let a = tenths.unsigned_abs();
@@ -137,19 +122,19 @@ impl<'w> JsonWriter<'w> {
     }
 
     /// A pinning ratio as a JSON number with one decimal (34.1).
-    pub fn ratio(&mut self, r: crate::decide::correlate::Ratio) -> io::Result<()> {
+    pub fn ratio(&mut self, r: crate::decide::correlate::Ratio) -> fmt::Result {
         self.sep()?;
         write!(self.out, "{r}")
     }
 
     /// `"key": <u64>` in one call.
-    pub fn field_u64(&mut self, k: &str, v: u64) -> io::Result<()> {
+    pub fn field_u64(&mut self, k: &str, v: u64) -> fmt::Result {
         self.key(k)?;
         self.u64(v)
     }
 
     /// `"key": "<escaped bytes>"` in one call.
-    pub fn field_str(&mut self, k: &str, v: &[u8]) -> io::Result<()> {
+    pub fn field_str(&mut self, k: &str, v: &[u8]) -> fmt::Result {
         self.key(k)?;
         self.str(v)
     }
@@ -157,7 +142,7 @@ impl<'w> JsonWriter<'w> {
 
 /// The `--json` report: one object. The interface contract fixes `ghost`, `sockets` (with
 /// `owners`) and `processes.rss_total_kb`; every other field is an extra.
-pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_json(r: &Findings, out: &mut dyn fmt::Write) -> fmt::Result {
     let mut w = JsonWriter::new(out);
     w.begin_object()?;
     w.key("verdict")?;
@@ -295,12 +280,12 @@ pub fn write_json(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
     w.end_array()?;
     w.end_object()?;
     drop(w);
-    out.write_all(b"\n")
+    out.write_str("\n")
 }
 
 /// `.watch`: the window, Ghost's growth, the sockets ranked by how much of it they explain
 /// (each with `inode`), the culprit's pinning ratio.
-fn write_watch(w: &mut JsonWriter<'_>, r: &Findings, x: &super::Watch) -> io::Result<()> {
+fn write_watch(w: &mut JsonWriter<'_>, r: &Findings, x: &super::Watch) -> fmt::Result {
     w.key("watch")?;
     w.begin_object()?;
     w.field_u64("seconds", u64::from(x.seconds))?;
@@ -376,18 +361,22 @@ mod tests {
 
     #[test]
     fn nesting_too_deep_is_an_error_not_a_panic() {
-        let mut v = Vec::new();
+        let mut v = String::new();
         let mut w = JsonWriter::new(&mut v);
         for _ in 0..MAX_DEPTH {
             w.begin_array().unwrap();
         }
-        let e = w.begin_object().unwrap_err();
-        assert_eq!(e.to_string(), "JSON nested too deep");
+        assert!(w.begin_object().is_err());
+        assert_eq!(
+            v,
+            "[".repeat(MAX_DEPTH),
+            "nothing written for the refused object"
+        );
     }
 
     #[test]
     fn nests_with_commas() {
-        let mut v = Vec::new();
+        let mut v = String::new();
         let mut w = JsonWriter::new(&mut v);
         w.begin_object().unwrap();
         w.field_u64("a", 1).unwrap();
@@ -410,7 +399,7 @@ mod tests {
         w.null().unwrap();
         w.end_object().unwrap();
         assert_eq!(
-            String::from_utf8(v).unwrap(),
+            v,
             r#"{"a":1,"b":[{"i":0,"t":-0.5},{"i":1,"t":-0.5},{"i":2,"t":-0.5}],"c":"x2\u0001","e":[],"n":null}"#
         );
     }

@@ -9,7 +9,6 @@ use crate::observe::ghost;
 use crate::observe::proc::meminfo::Field;
 use crate::output::escape::Printable;
 use core::fmt;
-use std::io::{self, Write};
 
 /// `"{}"` of a Display value into a stack buffer (for column widths), cut at 64 bytes.
 fn small_text(v: &dyn fmt::Display) -> heapless::String<64> {
@@ -19,7 +18,7 @@ fn small_text(v: &dyn fmt::Display) -> heapless::String<64> {
 }
 
 /// The human report; `tty`: stdout is a terminal (sparklines for `--watch`).
-pub fn write_text(r: &Findings, out: &mut dyn Write, tty: bool) -> io::Result<()> {
+pub fn write_text(r: &Findings, out: &mut dyn fmt::Write, tty: bool) -> fmt::Result {
     writeln!(out, "VERDICT: {}", Verdict(r))?;
     writeln!(out)?;
     if r.watch.is_some() {
@@ -32,7 +31,7 @@ pub fn write_text(r: &Findings, out: &mut dyn Write, tty: bool) -> io::Result<()
         out,
         "Accounting equation (/proc/meminfo, zoneinfo)     kB         MiB"
     )?;
-    let row = |out: &mut dyn Write, label: &dyn fmt::Display, kb: i64, note: &str| {
+    let row = |out: &mut dyn fmt::Write, label: &dyn fmt::Display, kb: i64, note: &str| {
         writeln!(
             out,
             "  {:<36} {:>12} {:>11}{}",
@@ -75,7 +74,7 @@ pub fn write_text(r: &Findings, out: &mut dyn Write, tty: bool) -> io::Result<()
         out,
         "Memory                                               kB         MiB"
     )?;
-    let mrow = |out: &mut dyn Write, label: &dyn fmt::Display, kb: u64, note: &str| {
+    let mrow = |out: &mut dyn fmt::Write, label: &dyn fmt::Display, kb: u64, note: &str| {
         writeln!(
             out,
             "  {:<44} {:>12} {:>11}{}",
@@ -145,7 +144,7 @@ pub fn write_text(r: &Findings, out: &mut dyn Write, tty: bool) -> io::Result<()
     Ok(())
 }
 
-fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
+fn write_socket_table(r: &Findings, out: &mut dyn fmt::Write) -> fmt::Result {
     writeln!(
         out,
         "Sockets by receive queue (top {} of {}; {} queued in all; via {}, {} network namespace{})",
@@ -190,7 +189,7 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
                 break;
             }
             if n > 0 {
-                out.write_all(b",")?;
+                out.write_str(",")?;
             }
             write!(out, "{}/{}", o.pid, Printable(o.comm.as_bytes()))?;
             n += 1;
@@ -199,7 +198,7 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
         if more > 0 {
             write!(out, " +{more} more")?;
         } else if n == 0 {
-            out.write_all(if r.owners.pids_denied > 0 { b"?" } else { b"-" })?;
+            out.write_str(if r.owners.pids_denied > 0 { "?" } else { "-" })?;
         }
         writeln!(out)?;
     }
@@ -215,7 +214,7 @@ fn write_socket_table(r: &Findings, out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// `--watch`: the correlation verdict, the sparklines (on a terminal) and the ranked sockets.
-fn write_watch(r: &Findings, out: &mut dyn Write, tty: bool) -> io::Result<()> {
+fn write_watch(r: &Findings, out: &mut dyn fmt::Write, tty: bool) -> fmt::Result {
     let Some(w) = &r.watch else {
         return Ok(());
     };
@@ -268,13 +267,13 @@ fn write_watch(r: &Findings, out: &mut dyn Write, tty: bool) -> io::Result<()> {
         let mut n = 0;
         for o in r.owners.of(x.socket.inode).take(4) {
             if n > 0 {
-                out.write_all(b",")?;
+                out.write_str(",")?;
             }
             write!(out, "{}/{}", o.pid, Printable(o.comm.as_bytes()))?;
             n += 1;
         }
         if n == 0 {
-            out.write_all(b"-")?;
+            out.write_str("-")?;
         }
         writeln!(out)?;
     }

@@ -222,13 +222,18 @@ impl fmt::Display for Spark<'_> {
             known.clone().min().copied().unwrap_or(0),
             known.max().copied().unwrap_or(0),
         );
-        let span = hi.saturating_sub(lo).max(1) as i128;
+        // 64-bit arithmetic (128-bit division costs ~1 KiB of a router's flash): spans too wide
+        // for `d * 7` to fit are scaled down by 8 first, which only blurs spans above 2^60.
+        let span = hi.saturating_sub(lo).max(1).unsigned_abs();
+        let shift = if span > u64::MAX >> 4 { 3 } else { 0 };
+        let span = (span >> shift).max(1);
         for v in self.0 {
             match v {
                 None => f.write_str(" ")?,
                 Some(v) => {
-                    let i = (i128::from(v.saturating_sub(lo)) * 7 + span / 2) / span;
-                    fmt::Write::write_char(f, BARS[i.clamp(0, 7) as usize])?;
+                    let d = v.saturating_sub(lo).max(0).unsigned_abs() >> shift;
+                    let i = (d.min(span) * 7 + span / 2) / span;
+                    fmt::Write::write_char(f, BARS[i.min(7) as usize])?;
                 }
             }
         }
@@ -247,6 +252,12 @@ mod tests {
         assert_eq!(Spark(&[Some(5), Some(5)]).to_string(), "▁▁");
         assert_eq!(Spark(&[]).to_string(), "");
         assert_eq!(Spark(&[Some(i64::MIN), Some(i64::MAX)]).to_string(), "▁█");
+        let wide = [Some(0), Some(i64::MAX / 4 * 3), Some(i64::MAX)];
+        assert_eq!(
+            Spark(&wide).to_string(),
+            "▁▆█",
+            "spans above 2^60 are scaled, not overflowed"
+        );
     }
 
     #[test]

@@ -26,6 +26,28 @@ pub fn errno() -> Errno {
     if e == 0 { libc::EIO } else { e }
 }
 
+/// Opens /dev/null on whichever of descriptors 0, 1 and 2 is closed, as std's runtime start
+/// does for `fn main` programs, so that no file opened later becomes stdin, stdout or stderr.
+/// An init that starts the agent with them closed must not get audit lines in a status file.
+pub fn sanitize_std_fds() {
+    for fd in 0..3 {
+        // SAFETY: F_GETFD only inspects the descriptor; open gets a static NUL-terminated path
+        // and, with 0..fd open and fd closed, returns fd (the lowest free descriptor).
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) == -1 && errno() == libc::EBADF {
+                let flags = if fd == 0 {
+                    libc::O_RDONLY
+                } else {
+                    libc::O_WRONLY
+                };
+                if libc::open(c"/dev/null".as_ptr(), flags) == -1 {
+                    libc::abort();
+                }
+            }
+        }
+    }
+}
+
 /// Human text for an errno, e.g. "No such file or directory" (no allocation).
 pub fn strerror(e: Errno) -> &'static str {
     match e {

@@ -7,7 +7,7 @@ use ghostwatch::decide::policy::{
     Decision, MAX_DECISIONS, Policy, Snapshot, Suspect, SuspectOwner,
 };
 use ghostwatch::observe::owners::Owner;
-use ghostwatch::observe::proc::net::{Endpoint, Proto, RxSource, SocketEntry};
+use ghostwatch::observe::proc::net::{Endpoint, Proto, SocketEntry};
 use ghostwatch::observe::proc::pid::Comm;
 
 #[path = "support/counting_alloc.rs"]
@@ -106,20 +106,7 @@ fn suspect(rx_queue: u64, inode: u64, pid: u32, comm: &str, exe: &str) -> Suspec
         })
         .unwrap();
     Suspect {
-        socket: SocketEntry {
-            proto: Proto::Raw6,
-            local: Endpoint::None,
-            remote: Endpoint::None,
-            state: 7,
-            tx_queue: 0,
-            rx_queue,
-            drops: 0,
-            uid: 0,
-            inode,
-            netns: 0,
-            charged: rx_queue,
-            rx_source: RxSource::SockDiag,
-        },
+        socket: SocketEntry::queued(Proto::Raw6, Endpoint::None, rx_queue, inode),
         owners,
         blame: Default::default(),
     }

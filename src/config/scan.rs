@@ -1092,7 +1092,7 @@ pub fn unescape<'o>(raw: &[u8], out: &'o mut [u8]) -> Option<&'o [u8]> {
                 };
                 ch.encode_utf8(&mut tmp).as_bytes()
             }
-            _ => core::slice::from_ref(raw.get(i - 1)?),
+            _ => core::slice::from_ref(&c),
         };
         out.get_mut(n..n + bytes.len())?.copy_from_slice(bytes);
         n += bytes.len();

@@ -28,6 +28,7 @@
 //! in a fixed 1 KiB buffer, at most `MAX_FILE_BYTES` of each, lines over 1 KiB skipped.
 //! No allocation.
 
+use crate::observe::proc::LineReader;
 use crate::sys::{self, CPath};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
@@ -256,40 +257,23 @@ fn from_hosts(path: &[u8], name: &[u8]) -> Option<SocketAddr> {
 }
 
 /// Calls `f` with each line of the regular file at `path` (without its newline) until it
-/// returns true. Reads at most MAX_FILE_BYTES in a 1 KiB buffer; longer lines are skipped.
+/// returns true, through the /proc readers' `LineReader` in a 1 KiB buffer: longer lines are
+/// skipped, and nothing past MAX_FILE_BYTES is read. A read error ends the file.
 fn each_line(path: &[u8], f: &mut dyn FnMut(&[u8]) -> bool) -> Result<(), sys::Errno> {
     let fd = sys::open_regular_ro(&CPath::from_bytes(path)?)?;
     let mut buf = [0u8; 1024];
-    let (mut have, mut total, mut skip) = (0, 0, false);
-    loop {
-        let n = fd.read(&mut buf[have..])?;
-        total += n;
-        have += n;
-        let mut start = 0;
-        while let Some(i) = buf[start..have].iter().position(|&b| b == b'\n') {
-            if !skip && f(&buf[start..start + i]) {
-                return Ok(());
+    let mut lines = LineReader::new(fd, &mut buf);
+    while let Some(line) = lines.next_line() {
+        if let Ok(l) = line {
+            if f(l.text) {
+                break;
             }
-            skip = false;
-            start += i + 1;
         }
-        if n == 0 {
-            if !skip {
-                f(&buf[start..have]);
-            }
-            return Ok(());
-        }
-        if total >= MAX_FILE_BYTES {
-            return Ok(());
-        }
-        if start == 0 && have == buf.len() {
-            // A line longer than the buffer: skipped to its end.
-            (skip, have) = (true, 0);
-        } else {
-            buf.copy_within(start..have, 0);
-            have -= start;
+        if lines.bytes_read() >= MAX_FILE_BYTES as u64 {
+            break;
         }
     }
+    Ok(())
 }
 
 /// The resolv.conf keywords read (in any case).
@@ -458,17 +442,12 @@ fn random_u16() -> u16 {
 
 /// A connected, non-blocking UDP socket to `a` (-1 if none could be made).
 fn udp_to(a: &SocketAddr) -> libc::c_int {
-    let fam = if a.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
     let (sa, len) = sockaddr(a);
     let sa: *const libc::sockaddr_storage = &sa;
     // SAFETY: socket(2), and connect with a valid sockaddr; closed here if connect fails.
     unsafe {
         let fd = libc::socket(
-            fam,
+            family(a),
             libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
             0,
         );
@@ -627,6 +606,15 @@ fn records(pkt: &[u8], q: &[u8], out: &mut SocketAddr) -> Option<Reply> {
 /// A big-endian u16 at `off`.
 fn be16(pkt: &[u8], off: usize) -> Option<u16> {
     Some(u16::from_be_bytes(pkt.get(off..off + 2)?.try_into().ok()?))
+}
+
+/// The socket family of `a`: AF_INET or AF_INET6.
+pub fn family(a: &SocketAddr) -> libc::c_int {
+    if a.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    }
 }
 
 /// `a` as a sockaddr_in/sockaddr_in6 in a sockaddr_storage, with its length.

@@ -17,7 +17,7 @@
 
 use crate::config::{Config, Str, SyslogFormat, SyslogTarget};
 use crate::output::audit::{AuditLine, split_pairs};
-use crate::output::resolve::{resolve, sockaddr as inet_addr};
+use crate::output::resolve::{family, resolve, sockaddr as inet_addr};
 use crate::sys::{Cut, Errno, cut, cut_fmt};
 use core::fmt::{self, Write as _};
 use std::net::SocketAddr;
@@ -814,14 +814,6 @@ fn set_sndbuf(fd: &OwnedFd, bytes: libc::c_int) {
             size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
-}
-
-fn family(a: &SocketAddr) -> libc::c_int {
-    if a.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    }
 }
 
 fn socket(family: libc::c_int, kind: libc::c_int) -> Result<OwnedFd, Errno> {

@@ -263,6 +263,11 @@ impl<'b, S: Source> LineReader<'b, S> {
         self.line_no
     }
 
+    /// Bytes read from the source so far (for callers with a tighter cap than MAX_FILE_BYTES).
+    pub fn bytes_read(&self) -> u64 {
+        self.total
+    }
+
     /// The next line, `None` at end of input, or an error (I/O, or an over-long line).
     #[allow(clippy::should_implement_trait)]
     pub fn next_line(&mut self) -> Option<Result<Line<'_>, ProcError>> {

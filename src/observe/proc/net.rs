@@ -256,9 +256,10 @@ pub struct SocketEntry {
 }
 
 impl SocketEntry {
-    /// Unit tests' socket: `rx_queue` queued (and charged) on `local`, state 7, nothing else
-    /// set; `rx_source` sock_diag. Tests change the fields they care about.
-    #[cfg(test)]
+    /// Tests' socket: `rx_queue` queued (and charged) on `local`, state 7, nothing else
+    /// set; `rx_source` sock_diag. Tests change the fields they care about. Not behind
+    /// cfg(test) so that integration tests share it (the release binary links nothing unused).
+    #[doc(hidden)]
     pub fn queued(proto: Proto, local: Endpoint, rx_queue: u64, inode: u64) -> SocketEntry {
         SocketEntry {
             proto,

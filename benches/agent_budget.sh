@@ -10,7 +10,7 @@
 #    Latency = file mtime - flood end (benches/latency_probe.py). Budget: interval + 50 ms.
 # Needs root, python3, iproute2, the x86_64-unknown-linux-musl target. Cleans up everything.
 #
-# Usage: benches/agent_budget.sh [DURATION_S [TRIALS]]   (default 60 5)
+# Usage: [GW_AGENT_BIN=PATH] benches/agent_budget.sh [DURATION_S [TRIALS]]   (default 60 5)
 set -euo pipefail
 
 DURATION=${1:-60}
@@ -44,8 +44,14 @@ trap 'exit 130' INT TERM
 
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespace, exec rule)" >&2; exit 2; }
 
-(cd "$ROOT" && cargo build --release --quiet --target x86_64-unknown-linux-musl)
-BIN="$ROOT/target/x86_64-unknown-linux-musl/release/ghostwatch"
+# GW_AGENT_BIN: measure another build instead, e.g. the small (shipped) one from
+# `targets/build.sh --dist` (mlockall keeps the whole mapped binary resident, so its size counts).
+if [ -n "${GW_AGENT_BIN:-}" ]; then
+    BIN=$GW_AGENT_BIN
+else
+    (cd "$ROOT" && cargo build --release --quiet --target x86_64-unknown-linux-musl)
+    BIN="$ROOT/target/x86_64-unknown-linux-musl/release/ghostwatch"
+fi
 echo "binary: $(stat -c %s "$BIN") bytes, $(file -b "$BIN" 2>/dev/null | cut -d, -f1-2)"
 
 ip netns del "$NS" 2>/dev/null || true
